@@ -1,0 +1,76 @@
+/**
+ * Assembles the HTTP application: request ids, body limit, authentication, request logs, the
+ * routes, the OpenAPI document and the single error mapper. No I/O happens here.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { DomainError } from './domain/errors.js';
+import type { AppDeps, AppEnv } from './http/context.js';
+import { newRouter } from './http/context.js';
+import { problemResponse, toDomainError } from './http/problem.js';
+import { atpRoutes } from './http/routes/atp.js';
+import { inventoryRoutes } from './http/routes/inventory.js';
+import { opsRoutes } from './http/routes/ops.js';
+import { reservationRoutes } from './http/routes/reservations.js';
+import { rulesRoutes } from './http/routes/rules.js';
+
+const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+
+export function createApp(deps: AppDeps) {
+  const app = newRouter();
+
+  app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
+  app.use('*', requestLog(deps));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.ATP_MAX_BODY_BYTES,
+      onError: (c) => problemResponse(c, new DomainError('payload-too-large', 413, 'Request body too large', `bodies are limited to ${deps.config.ATP_MAX_BODY_BYTES} bytes`)),
+    }),
+  );
+  app.use('*', async (c, next) => {
+    if (!PUBLIC.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
+    await next();
+  });
+
+  opsRoutes(app, deps);
+  inventoryRoutes(app, deps);
+  atpRoutes(app, deps);
+  reservationRoutes(app, deps);
+  rulesRoutes(app, deps);
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'ATP allocation service', version: '1.0.0', description: 'Concurrency-safe available-to-promise allocation.' },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  app.notFound((c) => problemResponse(c, new DomainError('not-found', 404, 'Not found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    const mapped = toDomainError(err);
+    if (mapped) return problemResponse(c, mapped);
+    deps.logger.error({ err: safeError(err), requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
+    return problemResponse(c, new DomainError('internal', 500, 'Internal error', `see the service log for request ${c.get('requestId')}`));
+  });
+  return app;
+}
+
+/** An error for the log without drizzle's query parameters (which can carry caller data). */
+function safeError(err: unknown) {
+  const e = err as { name?: string; message?: string; stack?: string; cause?: unknown; code?: string };
+  const cause = e?.cause as { message?: string; code?: string } | undefined;
+  return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: e?.stack };
+}
+
+function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const ms = performance.now() - started;
+    const status = c.res.status;
+    if (status >= 500) deps.logger.warn({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status, ms }, 'request failed');
+    else if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status, ms }, 'request');
+  };
+}

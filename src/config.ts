@@ -1,0 +1,54 @@
+/**
+ * Every environment variable the service reads, parsed by one zod schema. A bad value stops the
+ * start with a message naming the variable (fail fast); nothing else in src/ reads process.env.
+ */
+import { z } from 'zod';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+export const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: int(8080, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  /** unset → embedded PGlite under ATP_DATA_DIR */
+  DATABASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  ATP_DATA_DIR: z.string().default('./data'),
+  /** unset → rules and events stay in process */
+  REDIS_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^rediss?$/ }).optional()),
+  ATP_EVENTS_STREAM: z.string().min(1).default('atp:events'),
+  ATP_EVENTS_MAXLEN: int(1_000_000, 1000, 1_000_000_000),
+  /** `key=scope[+scope],key2=scope`; scopes admin, oms, channel:<name> */
+  ATP_API_KEYS: z.preprocess(emptyAsUndefined, z.string().optional()),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ATP_DB_POOL_MAX: int(20, 1, 500),
+  ATP_LOCK_TIMEOUT_MS: int(2000, 10, 60_000),
+  ATP_STATEMENT_TIMEOUT_MS: int(10_000, 100, 600_000),
+  /** bound on retries of a transaction after a serialization failure or deadlock */
+  ATP_TX_RETRIES: int(4, 0, 20),
+  ATP_SWEEP_INTERVAL_MS: int(1000, 50, 3_600_000),
+  ATP_IDEMPOTENCY_TTL_HOURS: int(72, 1, 24 * 365),
+  ATP_MAX_BODY_BYTES: int(256 * 1024, 1024, 16 * 1024 * 1024),
+  /** most requests one allocation transaction takes (natural batching) */
+  ATP_BATCH_MAX: int(500, 1, 10_000),
+  /** most requests waiting for allocation in one instance before it sheds load with 429 */
+  ATP_QUEUE_MAX: int(20_000, 1, 1_000_000),
+  /** most allocation transactions in flight at once (≤ pool size) */
+  ATP_BATCH_CONCURRENCY: int(8, 1, 500),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

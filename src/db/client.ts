@@ -1,0 +1,62 @@
+/**
+ * Database handle for both modes: a postgres.js pool (DATABASE_URL set) or embedded PGlite
+ * (the zero-configuration default). Everything above this file sees one drizzle `Db`.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { Config } from '../config.js';
+
+export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
+export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>>;
+/** Either the pool or a transaction: anything that runs a statement. */
+export type Exec = Pick<Db, 'execute'>;
+
+export interface Database {
+  db: Db;
+  mode: 'postgres' | 'pglite';
+  /** the largest number of transactions that can usefully run at once */
+  concurrency: number;
+  close(): Promise<void>;
+}
+
+/** Run one raw statement and return its rows, whichever driver is underneath. */
+export async function query<T>(exec: Exec, statement: SQL): Promise<T[]> {
+  const result = (await exec.execute(statement)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.DATABASE_URL) {
+    const { default: postgres } = await import('postgres');
+    const { drizzle } = await import('drizzle-orm/postgres-js');
+    const client = postgres(config.DATABASE_URL, {
+      max: config.ATP_DB_POOL_MAX,
+      connect_timeout: 5,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: {
+        application_name: 'atp-service',
+        lock_timeout: config.ATP_LOCK_TIMEOUT_MS,
+        statement_timeout: config.ATP_STATEMENT_TIMEOUT_MS,
+        idle_in_transaction_session_timeout: config.ATP_STATEMENT_TIMEOUT_MS * 3,
+      },
+      types: { bigint: postgres.BigInt },
+    });
+    const db = drizzle({ client }) as unknown as Db;
+    return {
+      db,
+      mode: 'postgres',
+      concurrency: config.ATP_DB_POOL_MAX,
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const dir = path.resolve(config.ATP_DATA_DIR, 'pglite');
+  mkdirSync(dir, { recursive: true });
+  const client = await PGlite.create(dir);
+  const db = drizzle({ client }) as unknown as Db;
+  return { db, mode: 'pglite', concurrency: 1, close: () => client.close() };
+}

@@ -1,0 +1,63 @@
+/**
+ * The one function that maps Postgres and driver errors to domain errors, and the predicate for
+ * retryable ones. SQLSTATEs: 40001 serialization_failure, 40P01 deadlock_detected (retried);
+ * 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout) → 503;
+ * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown → 503.
+ */
+import { Conflict, DomainError, Unavailable } from '../domain/errors.js';
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01', // admin_shutdown (pg_terminate_backend, restart)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up / shutting down)
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+/** SQLSTATE or driver code of an error, looking through drizzle's DrizzleQueryError wrapper. */
+export function errorCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function isRetryable(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === '40001' || code === '40P01';
+}
+
+export function isConnectionError(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && CONNECTION_CODES.has(code);
+}
+
+/** Domain error for a database failure, or undefined when it is not one we recognise (a bug → 500). */
+export function mapDatabaseError(err: unknown): DomainError | undefined {
+  if (err instanceof DomainError) return err;
+  const code = errorCode(err);
+  if (!code) return undefined;
+  if (code === '55P03') return new Unavailable('a lock wait exceeded lock_timeout; retry with the same Idempotency-Key', 1, 'lock-timeout');
+  if (code === '57014') return new Unavailable('the database did not answer within statement_timeout; retry with the same Idempotency-Key', 1, 'timeout');
+  if (code === '40001' || code === '40P01') return new Unavailable('the transaction kept conflicting with others; retry with the same Idempotency-Key', 1, 'contention');
+  if (CONNECTION_CODES.has(code)) return new Unavailable('the database is unreachable; retry with the same Idempotency-Key', 2, 'database-unavailable');
+  if (code === '23505') return new Conflict('a concurrent request created the same record');
+  if (code === '23514') return new Conflict('the change would break a stock invariant (a CHECK constraint refused it)');
+  return undefined;
+}

@@ -1,0 +1,221 @@
+/**
+ * The drizzle schema: the single source of the database layout. Migrations in `drizzle/` are
+ * generated from this file by `npm run db:generate` (drizzle-kit) and committed.
+ *
+ * Quantities are whole numbers of the SKU's base unit (int4; the API caps them far below 2^31).
+ * Lock order used by every transaction that takes row locks (deadlock freedom):
+ *   reservations (by id) → positions (by sku, location) → supply (by sku, expected_at, id).
+ * `channel_holds` rows are only written by transactions that hold the positions locks of that SKU.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const locations = pgTable('locations', {
+  id: text('id').primaryKey(),
+  name: text('name'),
+  /** lower ships first */
+  rank: integer('rank').notNull().default(100),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const positions = pgTable(
+  'positions',
+  {
+    sku: text('sku').notNull(),
+    location: text('location')
+      .notNull()
+      .references(() => locations.id),
+    onHand: integer('on_hand').notNull().default(0),
+    reserved: integer('reserved').notNull().default(0),
+    qualityHold: integer('quality_hold').notNull().default(0),
+    safetyStock: integer('safety_stock').notNull().default(0),
+    reorderPoint: integer('reorder_point'),
+    reorderQty: integer('reorder_qty'),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sku, t.location] }),
+    check('positions_on_hand_nonneg', sql`${t.onHand} >= 0`),
+    check('positions_reserved_nonneg', sql`${t.reserved} >= 0`),
+    check('positions_quality_hold_nonneg', sql`${t.qualityHold} >= 0`),
+    check('positions_safety_stock_nonneg', sql`${t.safetyStock} >= 0`),
+    // The physical invariant: what is reserved or held back can never exceed what is on hand,
+    // so an oversell cannot be stored whatever the application does.
+    check('positions_no_oversell', sql`${t.reserved} + ${t.qualityHold} <= ${t.onHand}`),
+  ],
+);
+
+export const reservations = pgTable(
+  'reservations',
+  {
+    id: uuid('id').primaryKey(),
+    orderRef: text('order_ref').notNull(),
+    channel: text('channel').notNull(),
+    status: text('status', { enum: ['held', 'committed', 'released', 'expired'] }).notNull(),
+    holdSeconds: integer('hold_seconds'),
+    expiresAt: ts('expires_at'),
+    rulesVersion: integer('rules_version').notNull().default(0),
+    caller: text('caller').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('reservations_status', sql`${t.status} in ('held','committed','released','expired')`),
+    index('reservations_expiry_idx')
+      .on(t.expiresAt)
+      .where(sql`${t.status} = 'held' and ${t.expiresAt} is not null`),
+    index('reservations_order_ref_idx').on(t.orderRef),
+  ],
+);
+
+export const reservationLines = pgTable(
+  'reservation_lines',
+  {
+    reservationId: uuid('reservation_id')
+      .notNull()
+      .references(() => reservations.id),
+    lineNo: integer('line_no').notNull(),
+    sku: text('sku').notNull(),
+    qty: integer('qty').notNull(),
+    /** location pinned by the caller, if any */
+    location: text('location'),
+    status: text('status', { enum: ['allocated', 'backordered', 'short'] }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.reservationId, t.lineNo] }),
+    check('reservation_lines_qty_pos', sql`${t.qty} > 0`),
+  ],
+);
+
+export const allocations = pgTable(
+  'allocations',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    reservationId: uuid('reservation_id')
+      .notNull()
+      .references(() => reservations.id),
+    lineNo: integer('line_no').notNull(),
+    sku: text('sku').notNull(),
+    location: text('location').notNull(),
+    /** set when the allocation is against inbound supply (a backorder) rather than on-hand stock */
+    supplyId: uuid('supply_id'),
+    /** quantity still held (active); reserved == Σ qty over on-hand allocations of a position */
+    qty: integer('qty').notNull(),
+    committedQty: integer('committed_qty').notNull().default(0),
+    releasedQty: integer('released_qty').notNull().default(0),
+    promisedAt: ts('promised_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('allocations_qty_nonneg', sql`${t.qty} >= 0 and ${t.committedQty} >= 0 and ${t.releasedQty} >= 0`),
+    index('allocations_reservation_idx').on(t.reservationId),
+    index('allocations_active_position_idx').on(t.sku, t.location).where(sql`${t.qty} > 0`),
+    index('allocations_active_supply_idx').on(t.supplyId).where(sql`${t.qty} > 0 and ${t.supplyId} is not null`),
+  ],
+);
+
+/** What each channel holds reserved (on hand or backordered) per SKU: enforces channel caps. */
+export const channelHolds = pgTable(
+  'channel_holds',
+  {
+    sku: text('sku').notNull(),
+    channel: text('channel').notNull(),
+    reserved: integer('reserved').notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sku, t.channel] }),
+    check('channel_holds_nonneg', sql`${t.reserved} >= 0`),
+  ],
+);
+
+/** Every change of onHand or reserved, with its reason: Σ delta_on_hand == positions.on_hand. */
+export const ledger = pgTable(
+  'ledger',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sku: text('sku').notNull(),
+    location: text('location').notNull(),
+    deltaOnHand: integer('delta_on_hand').notNull().default(0),
+    deltaReserved: integer('delta_reserved').notNull().default(0),
+    reason: text('reason').notNull(),
+    actor: text('actor').notNull(),
+    reservationId: uuid('reservation_id'),
+    ref: text('ref'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('ledger_position_idx').on(t.sku, t.location)],
+);
+
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    caller: text('caller').notNull(),
+    key: text('key').notNull(),
+    /** sha-256 of method, route and canonical body: the same key with another body is refused */
+    fingerprint: text('fingerprint').notNull(),
+    statusCode: integer('status_code').notNull(),
+    response: jsonb('response').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.caller, t.key] }), index('idempotency_created_idx').on(t.createdAt)],
+);
+
+/** Inbound supply (PO line or transfer): becomes on hand only when received. */
+export const supply = pgTable(
+  'supply',
+  {
+    id: uuid('id').primaryKey(),
+    sku: text('sku').notNull(),
+    location: text('location')
+      .notNull()
+      .references(() => locations.id),
+    kind: text('kind', { enum: ['po', 'transfer'] }).notNull().default('po'),
+    reference: text('reference'),
+    qty: integer('qty').notNull(),
+    receivedQty: integer('received_qty').notNull().default(0),
+    /** backordered quantity allocated against this supply and not yet received */
+    allocatedQty: integer('allocated_qty').notNull().default(0),
+    expectedAt: ts('expected_at').notNull(),
+    status: text('status', { enum: ['open', 'received', 'cancelled'] }).notNull().default('open'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('supply_qty_pos', sql`${t.qty} > 0 and ${t.receivedQty} >= 0 and ${t.allocatedQty} >= 0`),
+    check('supply_no_overallocation', sql`${t.allocatedQty} + ${t.receivedQty} <= ${t.qty}`),
+    index('supply_sku_idx').on(t.sku, t.expectedAt),
+  ],
+);
+
+/** Transactional outbox: written in the same transaction as the change it announces. */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: uuid('event_id').notNull().unique().default(sql`gen_random_uuid()`),
+    type: text('type').notNull(),
+    subject: text('subject').notNull(),
+    data: jsonb('data').notNull(),
+    /** writer's transaction id: the relay publishes only what every older transaction has settled */
+    txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    publishedAt: ts('published_at'),
+  },
+  (t) => [index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`)],
+);

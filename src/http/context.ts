@@ -1,0 +1,33 @@
+/** What every route module gets: the assembled dependencies and the typed Hono environment. */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Config } from '../config.js';
+import type { Database } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import type { RulesStore } from '../rules/store.js';
+import type { Allocator } from '../services/allocator.js';
+import type { KeyRing, Principal } from './auth.js';
+import { validationError } from './problem.js';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  rules: RulesStore;
+  allocator: Allocator;
+  keys: KeyRing;
+  logger: Logger;
+}
+
+export interface AppEnv {
+  Variables: { principal: Principal; requestId: string };
+}
+
+export type Router = OpenAPIHono<AppEnv>;
+
+/** A router whose validation failures become 400 problem+json naming each bad field. */
+export function newRouter(): Router {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.target, result.error);
+    },
+  });
+}

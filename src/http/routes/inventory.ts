@@ -1,0 +1,77 @@
+/** PUT /v1/inventory/{sku}/{location} (cycle count), GET of a position, and locations. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { inTransaction } from '../../db/tx.js';
+import { NotFound } from '../../domain/errors.js';
+import { listLocations, loadPositions, positionDto, putLocation, setPosition } from '../../services/inventory.js';
+import { requireScope } from '../auth.js';
+import type { AppDeps, Router } from '../context.js';
+import { jsonBody, jsonResponse, Location, LocationBody, LocationId, Position, PositionParams, problemResponses, SetPositionBody } from '../schemas.js';
+
+export function inventoryRoutes(app: Router, deps: AppDeps) {
+  const { db } = deps.database;
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/inventory/{sku}/{location}',
+      tags: ['inventory'],
+      summary: 'Set a position (cycle count); the onHand change is audited in the ledger',
+      request: { params: PositionParams, ...jsonBody(SetPositionBody) },
+      responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 503) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'admin');
+      const { sku, location } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const dto = await inTransaction(db, (tx) => setPosition(tx, { sku, location, ...body }, c.get('principal').id), deps.config.ATP_TX_RETRIES);
+      return c.json(dto, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/inventory/{sku}/{location}',
+      tags: ['inventory'],
+      summary: 'Read one position',
+      request: { params: PositionParams },
+      responses: { 200: jsonResponse(Position, 'the position'), ...problemResponses(401, 403, 404) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'oms');
+      const { sku, location } = c.req.valid('param');
+      const p = (await loadPositions(db, [sku])).find((x) => x.location === location);
+      if (!p) throw new NotFound('position', `${sku}@${location}`);
+      return c.json(positionDto(p), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/locations/{id}',
+      tags: ['inventory'],
+      summary: 'Create or update a location (rank: lower ships first)',
+      request: { params: z.object({ id: LocationId.openapi({ param: { name: 'id', in: 'path' } }) }), ...jsonBody(LocationBody) },
+      responses: { 200: jsonResponse(Location, 'the location'), ...problemResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'admin');
+      return c.json(await putLocation(db, c.req.valid('param').id, c.req.valid('json')), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/locations',
+      tags: ['inventory'],
+      summary: 'List locations by rank',
+      responses: { 200: jsonResponse(z.object({ locations: z.array(Location) }), 'the locations'), ...problemResponses(401, 403) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'read');
+      return c.json({ locations: await listLocations(db) }, 200);
+    },
+  );
+}

@@ -1,0 +1,128 @@
+/** POST /v1/reservations and the verbs on a reservation (get, release, commit, extend). */
+import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Tx } from '../../db/client.js';
+import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
+import { commitReservation, extendReservation, getReservation, releaseReservation, type VerbContext } from '../../services/reservations.js';
+import { requireChannel, requireScope, visibility } from '../auth.js';
+import type { AppDeps, AppEnv, Router } from '../context.js';
+import {
+  CommitBody,
+  ExtendBody,
+  IdempotencyHeaders,
+  jsonBody,
+  jsonResponse,
+  problemResponses,
+  ReleaseBody,
+  Reservation,
+  ReservationIdParams,
+  ReserveBody,
+} from '../schemas.js';
+
+const REPLAY_HEADER = 'Idempotent-Replayed';
+
+export function reservationRoutes(app: Router, deps: AppDeps) {
+  const { db } = deps.database;
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/reservations',
+      tags: ['reservations'],
+      summary: 'Reserve stock for an order: all lines or nothing',
+      description:
+        'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line.',
+      request: { headers: IdempotencyHeaders, ...jsonBody(ReserveBody) },
+      responses: { 201: jsonResponse(Reservation, 'reserved (or the replay of the first answer for this Idempotency-Key)'), ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      const body = c.req.valid('json');
+      requireChannel(p, body.channel);
+      const r = await deps.allocator.reserve({
+        caller: p.id,
+        idempotencyKey: c.req.valid('header')['idempotency-key'],
+        fingerprint: fingerprint('POST', '/v1/reservations', body),
+        ...body,
+      });
+      if (!r.ok) throw r.error;
+      if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
+      return c.json(r.result.body, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/reservations/{id}',
+      tags: ['reservations'],
+      summary: 'Read a reservation',
+      request: { params: ReservationIdParams },
+      responses: { 200: jsonResponse(Reservation, 'the reservation'), ...problemResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      return c.json(await getReservation(db, c.req.valid('param').id, { visible: visibility(p) }), 200);
+    },
+  );
+
+  /** The shared shape of release / commit / extend: oms scope, idempotent, one transaction. */
+  const verb = async (c: Context<AppEnv>, id: string, body: unknown, run: (tx: Tx, ctx: VerbContext) => Promise<StoredResponse>) => {
+    const p = c.get('principal');
+    requireScope(p, 'oms');
+    const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint('POST', c.req.path, body) };
+    const r = await runIdempotent(db, key, (tx) => run(tx, { actor: p.id, visible: visibility(p) }), deps.config.ATP_TX_RETRIES);
+    if (r.replayed) c.header(REPLAY_HEADER, 'true');
+    return c.json(r.body as never, 200);
+  };
+
+  const verbResponses = { 200: jsonResponse(Reservation, 'the reservation after the change'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/reservations/{id}/release',
+      tags: ['reservations'],
+      summary: 'Release all, or the given quantities per SKU; releasing what is already released is a no-op',
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ReleaseBody, false) },
+      responses: verbResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      return verb(c, id, body, (tx, ctx) => releaseReservation(tx, id, body.lines, ctx));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/reservations/{id}/commit',
+      tags: ['reservations'],
+      summary: 'Shipped: onHand and reserved both go down (all on-hand allocations, or the given quantities)',
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(CommitBody, false) },
+      responses: verbResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      return verb(c, id, body, (tx, ctx) => commitReservation(tx, id, body.lines, ctx));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/reservations/{id}/extend',
+      tags: ['reservations'],
+      summary: 'Extend a hold: it now expires holdSeconds from now',
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ExtendBody) },
+      responses: verbResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      return verb(c, id, body, (tx, ctx) => extendReservation(tx, id, body.holdSeconds, ctx));
+    },
+  );
+}

@@ -1,0 +1,57 @@
+/** GET / PUT /v1/rules: the channel-priority rules, with optimistic concurrency (If-Match). */
+import { createRoute, z } from '@hono/zod-openapi';
+import { ValidationFailed } from '../../domain/errors.js';
+import { RulesDocument, RulesInput } from '../../rules/schema.js';
+import { requireScope } from '../auth.js';
+import type { AppDeps, Router } from '../context.js';
+import { jsonBody, jsonResponse, problemResponses } from '../schemas.js';
+
+const RulesDoc = RulesDocument.openapi('Rules');
+const RulesIn = RulesInput.openapi('RulesInput');
+
+/** `If-Match: "7"` (or 7) → 7; absent → undefined (unconditional). */
+function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  if (!m) throw new ValidationFailed([{ field: 'header.If-Match', reason: 'must be the rules version as an ETag, e.g. "3"' }]);
+  return Number(m[1]);
+}
+
+export function rulesRoutes(app: Router, deps: AppDeps) {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/rules',
+      tags: ['rules'],
+      summary: 'The channel-priority rules in force (ETag = version)',
+      responses: { 200: jsonResponse(RulesDoc, 'the rules'), ...problemResponses(401, 403) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'oms');
+      const doc = deps.rules.current();
+      c.header('ETag', `"${doc.version}"`);
+      return c.json(doc, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/rules',
+      tags: ['rules'],
+      summary: 'Replace the rules; send If-Match with the version you read to avoid overwriting a concurrent change',
+      request: {
+        headers: z.object({ 'if-match': z.string().optional().openapi({ param: { name: 'If-Match', in: 'header' }, example: '"3"' }) }),
+        ...jsonBody(RulesIn),
+      },
+      responses: { 200: jsonResponse(RulesDoc, 'the new rules, with the version the server gave them'), ...problemResponses(400, 401, 403, 412, 503) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'admin');
+      const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']));
+      deps.logger.info({ rulesVersion: doc.version, actor: c.get('principal').id }, 'rules replaced');
+      c.header('ETag', `"${doc.version}"`);
+      return c.json(doc, 200);
+    },
+  );
+}

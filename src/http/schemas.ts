@@ -1,0 +1,180 @@
+/**
+ * Request and response schemas: the same zod objects validate requests and generate the
+ * OpenAPI document (/openapi.json). Limits here are the service's published bounds.
+ */
+import { z } from '@hono/zod-openapi';
+import { ChannelName, NAME_RE } from '../rules/schema.js';
+
+export const MAX_QTY = 1_000_000;
+export const MAX_LINES = 200;
+export const MAX_HOLD_SECONDS = 7 * 24 * 3600;
+export const MAX_ATP_SKUS = 100;
+
+export const Sku = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:\-]*$/, 'letters, digits, . _ : - (starting with a letter or digit)')
+  .openapi({ example: 'SKU-1' });
+export const LocationId = z.string().regex(NAME_RE, 'letters, digits, . _ : - ; at most 64 characters').openapi({ example: 'DC1' });
+export const Qty = z.number().int('must be a whole number of base units').min(1, 'must be at least 1').max(MAX_QTY, `must be at most ${MAX_QTY}`);
+const Count = z.number().int('must be a whole number of base units').min(0, 'must not be negative').max(1_000_000_000, 'must be at most 1000000000');
+export const Channel = ChannelName.openapi({ example: 'web' });
+
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string({ error: 'required: a unique key per logical request' })
+    .regex(/^[\x21-\x7E]{1,255}$/, '1–255 visible ASCII characters')
+    .openapi({ param: { name: 'Idempotency-Key', in: 'header' }, example: 'order-1001-reserve' }),
+});
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+  })
+  .catchall(z.unknown())
+  .openapi('Problem');
+
+export const problemResponses = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((code) => [code, { description: 'application/problem+json', content: { 'application/problem+json': { schema: Problem } } }]),
+  );
+
+// ---- inventory
+export const PositionParams = z.object({
+  sku: Sku.openapi({ param: { name: 'sku', in: 'path' } }),
+  location: LocationId.openapi({ param: { name: 'location', in: 'path' } }),
+});
+
+export const SetPositionBody = z
+  .object({
+    onHand: Count,
+    qualityHold: Count.optional(),
+    safetyStock: Count.optional(),
+    reason: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi('SetPosition');
+
+export const Position = z
+  .object({
+    sku: z.string(),
+    location: z.string(),
+    onHand: z.number().int(),
+    reserved: z.number().int(),
+    qualityHold: z.number().int(),
+    safetyStock: z.number().int(),
+    available: z.number().int(),
+  })
+  .openapi('Position');
+
+export const LocationBody = z
+  .object({ name: z.string().min(1).max(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
+  .strict()
+  .openapi('LocationInput');
+export const Location = z.object({ id: z.string(), name: z.string().nullable(), rank: z.number().int() }).openapi('Location');
+
+// ---- ATP
+export const AtpQuery = z.object({
+  sku: z
+    .union([Sku, z.array(Sku).min(1).max(MAX_ATP_SKUS)])
+    .transform((v) => [...new Set(Array.isArray(v) ? v : [v])])
+    .openapi({ param: { name: 'sku', in: 'query', style: 'form', explode: true }, description: 'repeat for several SKUs' }),
+  channel: Channel.optional().openapi({ param: { name: 'channel', in: 'query' } }),
+});
+
+export const AtpSku = z
+  .object({
+    sku: z.string(),
+    onHand: z.number().int(),
+    reserved: z.number().int(),
+    qualityHold: z.number().int(),
+    safetyStock: z.number().int(),
+    available: z.number().int(),
+    locations: z.array(Position.extend({ rank: z.number().int() })),
+    channel: z
+      .object({
+        name: z.string(),
+        tier: z.number().int(),
+        available: z.number().int(),
+        protectedUnits: z.number().int(),
+        capRoom: z.number().int().nullable(),
+        rulesVersion: z.number().int(),
+      })
+      .optional(),
+  })
+  .catchall(z.unknown())
+  .openapi('AtpSku');
+
+// ---- reservations
+export const ReserveLine = z
+  .object({ sku: Sku, qty: Qty, location: LocationId.optional() })
+  .strict()
+  .openapi('ReserveLine');
+
+export const ReserveBody = z
+  .object({
+    orderRef: z.string().min(1).max(128),
+    channel: Channel,
+    lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
+    holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).optional(),
+    allowBackorder: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('ReserveRequest');
+
+export const ReservationIdParams = z.object({
+  id: z.uuid('must be a reservation id (uuid)').openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const SkuQtyLines = z.array(z.object({ sku: Sku, qty: Qty }).strict()).min(1).max(MAX_LINES);
+export const ReleaseBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('ReleaseRequest');
+export const CommitBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('CommitRequest');
+export const ExtendBody = z.object({ holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS) }).strict().openapi('ExtendRequest');
+
+export const Allocation = z
+  .object({
+    location: z.string(),
+    qty: z.number().int(),
+    committedQty: z.number().int(),
+    releasedQty: z.number().int(),
+    supplyId: z.string().optional(),
+    promisedAt: z.string().optional(),
+  })
+  .openapi('Allocation');
+
+export const Reservation = z
+  .object({
+    id: z.string(),
+    orderRef: z.string(),
+    channel: z.string(),
+    status: z.enum(['held', 'committed', 'released', 'expired']),
+    expiresAt: z.string().nullable(),
+    rulesVersion: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    lines: z.array(
+      z.object({
+        lineNo: z.number().int(),
+        sku: z.string(),
+        qty: z.number().int(),
+        location: z.string().optional(),
+        status: z.enum(['allocated', 'backordered', 'short']),
+        allocations: z.array(Allocation),
+      }),
+    ),
+  })
+  .openapi('Reservation');
+
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  body: { required, content: { 'application/json': { schema } } },
+});
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});

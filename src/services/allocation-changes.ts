@@ -1,0 +1,124 @@
+/**
+ * Loading a reservation under lock and applying releases/commits to its allocations: shared by
+ * release, commit, expiry (and short-pick resolution). Lock order: the reservation row(s) first,
+ * then the positions they touch in (sku, location) order, then supply.
+ */
+import { sql } from 'drizzle-orm';
+import { type Exec, query, type Tx } from '../db/client.js';
+import { NotFound } from '../domain/errors.js';
+import { type AllocationRow, type LineRow, type ReservationRow, reservationDto, type ReservationDto } from './dto.js';
+
+export interface LoadedReservation {
+  row: ReservationRow & { caller: string };
+  lines: LineRow[];
+  allocations: (AllocationRow & { id: string })[];
+}
+
+const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+
+/**
+ * Load a reservation; with `lock`, its row is locked FOR UPDATE (serialising every verb on it).
+ * `visible` restricts which channels' reservations the caller may see (others look like 404).
+ */
+export async function loadReservation(exec: Exec, id: string, opts: { lock?: boolean; visible?: ((channel: string) => boolean) | undefined } = {}): Promise<LoadedReservation> {
+  const rows = await query<LoadedReservation['row']>(
+    exec,
+    opts.lock
+      ? sql`select id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at, caller from reservations where id = ${id} for update`
+      : sql`select id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at, caller from reservations where id = ${id}`,
+  );
+  const row = rows[0];
+  if (!row || (opts.visible && !opts.visible(row.channel))) throw new NotFound('reservation', id);
+  const [lines, allocations] = [
+    await query<LineRow>(exec, sql`select line_no, sku, qty, location, status from reservation_lines where reservation_id = ${id} order by line_no`),
+    await query<LoadedReservation['allocations'][number]>(
+      exec,
+      sql`select id::text as id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at from allocations where reservation_id = ${id} order by id`,
+    ),
+  ];
+  return { row, lines, allocations };
+}
+
+export const toDto = (r: LoadedReservation): ReservationDto => reservationDto(r.row, r.lines, r.allocations);
+
+export interface AllocationChange {
+  allocationId: string;
+  reservationId: string;
+  channel: string;
+  sku: string;
+  location: string;
+  supplyId: string | null;
+  release: number;
+  commit: number;
+}
+
+/** Lock positions in the global order before changing them (deadlock freedom with reserveBatch). */
+export async function lockPositions(tx: Exec, pairs: readonly { sku: string; location: string }[]): Promise<void> {
+  if (pairs.length === 0) return;
+  await query(
+    tx,
+    sql`select 1 from positions p
+        join jsonb_to_recordset(${json(pairs.map((p) => ({ sku: p.sku, location: p.location })))}) as k(sku text, location text)
+          on k.sku = p.sku and k.location = p.location
+        order by p.sku, p.location
+        for update of p`,
+  );
+}
+
+/**
+ * Apply releases and commits to allocations, positions (reserved, and onHand for commits),
+ * supply (backorders), channel holds and the ledger, in one statement. Caller holds the
+ * reservation locks; this takes the position locks.
+ */
+export async function applyChanges(tx: Tx, changes: readonly AllocationChange[], reason: { release: string; commit: string }, actor: string): Promise<void> {
+  const real = changes.filter((c) => c.release > 0 || c.commit > 0);
+  if (real.length === 0) return;
+  const onHand = real.filter((c) => !c.supplyId);
+  await lockPositions(
+    tx,
+    [...new Map(onHand.map((c) => [`${c.sku}\u0000${c.location}`, c])).values()],
+  );
+  const ledger = onHand.flatMap((c) => [
+    ...(c.release > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: 0, delta_reserved: -c.release, reason: reason.release, reservation_id: c.reservationId }] : []),
+    ...(c.commit > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: -c.commit, delta_reserved: -c.commit, reason: reason.commit, reservation_id: c.reservationId }] : []),
+  ]);
+  await query(
+    tx,
+    sql`with
+      c as (select * from jsonb_to_recordset(${json(real)}) as d("allocationId" bigint, "reservationId" uuid, channel text, sku text,
+              location text, "supplyId" uuid, release int, "commit" int)),
+      a as (update allocations t set qty = t.qty - c.release - c."commit", released_qty = t.released_qty + c.release,
+              committed_qty = t.committed_qty + c."commit"
+            from c where t.id = c."allocationId" returning 1),
+      p as (update positions t set reserved = t.reserved - d.rel - d.com, on_hand = t.on_hand - d.com, updated_at = now()
+            from (select sku, location, sum(release)::int as rel, sum("commit")::int as com from c where "supplyId" is null group by sku, location) d
+            where t.sku = d.sku and t.location = d.location returning 1),
+      s as (update supply t set allocated_qty = t.allocated_qty - d.rel, updated_at = now()
+            from (select "supplyId" as id, sum(release)::int as rel from c where "supplyId" is not null group by "supplyId") d
+            where t.id = d.id returning 1),
+      h as (update channel_holds t set reserved = t.reserved - d.q
+            from (select sku, channel, sum(release + "commit")::int as q from c group by sku, channel) d
+            where t.sku = d.sku and t.channel = d.channel returning 1),
+      g as (insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id)
+            select sku, location, delta_on_hand, delta_reserved, reason, ${actor}, reservation_id
+            from jsonb_to_recordset(${json(ledger)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid)
+            returning 1)
+      select 1`,
+  );
+}
+
+/** Status after a change: still held while anything is held; then committed if anything shipped. */
+export function settledStatus(allocs: readonly { qty: number; committed_qty: number }[], terminal: 'released' | 'expired'): 'held' | 'committed' | 'released' | 'expired' {
+  if (allocs.some((a) => a.qty > 0)) return 'held';
+  return allocs.some((a) => a.committed_qty > 0) ? 'committed' : terminal;
+}
+
+export async function setStatus(tx: Exec, ids: readonly string[], status: string): Promise<void> {
+  if (ids.length === 0) return;
+  await query(tx, sql`update reservations set status = ${status}, updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+}
+
+export async function emit(tx: Exec, events: readonly { type: string; subject: string; data: unknown }[]): Promise<void> {
+  if (events.length === 0) return;
+  await query(tx, sql`insert into outbox (type, subject, data) select type, subject, data from jsonb_to_recordset(${json(events)}) as d(type text, subject text, data jsonb)`);
+}

@@ -1,0 +1,99 @@
+/** The reservation as callers see it: one builder for the 201 body, GET, and every later verb. */
+
+export interface AllocationDto {
+  location: string;
+  /** units still held */
+  qty: number;
+  committedQty: number;
+  releasedQty: number;
+  /** set for a backorder: the inbound supply this allocation waits for */
+  supplyId?: string;
+  promisedAt?: string;
+}
+
+export interface LineDto {
+  lineNo: number;
+  sku: string;
+  qty: number;
+  location?: string;
+  status: 'allocated' | 'backordered' | 'short';
+  allocations: AllocationDto[];
+}
+
+export interface ReservationDto {
+  id: string;
+  orderRef: string;
+  channel: string;
+  status: 'held' | 'committed' | 'released' | 'expired';
+  expiresAt: string | null;
+  rulesVersion: number;
+  createdAt: string;
+  updatedAt: string;
+  lines: LineDto[];
+}
+
+export interface ReservationRow {
+  id: string;
+  order_ref: string;
+  channel: string;
+  status: ReservationDto['status'];
+  expires_at: Date | string | null;
+  rules_version: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+export interface LineRow {
+  line_no: number;
+  sku: string;
+  qty: number;
+  location: string | null;
+  status: LineDto['status'];
+}
+
+export interface AllocationRow {
+  id?: number | string;
+  line_no: number;
+  sku: string;
+  location: string;
+  supply_id: string | null;
+  qty: number;
+  committed_qty: number;
+  released_qty: number;
+  promised_at: Date | string | null;
+}
+
+export const iso = (d: Date | string | null | undefined): string | null =>
+  d == null ? null : (d instanceof Date ? d : new Date(d)).toISOString();
+
+export function reservationDto(r: ReservationRow, lines: LineRow[], allocations: AllocationRow[]): ReservationDto {
+  return {
+    id: r.id,
+    orderRef: r.order_ref,
+    channel: r.channel,
+    status: r.status,
+    expiresAt: iso(r.expires_at),
+    rulesVersion: r.rules_version,
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+    lines: [...lines]
+      .sort((a, b) => a.line_no - b.line_no)
+      .map((l) => ({
+        lineNo: l.line_no,
+        sku: l.sku,
+        qty: l.qty,
+        ...(l.location ? { location: l.location } : {}),
+        status: l.status,
+        allocations: allocations
+          .filter((a) => a.line_no === l.line_no)
+          .map((a) => ({
+            location: a.location,
+            qty: a.qty,
+            committedQty: a.committed_qty,
+            releasedQty: a.released_qty,
+            ...(a.supply_id ? { supplyId: a.supply_id } : {}),
+            ...(a.promised_at ? { promisedAt: iso(a.promised_at)! } : {}),
+          })),
+      })),
+  };
+}

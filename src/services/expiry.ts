@@ -1,0 +1,50 @@
+/**
+ * The hold-expiry sweeper. Each pass claims due holds with FOR UPDATE SKIP LOCKED (so any number
+ * of instances sweep without blocking each other or a release/commit in flight on the same
+ * reservation), releases what they still hold, marks them `expired` and emits one
+ * `reservation.expired` event each — all in one transaction per pass.
+ */
+import { sql } from 'drizzle-orm';
+import { type Db, query } from '../db/client.js';
+import { inTransaction } from '../db/tx.js';
+import { type AllocationChange, applyChanges, emit, loadReservation, setStatus, settledStatus, toDto } from './allocation-changes.js';
+
+/** Expire up to `limit` due holds; returns how many were expired. */
+export async function expireDue(db: Db, limit = 200): Promise<number> {
+  return inTransaction(db, async (tx) => {
+    const due = await query<{ id: string }>(
+      tx,
+      sql`select id from reservations where status = 'held' and expires_at <= now()
+          order by id limit ${limit} for update skip locked`,
+    );
+    if (due.length === 0) return 0;
+    const loaded = [];
+    for (const { id } of due) loaded.push(await loadReservation(tx, id));
+    const changes: AllocationChange[] = loaded.flatMap((r) =>
+      r.allocations
+        .filter((a) => a.qty > 0)
+        .map((a) => ({ allocationId: a.id, reservationId: r.row.id, channel: r.row.channel, sku: a.sku, location: a.location, supplyId: a.supply_id, release: a.qty, commit: 0 })),
+    );
+    await applyChanges(tx, changes, { release: 'expire', commit: 'ship' }, 'system:expiry');
+    const events = loaded.map((r) => {
+      for (const a of r.allocations) {
+        a.released_qty += a.qty;
+        a.qty = 0;
+      }
+      r.row.status = settledStatus(r.allocations, 'expired');
+      r.row.updated_at = new Date();
+      return { type: 'reservation.expired', subject: r.row.id, data: { reservation: toDto(r) } };
+    });
+    for (const status of ['expired', 'committed'] as const) {
+      await setStatus(tx, loaded.filter((r) => r.row.status === status).map((r) => r.row.id), status);
+    }
+    await emit(tx, events);
+    return loaded.length;
+  });
+}
+
+/** Forget stored idempotency responses older than the retention period. */
+export async function purgeIdempotency(db: Db, ttlHours: number): Promise<number> {
+  const rows = await query(db, sql`delete from idempotency_keys where created_at < now() - make_interval(hours => ${ttlHours}) returning 1`);
+  return rows.length;
+}

@@ -1,0 +1,179 @@
+/**
+ * Stock positions: the cycle count (set a position, audited in the ledger), locations, and the
+ * now-view of ATP (per location and total, optionally for one channel after its rules).
+ */
+import { sql } from 'drizzle-orm';
+import { type Exec, query, type Tx } from '../db/client.js';
+import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
+import { WouldOvercommit } from '../domain/errors.js';
+import { tierOf } from '../rules/policy.js';
+import type { RulesDocument } from '../rules/schema.js';
+import { emit } from './allocation-changes.js';
+
+export interface PositionDto {
+  sku: string;
+  location: string;
+  onHand: number;
+  reserved: number;
+  qualityHold: number;
+  safetyStock: number;
+  available: number;
+}
+
+export interface SetPositionInput {
+  sku: string;
+  location: string;
+  onHand: number;
+  qualityHold?: number | undefined;
+  safetyStock?: number | undefined;
+  reason?: string | undefined;
+}
+
+interface PositionRow {
+  sku: string;
+  location: string;
+  rank: number;
+  on_hand: number;
+  reserved: number;
+  quality_hold: number;
+  safety_stock: number;
+}
+
+const toState = (r: PositionRow): PositionState => ({
+  sku: r.sku,
+  location: r.location,
+  rank: r.rank,
+  onHand: r.on_hand,
+  reserved: r.reserved,
+  qualityHold: r.quality_hold,
+  safetyStock: r.safety_stock,
+});
+
+export const positionDto = (p: PositionState): PositionDto => ({
+  sku: p.sku,
+  location: p.location,
+  onHand: p.onHand,
+  reserved: p.reserved,
+  qualityHold: p.qualityHold,
+  safetyStock: p.safetyStock,
+  available: availableOf(p),
+});
+
+/**
+ * Set a position to a counted truth. Locks the position row; the onHand change is written to the
+ * ledger with its reason and an `inventory.adjusted` event goes to the outbox in the same
+ * transaction. A count below what is reserved + quality-held is refused (409 would-overcommit)
+ * rather than stored.
+ */
+export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
+  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  const [before] = await query<PositionRow>(
+    tx,
+    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from positions p
+        where p.sku = ${input.sku} and p.location = ${input.location} for update`,
+  );
+  const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
+  const next: PositionState = {
+    ...old,
+    onHand: input.onHand,
+    qualityHold: input.qualityHold ?? old.qualityHold,
+    safetyStock: input.safetyStock ?? old.safetyStock,
+  };
+  if (next.reserved + next.qualityHold > next.onHand) {
+    throw new WouldOvercommit(
+      `${input.sku}@${input.location}: onHand ${next.onHand} is less than reserved ${next.reserved} + qualityHold ${next.qualityHold}; release reservations or report a short pick first`,
+      { sku: input.sku, location: input.location, onHand: next.onHand, reserved: next.reserved, qualityHold: next.qualityHold },
+    );
+  }
+  await query(
+    tx,
+    sql`insert into positions (sku, location, on_hand, quality_hold, safety_stock)
+        values (${input.sku}, ${input.location}, ${next.onHand}, ${next.qualityHold}, ${next.safetyStock})
+        on conflict (sku, location) do update set on_hand = excluded.on_hand, quality_hold = excluded.quality_hold,
+          safety_stock = excluded.safety_stock, updated_at = now()`,
+  );
+  const reason = input.reason ?? 'cycle-count';
+  await query(
+    tx,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor)
+        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor})`,
+  );
+  const dto = positionDto(next);
+  await emit(tx, [{ type: 'inventory.adjusted', subject: `${input.sku}@${input.location}`, data: { before: positionDto(old), after: dto, reason } }]);
+  return dto;
+}
+
+export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }) {
+  const [row] = await query<{ id: string; name: string | null; rank: number }>(
+    exec,
+    sql`insert into locations (id, name, rank) values (${id}, ${input.name ?? null}, ${input.rank ?? 100})
+        on conflict (id) do update set name = coalesce(${input.name ?? null}, locations.name), rank = coalesce(${input.rank ?? null}::int, locations.rank)
+        returning id, name, rank`,
+  );
+  return row!;
+}
+
+export async function listLocations(exec: Exec) {
+  return query<{ id: string; name: string | null; rank: number }>(exec, sql`select id, name, rank from locations order by rank, id`);
+}
+
+export interface AtpSku {
+  sku: string;
+  onHand: number;
+  reserved: number;
+  qualityHold: number;
+  safetyStock: number;
+  available: number;
+  locations: (PositionDto & { rank: number })[];
+  channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
+}
+
+/** Positions of these SKUs with their location rank (no locks: a read at one snapshot). */
+export async function loadPositions(exec: Exec, skus: readonly string[]): Promise<PositionState[]> {
+  const rows = await query<PositionRow>(
+    exec,
+    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+        from positions p join locations l on l.id = p.location
+        where p.sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))
+        order by p.sku, l.rank, p.location`,
+  );
+  return rows.map(toState);
+}
+
+/** ATP now, per SKU: totals and per location; with `channel`, what that channel may take after its rules. */
+export async function getAtp(exec: Exec, skus: readonly string[], rules: RulesDocument, channel?: string): Promise<AtpSku[]> {
+  const positions = await loadPositions(exec, skus);
+  const holds = new Map<string, number>();
+  if (channel) {
+    const rows = await query<{ sku: string; reserved: number }>(
+      exec,
+      sql`select sku, reserved from channel_holds where channel = ${channel} and sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))`,
+    );
+    for (const r of rows) holds.set(holdKey(r.sku, channel), r.reserved);
+  }
+  return skus.map((sku) => {
+    const mine = positions.filter((p) => p.sku === sku);
+    const sum = (f: (p: PositionState) => number) => mine.reduce((s, p) => s + f(p), 0);
+    const out: AtpSku = {
+      sku,
+      onHand: sum((p) => p.onHand),
+      reserved: sum((p) => p.reserved),
+      qualityHold: sum((p) => p.qualityHold),
+      safetyStock: sum((p) => p.safetyStock),
+      available: sum(availableOf),
+      locations: mine.map((p) => ({ ...positionDto(p), rank: p.rank })),
+    };
+    if (channel) {
+      const v = channelAvailable(mine, rules, sku, channel, holds.get(holdKey(sku, channel)) ?? 0);
+      out.channel = {
+        name: channel,
+        tier: tierOf(rules, channel),
+        available: v.forChannel,
+        protectedUnits: v.protectedUnits,
+        capRoom: Number.isFinite(v.capRoom) ? v.capRoom : null,
+        rulesVersion: rules.version,
+      };
+    }
+    return out;
+  });
+}

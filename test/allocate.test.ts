@@ -1,0 +1,49 @@
+/** The pure allocation decision: all-or-nothing, no oversell, protection and tier order. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { availableOf, decideBatch, type PositionState } from '../src/domain/allocate.js';
+import { DEFAULT_RULES, type RulesDocument } from '../src/rules/schema.js';
+
+const pos = (location: string, onHand: number, rank = 1): PositionState => ({ sku: 'A', location, rank, onHand, reserved: 0, qualityHold: 0, safetyStock: 0 });
+
+describe('decideBatch', () => {
+  it('sums the same SKU over lines and refuses the whole request when short', () => {
+    const { outcomes } = decideBatch({ positions: [pos('L1', 5)] }, DEFAULT_RULES, [
+      { channel: 'web', lines: [{ sku: 'A', qty: 3 }, { sku: 'A', qty: 3 }] },
+    ]);
+    expect(outcomes[0]!.ok).toBe(false);
+  });
+
+  it('splits across locations when one cannot cover the line', () => {
+    const { outcomes } = decideBatch({ positions: [pos('L1', 3, 1), pos('L2', 4, 2)] }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 6 }] }]);
+    const o = outcomes[0]!;
+    expect(o.ok && o.lines[0]!.allocations.reduce((s, a) => s + a.qty, 0)).toBe(6);
+  });
+
+  it('serves higher tiers first within a batch and keeps protected units for them', () => {
+    const rules: RulesDocument = { ...DEFAULT_RULES, version: 1, channels: { web: { tier: 1 }, mkt: { tier: 3 } }, protect: { '1': 5 } };
+    const { outcomes } = decideBatch({ positions: [pos('L1', 10)] }, rules, [
+      { channel: 'mkt', lines: [{ sku: 'A', qty: 6 }] },
+      { channel: 'web', lines: [{ sku: 'A', qty: 5 }] },
+    ]);
+    expect(outcomes[1]!.ok).toBe(true);
+    expect(outcomes[0]!.ok).toBe(false);
+  });
+
+  it('never oversells any position (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.record({ qty: fc.integer({ min: 1, max: 30 }), ch: fc.constantFrom('web', 'mkt') }), { maxLength: 30 }),
+        (stock, reqs) => {
+          const positions = stock.map((s, i) => pos(`L${i}`, s, i));
+          const r = decideBatch({ positions }, DEFAULT_RULES, reqs.map((q) => ({ channel: q.ch, lines: [{ sku: 'A', qty: q.qty }] })));
+          const granted = r.outcomes.reduce((s, o) => s + (o.ok ? o.lines[0]!.qty : 0), 0);
+          expect(granted).toBeLessThanOrEqual(stock.reduce((a, b) => a + b, 0));
+          for (const p of r.positions) expect(p.reserved).toBeLessThanOrEqual(p.onHand);
+          expect(r.positions.every((p) => availableOf(p) >= 0)).toBe(true);
+        },
+      ),
+    );
+  });
+});
