@@ -47,6 +47,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       });
       if (!r.ok) throw r.error;
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
+      c.header('Location', `/v1/reservations/${r.result.body.id}`);
       return c.json(r.result.body, 201);
     },
   );
