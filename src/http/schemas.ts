@@ -56,6 +56,8 @@ export const SetPositionBody = z
     onHand: Count,
     qualityHold: Count.optional(),
     safetyStock: Count.optional(),
+    reorderPoint: Count.nullable().optional().openapi({ description: 'replenishment: order when projected stock (onHand + inbound − reserved − backorders) is at or below this; null clears it' }),
+    reorderQty: Qty.nullable().optional().openapi({ description: 'replenishment: the lot size to order' }),
     reason: z.string().min(1).max(200).optional(),
   })
   .strict()
