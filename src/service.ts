@@ -9,6 +9,7 @@ import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
 import { createLogger, type Logger } from './logger.js';
+import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
@@ -38,7 +39,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
   const database = await openDatabase(config);
   await migrateDatabase(database, config.DATABASE_URL);
-  const rules = opts.rules ?? new MemoryRulesStore();
+  const rules =
+    opts.rules ??
+    (config.REDIS_URL
+      ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+      : new MemoryRulesStore());
   await rules.start();
   const allocator = new Allocator(database.db, rules, {
     maxBatch: config.ATP_BATCH_MAX,
