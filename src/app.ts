@@ -10,6 +10,7 @@ import type { AppDeps, AppEnv } from './http/context.js';
 import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { atpRoutes } from './http/routes/atp.js';
+import { catalogRoutes } from './http/routes/catalog.js';
 import { inventoryRoutes } from './http/routes/inventory.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
@@ -41,6 +42,7 @@ export function createApp(deps: AppDeps) {
   reservationRoutes(app, deps);
   rulesRoutes(app, deps);
   stockControlRoutes(app, deps);
+  catalogRoutes(app, deps);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   ATP_TX_RETRIES: int(4, 0, 20),
   ATP_SWEEP_INTERVAL_MS: int(1000, 50, 3_600_000),
   ATP_IDEMPOTENCY_TTL_HOURS: int(72, 1, 24 * 365),
+  /** kits and units are cached per instance; a change made on another instance is seen within this */
+  ATP_CATALOG_TTL_MS: int(2000, 0, 600_000),
   ATP_MAX_BODY_BYTES: int(256 * 1024, 1024, 16 * 1024 * 1024),
   /** most requests one allocation transaction takes (natural batching) */
   ATP_BATCH_MAX: int(500, 1, 10_000),

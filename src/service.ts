@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
+import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
 
 export interface Service {
@@ -19,6 +20,7 @@ export interface Service {
   database: Database;
   rules: RulesStore;
   allocator: Allocator;
+  catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
   /** run one expiry pass now (tests); returns how many holds expired */
@@ -51,7 +53,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
   });
-  const app = createApp({ config, database, rules, allocator, keys, logger });
+  const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger });
 
   const sweep = async () => {
     let total = 0;
@@ -92,5 +95,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, keys, logger, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, sweep, stop };
 }

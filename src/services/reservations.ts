@@ -58,7 +58,12 @@ function pick(res: LoadedReservation, specs: readonly SkuQty[] | undefined, mode
     return [...changes.values()];
   }
   const wanted = new Map<string, number>();
-  for (const s of specs) wanted.set(s.sku, (wanted.get(s.sku) ?? 0) + s.qty);
+  for (const s of specs) {
+    // a kit the reservation holds is named by its SKU: its components, by the stored composition
+    const parts = new Map(res.lines.filter((l) => l.kit_sku === s.sku).map((l) => [l.sku, l.per_kit ?? 1]));
+    if (parts.size === 0) wanted.set(s.sku, (wanted.get(s.sku) ?? 0) + s.qty);
+    for (const [sku, perKit] of parts) wanted.set(sku, (wanted.get(sku) ?? 0) + s.qty * perKit);
+  }
   const short: { sku: string; requested: number; held: number }[] = [];
   for (const [sku, qty] of wanted) {
     const pool = eligible
