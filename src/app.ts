@@ -14,6 +14,7 @@ import { inventoryRoutes } from './http/routes/inventory.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
+import { supplyRoutes } from './http/routes/supply.js';
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps) {
   atpRoutes(app, deps);
   reservationRoutes(app, deps);
   rulesRoutes(app, deps);
+  supplyRoutes(app, deps);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
