@@ -9,7 +9,12 @@ export function client(svc: Service) {
   const call = async (method: string, path: string, body?: unknown, key?: string) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (method !== 'GET' && method !== 'PUT') headers['idempotency-key'] = key ?? `k-${process.pid}-${++seq}-${Math.random()}`;
-    const res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    // the documented client contract: a 503 (lock wait, contention) is retried with the same Idempotency-Key
+    let res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    for (let attempt = 0; res.status === 503 && attempt < 30; attempt++) {
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
+      res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    }
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
