@@ -16,6 +16,7 @@ import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
 import { stockControlRoutes } from './http/routes/stock-control.js';
+import { supplyRoutes } from './http/routes/supply.js';
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps) {
   rulesRoutes(app, deps);
   stockControlRoutes(app, deps);
   catalogRoutes(app, deps);
+  supplyRoutes(app, deps);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

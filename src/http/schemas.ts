@@ -161,6 +161,7 @@ export const Allocation = z
     qty: z.number().int(),
     committedQty: z.number().int(),
     releasedQty: z.number().int(),
+    shortQty: z.number().int().optional(),
     supplyId: z.string().optional(),
     promisedAt: z.string().optional(),
   })

@@ -6,6 +6,8 @@ export interface AllocationDto {
   qty: number;
   committedQty: number;
   releasedQty: number;
+  /** units lost and not re-sourced (supply cancelled, short pick); present when > 0 */
+  shortQty?: number;
   /** set for a backorder: the inbound supply this allocation waits for */
   supplyId?: string;
   promisedAt?: string;
@@ -68,6 +70,7 @@ export interface AllocationRow {
   qty: number;
   committed_qty: number;
   released_qty: number;
+  short_qty?: number;
   promised_at: Date | string | null;
 }
 
@@ -101,6 +104,7 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
             qty: a.qty,
             committedQty: a.committed_qty,
             releasedQty: a.released_qty,
+            ...(a.short_qty ? { shortQty: a.short_qty } : {}),
             ...(a.supply_id ? { supplyId: a.supply_id } : {}),
             ...(a.promised_at ? { promisedAt: iso(a.promised_at)! } : {}),
           })),

@@ -260,6 +260,13 @@ class Writes {
     }
     const body = reservationDto(row, lineRows, allocRows);
     this.event('reservation.created', id, body);
+    const backorders = allocRows.filter((a) => a.supply_id);
+    if (backorders.length > 0) {
+      this.event('backorder.promised', id, {
+        backorders: backorders.map((a) => ({ lineNo: a.line_no, sku: a.sku, location: a.location, qty: a.qty, supplyId: a.supply_id, promisedAt: a.promised_at })),
+        reservation: body,
+      });
+    }
     this.idempotency.push({ caller: cmd.caller, key: cmd.idempotencyKey, fingerprint: cmd.fingerprint, status: 201, body });
     return body;
   }
