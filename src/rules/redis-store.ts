@@ -38,12 +38,13 @@ export interface RedisRulesStoreOptions {
   logger: Logger;
 }
 
-/** CAS write. KEYS[1] = hash; ARGV = expected version ('' = unconditional), doc JSON, updatedAt, channel, floor version. */
+/** CAS write. KEYS[1] = hash; ARGV = expected version ('' = unconditional), doc JSON, updatedAt, channel, this instance's version. */
 const PUT_SCRIPT = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
+-- floor: the version this instance holds; higher than Redis only if Redis lost data (not yet written back)
+cur = math.max(cur, tonumber(ARGV[5]) or 0)
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then return {0, cur} end
-local floor = tonumber(ARGV[5]) or 0
-local v = math.max(cur, floor) + 1
+local v = cur + 1
 redis.call('HSET', KEYS[1], 'version', v, 'doc', ARGV[2], 'updatedAt', ARGV[3])
 redis.call('PUBLISH', ARGV[4], v)
 return {1, v}`;
