@@ -288,6 +288,32 @@ describe('Redis killed and restarted in the middle of reservation traffic (priva
   });
 });
 
+describe('Redis hanging (SIGSTOP on a private redis-server)', () => {
+  it('calls are bounded: PUT answers 503, reservations go on under the rules in memory, /readyz degraded, then fresh after SIGCONT', async () => {
+    const hung = await PrivateRedis.start();
+    try {
+      const s = await service(hung.url, uniqueKey());
+      await stock(s, 'HANG-1', 10);
+      const put = await putRules(s, { channels: { mkt: { tier: 3, maxUnits: 2 } } }, '"0"');
+      expect(put.status).toBe(200);
+      hung.pause();
+      // the connection stays open and silent: only the command timeout ends the wait
+      const putHung = await putRules(s, { channels: {} }, '"1"');
+      expect(putHung.status).toBe(503);
+      await waitFor('readyz degraded while Redis hangs', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'degraded', 10_000, 50);
+      const answers = await Promise.all(Array.from({ length: 4 }, () => reserve(s, 'mkt', 'HANG-1')));
+      expect(answers.map((a) => a.status).sort()).toEqual([201, 201, 409, 409]);
+      expect(answers.filter((a) => a.status === 409).every((a) => a.body.code === 'channel-limit')).toBe(true);
+      hung.resume();
+      await waitFor('readyz fresh after SIGCONT', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
+      expect(s.rules.current().version).toBe(1);
+    } finally {
+      hung.resume();
+      await hung.kill();
+    }
+  });
+});
+
 describe('without REDIS_URL: the same API, rules in process', () => {
   it('same schema, same optimistic concurrency, /readyz reports the in-process store', async () => {
     const s = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '2', LOG_LEVEL: 'silent' }), { sweeper: false });
