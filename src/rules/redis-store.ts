@@ -38,12 +38,21 @@ export interface RedisRulesStoreOptions {
   logger: Logger;
 }
 
-/** CAS write. KEYS[1] = hash; ARGV = expected version ('' = unconditional), doc JSON, updatedAt, channel, floor version. */
+/**
+ * CAS write. KEYS[1] = hash; ARGV = expected version ('' = unconditional), doc JSON, updatedAt,
+ * channel, this instance's version, deadline (ms, Redis clock). A script that reaches Redis after
+ * its deadline (Redis hung, then resumed, after the caller gave up with a 503) does nothing, so a
+ * write reported as failed cannot land later and overwrite a newer change.
+ */
 const PUT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[6]) then return {2, now} end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
+-- floor: the version this instance holds; higher than Redis only if Redis lost data (not yet written back)
+cur = math.max(cur, tonumber(ARGV[5]) or 0)
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then return {0, cur} end
-local floor = tonumber(ARGV[5]) or 0
-local v = math.max(cur, floor) + 1
+local v = cur + 1
 redis.call('HSET', KEYS[1], 'version', v, 'doc', ARGV[2], 'updatedAt', ARGV[3])
 redis.call('PUBLISH', ARGV[4], v)
 return {1, v}`;
@@ -56,6 +65,8 @@ if cur >= v then return 0 end
 redis.call('HSET', KEYS[1], 'version', v, 'doc', ARGV[2], 'updatedAt', ARGV[3])
 redis.call('PUBLISH', ARGV[4], v)
 return 1`;
+
+const COMMAND_TIMEOUT_MS = 1000;
 
 const inputOf = (doc: RulesDocument): RulesInput => {
   const { version: _v, updatedAt: _u, ...input } = doc;
@@ -84,6 +95,8 @@ export class RedisRulesStore implements RulesStore {
   private reloading: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Redis clock − local clock, ms */
+  private clockOffsetMs = 0;
 
   constructor(opts: RedisRulesStoreOptions) {
     this.key = opts.key ?? 'atp:rules';
@@ -95,7 +108,7 @@ export class RedisRulesStore implements RulesStore {
     const common: RedisOptions = {
       lazyConnect: true,
       connectTimeout: 1000,
-      commandTimeout: 1000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       // keep reconnecting forever, at most once a second
@@ -124,7 +137,22 @@ export class RedisRulesStore implements RulesStore {
         (err: Error) => onError(err),
       );
     });
-    this.client.on('ready', () => void this.reload());
+    this.client.on('ready', () => {
+      void this.reload();
+      void this.measureClock();
+    });
+  }
+
+  /** Offset of the Redis clock from ours (for PUT deadlines), measured on every connect. */
+  private async measureClock() {
+    try {
+      const t0 = Date.now();
+      const [sec, usec] = (await this.client.time()) as [number | string, number | string];
+      const t1 = Date.now();
+      this.clockOffsetMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - (t0 + t1) / 2;
+    } catch {
+      // keep the last offset
+    }
   }
 
   current(): RulesDocument {
@@ -153,14 +181,27 @@ export class RedisRulesStore implements RulesStore {
 
   async put(input: RulesInput, ifVersion?: number): Promise<RulesDocument> {
     const updatedAt = new Date().toISOString();
+    // the script must run before the client stops waiting (COMMAND_TIMEOUT_MS), with room for the reply
+    const deadline = Math.round(Date.now() + this.clockOffsetMs + COMMAND_TIMEOUT_MS - 250);
     let res: [number, number];
     try {
-      res = (await this.client.eval(PUT_SCRIPT, 1, this.key, ifVersion === undefined ? '' : String(ifVersion), JSON.stringify(input), updatedAt, this.channel, String(this.doc.version))) as [number, number];
+      res = (await this.client.eval(
+        PUT_SCRIPT,
+        1,
+        this.key,
+        ifVersion === undefined ? '' : String(ifVersion),
+        JSON.stringify(input),
+        updatedAt,
+        this.channel,
+        String(this.doc.version),
+        String(deadline),
+      )) as [number, number];
     } catch (err) {
       this.lastError = (err as Error).message;
-      throw new Unavailable(`the rules store (Redis) is unreachable: ${(err as Error).message}; the rules in force are unchanged`, 1, 'rules-store-unavailable');
+      throw new Unavailable(`the rules store (Redis) did not answer: ${(err as Error).message}; the rules were not changed`, 1, 'rules-store-unavailable');
     }
     const [ok, version] = res;
+    if (ok === 2) throw new Unavailable('the rules store (Redis) was too slow to apply the change before its deadline; the rules were not changed', 1, 'rules-store-unavailable');
     if (ok !== 1) throw new PreconditionFailed(`rules are at version ${version}, not ${ifVersion}`, { currentVersion: version });
     const doc: RulesDocument = { ...input, version, updatedAt };
     this.apply(doc);

@@ -54,6 +54,15 @@ export class PrivateRedis {
     }
   }
 
+  /** SIGSTOP / SIGCONT: the server hangs with its connections open (no error, no answer). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** SIGKILL: the server vanishes without a goodbye, as in a crash. */
   async kill(): Promise<void> {
     const proc = this.proc;
