@@ -82,12 +82,15 @@ export const LocationBody = z
 export const Location = z.object({ id: z.string(), name: z.string().nullable(), rank: z.number().int() }).openapi('Location');
 
 // ---- ATP
+export const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
+
 export const AtpQuery = z.object({
   sku: z
     .union([Sku, z.array(Sku).min(1).max(MAX_ATP_SKUS)])
     .transform((v) => [...new Set(Array.isArray(v) ? v : [v])])
     .openapi({ param: { name: 'sku', in: 'query', style: 'form', explode: true }, description: 'repeat for several SKUs' }),
   channel: Channel.optional().openapi({ param: { name: 'channel', in: 'query' } }),
+  unit: UnitName.optional().openapi({ param: { name: 'unit', in: 'query' }, description: 'also answer in this pack unit (inUnit: whole packs, rounded down)' }),
 });
 
 export const AtpSku = z
@@ -114,7 +117,6 @@ export const AtpSku = z
   .openapi('AtpSku');
 
 // ---- reservations
-export const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
 /** A quantity in `unit` (default: the base unit, where it must be whole); converted to base units by the catalog. */
 const UnitQty = z.number().positive('must be more than 0').max(MAX_QTY, `must be at most ${MAX_QTY}`);
 const wholeWithoutUnit = (l: { qty: number; unit?: string | undefined }, ctx: z.RefinementCtx) => {
