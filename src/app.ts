@@ -15,11 +15,18 @@ import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
 
-const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+/** no key needed (GET /metrics is not public: it needs a `metrics` or `admin` key) */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
 export function createApp(deps: AppDeps) {
   const app = newRouter();
 
+  app.use('*', deps.telemetry.httpMiddleware());
+  app.use('*', async (c, next) => {
+    await next();
+    // graceful shutdown: tell keep-alive clients to reconnect (to another instance)
+    if (deps.lifecycle.draining) c.header('Connection', 'close');
+  });
   app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
   app.use('*', requestLog(deps));
   app.use(
@@ -30,7 +37,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use('*', async (c, next) => {
-    if (!PUBLIC.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
+    if (!PUBLIC_PATHS.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
     await next();
   });
 

@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
+import type { Telemetry } from '../telemetry.js';
 import type { KeyRing, Principal } from './auth.js';
 import { validationError } from './problem.js';
 
@@ -15,6 +16,13 @@ export interface AppDeps {
   allocator: Allocator;
   keys: KeyRing;
   logger: Logger;
+  telemetry: Telemetry;
+  /** set when graceful shutdown starts: /readyz answers 503 and responses carry Connection: close */
+  lifecycle: Lifecycle;
+}
+
+export interface Lifecycle {
+  draining: boolean;
 }
 
 export interface AppEnv {

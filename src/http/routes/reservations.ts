@@ -39,12 +39,13 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       const p = c.get('principal');
       const body = c.req.valid('json');
       requireChannel(p, body.channel);
-      const r = await deps.allocator.reserve({
+      const cmd = {
         caller: p.id,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
         fingerprint: fingerprint('POST', '/v1/reservations', body),
         ...body,
-      });
+      };
+      const r = await deps.telemetry.reserve(cmd, () => deps.allocator.reserve(cmd));
       if (!r.ok) throw r.error;
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
       return c.json(r.result.body, 201);
