@@ -186,6 +186,10 @@ export class Telemetry {
     });
     this.sweeps = m.createCounter(METRICS.sweeps, { description: 'Hold-expiry sweep passes by result (ok, error)' });
     this.expired = m.createCounter(METRICS.expired, { description: 'Holds released by the expiry sweeper' });
+    // export these series from the start (a counter that never moved is still a series)
+    this.sweeps.add(0, { result: 'ok' });
+    this.sweeps.add(0, { result: 'error' });
+    this.expired.add(0);
 
     m.createObservableCounter(METRICS.txRetries, { description: 'Transactions retried after a serialization failure, deadlock or lost optimistic check' }).addCallback((o) =>
       o.observe(txStats.retries),
