@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { createTestDatabase } from './helpers/db.js';
+import { servedRoutes } from './helpers/routes.js';
 
 let svc: Service;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -21,11 +22,6 @@ afterAll(async () => {
   await svc?.stop();
   await db?.drop();
 });
-
-/** `GET /v1/reservations/{id}` for every method+path the app routes (middleware excluded). */
-export function servedRoutes(app: Service['app']): string[] {
-  return [...new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`))].sort();
-}
 
 it('/openapi.json validates as OpenAPI 3.1', async () => {
   const res = await svc.app.request('/openapi.json');
