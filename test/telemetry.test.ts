@@ -10,6 +10,8 @@
  *   span's size equals the number of reserve spans attached to it (as parent or by link).
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanKind } from '@opentelemetry/api';
@@ -188,5 +190,33 @@ it('Redis commands made inside a traced operation become client spans (command n
   } finally {
     await redis.del(key);
     redis.disconnect();
+  }
+});
+
+it('with an OTLP endpoint, traces and metrics are pushed to it as OTLP/HTTP JSON (flushed on shutdown)', async () => {
+  const received: { path: string; type: string; body: string }[] = [];
+  const collector = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', type: req.headers['content-type'] ?? '', body });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  const port = (collector.address() as AddressInfo).port;
+  try {
+    const t = createTelemetry({ otlpEndpoint: `http://127.0.0.1:${port}/`, metricExportIntervalMs: 3_600_000 });
+    await t.span('otlp.probe', { 'probe.n': 1 }, async () => {});
+    t.recordSweep('ok', 2);
+    await t.shutdown();
+    const traces = received.find((r) => r.path === '/v1/traces');
+    const metrics = received.find((r) => r.path === '/v1/metrics');
+    expect(traces?.type).toMatch(/application\/json/);
+    expect(traces!.body).toContain('otlp.probe');
+    expect(metrics!.body).toContain('atp.expiry.sweeps');
+    expect(metrics!.body).toContain('atp.expiry.expired');
+  } finally {
+    collector.close();
   }
 });
