@@ -18,11 +18,18 @@ import { rulesRoutes } from './http/routes/rules.js';
 import { stockControlRoutes } from './http/routes/stock-control.js';
 import { supplyRoutes } from './http/routes/supply.js';
 
-const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+/** no key needed (GET /metrics is not public: it needs a `metrics` or `admin` key) */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
 export function createApp(deps: AppDeps) {
   const app = newRouter();
 
+  app.use('*', deps.telemetry.httpMiddleware());
+  app.use('*', async (c, next) => {
+    await next();
+    // graceful shutdown: tell keep-alive clients to reconnect (to another instance)
+    if (deps.lifecycle.draining) c.header('Connection', 'close');
+  });
   app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
   app.use('*', requestLog(deps));
   app.use(
@@ -33,7 +40,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use('*', async (c, next) => {
-    if (!PUBLIC.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
+    if (!PUBLIC_PATHS.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
     await next();
   });
 

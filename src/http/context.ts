@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
 import type { Catalog } from '../services/catalog.js';
+import type { Telemetry } from '../telemetry.js';
 import type { KeyRing, Principal } from './auth.js';
 import { validationError } from './problem.js';
 
@@ -17,6 +18,13 @@ export interface AppDeps {
   catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
+  telemetry: Telemetry;
+  /** set when graceful shutdown starts: /readyz answers 503 and responses carry Connection: close */
+  lifecycle: Lifecycle;
+}
+
+export interface Lifecycle {
+  draining: boolean;
 }
 
 export interface AppEnv {

@@ -25,7 +25,7 @@ export const IdempotencyHeaders = z.object({
   'idempotency-key': z
     .string({ error: 'required: a unique key per logical request' })
     .regex(/^[\x21-\x7E]{1,255}$/, '1–255 visible ASCII characters')
-    .openapi({ param: { name: 'Idempotency-Key', in: 'header' }, example: 'order-1001-reserve' }),
+    .openapi({ param: { name: 'idempotency-key', in: 'header' }, example: 'order-1001-reserve' }),
 });
 
 export const Problem = z
