@@ -74,7 +74,8 @@ export function createApp(deps: AppDeps) {
 function safeError(err: unknown) {
   const e = err as { name?: string; message?: string; stack?: string; cause?: unknown; code?: string };
   const cause = e?.cause as { message?: string; code?: string } | undefined;
-  return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: e?.stack };
+  const strip = (t: string | undefined) => t?.replace(/\nparams:[\s\S]*?(?=\n\s+at |$)/, '\nparams: [redacted]');
+  return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: strip(e?.stack) };
 }
 
 function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db, Tx } from './client.js';
+import { Unavailable } from '../domain/errors.js';
 import { errorCode, isRetryable, mapDatabaseError } from './errors.js';
 
 export class RetryTransaction extends Error {
@@ -30,6 +31,7 @@ export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, retri
         continue;
       }
       if (errorCode(err) === '55P03') txStats.lockTimeouts++;
+      if (err instanceof RetryTransaction) throw new Unavailable(`the transaction kept losing a race (${err.message}); retry with the same Idempotency-Key`, 1, 'contention');
       throw mapDatabaseError(err) ?? err;
     }
   }
