@@ -87,7 +87,7 @@ export interface AllocationMove {
 
 export interface AffectedReservation {
   reservationId: string;
-  kind: 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
+  kind: 'backorder.promised' | 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
   moves: AllocationMove[];
   reservation: ReservationDto;
 }
@@ -107,6 +107,8 @@ export async function applyReplan(
   reason: string,
   actor: string,
   extra: Record<string, unknown> = {},
+  /** the event for a reservation whose displaced units all went to inbound supply */
+  allInbound: AffectedReservation['kind'] = 'backorder.repromised',
 ): Promise<AffectedReservation[]> {
   const pos = new Map<string, { sku: string; location: string; delta: number }>();
   const sup = new Map<string, number>();
@@ -172,7 +174,7 @@ export async function applyReplan(
     );
   }
   await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor);
-  return finishReservations(tx, byRes, reason, actor, extra);
+  return finishReservations(tx, byRes, reason, actor, extra, undefined, allInbound);
 }
 
 /** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas). */
@@ -231,6 +233,7 @@ export async function finishReservations(
   actor: string,
   extra: Record<string, unknown> = {},
   forceKind?: AffectedReservation['kind'],
+  allInbound: AffectedReservation['kind'] = 'backorder.repromised',
 ): Promise<AffectedReservation[]> {
   const ids = [...byRes.keys()].sort();
   if (ids.length === 0) return [];
@@ -250,7 +253,7 @@ export async function finishReservations(
       (moves.some((m) => m.shortQty > 0)
         ? 'allocation.short'
         : moves.every((m) => m.to.every((t) => t.supplyId))
-          ? 'backorder.repromised'
+          ? allInbound
           : 'allocation.resourced');
     const reservation = toDto(await loadReservation(tx, id));
     out.push({ reservationId: id, kind, moves, reservation });
