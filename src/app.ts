@@ -10,10 +10,12 @@ import type { AppDeps, AppEnv } from './http/context.js';
 import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { atpRoutes } from './http/routes/atp.js';
+import { catalogRoutes } from './http/routes/catalog.js';
 import { inventoryRoutes } from './http/routes/inventory.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
+import { stockControlRoutes } from './http/routes/stock-control.js';
 import { supplyRoutes } from './http/routes/supply.js';
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
@@ -40,6 +42,8 @@ export function createApp(deps: AppDeps) {
   atpRoutes(app, deps);
   reservationRoutes(app, deps);
   rulesRoutes(app, deps);
+  stockControlRoutes(app, deps);
+  catalogRoutes(app, deps);
   supplyRoutes(app, deps);
 
   app.doc31('/openapi.json', {

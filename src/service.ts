@@ -9,8 +9,10 @@ import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
 import { createLogger, type Logger } from './logger.js';
+import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
+import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
 
 export interface Service {
@@ -18,6 +20,7 @@ export interface Service {
   database: Database;
   rules: RulesStore;
   allocator: Allocator;
+  catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
   /** run one expiry pass now (tests); returns how many holds expired */
@@ -38,7 +41,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
   const database = await openDatabase(config);
   await migrateDatabase(database, config.DATABASE_URL);
-  const rules = opts.rules ?? new MemoryRulesStore();
+  const rules =
+    opts.rules ??
+    (config.REDIS_URL
+      ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+      : new MemoryRulesStore());
   await rules.start();
   const allocator = new Allocator(database.db, rules, {
     maxBatch: config.ATP_BATCH_MAX,
@@ -46,7 +53,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
   });
-  const app = createApp({ config, database, rules, allocator, keys, logger });
+  const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger });
 
   const sweep = async () => {
     let total = 0;
@@ -87,5 +95,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, keys, logger, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, sweep, stop };
 }

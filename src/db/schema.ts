@@ -96,6 +96,12 @@ export const reservationLines = pgTable(
     /** location pinned by the caller, if any */
     location: text('location'),
     status: text('status', { enum: ['allocated', 'backordered', 'short'] }).notNull(),
+    /** set when this line is a component of a kit the caller ordered: the kit and units per kit */
+    kitSku: text('kit_sku'),
+    perKit: integer('per_kit'),
+    /** set when the caller ordered in a pack unit: the unit and its size in base units */
+    unit: text('unit'),
+    unitFactor: integer('unit_factor'),
   },
   (t) => [
     primaryKey({ columns: [t.reservationId, t.lineNo] }),
@@ -266,4 +272,32 @@ export const shortPicks = pgTable(
     check('short_picks_qty_nonneg', sql`${t.expectedQty} >= 0 and ${t.foundQty} >= 0`),
     index('short_picks_position_idx').on(t.sku, t.location),
   ],
+);
+/** Kits and bundles: a virtual SKU made of components; reserving it reserves every component. */
+export const kitComponents = pgTable(
+  'kit_components',
+  {
+    kitSku: text('kit_sku').notNull(),
+    componentSku: text('component_sku').notNull(),
+    /** base units of the component per kit */
+    qty: integer('qty').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.kitSku, t.componentSku] }),
+    check('kit_components_qty_pos', sql`${t.qty} > 0`),
+    check('kit_components_not_self', sql`${t.kitSku} <> ${t.componentSku}`),
+  ],
+);
+
+/** Units of measure: pack sizes of a SKU in base units (each = 1 is implicit). */
+export const skuUnits = pgTable(
+  'sku_units',
+  {
+    sku: text('sku').notNull(),
+    unit: text('unit').notNull(),
+    factor: integer('factor').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sku, t.unit] }), check('sku_units_factor_pos', sql`${t.factor} > 0`)],
 );

@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
+import type { Catalog } from '../services/catalog.js';
 import type { KeyRing, Principal } from './auth.js';
 import { validationError } from './problem.js';
 
@@ -13,6 +14,7 @@ export interface AppDeps {
   database: Database;
   rules: RulesStore;
   allocator: Allocator;
+  catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
 }

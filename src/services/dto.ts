@@ -19,6 +19,10 @@ export interface LineDto {
   qty: number;
   location?: string;
   status: 'allocated' | 'backordered' | 'short';
+  /** this line is a component of a kit the caller ordered: qty = kits × perKit */
+  kit?: { sku: string; perKit: number };
+  /** the caller ordered in a pack unit: qty (base units) = unit quantity × factor */
+  unit?: { name: string; factor: number };
   allocations: AllocationDto[];
 }
 
@@ -51,6 +55,10 @@ export interface LineRow {
   qty: number;
   location: string | null;
   status: LineDto['status'];
+  kit_sku?: string | null;
+  per_kit?: number | null;
+  unit?: string | null;
+  unit_factor?: number | null;
 }
 
 export interface AllocationRow {
@@ -87,6 +95,8 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
         qty: l.qty,
         ...(l.location ? { location: l.location } : {}),
         status: l.status,
+        ...(l.kit_sku ? { kit: { sku: l.kit_sku, perKit: l.per_kit ?? 1 } } : {}),
+        ...(l.unit ? { unit: { name: l.unit, factor: l.unit_factor ?? 1 } } : {}),
         allocations: allocations
           .filter((a) => a.line_no === l.line_no)
           .map((a) => ({

@@ -26,6 +26,9 @@ export interface SetPositionInput {
   onHand: number;
   qualityHold?: number | undefined;
   safetyStock?: number | undefined;
+  /** replenishment parameters: null clears the reorder point; omitted keeps what is stored */
+  reorderPoint?: number | null | undefined;
+  reorderQty?: number | null | undefined;
   reason?: string | undefined;
 }
 
@@ -87,10 +90,13 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
   }
   await query(
     tx,
-    sql`insert into positions (sku, location, on_hand, quality_hold, safety_stock)
-        values (${input.sku}, ${input.location}, ${next.onHand}, ${next.qualityHold}, ${next.safetyStock})
+    sql`insert into positions (sku, location, on_hand, quality_hold, safety_stock, reorder_point, reorder_qty)
+        values (${input.sku}, ${input.location}, ${next.onHand}, ${next.qualityHold}, ${next.safetyStock}, ${input.reorderPoint ?? null}, ${input.reorderQty ?? null})
         on conflict (sku, location) do update set on_hand = excluded.on_hand, quality_hold = excluded.quality_hold,
-          safety_stock = excluded.safety_stock, updated_at = now()`,
+          safety_stock = excluded.safety_stock,
+          reorder_point = case when ${input.reorderPoint === undefined} then positions.reorder_point else excluded.reorder_point end,
+          reorder_qty = case when ${input.reorderQty === undefined} then positions.reorder_qty else excluded.reorder_qty end,
+          updated_at = now()`,
   );
   const reason = input.reason ?? 'cycle-count';
   await query(

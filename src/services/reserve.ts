@@ -216,7 +216,18 @@ class Writes {
       created_at: now,
       updated_at: now,
     };
-    const lineRows: LineRow[] = planned.map((l) => ({ line_no: l.lineNo, sku: l.sku, qty: l.qty, location: l.location ?? null, status: l.status }));
+    const lineRows: LineRow[] = planned.map((l) => {
+      const src = cmd.lines[l.lineNo - 1];
+      return {
+        line_no: l.lineNo,
+        sku: l.sku,
+        qty: l.qty,
+        location: l.location ?? null,
+        status: l.status,
+        ...(src?.kit ? { kit_sku: src.kit.sku, per_kit: src.kit.perKit } : {}),
+        ...(src?.unit ? { unit: src.unit.name, unit_factor: src.unit.factor } : {}),
+      };
+    });
     const allocRows: AllocationRow[] = planned.flatMap((l) =>
       l.allocations.map((a) => ({
         line_no: l.lineNo,
@@ -278,8 +289,9 @@ class Writes {
       r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, created_at, updated_at)
             select * from jsonb_to_recordset(${json(this.reservations)}) as d(id uuid, order_ref text, channel text, status text, hold_seconds int,
               expires_at timestamptz, rules_version int, caller text, idempotency_key text, created_at timestamptz, updated_at timestamptz) returning 1),
-      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status)
-            select * from jsonb_to_recordset(${json(this.lines)}) as d(reservation_id uuid, line_no int, sku text, qty int, location text, status text) returning 1),
+      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
+            select * from jsonb_to_recordset(${json(this.lines)}) as d(reservation_id uuid, line_no int, sku text, qty int, location text, status text,
+              kit_sku text, per_kit int, unit text, unit_factor int) returning 1),
       a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at)
             select * from jsonb_to_recordset(${json(this.allocations)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid,
               qty int, committed_qty int, released_qty int, promised_at timestamptz) returning 1),

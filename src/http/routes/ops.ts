@@ -1,4 +1,4 @@
-/** /healthz (process up) and /readyz (database reachable and migrated; rules fresh or degraded). */
+/** /healthz (process up) and /readyz (database reachable and migrated; rules fresh or degraded, with their version and age). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -23,10 +23,13 @@ export function opsRoutes(app: Router, deps: AppDeps) {
     } catch (err) {
       checks.database = { ok: false, mode: deps.database.mode, reason: (err as Error).message };
     }
+    // Rules served from the last good copy while Redis is unreachable are degraded, not unready:
+    // every instance keeps enforcing the version it has, by design, so readiness stays 200. Only an
+    // instance that has never loaded the rules (it would enforce the defaults) is not ready.
     const rules = deps.rules.status();
-    checks.rules = { ok: true, ...rules, state: rules.fresh ? 'fresh' : 'degraded' };
+    checks.rules = { ok: rules.loaded, ...rules };
     checks.allocator = { ok: true, ...deps.allocator.depth };
     const ready = Object.values(checks).every((x) => x.ok);
-    return c.json({ status: ready ? (rules.fresh ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
+    return c.json({ status: ready ? (rules.state === 'fresh' ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
   });
 }

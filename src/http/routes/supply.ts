@@ -12,7 +12,7 @@ import { recordShortPick } from '../../services/short-picks.js';
 import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
-import { IdempotencyHeaders, jsonBody, jsonResponse, problemResponses, ReservationIdParams } from '../schemas.js';
+import { MAX_QTY, IdempotencyHeaders, jsonBody, jsonResponse, problemResponses, ReservationIdParams } from '../schemas.js';
 import {
   CancelSupplyBody,
   CreateSupplyBody,
@@ -175,7 +175,10 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const body = c.req.valid('json');
       requireChannel(c.get('principal'), body.channel);
-      return c.json(await promise(db, deps.rules.current(), body), 200);
+      // kits are promised through their components, pack units in base units
+      await deps.catalog.fresh();
+      const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
+      return c.json(await promise(db, deps.rules.current(), { ...body, lines }), 200);
     },
   );
 
