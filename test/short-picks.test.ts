@@ -11,6 +11,9 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
+import { inTransaction } from '../src/db/tx.js';
+import { recordShortPick } from '../src/services/short-picks.js';
+import { reconcile } from '../src/services/stock-control.js';
 import { createTestDatabase } from './helpers/db.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 
@@ -68,6 +71,7 @@ describe('short picks', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect((await api.atp('K1')).body.skus[0]).toMatchObject({ onHand: 6, reserved: 4 });
     await checkInvariants(db.url, 'K1');
+    await api.consistent();
   });
 
   it('backorders against inbound supply with a promise date when no location has stock', async () => {
@@ -83,6 +87,7 @@ describe('short picks', () => {
     expect((await api.call('GET', `/v1/supply/${po.id}`)).body.allocatedQty).toBe(4);
     expect((await api.changes(r.id)).body.changes[0]).toMatchObject({ kind: 'backorder.promised', reason: 'short-pick' });
     await checkInvariants(db.url, 'K2');
+    await api.consistent();
   });
 
   it('marks the line short when nothing on hand or inbound covers it, and respects channel locations', async () => {
@@ -97,6 +102,7 @@ describe('short picks', () => {
     expect((await events(r.id)).at(-1)!.type).toBe('allocation.short');
     expect((await api.atp('K3')).body.skus[0].locations.find((l: { location: string }) => l.location === 'DC2').reserved).toBe(0);
     await checkInvariants(db.url, 'K3');
+    await api.consistent();
   });
 
   it('resolves other over-committed reservations lowest tier first, then newest; quality hold goes first', async () => {
@@ -115,6 +121,7 @@ describe('short picks', () => {
     for (const keep of [web, b2b]) expect((await events(keep.id)).map((e) => e.type)).toEqual(['reservation.created']);
     expect((await events(mktNew.id)).map((e) => e.type)).toEqual(['reservation.created', 'allocation.short']);
     await checkInvariants(db.url, 'K4');
+    await api.consistent();
   });
 
   it('the picked reservation loses first even when it has the highest priority', async () => {
@@ -125,6 +132,44 @@ describe('short picks', () => {
     expect(sp.body.affected.map((a: { reservationId: string }) => a.reservationId)).toEqual([web.id]);
     expect((await api.get(mkt.id)).body.lines[0].status).toBe('allocated');
     await checkInvariants(db.url, 'K5');
+    await api.consistent();
+  });
+
+  it('a reconciliation count below what is reserved can go through short-pick resolution (reconcile resolveShort hook)', async () => {
+    await api.put('K6', 'DC1', { onHand: 6 });
+    await api.put('K6', 'DC2', { onHand: 2 });
+    const r = (await api.reserve({ orderRef: 'o', channel: 'web', lines: [{ sku: 'K6', qty: 5 }] })).body;
+    expect(held(r)).toEqual([{ location: 'DC1', qty: 5 }]);
+    // reconcile's resolveShort hook wired to the short-pick resolver (the route does not pass it yet)
+    const rec = await inTransaction(svc.database.db, (tx) =>
+      reconcile(tx, [{ sku: 'K6', location: 'DC1', onHand: 2 }], {
+        apply: true,
+        complete: false,
+        reason: 'wms snapshot',
+        actor: 'test',
+        resolveShort: (t, g) => recordShortPick(t, g, svc.rules.current(), g.actor),
+      }),
+    );
+    expect(rec.gaps[0]).toMatchObject({ overCommitted: true, applied: true, outcome: 'short-pick' });
+    const g = (await api.get(r.id)).body;
+    // 2 stay at DC1, 2 re-sourced from DC2, 1 short
+    expect(held(g).sort((a, b) => a.location.localeCompare(b.location))).toEqual([
+      { location: 'DC1', qty: 2 },
+      { location: 'DC2', qty: 2 },
+    ]);
+    expect(g.lines[0].status).toBe('short');
+    await checkInvariants(db.url, 'K6');
+    await api.consistent();
+  });
+
+  it('a reservation that loses every unit is settled (released) with its lines short', async () => {
+    await api.put('K7', 'DC1', { onHand: 2 });
+    const r = (await api.reserve({ orderRef: 'o', channel: 'web', lines: [{ sku: 'K7', qty: 2 }] })).body;
+    const sp = await shortPick({ sku: 'K7', location: 'DC1', expectedQty: 2, foundQty: 0, reservationId: r.id, reason: 'empty bin' });
+    expect(sp.status).toBe(201);
+    const g = (await api.get(r.id)).body;
+    expect(g).toMatchObject({ status: 'released', lines: [{ status: 'short', allocations: [{ qty: 0, shortQty: 2 }] }] });
+    await api.consistent();
   });
 
   it('404 for an unknown position; 400 for a bad body', async () => {
@@ -166,6 +211,7 @@ describe('short picks', () => {
               expect(ev).toHaveLength(1);
             }
             await checkInvariants(db.url, sku);
+            await api.consistent();
           }
         },
       ),

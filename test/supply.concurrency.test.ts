@@ -48,6 +48,7 @@ it('300 racing one-unit backorders for a PO of 100 allocate exactly 100', async 
   const s = (await api.call('GET', `/v1/supply/${po.id}`)).body;
   expect(s).toMatchObject({ allocatedQty: 100, freeQty: 0 });
   await checkInvariants(db.url, 'C1');
+  await api.consistent();
 });
 
 it('receipts racing with reservations, releases, a slip and a cancel never oversell stock or supply', async () => {
@@ -75,6 +76,7 @@ it('receipts racing with reservations, releases, a slip and a cancel never overs
   expect(atp.onHand).toBe(60);
   expect(atp.reserved).toBeLessThanOrEqual(atp.onHand);
   await checkInvariants(db.url, 'C2');
+  await api.consistent();
   const sql = postgres(db.url, { max: 1 });
   const [s] = await sql`select status, received_qty, allocated_qty from supply where id = ${a.id}`;
   await sql.end();
@@ -109,4 +111,5 @@ it('short picks racing with reservations, releases and receipts keep every invar
   expect(loc('DC1').onHand).toBe(40 - 8 * 2);
   expect(loc('DC2').onHand).toBe(20 + 30);
   await checkInvariants(db.url, 'C3');
+  await api.consistent();
 });

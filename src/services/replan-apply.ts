@@ -245,6 +245,14 @@ export async function finishReservations(
         where l.reservation_id = s.reservation_id and l.line_no = s.line_no`,
   );
   await query(tx, sql`update reservations set updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  // a held reservation that no longer holds anything (every unit short) is settled like a release:
+  // held ⇔ something is held (the stock-control invariant); its lines stay 'short' to say why
+  await query(
+    tx,
+    sql`update reservations r set status = case when exists (select 1 from allocations a where a.reservation_id = r.id and a.committed_qty > 0) then 'committed' else 'released' end
+        where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and r.status = 'held'
+          and not exists (select 1 from allocations a where a.reservation_id = r.id and a.qty > 0)`,
+  );
   const out: AffectedReservation[] = [];
   for (const id of ids) {
     const moves = byRes.get(id)!;
