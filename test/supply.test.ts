@@ -106,6 +106,7 @@ describe('supply and time-phased ATP', () => {
     expect((await api.get(r2.id)).body.lines[0].status).toBe('allocated');
     const over = await api.receive(po.id, { qty: 1 });
     expect(over.status).toBe(409);
+    expect(over.body).toMatchObject({ code: 'over-receipt', remaining: 0 });
     expect((await outbox(r2.id)).map((e) => e.type)).toEqual(['reservation.created', 'backorder.promised', 'backorder.filled', 'backorder.filled']);
     expect((await outbox(po.id)).map((e) => e.type)).toEqual(['supply.created', 'supply.received', 'supply.received']);
     await checkInvariants(db.url, 'S3');
