@@ -13,8 +13,8 @@ import { query, type Tx } from '../db/client.js';
 import { RetryTransaction } from '../db/tx.js';
 import { holdKey } from '../domain/allocate.js';
 import type { Replanned } from '../domain/replan.js';
-import { emit, loadReservation, toDto } from './allocation-changes.js';
-import type { ReservationDto } from './dto.js';
+import { emit } from './allocation-changes.js';
+import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from './dto.js';
 import { type LoadedState, loadState } from './supply-state.js';
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
@@ -253,6 +253,7 @@ export async function finishReservations(
         where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and r.status = 'held'
           and not exists (select 1 from allocations a where a.reservation_id = r.id and a.qty > 0)`,
   );
+  const dtos = await loadDtos(tx, ids);
   const out: AffectedReservation[] = [];
   for (const id of ids) {
     const moves = byRes.get(id)!;
@@ -263,7 +264,7 @@ export async function finishReservations(
         : moves.every((m) => m.to.every((t) => t.supplyId))
           ? allInbound
           : 'allocation.resourced');
-    const reservation = toDto(await loadReservation(tx, id));
+    const reservation = dtos.get(id)!;
     out.push({ reservationId: id, kind, moves, reservation });
   }
   await query(
@@ -277,4 +278,35 @@ export async function finishReservations(
     out.map((o) => ({ type: o.kind, subject: o.reservationId, data: { reason, ...extra, moves: o.moves, reservation: o.reservation } })),
   );
   return out;
+}
+
+/** The DTOs of several reservations in three queries (a receipt may touch hundreds). */
+async function loadDtos(tx: Tx, ids: readonly string[]): Promise<Map<string, ReservationDto>> {
+  const list = json(ids);
+  const rows = await query<ReservationRow>(
+    tx,
+    sql`select id::text as id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at
+        from reservations where id in (select jsonb_array_elements_text(${list})::uuid)`,
+  );
+  const lines = await query<LineRow & { reservation_id: string }>(
+    tx,
+    // every column: lines carry whatever other features record on them (kit, unit, …)
+    sql`select * from reservation_lines where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by reservation_id, line_no`,
+  );
+  const allocs = await query<AllocationRow & { reservation_id: string }>(
+    tx,
+    sql`select reservation_id::text as reservation_id, id::text as id, line_no, sku, location, supply_id::text as supply_id, qty, committed_qty,
+               released_qty, short_qty, promised_at
+        from allocations where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by id`,
+  );
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      reservationDto(
+        r,
+        lines.filter((l) => l.reservation_id === r.id),
+        allocs.filter((a) => a.reservation_id === r.id),
+      ),
+    ]),
+  );
 }
