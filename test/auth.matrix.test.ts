@@ -128,6 +128,10 @@ const MATRIX: Record<string, Row> = {
     expect: row(401, 401, 200, 200, 200, 404, 404),
   },
   'POST /v1/promise': { request: fixed('POST', '/v1/promise', { channel: 'a', lines: [{ sku: 'AUTH-1', qty: 1 }] }), expect: row(401, 401, 200, 200, 200, 403, 403) },
+  'POST /v1/short-picks': {
+    request: fixed('POST', '/v1/short-picks', { sku: 'AUTH-1', location: 'DC1', expectedQty: 10, foundQty: 9, reason: 'empty bin' }),
+    expect: row(401, 401, 201, 201, 403, 403, 403),
+  },
   // stock control
   'GET /v1/consistency': { request: fixed('GET', '/v1/consistency'), expect: ADMIN_ONLY },
   'GET /v1/replenishment': { request: fixed('GET', '/v1/replenishment'), expect: OMS },

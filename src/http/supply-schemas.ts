@@ -60,7 +60,7 @@ export const AllocationMove = z
 export const AffectedReservation = z
   .object({
     reservationId: z.string(),
-    kind: z.enum(['backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
+    kind: z.enum(['backorder.promised', 'backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
     moves: z.array(AllocationMove),
   })
   .openapi('AffectedReservation');
@@ -150,3 +150,31 @@ export const TimePhasedAtpSku = AtpSku.extend({
     })
     .optional(),
 }).openapi('TimePhasedAtpSku');
+
+// ---- short picks
+export const ShortPickBody = z
+  .object({
+    sku: Sku,
+    location: LocationId,
+    expectedQty: z.number().int().min(0).max(1_000_000_000),
+    foundQty: z.number().int().min(0).max(1_000_000_000),
+    reservationId: z.uuid().optional(),
+    reason: z.string().min(1).max(200),
+  })
+  .strict()
+  .openapi('ShortPickRequest');
+
+export const ShortPickResult = z
+  .object({
+    id: z.string(),
+    sku: z.string(),
+    location: z.string(),
+    expectedQty: z.number().int(),
+    foundQty: z.number().int(),
+    reservationId: z.string().nullable(),
+    reason: z.string(),
+    position: z.object({ before: Position, after: Position }),
+    qualityHoldWrittenOff: z.number().int(),
+    affected: z.array(AffectedReservation),
+  })
+  .openapi('ShortPickResult');
