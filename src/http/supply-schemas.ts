@@ -2,7 +2,13 @@
 import { z } from '@hono/zod-openapi';
 import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, MAX_LINES } from './schemas.js';
 
-const Instant = z.iso.datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' }).openapi({ example: '2026-12-01T00:00:00Z' });
+const Instant = z.iso
+  .datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' })
+  .refine((v) => {
+    const y = new Date(v).getUTCFullYear();
+    return y >= 2000 && y <= 9999;
+  }, 'must fall between the years 2000 and 9999 (UTC)')
+  .openapi({ example: '2026-12-01T00:00:00Z' });
 
 export const SupplyIdParams = z.object({
   id: z.uuid('must be a supply id (uuid)').openapi({ param: { name: 'id', in: 'path' } }),
