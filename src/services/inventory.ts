@@ -70,6 +70,9 @@ export const positionDto = (p: PositionState): PositionDto => ({
  */
 export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  // make sure the row exists before locking it: two first counts of a new position must serialise
+  // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
+  await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
   const [before] = await query<PositionRow>(
     tx,
     sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from positions p
