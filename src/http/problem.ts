@@ -29,7 +29,11 @@ export interface ProblemBody {
   [k: string]: unknown;
 }
 
+/** The RFC 9457 members (and our `code`): extension members may never overwrite them. */
+const STANDARD_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);
+
 export function problemBody(err: DomainError, instance?: string): ProblemBody {
+  const extra = Object.fromEntries(Object.entries(err.extra).filter(([k]) => !STANDARD_MEMBERS.has(k)));
   return {
     type: PROBLEM_BASE + err.code,
     title: err.title,
@@ -37,7 +41,7 @@ export function problemBody(err: DomainError, instance?: string): ProblemBody {
     code: err.code,
     detail: err.message,
     ...(instance ? { instance } : {}),
-    ...err.extra,
+    ...extra,
   };
 }
 

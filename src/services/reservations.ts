@@ -119,7 +119,7 @@ export async function releaseReservation(tx: Tx, id: string, lines: SkuQty[] | u
 
 export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
-  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { status: res.row.status });
+  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { reservationStatus: res.row.status });
   const changes = pick(res, lines, 'commit');
   if (changes.length === 0) throw new InvalidState(`reservation ${id} holds nothing on hand to commit (backordered lines wait for their supply)`);
   await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
@@ -129,7 +129,7 @@ export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | un
 
 export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
-  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { status: res.row.status });
+  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { reservationStatus: res.row.status });
   const [row] = await query<{ expires_at: Date; updated_at: Date }>(
     tx,
     sql`update reservations set hold_seconds = ${holdSeconds}, expires_at = now() + make_interval(secs => ${holdSeconds}), updated_at = now()
