@@ -4,6 +4,7 @@
  */
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
+import { isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
 import { createService } from './service.js';
 
 const SHUTDOWN_BOUND_MS = 15_000;
@@ -21,6 +22,14 @@ async function main() {
   }
   const service = await createService(config);
   const { logger } = service;
+  process.on('uncaughtException', (err) => {
+    if (isPostgresJsClosedSocketWrite(err)) {
+      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect); the connection is gone and its queries were rejected; continuing');
+      return;
+    }
+    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   if (service.keys.open) {
     logger.warn('ATP_API_KEYS is not set: every request is allowed (development only; NODE_ENV=production refuses to start like this)');
   }

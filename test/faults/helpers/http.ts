@@ -3,8 +3,16 @@
  * outcome, so load generators can count them. `deadline` outcomes are hangs (the service did not
  * answer in time) and every test asserts there are none.
  */
+import { Agent, fetch } from 'undici';
+
+/**
+ * Idle sockets are dropped after 1 s, well inside the server's 5 s keep-alive, so a request never
+ * races the server closing an idle connection (that race is a client artefact, not a fault).
+ */
+const agent = new Agent({ keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000, connections: 256 });
+
 export type Outcome =
-  | { kind: 'response'; status: number; headers: Headers; text: string; json: unknown }
+  | { kind: 'response'; status: number; headers: { get(name: string): string | null }; text: string; json: unknown }
   | { kind: 'connection-error'; message: string }
   | { kind: 'deadline' };
 
@@ -24,6 +32,7 @@ export async function call(url: string, opts: CallOptions): Promise<Outcome> {
       headers: opts.headers,
       body: opts.body as string | undefined,
       signal: ctl.signal,
+      dispatcher: agent,
     });
     const text = await res.text();
     let json: unknown;
