@@ -5,6 +5,7 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
 import { isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
+import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
 
 const SHUTDOWN_BOUND_MS = 15_000;
@@ -39,6 +40,7 @@ async function main() {
     logger.info({ port: info.port, mode: service.database.mode }, 'listening');
     console.log(`ATP service listening on http://localhost:${info.port} (${mode}; ${rules})`);
   });
+  answerMalformedRequests(server);
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {

@@ -6,10 +6,12 @@
 import { Agent, fetch } from 'undici';
 
 /**
- * Idle sockets are dropped after 1 s, well inside the server's 5 s keep-alive, so a request never
- * races the server closing an idle connection (that race is a client artefact, not a fault).
+ * One connection per request (pipelining 0 disables keep-alive): a reused keep-alive socket can
+ * race the server closing it (after a 413 with an unread body, or at the keep-alive timeout) and
+ * fail with UND_ERR_SOCKET before the request reached the app — a client artefact that would be
+ * miscounted as the service not answering. With fresh connections, a connection error is real.
  */
-const agent = new Agent({ keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000, connections: 256 });
+const agent = new Agent({ pipelining: 0, connections: 512 });
 
 export type Outcome =
   | { kind: 'response'; status: number; headers: { get(name: string): string | null }; text: string; json: unknown }
@@ -45,7 +47,7 @@ export async function call(url: string, opts: CallOptions): Promise<Outcome> {
   } catch (err) {
     if (ctl.signal.aborted) return { kind: 'deadline' };
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    return { kind: 'connection-error', message: e.cause?.code ?? e.cause?.message ?? e.message };
+    return { kind: 'connection-error', message: [e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(' ') };
   } finally {
     clearTimeout(timer);
   }
