@@ -149,7 +149,16 @@ const req = (kind: string, method: string, path: string, headers: Record<string,
   headers,
   body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
 });
-const enc = encodeURIComponent;
+/** percent-encode, with lone surrogates as their (invalid) 3-byte UTF-8 forms: hostile bytes in the path */
+const enc = (s: string) =>
+  Array.from(s, (ch) => {
+    try {
+      return encodeURIComponent(ch);
+    } catch {
+      const c = ch.charCodeAt(0);
+      return [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join('');
+    }
+  }).join('');
 const anyVerb = fc.constantFrom('release', 'commit', 'extend');
 
 const hostile: fc.Arbitrary<Req> = fc.oneof(
