@@ -88,7 +88,7 @@ it('pg_terminate_backend on the service connections mid-load: 503s, recovery, in
 
   let injections = 0;
   let terminated = 0;
-  const until = Date.now() + scale(12_000, 120_000);
+  const until = Date.now() + scale(10_000, 120_000);
   while (Date.now() < until) {
     await sleep(150 + random() * 500);
     flags.fault = true;
@@ -141,7 +141,7 @@ it('Postgres stopped and restarted mid-load (private cluster): 503 + Retry-After
   const flags = { stop: false, fault: false };
   const load = loadConfig(() => svc.url, stats, flags, 'restart', random);
 
-  const RESTARTS = scale(3, 12);
+  const RESTARTS = scale(2, 12);
   const probes = { sent: 0, answered: 0, byStatus: {} as Record<string, number>, hangs: 0, wrong: [] as string[] };
   const recoveryMs: number[] = [];
   const modes: Record<string, number> = {};
