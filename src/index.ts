@@ -25,7 +25,7 @@ async function main() {
   const { logger } = service;
   process.on('uncaughtException', (err) => {
     if (isPostgresJsClosedSocketWrite(err)) {
-      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect); the connection is gone and its queries were rejected; continuing');
+      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
       return;
     }
     logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');

@@ -5,11 +5,13 @@
  * TypeError from the timer queue — an uncaught exception that kills the whole process, with every
  * in-flight request, on a routine event such as pg_terminate_backend or a database restart.
  *
- * The connection it belonged to has already been closed and its queries rejected with
- * CONNECTION_CLOSED (mapped to 503); dropping the buffered write loses nothing that was
- * acknowledged, because nothing is acknowledged before its COMMIT returns. So the entry point
+ * The socket the write was for is already gone, so dropping the buffered write loses nothing that
+ * was acknowledged (nothing is acknowledged before its COMMIT returns); the queries on that
+ * connection fail with a connection error (→ 503) or the connect timeout. So the entry point
  * swallows exactly this error (logged) and lets any other uncaught exception end the process as
- * before. Remove when the driver ships the guard.
+ * before. test/faults/database.test.ts is the evidence: without this guard the first
+ * pg_terminate_backend killed the service; with it, every request was answered within the
+ * deadline and nothing acknowledged was lost. Remove when the driver ships the guard.
  */
 export function isPostgresJsClosedSocketWrite(err: unknown): boolean {
   if (!(err instanceof TypeError)) return false;
