@@ -12,6 +12,8 @@
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
+import { isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
+import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
 
 async function main() {
@@ -34,6 +36,14 @@ async function main() {
     process.exit(2);
   }
   const { logger } = service;
+  process.on('uncaughtException', (err) => {
+    if (isPostgresJsClosedSocketWrite(err)) {
+      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
+      return;
+    }
+    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   if (service.keys.open) {
     const warning = 'ATP_API_KEYS is not set: authentication is OFF and every request is allowed (development only; NODE_ENV=production refuses to start like this)';
     logger.warn(warning);
@@ -45,6 +55,7 @@ async function main() {
     logger.info({ port: info.port, mode: service.database.mode }, 'listening');
     console.log(`ATP service listening on http://localhost:${info.port} (${mode}; ${rules})`);
   }) as Server;
+  answerMalformedRequests(server);
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {

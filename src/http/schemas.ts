@@ -10,6 +10,15 @@ export const MAX_LINES = 200;
 export const MAX_HOLD_SECONDS = 7 * 24 * 3600;
 export const MAX_ATP_SKUS = 100;
 
+/**
+ * Free text the service stores (orderRef, reasons, names): any Unicode except what Postgres text
+ * and jsonb cannot hold — NUL (U+0000) and unpaired UTF-16 surrogates. Those are refused as bad
+ * input (400) instead of failing inside the database (a 500).
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const StoredText = (max: number) =>
+  z.string().min(1).max(max).refine((s) => !UNSTORABLE.test(s), 'must not contain NUL characters or unpaired surrogates');
+
 export const Sku = z
   .string()
   .min(1)
@@ -58,7 +67,7 @@ export const SetPositionBody = z
     safetyStock: Count.optional(),
     reorderPoint: Count.nullable().optional().openapi({ description: 'replenishment: order when projected stock (onHand + inbound − reserved − backorders) is at or below this; null clears it' }),
     reorderQty: Qty.nullable().optional().openapi({ description: 'replenishment: the lot size to order' }),
-    reason: z.string().min(1).max(200).optional(),
+    reason: StoredText(200).optional(),
   })
   .strict()
   .openapi('SetPosition');
@@ -76,7 +85,7 @@ export const Position = z
   .openapi('Position');
 
 export const LocationBody = z
-  .object({ name: z.string().min(1).max(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
+  .object({ name: StoredText(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
   .strict()
   .openapi('LocationInput');
 export const Location = z.object({ id: z.string(), name: z.string().nullable(), rank: z.number().int() }).openapi('Location');
@@ -136,7 +145,7 @@ export const ReserveLine = z
 
 export const ReserveBody = z
   .object({
-    orderRef: z.string().min(1).max(128),
+    orderRef: StoredText(128),
     channel: Channel,
     lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
     holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).optional(),
