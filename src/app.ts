@@ -29,6 +29,7 @@ export function createApp(deps: AppDeps) {
       onError: (c) => problemResponse(c, new DomainError('payload-too-large', 413, 'Request body too large', `bodies are limited to ${deps.config.ATP_MAX_BODY_BYTES} bytes`)),
     }),
   );
+  app.use('*', availabilityChanges(deps));
   app.use('*', async (c, next) => {
     if (!PUBLIC.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
     await next();
@@ -62,6 +63,23 @@ function safeError(err: unknown) {
   const e = err as { name?: string; message?: string; stack?: string; cause?: unknown; code?: string };
   const cause = e?.cause as { message?: string; code?: string } | undefined;
   return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: e?.stack };
+}
+
+/**
+ * Any successful change other than creating a reservation (inventory PUT, release, commit, supply,
+ * receipts, short picks, rules…) may add availability: the sold-out memory forgets everything.
+ * Coarse on purpose — a new route can never be forgotten here.
+ */
+function availabilityChanges(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const m = c.req.method;
+    if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || (m === 'POST' && c.req.path === '/v1/reservations')) return next();
+    try {
+      await next();
+    } finally {
+      deps.allocator.invalidate();
+    }
+  };
 }
 
 function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {

@@ -45,6 +45,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     maxQueue: config.ATP_QUEUE_MAX,
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
+    budgetMs: config.ATP_QUEUE_BUDGET_MS,
+    soldOutTtlMs: config.ATP_SOLDOUT_TTL_MS,
   });
   const app = createApp({ config, database, rules, allocator, keys, logger });
 
@@ -52,6 +54,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     let total = 0;
     for (;;) {
       const n = await expireDue(database.db);
+      if (n > 0) allocator.invalidate();
       total += n;
       if (n < 200) return total;
     }

@@ -6,6 +6,13 @@
  * batches run at once (across lanes); the total number of queued requests is bounded and excess
  * is shed with `Overloaded` (429) instead of waiting past any deadline.
  *
+ * Load shedding by latency budget: each lane keeps a moving average of its batch duration; a new
+ * request's wait is estimated as (the rest of the batch in flight) + (full batches queued ahead of
+ * it) + (a slot wait when every transaction slot is busy), and when that estimate exceeds
+ * `budgetMs` the request is refused at once with 429 + Retry-After — before anything is written —
+ * instead of queueing into a timeout. The estimate is only a load-shedding heuristic: it decides
+ * who waits, never what is allocated.
+ *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
 import { Overloaded } from '../domain/errors.js';
@@ -22,6 +29,8 @@ interface Lane<Req, Res> {
   queue: Item<Req, Res>[];
   running: boolean;
   waiting: boolean;
+  /** when the batch in flight started (performance.now()) */
+  startedAt: number;
 }
 
 export interface BatcherOptions<Req, Res> {
@@ -32,6 +41,10 @@ export interface BatcherOptions<Req, Res> {
   /** requests with the same dedupe key never share a batch (the later waits for the next one) */
   dedupeKey?: (req: Req) => string;
   onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
+  /** shed a request whose estimated queue wait exceeds this many ms (undefined: never by time) */
+  budgetMs?: number | undefined;
+  /** the batch duration assumed before any batch has been measured (ms) */
+  priorBatchMs?: number;
 }
 
 export class KeyedBatcher<Req, Res> {
@@ -40,8 +53,25 @@ export class KeyedBatcher<Req, Res> {
   private running = 0;
   private queued = 0;
   private idle: (() => void)[] = [];
+  /** moving average of batch durations (ms), across lanes */
+  private batchMs: number;
+  /** requests refused by the latency budget or the queue bound */
+  shed = 0;
 
-  constructor(private readonly opts: BatcherOptions<Req, Res>) {}
+  constructor(private readonly opts: BatcherOptions<Req, Res>) {
+    this.batchMs = opts.priorBatchMs ?? 10;
+  }
+
+  /** Estimated ms a request submitted to this lane now would wait before its batch starts. */
+  estimateWait(laneKey: string): number {
+    const lane = this.lanes.get(laneKey);
+    if (!lane) return this.running >= this.opts.concurrency ? this.batchMs * Math.ceil((this.ready.length + 1) / this.opts.concurrency) : 0;
+    const ahead = Math.floor(lane.queue.length / this.opts.maxBatch);
+    let wait = ahead * this.batchMs;
+    if (lane.running) wait += Math.max(this.batchMs - (performance.now() - lane.startedAt), this.batchMs / 2);
+    else if (lane.waiting) wait += this.batchMs * Math.ceil((this.ready.indexOf(lane) + 1) / this.opts.concurrency);
+    return wait;
+  }
 
   get depth(): { queued: number; running: number; lanes: number } {
     return { queued: this.queued, running: this.running, lanes: this.lanes.size };
@@ -49,11 +79,21 @@ export class KeyedBatcher<Req, Res> {
 
   submit(laneKey: string, req: Req): Promise<Res> {
     if (this.queued >= this.opts.maxQueue) {
+      this.shed++;
       return Promise.reject(new Overloaded(`${this.queued} requests are already waiting for allocation; retry shortly`, 1));
+    }
+    if (this.opts.budgetMs !== undefined) {
+      const wait = this.estimateWait(laneKey);
+      if (wait > this.opts.budgetMs) {
+        this.shed++;
+        return Promise.reject(
+          new Overloaded(`the estimated wait for allocation (${Math.round(wait)} ms) exceeds the latency budget (${this.opts.budgetMs} ms); retry shortly`, Math.max(1, Math.ceil(wait / 1000))),
+        );
+      }
     }
     let lane = this.lanes.get(laneKey);
     if (!lane) {
-      lane = { key: laneKey, queue: [], running: false, waiting: false };
+      lane = { key: laneKey, queue: [], running: false, waiting: false, startedAt: 0 };
       this.lanes.set(laneKey, lane);
     }
     const promise = new Promise<Res>((resolve, reject) => lane.queue.push({ req, resolve, reject, enqueuedAt: performance.now() }));
@@ -101,13 +141,16 @@ export class KeyedBatcher<Req, Res> {
     const batch = this.take(lane);
     this.queued -= batch.length;
     const started = performance.now();
+    lane.startedAt = started;
     try {
       const results = await this.opts.exec(batch.map((b) => b.req), lane.key);
       batch.forEach((b, i) => b.resolve(results[i]!));
     } catch (err) {
       for (const b of batch) b.reject(err);
     } finally {
-      this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms: performance.now() - started });
+      const ms = performance.now() - started;
+      this.batchMs = this.batchMs * 0.8 + ms * 0.2;
+      this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
       lane.running = false;
       this.running--;
       if (lane.queue.length === 0) this.lanes.delete(lane.key);
