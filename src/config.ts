@@ -35,6 +35,8 @@ export const ConfigSchema = z.object({
   ATP_QUEUE_MAX: int(20_000, 1, 1_000_000),
   /** most allocation transactions in flight at once (≤ pool size) */
   ATP_BATCH_CONCURRENCY: int(8, 1, 500),
+  /** allocation transactions of one SKU set in flight at once: 2 lets the next batch queue on the row locks while the previous commits */
+  ATP_LANE_CONCURRENCY: int(1, 1, 16),
   /** latency budget for the allocation queue: a request whose estimated wait exceeds it gets 429 + Retry-After (0: shed whenever it would wait behind a batch) */
   ATP_QUEUE_BUDGET_MS: int(1000, 0, 600_000),
   /** how long an instance trusts a sold-out observation before asking Postgres again (0: off) */

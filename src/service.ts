@@ -30,6 +30,8 @@ export interface ServiceOptions {
   /** start the periodic expiry sweeper (default true) */
   sweeper?: boolean;
   rules?: RulesStore;
+  /** observe every allocation batch (size, queue wait, duration) — benchmarks and diagnostics */
+  onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
 }
 
 export async function createService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
@@ -45,8 +47,10 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     maxQueue: config.ATP_QUEUE_MAX,
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
+    laneConcurrency: config.ATP_LANE_CONCURRENCY,
     budgetMs: config.ATP_QUEUE_BUDGET_MS,
     soldOutTtlMs: config.ATP_SOLDOUT_TTL_MS,
+    onBatch: opts.onBatch,
   });
   const app = createApp({ config, database, rules, allocator, keys, logger });
 

@@ -26,6 +26,8 @@ export interface AllocatorOptions {
   maxQueue: number;
   concurrency: number;
   retries: number;
+  /** batches of one lane in flight at once (default 1) */
+  laneConcurrency?: number;
   /** shed requests whose estimated queue wait exceeds this (ms); undefined: only the queue bound */
   budgetMs?: number | undefined;
   /** how long a sold-out observation is trusted (ms); 0 disables the memory */
@@ -57,6 +59,7 @@ export class Allocator {
       maxBatch: opts.maxBatch,
       maxQueue: opts.maxQueue,
       concurrency: opts.concurrency,
+      laneConcurrency: opts.laneConcurrency,
       budgetMs: opts.budgetMs,
       dedupeKey: keyOf,
       onBatch: opts.onBatch,

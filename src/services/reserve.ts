@@ -89,8 +89,49 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const results: ReserveResult[] = new Array(cmds.length);
   const keyOf = (c: ReserveCommand): IdempotencyKey => ({ caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
 
-  // 1. replays: keys already stored answer with the first response
-  const stored = await findStored(tx, cmds.map(keyOf));
+  // 1–4 in ONE round trip (pipelined on the transaction's connection, executed in this order):
+  // the stored Idempotency-Keys, then every position of every SKU in the batch locked in the global
+  // order, then what capped channels hold (protected by those locks), then open inbound supply
+  // locked after positions when a request may backorder. Replayed requests are in the same lane
+  // (same SKUs), so locking for the whole batch costs nothing extra.
+  const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
+  const capped = [...new Set(cmds.flatMap((c) => c.lines.filter((l) => hasCap(rules, l.sku, c.channel)).map((l) => holdKey(l.sku, c.channel))))];
+  const backorderSkus = [...new Set(cmds.filter((c) => c.allowBackorder).flatMap((c) => c.lines.map((l) => l.sku)))].sort();
+  const [stored, positionRows, holdRows, supplyRows] = await Promise.all([
+    findStored(tx, cmds.map(keyOf)),
+    query<PositionRow>(
+      tx,
+      sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+          from positions p join locations l on l.id = p.location
+          where p.sku in (select jsonb_array_elements_text(${json(skus)}))
+          order by p.sku, p.location
+          for update of p`,
+    ),
+    capped.length === 0
+      ? Promise.resolve([])
+      : query<{ sku: string; channel: string; reserved: number }>(
+          tx,
+          sql`select h.sku, h.channel, h.reserved from channel_holds h
+              join jsonb_to_recordset(${json(
+                capped.map((k) => {
+                  const [sku, channel] = k.split('\u0000');
+                  return { sku, channel };
+                }),
+              )}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
+        ),
+    backorderSkus.length === 0
+      ? Promise.resolve([])
+      : query<SupplyRow>(
+          tx,
+          sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
+              from supply s join locations l on l.id = s.location
+              where s.sku in (select jsonb_array_elements_text(${json(backorderSkus)})) and s.status = 'open'
+              order by s.sku, s.expected_at, s.id
+              for update of s`,
+        ),
+  ]);
+
+  // replays: keys already stored answer with the first response
   const fresh: number[] = [];
   cmds.forEach((c, i) => {
     try {
@@ -103,16 +144,6 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   });
   if (fresh.length === 0) return { results, skus: [] };
 
-  // 2. lock every position of every SKU in the batch, in the global order
-  const skus = [...new Set(fresh.flatMap((i) => cmds[i]!.lines.map((l) => l.sku)))].sort();
-  const positionRows = await query<PositionRow>(
-    tx,
-    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
-        from positions p join locations l on l.id = p.location
-        where p.sku in (select jsonb_array_elements_text(${json(skus)}))
-        order by p.sku, p.location
-        for update of p`,
-  );
   const positions: PositionState[] = positionRows.map((r) => ({
     sku: r.sku,
     location: r.location,
@@ -122,37 +153,9 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     qualityHold: r.quality_hold,
     safetyStock: r.safety_stock,
   }));
-
-  // 3. what capped channels already hold (protected by the position locks above)
-  const capped = [...new Set(fresh.flatMap((i) => cmds[i]!.lines.filter((l) => hasCap(rules, l.sku, cmds[i]!.channel)).map((l) => holdKey(l.sku, cmds[i]!.channel))))];
   const holds = new Map<string, number>();
-  if (capped.length > 0) {
-    const pairs = capped.map((k) => {
-      const [sku, channel] = k.split('\u0000');
-      return { sku, channel };
-    });
-    const rows = await query<{ sku: string; channel: string; reserved: number }>(
-      tx,
-      sql`select h.sku, h.channel, h.reserved from channel_holds h
-          join jsonb_to_recordset(${json(pairs)}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
-    );
-    for (const r of rows) holds.set(holdKey(r.sku, r.channel), r.reserved);
-  }
-
-  // 4. open inbound supply, locked after positions, when a request may backorder
-  let supplies: SupplyState[] = [];
-  const backorderSkus = [...new Set(fresh.filter((i) => cmds[i]!.allowBackorder).flatMap((i) => cmds[i]!.lines.map((l) => l.sku)))].sort();
-  if (backorderSkus.length > 0) {
-    const rows = await query<SupplyRow>(
-      tx,
-      sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
-          from supply s join locations l on l.id = s.location
-          where s.sku in (select jsonb_array_elements_text(${json(backorderSkus)})) and s.status = 'open'
-          order by s.sku, s.expected_at, s.id
-          for update of s`,
-    );
-    supplies = rows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
-  }
+  for (const r of holdRows) holds.set(holdKey(r.sku, r.channel), r.reserved);
+  const supplies: SupplyState[] = supplyRows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
 
   // 5. decide (pure)
   const decision = decideBatch(
