@@ -23,6 +23,8 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { checkInvariants, createBenchDatabase, type InvariantReport, pickChannel, putRules, seedPositions } from './lib/db.js';
 import { closedLoop, closedLoopFn, median, openLoop, type Req, type Stats } from './lib/load.js';
+import { cpuDelta, cpuSecondsOf, postgresCpu } from './lib/cpu.js';
+import { ADMIN_URL } from './lib/db.js';
 import { OMS_KEY, ROOT, startService, startTrivial } from './lib/proc.js';
 
 export interface FlashSaleOptions {
@@ -50,6 +52,8 @@ export interface FlashSaleResult {
   options: Omit<FlashSaleOptions, 'log'>;
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
+  /** CPU-µs per successful reservation in the hot scenario: the service process and the Postgres backends serving it (robust to other load on the machine) */
+  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number } | undefined;
   invariants: InvariantReport;
 }
 
@@ -91,6 +95,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   const quiet = o.quiet;
   const want = (name: string) => !o.only || o.only.includes(name);
   let invariants: InvariantReport;
+  let cpu: FlashSaleResult['cpu'];
   const svc = await startService(env, 'service-a', o.profileDir);
   try {
     await putRules(svc.url);
@@ -122,7 +127,17 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
 
     if (want('hot')) {
     log(`hot SKU: ${C} connections, ${D / 1000}s, ${o.hotStock} units`);
+    const pg0 = await postgresCpu(ADMIN_URL, db.name);
+    const s0 = cpuSecondsOf(svc.pid);
     scenarios.hot = await closedLoop({ label: 'hot', url: svc.url, connections: C, durationMs: D, next: reservations(`${tag}-h`, 'HOT-1'), quiet });
+    const s1 = cpuSecondsOf(svc.pid);
+    const pg1 = await postgresCpu(ADMIN_URL, db.name);
+    if (s0 !== undefined && s1 !== undefined && scenarios.hot.created > 0) {
+      cpu = {
+        serviceUsPerReservation: Math.round(((s1 - s0) * 1e6) / scenarios.hot.created),
+        postgresUsPerReservation: Math.round((cpuDelta(pg0.byPid, pg1.byPid) * 1e6) / scenarios.hot.created),
+      };
+    }
     expectations.push({ sku: 'HOT-1', created: scenarios.hot.created, stock: o.hotStock, soldOut: false });
     }
     if (want('sold-out')) {
@@ -174,7 +189,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   if (scenarios['direct-pg'] && scenarios.hot) ratios.hotVsDirectPg = r2(scenarios.hot.createdPerSec / scenarios['direct-pg'].createdPerSec);
   if (scenarios.trivial && scenarios['sold-out']) ratios.soldOutVsTrivial = r2(scenarios['sold-out'].rps / scenarios.trivial.rps);
   const { log: _l, ...options } = o;
-  return { startedAt, options, scenarios, ratios, invariants };
+  return { startedAt, options, scenarios, ratios, cpu, invariants };
 }
 
 function mergeStats(label: string, a: Stats, b: Stats): Stats {
@@ -250,6 +265,8 @@ export function printTable(results: FlashSaleResult[], out: (s: string) => void 
   for (const r of rows) out(r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
   const ratioNames = Object.keys(results[0]!.ratios);
   for (const k of ratioNames) out(`${k}: ${median(results.map((r) => r.ratios[k] ?? 0))}`);
+  const cpuRuns = results.map((r) => r.cpu).filter((c) => !!c);
+  if (cpuRuns.length) out(`hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs`);
   out(`invariants: ${results.every((r) => r.invariants.ok) ? 'all hold in every run' : results.flatMap((r) => r.invariants.failures).join('; ')}`);
 }
 
@@ -263,6 +280,12 @@ export function medians(results: FlashSaleResult[]) {
       }),
     ),
     ratios: Object.fromEntries(Object.keys(results[0]!.ratios).map((k) => [k, median(results.map((r) => r.ratios[k] ?? 0))])),
+    cpu: results.some((r) => r.cpu)
+      ? {
+          serviceUsPerReservation: median(results.flatMap((r) => (r.cpu ? [r.cpu.serviceUsPerReservation] : []))),
+          postgresUsPerReservation: median(results.flatMap((r) => (r.cpu ? [r.cpu.postgresUsPerReservation] : []))),
+        }
+      : undefined,
   };
 }
 

@@ -173,3 +173,12 @@ it('property: two instances never oversell, whatever the stock, demand and quant
     { numRuns: 12 },
   );
 });
+
+it('the same Idempotency-Key sent concurrently to two instances reserves once; every answer is that reservation', async () => {
+  await put(a, 'IDEM-1', 50);
+  const res = await Promise.all(Array.from({ length: 20 }, (_, i) => reserve(i % 2 ? b : a, 'IDEM-1', 'same-key', 2)));
+  expect(res.every((r) => r.status === 201)).toBe(true);
+  const ids = new Set(await Promise.all(res.map(async (r) => ((await r.json()) as { id: string }).id)));
+  expect(ids.size).toBe(1);
+  expect(await dbState('IDEM-1')).toMatchObject({ reserved: 2, reservations: 1, units: 2, allocated: 2 });
+});
