@@ -53,7 +53,7 @@ export interface FlashSaleResult {
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
   /** CPU-µs per successful reservation in the hot scenario: the service process and the Postgres backends serving it (robust to other load on the machine) */
-  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number } | undefined;
+  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number } | undefined;
   invariants: InvariantReport;
 }
 
@@ -96,6 +96,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   const want = (name: string) => !o.only || o.only.includes(name);
   let invariants: InvariantReport;
   let cpu: FlashSaleResult['cpu'];
+  let trivialCpu: number | undefined;
   const svc = await startService(env, 'service-a', o.profileDir);
   try {
     await putRules(svc.url);
@@ -115,7 +116,10 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
       log(`baseline (a): trivial Hono route, ${C} connections, ${D / 1000}s`);
       const trivial = await startTrivial('trivial', o.profileDir);
       try {
+        const t0 = cpuSecondsOf(trivial.pid);
         scenarios.trivial = await closedLoop({ label: 'trivial', url: trivial.url, connections: C, durationMs: D, next: reservations(`${tag}-t`, 'TRIVIAL'), quiet });
+        const t1 = cpuSecondsOf(trivial.pid);
+        if (t0 !== undefined && t1 !== undefined) trivialCpu = Math.round(((t1 - t0) * 1e6) / scenarios.trivial.requests);
       } finally {
         await trivial.stop();
       }
@@ -189,6 +193,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   if (scenarios['direct-pg'] && scenarios.hot) ratios.hotVsDirectPg = r2(scenarios.hot.createdPerSec / scenarios['direct-pg'].createdPerSec);
   if (scenarios.trivial && scenarios['sold-out']) ratios.soldOutVsTrivial = r2(scenarios['sold-out'].rps / scenarios.trivial.rps);
   const { log: _l, ...options } = o;
+  if (cpu && trivialCpu !== undefined) cpu.trivialUsPerRequest = trivialCpu;
   return { startedAt, options, scenarios, ratios, cpu, invariants };
 }
 
@@ -266,7 +271,10 @@ export function printTable(results: FlashSaleResult[], out: (s: string) => void 
   const ratioNames = Object.keys(results[0]!.ratios);
   for (const k of ratioNames) out(`${k}: ${median(results.map((r) => r.ratios[k] ?? 0))}`);
   const cpuRuns = results.map((r) => r.cpu).filter((c) => !!c);
-  if (cpuRuns.length) out(`hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs`);
+  if (cpuRuns.length) {
+    const triv = cpuRuns.flatMap((c) => (c.trivialUsPerRequest !== undefined ? [c.trivialUsPerRequest] : []));
+    out(`hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs${triv.length ? `; trivial route ${median(triv)} µs per request` : ''}`);
+  }
   out(`invariants: ${results.every((r) => r.invariants.ok) ? 'all hold in every run' : results.flatMap((r) => r.invariants.failures).join('; ')}`);
 }
 
