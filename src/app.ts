@@ -66,9 +66,10 @@ function safeError(err: unknown) {
 }
 
 /**
- * Any successful change other than creating a reservation (inventory PUT, release, commit, supply,
- * receipts, short picks, rules…) may add availability: the sold-out memory forgets everything.
- * Coarse on purpose — a new route can never be forgotten here.
+ * Any change other than creating a reservation (inventory PUT, release, commit, supply, receipts,
+ * short picks, rules…) may add availability: the sold-out memory forgets everything. Coarse on
+ * purpose — a new route can never be forgotten here. Refusals (4xx) changed nothing and are skipped,
+ * so unauthenticated or invalid requests cannot flush the memory.
  */
 function availabilityChanges(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -77,7 +78,9 @@ function availabilityChanges(deps: AppDeps): MiddlewareHandler<AppEnv> {
     try {
       await next();
     } finally {
-      deps.allocator.invalidate();
+      // a refused request (4xx) changed nothing (invariant 6); a 5xx may have committed
+      const status = c.res.status;
+      if (status < 400 || status >= 500) deps.allocator.invalidate();
     }
   };
 }
