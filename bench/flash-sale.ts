@@ -53,7 +53,7 @@ export interface FlashSaleResult {
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
   /** CPU-µs per successful reservation in the hot scenario: the service process and the Postgres backends serving it (robust to other load on the machine) */
-  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number } | undefined;
+  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number; soldOutUsPerRequest?: number } | undefined;
   invariants: InvariantReport;
 }
 
@@ -97,6 +97,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   let invariants: InvariantReport;
   let cpu: FlashSaleResult['cpu'];
   let trivialCpu: number | undefined;
+  let soldOutCpu: number | undefined;
   const svc = await startService(env, 'service-a', o.profileDir);
   try {
     await putRules(svc.url);
@@ -146,7 +147,10 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
     }
     if (want('sold-out')) {
     log(`sold-out path: ${C} connections, ${D / 1000}s`);
+    const so0 = cpuSecondsOf(svc.pid);
     scenarios['sold-out'] = await closedLoop({ label: 'sold-out', url: svc.url, connections: C, durationMs: D, next: reservations(`${tag}-s`, 'SOLD-1'), quiet });
+    const so1 = cpuSecondsOf(svc.pid);
+    if (so0 !== undefined && so1 !== undefined && scenarios['sold-out'].requests > 0) soldOutCpu = Math.round(((so1 - so0) * 1e6) / scenarios['sold-out'].requests);
     expectations.push({ sku: 'SOLD-1', created: scenarios['sold-out'].created, stock: 0 });
     }
 
@@ -194,6 +198,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   if (scenarios.trivial && scenarios['sold-out']) ratios.soldOutVsTrivial = r2(scenarios['sold-out'].rps / scenarios.trivial.rps);
   const { log: _l, ...options } = o;
   if (cpu && trivialCpu !== undefined) cpu.trivialUsPerRequest = trivialCpu;
+  if (cpu && soldOutCpu !== undefined) cpu.soldOutUsPerRequest = soldOutCpu;
   return { startedAt, options, scenarios, ratios, cpu, invariants };
 }
 
@@ -273,7 +278,12 @@ export function printTable(results: FlashSaleResult[], out: (s: string) => void 
   const cpuRuns = results.map((r) => r.cpu).filter((c) => !!c);
   if (cpuRuns.length) {
     const triv = cpuRuns.flatMap((c) => (c.trivialUsPerRequest !== undefined ? [c.trivialUsPerRequest] : []));
-    out(`hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs${triv.length ? `; trivial route ${median(triv)} µs per request` : ''}`);
+    const so = cpuRuns.flatMap((c) => (c.soldOutUsPerRequest !== undefined ? [c.soldOutUsPerRequest] : []));
+    out(
+      `hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs` +
+        (so.length ? `; sold-out answer ${median(so)} µs` : '') +
+        (triv.length ? `; trivial route ${median(triv)} µs per request` : ''),
+    );
   }
   out(`invariants: ${results.every((r) => r.invariants.ok) ? 'all hold in every run' : results.flatMap((r) => r.invariants.failures).join('; ')}`);
 }

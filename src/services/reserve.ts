@@ -214,6 +214,9 @@ function isUniqueViolation(err: unknown, table: string): boolean {
  * quoted and escaped, so no value can break out of the literal; the server parses it with the
  * element type's input function (cheaper than building and unpacking jsonb for every row).
  */
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPE_ALL = /[\\"]/g;
+
 export function pgArray(values: readonly (string | number | null | undefined)[]): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
@@ -221,7 +224,7 @@ export function pgArray(values: readonly (string | number | null | undefined)[])
     const v = values[i];
     if (v === null || v === undefined) out += 'NULL';
     else if (typeof v === 'number') out += String(v);
-    else out += '"' + v.replace(/[\\"]/g, '\\$&') + '"';
+    else out += '"' + (NEEDS_ESCAPE.test(v) ? v.replace(ESCAPE_ALL, '\\$&') : v) + '"';
   }
   return out + '}';
 }
