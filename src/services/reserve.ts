@@ -89,7 +89,9 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const results: ReserveResult[] = new Array(cmds.length);
   const keyOf = (c: ReserveCommand): IdempotencyKey => ({ caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
 
-  // 1–4 in ONE round trip (pipelined on the transaction's connection, executed in this order):
+  // 1–4 in ONE round trip (pipelined on the transaction's connection, executed in this order).
+  // SKU lists are `= any(array)` so the planner uses the (sku, location) index; the earlier
+  // `in (select jsonb_array_elements_text(…))` form planned a sequential scan of all positions.
   // the stored Idempotency-Keys, then every position of every SKU in the batch locked in the global
   // order, then what capped channels hold (protected by those locks), then open inbound supply
   // locked after positions when a request may backorder. Replayed requests are in the same lane
@@ -103,7 +105,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       tx,
       sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
           from positions p join locations l on l.id = p.location
-          where p.sku in (select jsonb_array_elements_text(${json(skus)}))
+          where p.sku = any(${pgArray(skus)}::text[])
           order by p.sku, p.location
           for update of p`,
     ),
@@ -125,7 +127,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
           tx,
           sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
               from supply s join locations l on l.id = s.location
-              where s.sku in (select jsonb_array_elements_text(${json(backorderSkus)})) and s.status = 'open'
+              where s.sku = any(${pgArray(backorderSkus)}::text[]) and s.status = 'open'
               order by s.sku, s.expected_at, s.id
               for update of s`,
         ),
