@@ -56,6 +56,9 @@ export const SetPositionBody = z
     onHand: Count,
     qualityHold: Count.optional(),
     safetyStock: Count.optional(),
+    /** free stock (onHand − reserved − qualityHold) below this emits sku.below_reorder_point; null clears it */
+    reorderPoint: Count.nullable().optional(),
+    reorderQty: Count.nullable().optional(),
     reason: z.string().min(1).max(200).optional(),
   })
   .strict()

@@ -34,6 +34,8 @@ import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
+import { stockCrossings, type StockPoint } from '../events/stock.js';
+import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { findStored, type IdempotencyKey, type IdempotentResult, storedFor, storeResponsesSql } from './idempotency.js';
 
 export interface ReserveCommand {
@@ -68,6 +70,8 @@ interface PositionRow {
   reserved: number;
   quality_hold: number;
   safety_stock: number;
+  reorder_point: number | null;
+  reorder_qty: number | null;
 }
 
 interface SupplyRow {
@@ -107,7 +111,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const skus = [...new Set(fresh.flatMap((i) => cmds[i]!.lines.map((l) => l.sku)))].sort();
   const positionRows = await query<PositionRow>(
     tx,
-    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, p.reorder_point, p.reorder_qty
         from positions p join locations l on l.id = p.location
         where p.sku in (select jsonb_array_elements_text(${json(skus)}))
         order by p.sku, p.location
@@ -178,10 +182,13 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
   }));
   if (w.reservations.length > 0) {
-    for (const s of skusAfter) {
-      const before = positions.filter((p) => p.sku === s.sku).reduce((n, p) => n + availableOf(p), 0);
-      if (before > 0 && s.available === 0) w.event('sku.sold_out', s.sku, { sku: s.sku, at: now.toISOString() });
-    }
+    // sku.sold_out / sku.below_reorder_point crossings caused by this batch (positions are locked)
+    const reorder = new Map(positionRows.map((r) => [`${r.sku}\u0000${r.location}`, r]));
+    const point = (p: PositionState): StockPoint => {
+      const r = reorder.get(`${p.sku}\u0000${p.location}`);
+      return { ...p, reorderPoint: r?.reorder_point ?? null, reorderQty: r?.reorder_qty ?? null };
+    };
+    w.events.push(...stockCrossings(positions.map(point), decision.positions.map(point), now));
     const inserted = await query<{ key: string }>(tx, w.statement());
     if (inserted.length !== w.idempotency.length) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
   }
@@ -197,7 +204,7 @@ class Writes {
   lines: object[] = [];
   allocations: object[] = [];
   ledger: object[] = [];
-  events: object[] = [];
+  events: OutboxEvent[] = [];
   idempotency: (IdempotencyKey & { status: number; body: unknown })[] = [];
 
   addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[], now: Date): ReservationDto {
@@ -248,13 +255,9 @@ class Writes {
       this.holds.set(hk, h);
     }
     const body = reservationDto(row, lineRows, allocRows);
-    this.event('reservation.created', id, body);
+    this.events.push(outboxEvent('reservation.created', id, { reservation: body }));
     this.idempotency.push({ caller: cmd.caller, key: cmd.idempotencyKey, fingerprint: cmd.fingerprint, status: 201, body });
     return body;
-  }
-
-  event(type: string, subject: string, data: unknown) {
-    this.events.push({ type, subject, data });
   }
 
   statement() {

@@ -1,0 +1,130 @@
+/**
+ * The one list of event types the service writes to the outbox, with the zod schema of each
+ * payload (`data`). Writers build events with `outboxEvent()` (typed against this list), the
+ * relay and GET /v1/events wrap them as CloudEvents 1.0, and docs/EVENTS.md is generated from
+ * these schemas (`npm run events:doc`; test/events.docs.test.ts fails when the doc is stale).
+ *
+ * Subjects: reservation events → the reservation id; inventory.adjusted and
+ * sku.below_reorder_point → `<sku>@<location>`; sku.sold_out → the SKU.
+ */
+import { z } from 'zod';
+import { Position, Reservation } from '../http/schemas.js';
+
+const IsoTime = z.string().describe('RFC 3339 timestamp');
+
+const Moved = z.object({
+  sku: z.string(),
+  location: z.string(),
+  qty: z.number().int().describe('units released (or committed) from this allocation'),
+  supplyId: z.string().optional().describe('set when the allocation was a backorder against inbound supply'),
+});
+
+export const EventSchemas = {
+  'reservation.created': z
+    .object({ reservation: Reservation })
+    .describe('A reservation was accepted (all its lines allocated, backordered or short as allowed).'),
+  'reservation.released': z
+    .object({ released: z.array(Moved), reservation: Reservation })
+    .describe('Held units were given back (the whole reservation or some lines). `reservation.status` is `released` once nothing is held.'),
+  'reservation.committed': z
+    .object({ committed: z.array(Moved), reservation: Reservation })
+    .describe('Held units shipped: onHand and reserved both went down. `reservation.status` is `committed` once nothing is held.'),
+  'reservation.extended': z
+    .object({ holdSeconds: z.number().int(), expiresAt: IsoTime.nullable(), reservation: Reservation })
+    .describe('The hold of a held reservation was extended to `expiresAt`.'),
+  'reservation.expired': z
+    .object({ released: z.array(Moved), reservation: Reservation })
+    .describe('The hold ran out; everything still held was released by the expiry sweeper.'),
+  'inventory.adjusted': z
+    .object({ before: Position, after: Position, reason: z.string() })
+    .describe('A position was set to a counted truth (PUT /v1/inventory/{sku}/{location}); the onHand change is in the ledger.'),
+  'sku.sold_out': z
+    .object({ sku: z.string(), at: IsoTime })
+    .describe('The SKU\'s total available (over all locations, after quality hold and safety stock) went from above 0 to 0.'),
+  'sku.below_reorder_point': z
+    .object({
+      sku: z.string(),
+      location: z.string(),
+      reorderPoint: z.number().int(),
+      reorderQty: z.number().int().nullable(),
+      free: z.number().int().describe('onHand − reserved − qualityHold at the position after the change'),
+      onHand: z.number().int(),
+      reserved: z.number().int(),
+      qualityHold: z.number().int(),
+      at: IsoTime,
+    })
+    .describe(
+      'A position\'s free stock (onHand − reserved − qualityHold) crossed from at or above its reorder point to below it. Emitted once per crossing, not while it stays below.',
+    ),
+} as const;
+
+export type EventType = keyof typeof EventSchemas;
+export const EVENT_TYPES = Object.keys(EventSchemas) as EventType[];
+export type EventData<T extends EventType> = z.input<(typeof EventSchemas)[T]>;
+
+export interface OutboxEvent<T extends EventType = EventType> {
+  type: T;
+  subject: string;
+  data: EventData<T>;
+}
+
+/** A typed outbox event: the payload must match the schema of its type (checked by tsc). */
+export function outboxEvent<T extends EventType>(type: T, subject: string, data: EventData<T>): OutboxEvent<T> {
+  return { type, subject, data };
+}
+
+export const isEventType = (t: string): t is EventType => Object.hasOwn(EventSchemas, t);
+
+/** Validate a stored payload against its type's schema (tests, consumers, the docs check). */
+export function parseEventData(type: string, data: unknown): unknown {
+  if (!isEventType(type)) throw new Error(`unknown event type ${type}`);
+  return EventSchemas[type].parse(data);
+}
+
+// ---- CloudEvents 1.0 envelope (the relay and GET /v1/events both produce exactly this)
+
+export const CLOUDEVENTS_SOURCE = '/atp-service';
+
+export const CloudEvent = z
+  .object({
+    specversion: z.literal('1.0'),
+    id: z.uuid().describe('stable event id: the same on every redelivery (dedupe on it)'),
+    source: z.string(),
+    type: z.string(),
+    subject: z.string(),
+    time: IsoTime.describe('when the change was written (transaction time of the writer)'),
+    datacontenttype: z.literal('application/json'),
+    atpseq: z
+      .string()
+      .regex(/^\d+\.\d+$/)
+      .describe('extension: position in the outbox order (`<txid>.<row id>`); usable as the `after` cursor of GET /v1/events'),
+    data: z.unknown(),
+  })
+  .describe('A CloudEvents 1.0 structured-mode JSON event.');
+export type CloudEvent = z.infer<typeof CloudEvent>;
+
+export interface OutboxRow {
+  id: string;
+  event_id: string;
+  type: string;
+  subject: string;
+  data: unknown;
+  txid: string;
+  created_at: Date | string;
+}
+
+export const cursorOf = (r: { txid: string; id: string }) => `${r.txid}.${r.id}`;
+
+export function toCloudEvent(r: OutboxRow): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: r.event_id,
+    source: CLOUDEVENTS_SOURCE,
+    type: r.type,
+    subject: r.subject,
+    time: new Date(r.created_at).toISOString(),
+    datacontenttype: 'application/json',
+    atpseq: cursorOf(r),
+    data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
+  };
+}
