@@ -8,6 +8,8 @@ import { createApp } from './app.js';
 import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
+import { OutboxRelay } from './events/relay.js';
+import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger } from './logger.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
@@ -20,6 +22,8 @@ export interface Service {
   allocator: Allocator;
   keys: KeyRing;
   logger: Logger;
+  /** publishes the outbox to the Redis Stream (REDIS_URL set) */
+  relay?: OutboxRelay | undefined;
   /** run one expiry pass now (tests); returns how many holds expired */
   sweep(): Promise<number>;
   stop(): Promise<void>;
@@ -30,6 +34,8 @@ export interface ServiceOptions {
   /** start the periodic expiry sweeper (default true) */
   sweeper?: boolean;
   rules?: RulesStore;
+  /** start the outbox relay when REDIS_URL is set (default true) */
+  relay?: boolean;
 }
 
 export async function createService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
@@ -46,7 +52,12 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
   });
-  const app = createApp({ config, database, rules, allocator, keys, logger });
+  const relay =
+    config.REDIS_URL && opts.relay !== false
+      ? new OutboxRelay({ db: database.db, redis: config.REDIS_URL, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
+      : undefined;
+  relay?.start();
+  const app = createApp({ config, database, rules, allocator, keys, logger, relay });
 
   const sweep = async () => {
     let total = 0;
@@ -68,6 +79,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
           if (Date.now() - lastPurge > 3600_000) {
             lastPurge = Date.now();
             await purgeIdempotency(database.db, config.ATP_IDEMPOTENCY_TTL_HOURS);
+            // without Redis nothing is ever marked published: the feed's window is the retention period
+            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !config.REDIS_URL });
           }
         } catch (err) {
           logger.warn({ err: (err as Error).message }, 'expiry sweep failed; will retry');
@@ -83,9 +96,10 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       if (timer) clearInterval(timer);
       await sweeping;
       await allocator.drain();
+      await relay?.stop();
       await rules.stop();
       await database.close();
     })());
 
-  return { app, database, rules, allocator, keys, logger, sweep, stop };
+  return { app, database, rules, allocator, keys, logger, relay, sweep, stop };
 }

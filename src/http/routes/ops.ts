@@ -26,6 +26,14 @@ export function opsRoutes(app: Router, deps: AppDeps) {
     const rules = deps.rules.status();
     checks.rules = { ok: true, ...rules, state: rules.fresh ? 'fresh' : 'degraded' };
     checks.allocator = { ok: true, ...deps.allocator.depth };
+    // events: a Redis outage does not make the service unready (events wait in the outbox); the lag says how far behind
+    if (deps.relay) {
+      try {
+        checks.events = { ok: true, ...deps.relay.status(), ...(await deps.relay.lag()) };
+      } catch (err) {
+        checks.events = { ok: true, ...deps.relay.status(), lagError: (err as Error).message };
+      }
+    }
     const ready = Object.values(checks).every((x) => x.ok);
     return c.json({ status: ready ? (rules.fresh ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
   });
