@@ -43,7 +43,7 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
         where (txid, id) > (${txid}::xid8, ${id}::bigint)
           and txid < pg_snapshot_xmin(pg_current_snapshot())
           ${scope}
-        order by txid, id
+        order by outbox.txid, outbox.id
         limit ${q.limit}`,
   );
   return { events: rows.map(toCloudEvent), next: rows.length > 0 ? cursorOf(rows[rows.length - 1]!) : after };

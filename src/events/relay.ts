@@ -132,7 +132,7 @@ export class OutboxRelay {
           sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
               from outbox
               where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-              order by txid, id
+              order by outbox.txid, outbox.id
               limit ${this.batchSize}`,
         );
         if (rows.length === 0) return { leader: true, published: 0 };
