@@ -175,6 +175,49 @@ it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, bac
   }
 });
 
+it('the relay holds back events of transactions newer than one still open, then publishes both in order', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
+  try {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let opened!: () => void;
+    const isOpen = new Promise<void>((r) => (opened = r));
+    const older = pg.begin(async (tx) => {
+      await tx`insert into outbox (type, subject, data) values ('sku.sold_out', 'OLDER', ${tx.json({ sku: 'OLDER', at: new Date().toISOString() })})`;
+      opened();
+      await gate;
+    });
+    await isOpen;
+    await svc.app.request('/v1/inventory/NEWER/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
+    await until(() => relay.status().redis === 'ready');
+    expect(await relay.drain()).toBe(0);
+    expect((await relay.lag()).unpublished).toBe(1);
+    release();
+    await older;
+    await until(async () => (await relay.drain(), (await relay.lag()).unpublished === 0));
+    expect((await readStream(redis, stream)).map((e) => e.subject)).toEqual(['OLDER', 'NEWER@DC1']);
+  } finally {
+    await relay.stop();
+  }
+});
+
+it('stop() flushes: a final drain publishes what was written since the last pass', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 3_600_000 });
+  relay.start();
+  await until(() => relay.status().passes > 0); // its first pass is done; the next is an hour away
+  await traffic('flush', 12);
+  expect((await relay.lag()).unpublished).toBeGreaterThan(0); // the loop is asleep for an hour
+  await relay.stop(30_000);
+  expect((await relay.lag()).unpublished).toBe(0);
+  const order = (await dbOrder()).filter((id) => !before.has(id));
+  expect((await readStream(redis, stream)).map((e) => e.id)).toEqual(order);
+});
+
 it('retention deletes only published rows older than the window, in batches', async () => {
   await pg`update outbox set published_at = now() where published_at is null`;
   const all = await pg<{ id: string }[]>`select id from outbox order by id`;

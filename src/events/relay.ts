@@ -64,6 +64,8 @@ export interface RelayStatus {
   /** rows this instance published since start */
   published: number;
   lastPublishedAt: string | null;
+  /** completed loop drains (successful or not-leader) since start */
+  passes: number;
 }
 
 export interface PassResult {
@@ -86,6 +88,7 @@ export class OutboxRelay {
   private published = 0;
   private lastPublishedAt: Date | null = null;
   private lastRedisErrorLog = 0;
+  private passes = 0;
 
   constructor(private readonly opts: RelayOptions) {
     this.batchSize = opts.batchSize ?? 500;
@@ -172,11 +175,27 @@ export class OutboxRelay {
 
   /** Publish until the settled backlog is empty (or another instance is the publisher). */
   async drain(deadline = Infinity): Promise<number> {
+    return (await this.drainPasses(deadline)).published;
+  }
+
+  private async drainPasses(deadline: number): Promise<PassResult> {
     let total = 0;
     for (;;) {
       const r = await this.publishOnce();
       total += r.published;
-      if (!r.leader || r.published < this.batchSize || Date.now() >= deadline) return total;
+      if (!r.leader || r.published < this.batchSize || Date.now() >= deadline) return { leader: r.leader, published: total };
+    }
+  }
+
+  /**
+   * Drain until nothing is unpublished, waiting for rows still behind the xmin horizon, until
+   * `deadline`; stops early when another instance is the publisher (it will carry on).
+   */
+  private async flush(deadline: number): Promise<void> {
+    for (;;) {
+      const r = await this.drainPasses(deadline);
+      if (!r.leader || Date.now() >= deadline || (await this.lag()).unpublished === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -197,6 +216,7 @@ export class OutboxRelay {
       lastError: this.lastError,
       published: this.published,
       lastPublishedAt: this.lastPublishedAt?.toISOString() ?? null,
+      passes: this.passes,
     };
   }
 
@@ -212,7 +232,10 @@ export class OutboxRelay {
     this.wake?.();
   }
 
-  /** Stop the loop, then one final drain bounded by `flushMs`; closes the client it owns. */
+  /**
+   * Stop the loop, then a final flush bounded by `flushMs` (it also waits, within that bound, for
+   * rows of transactions that were still settling); closes the client it owns.
+   */
   async stop(flushMs = 5000): Promise<void> {
     this.stopping = true;
     this.wake?.();
@@ -220,7 +243,7 @@ export class OutboxRelay {
     this.loopPromise = undefined;
     if (this.redis.status === 'ready') {
       try {
-        await this.drain(Date.now() + flushMs);
+        await this.flush(Date.now() + flushMs);
       } catch (err) {
         this.opts.logger?.warn({ err: (err as Error).message }, 'outbox relay: final drain failed; the backlog stays in the outbox');
       }
@@ -234,6 +257,7 @@ export class OutboxRelay {
       let wait: number;
       try {
         await this.drain();
+        this.passes++;
         if (this.failing) this.opts.logger?.info('outbox relay: publishing again');
         this.failing = false;
         backoff = 0;
