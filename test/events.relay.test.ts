@@ -218,6 +218,31 @@ it('stop() flushes: a final drain publishes what was written since the last pass
   expect((await readStream(redis, stream)).map((e) => e.id)).toEqual(order);
 });
 
+it('createService with REDIS_URL runs the relay: events reach the stream, /readyz reports the lag, stop() flushes', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const stream = newStream();
+  const other = await createService(
+    loadConfig({ DATABASE_URL: db.url, REDIS_URL: SHARED_REDIS, ATP_EVENTS_STREAM: stream, LOG_LEVEL: 'silent' }),
+    { sweeper: false },
+  );
+  try {
+    expect(other.relay).toBeDefined();
+    const res = await other.app.request('/v1/inventory/SVC/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) });
+    expect(res.status).toBe(200);
+    await until(async () => (await redis.xlen(stream)) > 0 && other.relay!.status().passes > 0 && !other.relay!.status().failing);
+    const ready = (await (await other.app.request('/readyz')).json()) as { checks: { events: Record<string, unknown> } };
+    expect(ready.checks.events).toMatchObject({ ok: true, redis: 'ready', failing: false });
+    expect(typeof ready.checks.events.unpublished).toBe('number');
+    expect(typeof ready.checks.events.oldestAgeSeconds).toBe('number');
+  } finally {
+    await other.stop();
+  }
+  const order = (await dbOrder()).filter((id) => !before.has(id));
+  expect((await readStream(redis, stream)).map((e) => e.id)).toEqual(order);
+  expect(order.length).toBe(1);
+});
+
 it('retention deletes only published rows older than the window, in batches', async () => {
   await pg`update outbox set published_at = now() where published_at is null`;
   const all = await pg<{ id: string }[]>`select id from outbox order by id`;
