@@ -11,10 +11,13 @@ import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { atpRoutes } from './http/routes/atp.js';
 import { eventRoutes } from './http/routes/events.js';
+import { catalogRoutes } from './http/routes/catalog.js';
 import { inventoryRoutes } from './http/routes/inventory.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
+import { stockControlRoutes } from './http/routes/stock-control.js';
+import { supplyRoutes } from './http/routes/supply.js';
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
@@ -41,6 +44,9 @@ export function createApp(deps: AppDeps) {
   reservationRoutes(app, deps);
   rulesRoutes(app, deps);
   eventRoutes(app, deps);
+  stockControlRoutes(app, deps);
+  catalogRoutes(app, deps);
+  supplyRoutes(app, deps);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

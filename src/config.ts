@@ -16,6 +16,10 @@ export const ConfigSchema = z.object({
   ATP_DATA_DIR: z.string().default('./data'),
   /** unset → rules and events stay in process */
   REDIS_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^rediss?$/ }).optional()),
+  /** Redis hash holding the rules document (change announcements on `<key>:changed`) */
+  ATP_RULES_KEY: z.string().min(1).max(200).default('atp:rules'),
+  /** periodic re-read of the rules from Redis, ms (fallback for missed change announcements) */
+  ATP_RULES_POLL_MS: int(500, 50, 60_000),
   ATP_EVENTS_STREAM: z.string().min(1).default('atp:events'),
   ATP_EVENTS_MAXLEN: int(1_000_000, 1000, 1_000_000_000),
   /** outbox rows older than this are deleted (published ones only while a relay runs) */
@@ -30,6 +34,8 @@ export const ConfigSchema = z.object({
   ATP_TX_RETRIES: int(4, 0, 20),
   ATP_SWEEP_INTERVAL_MS: int(1000, 50, 3_600_000),
   ATP_IDEMPOTENCY_TTL_HOURS: int(72, 1, 24 * 365),
+  /** kits and units are cached per instance; a change made on another instance is seen within this */
+  ATP_CATALOG_TTL_MS: int(2000, 0, 600_000),
   ATP_MAX_BODY_BYTES: int(256 * 1024, 1024, 16 * 1024 * 1024),
   /** most requests one allocation transaction takes (natural batching) */
   ATP_BATCH_MAX: int(500, 1, 10_000),

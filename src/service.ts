@@ -11,8 +11,10 @@ import { KeyRing } from './http/auth.js';
 import { OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger } from './logger.js';
+import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
+import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
 
 export interface Service {
@@ -20,6 +22,7 @@ export interface Service {
   database: Database;
   rules: RulesStore;
   allocator: Allocator;
+  catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
   /** publishes the outbox to the Redis Stream (REDIS_URL set) */
@@ -44,7 +47,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
   const database = await openDatabase(config);
   await migrateDatabase(database, config.DATABASE_URL);
-  const rules = opts.rules ?? new MemoryRulesStore();
+  const rules =
+    opts.rules ??
+    (config.REDIS_URL
+      ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+      : new MemoryRulesStore());
   await rules.start();
   const allocator = new Allocator(database.db, rules, {
     maxBatch: config.ATP_BATCH_MAX,
@@ -57,7 +64,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       ? new OutboxRelay({ db: database.db, redis: config.REDIS_URL, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
       : undefined;
   relay?.start();
-  const app = createApp({ config, database, rules, allocator, keys, logger, relay });
+  const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, relay });
 
   const sweep = async () => {
     let total = 0;
@@ -101,5 +109,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, keys, logger, relay, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, relay, sweep, stop };
 }

@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { inTransaction } from '../src/db/tx.js';
-import { stockCrossings, type StockPoint } from '../src/events/stock.js';
+import { type AvailablePoint, type ProjectedPoint, reorderCrossings, soldOutCrossings } from '../src/events/stock.js';
 import { parseEventData } from '../src/events/types.js';
 import { createService, type Service } from '../src/service.js';
 import { setPosition } from '../src/services/inventory.js';
@@ -68,14 +68,14 @@ describe('each state change emits its event in the same transaction', () => {
     expect(types(ev)).toEqual(['inventory.adjusted']);
     expect(ev[0]!.subject).toBe('A@DC1');
 
-    const r1 = await reserve('A', 6); // free 10 → 4: crosses below 5
+    const r1 = await reserve('A', 6); // projected 10 → 4: crosses to at-or-below 5
     expect(r1.status).toBe(201);
     ev = await newEvents();
     expect(types(ev)).toEqual(['reservation.created', 'sku.below_reorder_point']);
     expect(ev.find((e) => e.type === 'reservation.created')).toMatchObject({ subject: r1.body.id, data: { reservation: { id: r1.body.id, status: 'held' } } });
     expect(ev.find((e) => e.type === 'sku.below_reorder_point')).toMatchObject({
       subject: 'A@DC1',
-      data: { sku: 'A', location: 'DC1', reorderPoint: 5, reorderQty: 20, free: 4, onHand: 10, reserved: 6 },
+      data: { sku: 'A', location: 'DC1', reorderPoint: 5, reorderQty: 20, projected: 4, onHand: 10, reserved: 6, inbound: 0, backordered: 0 },
     });
 
     const r2 = await reserve('A', 1); // still below: no second reorder event
@@ -152,11 +152,42 @@ describe('each state change emits its event in the same transaction', () => {
     // raising the reorder point above the free stock is a crossing too
     await put('/v1/inventory/C/DC2', { onHand: 9, reorderPoint: 10 });
     expect(types(await newEvents())).toEqual(['inventory.adjusted', 'sku.below_reorder_point']);
+    // at the point counts as below; inbound supply counts toward projected stock
+    await put('/v1/inventory/F/DC1', { onHand: 5, reorderPoint: 5 });
+    expect(types(await newEvents())).toEqual(['inventory.adjusted', 'sku.below_reorder_point']);
+    await put('/v1/inventory/G/DC1', { onHand: 5, reorderPoint: 5 });
+    await newEvents();
+    const sup = await post('/v1/supply', { sku: 'G', location: 'DC1', qty: 10, expectedAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect(sup.status).toBe(201);
+    expect(types(await newEvents())).toEqual(['supply.created']);
+    await put('/v1/inventory/G/DC1', { onHand: 0 }); // projected 0 + 10 = 10 > 5: not below
+    expect(types(await newEvents())).toEqual(['inventory.adjusted', 'sku.sold_out']);
+    const g = await reserve('G', 6, { allowBackorder: true }); // backorders 6 of the inbound: projected 4
+    expect(g.status).toBe(201);
+    const gev = await newEvents();
+    expect(types(gev)).toEqual(['backorder.promised', 'reservation.created', 'sku.below_reorder_point']);
+    expect(gev.find((e) => e.type === 'sku.below_reorder_point')!.data).toMatchObject({ projected: 4, inbound: 10, backordered: 6 });
     // a count refused (would overcommit) writes nothing
     await reserve('C', 5);
     await newEvents();
     expect((await put('/v1/inventory/C/DC2', { onHand: 1 })).status).toBe(409);
     expect(await newEvents()).toEqual([]);
+  });
+
+  it('supply created and cancelled: backorders re-planned, and the stock crossings they cause', async () => {
+    await put('/v1/inventory/H/DC1', { onHand: 1, reorderPoint: 2 });
+    expect(types(await newEvents())).toEqual(['inventory.adjusted', 'sku.below_reorder_point']); // projected 1 ≤ 2
+    const due = new Date(Date.now() + 86_400_000).toISOString();
+    const s1 = (await (await post('/v1/supply', { sku: 'H', location: 'DC1', qty: 10, expectedAt: due })).json()) as { id: string };
+    expect(types(await newEvents())).toEqual(['supply.created']); // projected 11: above again
+    const r = await reserve('H', 4, { allowBackorder: true }); // 1 on hand + 3 backordered: projected 11 − 4 = 7
+    expect(r.status).toBe(201);
+    expect(types(await newEvents())).toEqual(['backorder.promised', 'reservation.created', 'sku.sold_out']);
+    // cancel: the backorder has nowhere to go (short); projected 1 − 1 + 0 = 0 ≤ 2: crossing
+    expect((await post(`/v1/supply/${s1.id}/cancel`, { reason: 'vendor' })).status).toBe(200);
+    const ev = await newEvents();
+    expect(types(ev)).toEqual(['allocation.short', 'sku.below_reorder_point', 'supply.cancelled']);
+    expect(ev.find((e) => e.type === 'allocation.short')).toMatchObject({ subject: r.body.id, data: { reason: 'supply-cancelled', supplyId: s1.id } });
   });
 
   it('a rolled-back transaction leaves no event', async () => {
@@ -185,19 +216,20 @@ describe('each state change emits its event in the same transaction', () => {
   });
 });
 
-describe('stockCrossings (pure)', () => {
-  const pos = (free: number, rp: number | null, safety = 0): StockPoint => ({
+describe('stock crossings (pure)', () => {
+  const avail = (onHand: number, safetyStock = 0): AvailablePoint => ({ sku: 'S', location: 'L', onHand, reserved: 0, qualityHold: 0, safetyStock });
+  const proj = (onHand: number, rp: number | null, inbound = 0): ProjectedPoint => ({
     sku: 'S',
     location: 'L',
-    onHand: free,
+    onHand,
     reserved: 0,
-    qualityHold: 0,
-    safetyStock: safety,
+    inbound,
+    backordered: 0,
     reorderPoint: rp,
     reorderQty: null,
   });
 
-  it('a reorder event exactly at each crossing from ≥ point to < point; sold out exactly at each >0 → 0', () => {
+  it('a reorder event exactly at each crossing from > point to ≤ point; sold out exactly at each >0 → 0', () => {
     fc.assert(
       fc.property(fc.array(fc.nat({ max: 12 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 10 }), fc.nat({ max: 3 }), (walk, rp, safety) => {
         let reorder = 0;
@@ -206,10 +238,9 @@ describe('stockCrossings (pure)', () => {
         let expectedSoldOut = 0;
         for (let i = 1; i < walk.length; i++) {
           const [a, b] = [walk[i - 1]!, walk[i]!];
-          const ev = stockCrossings([pos(a, rp, safety)], [pos(b, rp, safety)], new Date(0));
-          reorder += ev.filter((e) => e.type === 'sku.below_reorder_point').length;
-          soldOut += ev.filter((e) => e.type === 'sku.sold_out').length;
-          if (a >= rp && b < rp) expectedReorder++;
+          reorder += reorderCrossings([proj(a, rp)], [proj(b, rp)], new Date(0)).length;
+          soldOut += soldOutCrossings([avail(a, safety)], [avail(b, safety)], new Date(0)).length;
+          if (a > rp && b <= rp) expectedReorder++;
           if (Math.max(0, a - safety) > 0 && Math.max(0, b - safety) === 0) expectedSoldOut++;
         }
         expect(reorder).toBe(expectedReorder);
@@ -218,7 +249,10 @@ describe('stockCrossings (pure)', () => {
     );
   });
 
-  it('no reorder point, no reorder event', () => {
-    expect(stockCrossings([pos(5, null)], [pos(0, null)], new Date(0)).map((e) => e.type)).toEqual(['sku.sold_out']);
+  it('no reorder point, no reorder event; a position new or newly given a point counts as not below before', () => {
+    expect(reorderCrossings([proj(5, null)], [proj(0, null)], new Date(0))).toEqual([]);
+    expect(reorderCrossings([], [proj(2, 3)], new Date(0)).map((e) => e.type)).toEqual(['sku.below_reorder_point']);
+    expect(reorderCrossings([proj(2, null)], [proj(2, 3)], new Date(0))).toHaveLength(1);
+    expect(reorderCrossings([proj(0, 3, 9)], [proj(0, 3, 2)], new Date(0))).toHaveLength(1); // inbound cut
   });
 });

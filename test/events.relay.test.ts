@@ -23,7 +23,7 @@ import { purgeOutbox } from '../src/events/retention.js';
 import { CloudEvent } from '../src/events/types.js';
 import { createService, type Service } from '../src/service.js';
 import { createTestDatabase } from './helpers/db.js';
-import { PrivateRedis } from './helpers/redis-server.js';
+import { PersistentRedis } from './helpers/redis-persistent.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -142,7 +142,7 @@ it('two relays at once on one database: each event exactly once, in order', asyn
 it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, backlog drains', async () => {
   await pg`update outbox set published_at = now() where published_at is null`;
   const before = new Set(await dbOrder());
-  const server = await PrivateRedis.start();
+  const server = await PersistentRedis.start();
   const stream = newStream();
   const relay = new OutboxRelay({ db: svc.database.db, redis: server.url, stream, maxLen: 100_000, intervalMs: 5, batchSize: 20, minBackoffMs: 20, maxBackoffMs: 300 });
   try {

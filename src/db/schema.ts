@@ -96,6 +96,12 @@ export const reservationLines = pgTable(
     /** location pinned by the caller, if any */
     location: text('location'),
     status: text('status', { enum: ['allocated', 'backordered', 'short'] }).notNull(),
+    /** set when this line is a component of a kit the caller ordered: the kit and units per kit */
+    kitSku: text('kit_sku'),
+    perKit: integer('per_kit'),
+    /** set when the caller ordered in a pack unit: the unit and its size in base units */
+    unit: text('unit'),
+    unitFactor: integer('unit_factor'),
   },
   (t) => [
     primaryKey({ columns: [t.reservationId, t.lineNo] }),
@@ -119,11 +125,14 @@ export const allocations = pgTable(
     qty: integer('qty').notNull(),
     committedQty: integer('committed_qty').notNull().default(0),
     releasedQty: integer('released_qty').notNull().default(0),
+    /** units this allocation lost and could not re-source (supply cancelled, short pick): the line is short */
+    shortQty: integer('short_qty').notNull().default(0),
     promisedAt: ts('promised_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [
     check('allocations_qty_nonneg', sql`${t.qty} >= 0 and ${t.committedQty} >= 0 and ${t.releasedQty} >= 0`),
+    check('allocations_short_nonneg', sql`${t.shortQty} >= 0`),
     index('allocations_reservation_idx').on(t.reservationId),
     index('allocations_active_position_idx').on(t.sku, t.location).where(sql`${t.qty} > 0`),
     index('allocations_active_supply_idx').on(t.supplyId).where(sql`${t.qty} > 0 and ${t.supplyId} is not null`),
@@ -218,4 +227,77 @@ export const outbox = pgTable(
     publishedAt: ts('published_at'),
   },
   (t) => [index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`)],
+);
+
+/**
+ * What happened to a reservation after it was made, and why: backorder filled by a receipt,
+ * re-promised after a supply slip, re-sourced or short after a cancel or a short pick.
+ * Written in the same transaction as the change (and its outbox event); read by
+ * GET /v1/reservations/{id}/changes.
+ */
+export const reservationChanges = pgTable(
+  'reservation_changes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    reservationId: uuid('reservation_id')
+      .notNull()
+      .references(() => reservations.id),
+    /** backorder.filled | backorder.repromised | allocation.resourced | allocation.short */
+    kind: text('kind').notNull(),
+    /** receipt | supply-slipped | supply-cancelled | supply-reduced | short-pick */
+    reason: text('reason').notNull(),
+    detail: jsonb('detail').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('reservation_changes_reservation_idx').on(t.reservationId, t.id)],
+);
+
+/** A short pick as reported by the warehouse: the found count is the truth. */
+export const shortPicks = pgTable(
+  'short_picks',
+  {
+    id: uuid('id').primaryKey(),
+    sku: text('sku').notNull(),
+    location: text('location').notNull(),
+    expectedQty: integer('expected_qty').notNull(),
+    foundQty: integer('found_qty').notNull(),
+    reservationId: uuid('reservation_id'),
+    reason: text('reason').notNull(),
+    actor: text('actor').notNull(),
+    /** what was done: position before/after and every affected reservation */
+    outcome: jsonb('outcome').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('short_picks_qty_nonneg', sql`${t.expectedQty} >= 0 and ${t.foundQty} >= 0`),
+    index('short_picks_position_idx').on(t.sku, t.location),
+  ],
+);
+/** Kits and bundles: a virtual SKU made of components; reserving it reserves every component. */
+export const kitComponents = pgTable(
+  'kit_components',
+  {
+    kitSku: text('kit_sku').notNull(),
+    componentSku: text('component_sku').notNull(),
+    /** base units of the component per kit */
+    qty: integer('qty').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.kitSku, t.componentSku] }),
+    check('kit_components_qty_pos', sql`${t.qty} > 0`),
+    check('kit_components_not_self', sql`${t.kitSku} <> ${t.componentSku}`),
+  ],
+);
+
+/** Units of measure: pack sizes of a SKU in base units (each = 1 is implicit). */
+export const skuUnits = pgTable(
+  'sku_units',
+  {
+    sku: text('sku').notNull(),
+    unit: text('unit').notNull(),
+    factor: integer('factor').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sku, t.unit] }), check('sku_units_factor_pos', sql`${t.factor} > 0`)],
 );

@@ -43,6 +43,9 @@ export interface LineRequest {
   qty: number;
   /** pin the line to one location */
   location?: string | undefined;
+  /** where the line came from (a kit component, a pack unit): recorded, not used to decide */
+  kit?: { sku: string; perKit: number } | undefined;
+  unit?: { name: string; factor: number } | undefined;
 }
 
 export interface AllocationRequest {

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { Position, Reservation } from '../http/schemas.js';
+import { AllocationMove, Supply } from '../http/supply-schemas.js';
 import { CloudEvent, EVENT_TYPES, EventSchemas } from './types.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: npm run events:doc -->';
@@ -14,6 +15,9 @@ export const END = '<!-- END GENERATED -->';
 
 const SUBJECTS: Record<string, string> = {
   'reservation.': 'reservation id',
+  'backorder.': 'reservation id',
+  'allocation.': 'reservation id',
+  'supply.': 'supply id',
   'inventory.adjusted': '`<sku>@<location>`',
   'sku.sold_out': 'SKU',
   'sku.below_reorder_point': '`<sku>@<location>`',
@@ -38,6 +42,8 @@ export function eventsJsonSchema(): Record<string, unknown> {
   const registry = z.registry<{ id: string }>();
   registry.add(Reservation, { id: 'Reservation' });
   registry.add(Position, { id: 'Position' });
+  registry.add(Supply, { id: 'Supply' });
+  registry.add(AllocationMove, { id: 'AllocationMove' });
   registry.add(CloudEvent, { id: 'CloudEvent' });
   for (const t of EVENT_TYPES) registry.add(EventSchemas[t], { id: t });
   const out = z.toJSONSchema(registry, { uri: (id) => `#/$defs/${id}` }) as { schemas: Record<string, Record<string, unknown>> };

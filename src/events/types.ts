@@ -4,13 +4,27 @@
  * relay and GET /v1/events wrap them as CloudEvents 1.0, and docs/EVENTS.md is generated from
  * these schemas (`npm run events:doc`; test/events.docs.test.ts fails when the doc is stale).
  *
- * Subjects: reservation events → the reservation id; inventory.adjusted and
- * sku.below_reorder_point → `<sku>@<location>`; sku.sold_out → the SKU.
+ * Subjects: reservation, allocation and backorder events → the reservation id; supply events →
+ * the supply id; inventory.adjusted and sku.below_reorder_point → `<sku>@<location>`;
+ * sku.sold_out → the SKU.
  */
 import { z } from 'zod';
 import { Position, Reservation } from '../http/schemas.js';
+import { AllocationMove, Supply } from '../http/supply-schemas.js';
 
 const IsoTime = z.string().describe('RFC 3339 timestamp');
+
+/** Events that re-plan a reservation's allocations (supply receipts, slips, cancels, short picks). */
+const Replanned = (what: string) =>
+  z
+    .object({
+      reason: z.string().describe('what caused it: receipt, supply-slipped, supply-advanced, supply-cancelled, short-pick, …'),
+      moves: z.array(AllocationMove).describe('per displaced allocation: where its units were, where they went, and how many became short'),
+      reservation: Reservation.describe('the reservation after the change'),
+      supplyId: z.string().optional().describe('the supply whose change caused it'),
+    })
+    .catchall(z.unknown())
+    .describe(what);
 
 const Moved = z.object({
   sku: z.string(),
@@ -47,15 +61,40 @@ export const EventSchemas = {
       location: z.string(),
       reorderPoint: z.number().int(),
       reorderQty: z.number().int().nullable(),
-      free: z.number().int().describe('onHand − reserved − qualityHold at the position after the change'),
+      projected: z.number().int().describe('onHand + inbound − reserved − backordered after the change'),
       onHand: z.number().int(),
       reserved: z.number().int(),
-      qualityHold: z.number().int(),
+      inbound: z.number().int().describe('open supply not yet received at this location'),
+      backordered: z.number().int().describe('part of the inbound promised to backorders'),
       at: IsoTime,
     })
     .describe(
-      'A position\'s free stock (onHand − reserved − qualityHold) crossed from at or above its reorder point to below it. Emitted once per crossing, not while it stays below.',
+      'A position\'s projected stock (onHand + inbound − reserved − backordered, as in GET /v1/replenishment) went from above its reorder point to at or below it. Emitted once per crossing, not again while it stays there.',
     ),
+  'backorder.promised': z
+    .object({
+      backorders: z.array(
+        z.object({ lineNo: z.number().int(), sku: z.string(), location: z.string(), qty: z.number().int(), supplyId: z.string(), promisedAt: IsoTime.nullable() }),
+      ),
+      reservation: Reservation,
+    })
+    .describe('A new reservation took part of its lines as backorders against inbound supply, with a promise date (written with its reservation.created).'),
+  'backorder.repromised': Replanned('Backordered units were moved to other inbound supply or the same supply changed date: the promise date changed.'),
+  'backorder.filled': Replanned('Inbound supply was received and backordered units became on-hand allocations.'),
+  'allocation.resourced': Replanned('Allocated units lost their source (short pick, cancelled or cut supply) and were re-sourced from another location or supply.'),
+  'allocation.short': Replanned('Allocated units lost their source and nothing could replace them: `moves[].shortQty` units are now short.'),
+  'supply.created': z.object({ supply: Supply, actor: z.string() }).describe('Inbound supply (PO line or transfer) was announced.'),
+  'supply.received': z
+    .object({
+      receipt: z.object({ supplyId: z.string(), qty: z.number().int(), reference: z.string().nullable(), filledBackorders: z.number().int(), toStock: z.number().int() }),
+      supply: Supply,
+      actor: z.string(),
+    })
+    .describe('Inbound supply was received (in full or in part): onHand went up; backorders were filled first.'),
+  'supply.updated': z
+    .object({ before: Supply, supply: Supply, reason: z.string(), note: z.string().nullable(), actor: z.string() })
+    .describe('Inbound supply changed (expected date slipped or advanced, quantity cut, reference).'),
+  'supply.cancelled': z.object({ supply: Supply, note: z.string().nullable(), actor: z.string() }).describe('Inbound supply was cancelled; its backorders were re-planned.'),
 } as const;
 
 export type EventType = keyof typeof EventSchemas;

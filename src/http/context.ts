@@ -6,6 +6,7 @@ import type { OutboxRelay } from '../events/relay.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
+import type { Catalog } from '../services/catalog.js';
 import type { KeyRing, Principal } from './auth.js';
 import { validationError } from './problem.js';
 
@@ -14,6 +15,7 @@ export interface AppDeps {
   database: Database;
   rules: RulesStore;
   allocator: Allocator;
+  catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
   /** the outbox relay, when REDIS_URL is set */

@@ -30,14 +30,15 @@ export interface ProblemBody {
 }
 
 export function problemBody(err: DomainError, instance?: string): ProblemBody {
+  // extension members first: they can never overwrite the standard members
   return {
+    ...err.extra,
     type: PROBLEM_BASE + err.code,
     title: err.title,
     status: err.status,
     code: err.code,
     detail: err.message,
     ...(instance ? { instance } : {}),
-    ...err.extra,
   };
 }
 
@@ -47,15 +48,19 @@ export function problemResponse(c: Context, err: DomainError): Response {
   return new Response(JSON.stringify(problemBody(err, c.req.path)), { status: err.status, headers });
 }
 
+const malformedJson = () =>
+  new DomainError('malformed-json', 400, 'Request body is not valid JSON', 'body: not valid JSON', { errors: [{ field: 'body', reason: 'not valid JSON' }] });
+
 /** Map anything thrown to a DomainError; `undefined` for a bug (500). */
 export function toDomainError(err: unknown): DomainError | undefined {
   if (err instanceof DomainError) return err;
   if (err instanceof HTTPException) {
+    if (err.status === 400 && /malformed json/i.test(err.message)) return malformedJson();
     const known = HTTP_CODES[err.status] ?? { code: 'http-error', title: 'Request failed' };
     return new DomainError(known.code, err.status, known.title, err.message || known.title);
   }
   // JSON.parse errors from a body read outside the validator
-  if (err instanceof SyntaxError) return new DomainError('bad-request', 400, 'Bad request', 'Malformed JSON in request body');
+  if (err instanceof SyntaxError) return malformedJson();
   return mapDatabaseError(err);
 }
 

@@ -56,9 +56,8 @@ export const SetPositionBody = z
     onHand: Count,
     qualityHold: Count.optional(),
     safetyStock: Count.optional(),
-    /** free stock (onHand − reserved − qualityHold) below this emits sku.below_reorder_point; null clears it */
-    reorderPoint: Count.nullable().optional(),
-    reorderQty: Count.nullable().optional(),
+    reorderPoint: Count.nullable().optional().openapi({ description: 'replenishment: order when projected stock (onHand + inbound − reserved − backorders) is at or below this; null clears it' }),
+    reorderQty: Qty.nullable().optional().openapi({ description: 'replenishment: the lot size to order' }),
     reason: z.string().min(1).max(200).optional(),
   })
   .strict()
@@ -115,9 +114,22 @@ export const AtpSku = z
   .openapi('AtpSku');
 
 // ---- reservations
+export const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
+/** A quantity in `unit` (default: the base unit, where it must be whole); converted to base units by the catalog. */
+const UnitQty = z.number().positive('must be more than 0').max(MAX_QTY, `must be at most ${MAX_QTY}`);
+const wholeWithoutUnit = (l: { qty: number; unit?: string | undefined }, ctx: z.RefinementCtx) => {
+  if ((l.unit === undefined || l.unit === 'each') && !Number.isInteger(l.qty)) ctx.addIssue({ code: 'custom', path: ['qty'], message: 'must be a whole number of base units' });
+};
+
 export const ReserveLine = z
-  .object({ sku: Sku, qty: Qty, location: LocationId.optional() })
+  .object({
+    sku: Sku,
+    qty: UnitQty,
+    unit: UnitName.optional().openapi({ description: 'a pack unit of the SKU (PUT /v1/units); qty × its size must be whole base units' }),
+    location: LocationId.optional(),
+  })
   .strict()
+  .superRefine(wholeWithoutUnit)
   .openapi('ReserveLine');
 
 export const ReserveBody = z
@@ -135,7 +147,10 @@ export const ReservationIdParams = z.object({
   id: z.uuid('must be a reservation id (uuid)').openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-export const SkuQtyLines = z.array(z.object({ sku: Sku, qty: Qty }).strict()).min(1).max(MAX_LINES);
+export const SkuQtyLines = z
+  .array(z.object({ sku: Sku, qty: UnitQty, unit: UnitName.optional() }).strict().superRefine(wholeWithoutUnit))
+  .min(1)
+  .max(MAX_LINES);
 export const ReleaseBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('ReleaseRequest');
 export const CommitBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('CommitRequest');
 export const ExtendBody = z.object({ holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS) }).strict().openapi('ExtendRequest');
@@ -146,6 +161,7 @@ export const Allocation = z
     qty: z.number().int(),
     committedQty: z.number().int(),
     releasedQty: z.number().int(),
+    shortQty: z.number().int().optional(),
     supplyId: z.string().optional(),
     promisedAt: z.string().optional(),
   })

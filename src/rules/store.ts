@@ -8,11 +8,16 @@ import { DEFAULT_RULES, type RulesDocument, type RulesInput } from './schema.js'
 
 export interface RulesStatus {
   source: 'memory' | 'redis';
+  /** `degraded`: the backing store cannot be reached (or holds an invalid document) and the last good copy is being served */
+  state: 'fresh' | 'degraded';
+  /** version of the rules in force in this instance */
   version: number;
-  /** false when the backing store cannot be reached and the last good copy is being served */
-  fresh: boolean;
-  /** ms since the rules in memory were last confirmed against the store */
-  ageMs: number;
+  /** seconds since the rules in memory were last confirmed against the store */
+  ageSeconds: number;
+  /** false only while an instance has never loaded the rules from its store (it then enforces the defaults) */
+  loaded: boolean;
+  /** why the state is degraded */
+  detail?: string;
 }
 
 export interface RulesStore {
@@ -41,7 +46,7 @@ export class MemoryRulesStore implements RulesStore {
   }
 
   status(): RulesStatus {
-    return { source: 'memory', version: this.doc.version, fresh: true, ageMs: 0 };
+    return { source: 'memory', state: 'fresh', version: this.doc.version, ageSeconds: 0, loaded: true };
   }
 
   async start(): Promise<void> {}

@@ -31,10 +31,10 @@ export async function loadReservation(exec: Exec, id: string, opts: { lock?: boo
   const row = rows[0];
   if (!row || (opts.visible && !opts.visible(row.channel))) throw new NotFound('reservation', id);
   const [lines, allocations] = [
-    await query<LineRow>(exec, sql`select line_no, sku, qty, location, status from reservation_lines where reservation_id = ${id} order by line_no`),
+    await query<LineRow>(exec, sql`select line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor from reservation_lines where reservation_id = ${id} order by line_no`),
     await query<LoadedReservation['allocations'][number]>(
       exec,
-      sql`select id::text as id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at from allocations where reservation_id = ${id} order by id`,
+      sql`select id::text as id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, short_qty, promised_at from allocations where reservation_id = ${id} order by id`,
     ),
   ];
   return { row, lines, allocations };

@@ -6,6 +6,8 @@ export interface AllocationDto {
   qty: number;
   committedQty: number;
   releasedQty: number;
+  /** units lost and not re-sourced (supply cancelled, short pick); present when > 0 */
+  shortQty?: number;
   /** set for a backorder: the inbound supply this allocation waits for */
   supplyId?: string;
   promisedAt?: string;
@@ -17,6 +19,10 @@ export interface LineDto {
   qty: number;
   location?: string;
   status: 'allocated' | 'backordered' | 'short';
+  /** this line is a component of a kit the caller ordered: qty = kits × perKit */
+  kit?: { sku: string; perKit: number };
+  /** the caller ordered in a pack unit: qty (base units) = unit quantity × factor */
+  unit?: { name: string; factor: number };
   allocations: AllocationDto[];
 }
 
@@ -49,6 +55,10 @@ export interface LineRow {
   qty: number;
   location: string | null;
   status: LineDto['status'];
+  kit_sku?: string | null;
+  per_kit?: number | null;
+  unit?: string | null;
+  unit_factor?: number | null;
 }
 
 export interface AllocationRow {
@@ -60,6 +70,7 @@ export interface AllocationRow {
   qty: number;
   committed_qty: number;
   released_qty: number;
+  short_qty?: number;
   promised_at: Date | string | null;
 }
 
@@ -84,6 +95,8 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
         qty: l.qty,
         ...(l.location ? { location: l.location } : {}),
         status: l.status,
+        ...(l.kit_sku ? { kit: { sku: l.kit_sku, perKit: l.per_kit ?? 1 } } : {}),
+        ...(l.unit ? { unit: { name: l.unit, factor: l.unit_factor ?? 1 } } : {}),
         allocations: allocations
           .filter((a) => a.line_no === l.line_no)
           .map((a) => ({
@@ -91,6 +104,7 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
             qty: a.qty,
             committedQty: a.committed_qty,
             releasedQty: a.released_qty,
+            ...(a.short_qty ? { shortQty: a.short_qty } : {}),
             ...(a.supply_id ? { supplyId: a.supply_id } : {}),
             ...(a.promised_at ? { promisedAt: iso(a.promised_at)! } : {}),
           })),

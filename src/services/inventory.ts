@@ -8,7 +8,7 @@ import { availableOf, channelAvailable, holdKey, type PositionState } from '../d
 import { WouldOvercommit } from '../domain/errors.js';
 import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
-import { stockCrossings, type StockPoint } from '../events/stock.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
 
@@ -28,6 +28,7 @@ export interface SetPositionInput {
   onHand: number;
   qualityHold?: number | undefined;
   safetyStock?: number | undefined;
+  /** replenishment parameters: null clears the reorder point; omitted keeps what is stored */
   reorderPoint?: number | null | undefined;
   reorderQty?: number | null | undefined;
   reason?: string | undefined;
@@ -72,16 +73,15 @@ export const positionDto = (p: PositionState): PositionDto => ({
 export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
   // Every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out),
   // before anything is written, so events of one position follow its lock order.
-  const all = await query<PositionRow & { reorder_point: number | null; reorder_qty: number | null }>(
+  const all = await query<PositionRow>(
     tx,
-    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, p.reorder_point, p.reorder_qty
+    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
         from positions p where p.sku = ${input.sku} order by p.location for update`,
   );
+  const projectedBefore = await loadProjected(tx, [input.sku]);
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   const before = all.find((r) => r.location === input.location);
   const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
-  const reorderPoint = input.reorderPoint !== undefined ? input.reorderPoint : (before?.reorder_point ?? null);
-  const reorderQty = input.reorderQty !== undefined ? input.reorderQty : (before?.reorder_qty ?? null);
   const next: PositionState = {
     ...old,
     onHand: input.onHand,
@@ -97,9 +97,12 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
   await query(
     tx,
     sql`insert into positions (sku, location, on_hand, quality_hold, safety_stock, reorder_point, reorder_qty)
-        values (${input.sku}, ${input.location}, ${next.onHand}, ${next.qualityHold}, ${next.safetyStock}, ${reorderPoint}, ${reorderQty})
+        values (${input.sku}, ${input.location}, ${next.onHand}, ${next.qualityHold}, ${next.safetyStock}, ${input.reorderPoint ?? null}, ${input.reorderQty ?? null})
         on conflict (sku, location) do update set on_hand = excluded.on_hand, quality_hold = excluded.quality_hold,
-          safety_stock = excluded.safety_stock, reorder_point = excluded.reorder_point, reorder_qty = excluded.reorder_qty, updated_at = now()`,
+          safety_stock = excluded.safety_stock,
+          reorder_point = case when ${input.reorderPoint === undefined} then positions.reorder_point else excluded.reorder_point end,
+          reorder_qty = case when ${input.reorderQty === undefined} then positions.reorder_qty else excluded.reorder_qty end,
+          updated_at = now()`,
   );
   const reason = input.reason ?? 'cycle-count';
   await query(
@@ -108,12 +111,13 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
         values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor})`,
   );
   const dto = positionDto(next);
-  const point = (r: (typeof all)[number]): StockPoint => ({ ...toState(r), reorderPoint: r.reorder_point, reorderQty: r.reorder_qty });
-  const beforeAll = all.map(point);
-  const afterAll = [...beforeAll.filter((p) => p.location !== input.location), { ...next, reorderPoint, reorderQty }];
+  const beforeAll = all.map(toState);
+  const afterAll = [...beforeAll.filter((p) => p.location !== input.location), next];
+  const now = new Date();
   await emit(tx, [
     outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
-    ...stockCrossings(beforeAll, afterAll, new Date()),
+    ...soldOutCrossings(beforeAll, afterAll, now),
+    ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), now),
   ]);
   return dto;
 }

@@ -59,7 +59,12 @@ function pick(res: LoadedReservation, specs: readonly SkuQty[] | undefined, mode
     return [...changes.values()];
   }
   const wanted = new Map<string, number>();
-  for (const s of specs) wanted.set(s.sku, (wanted.get(s.sku) ?? 0) + s.qty);
+  for (const s of specs) {
+    // a kit the reservation holds is named by its SKU: its components, by the stored composition
+    const parts = new Map(res.lines.filter((l) => l.kit_sku === s.sku).map((l) => [l.sku, l.per_kit ?? 1]));
+    if (parts.size === 0) wanted.set(s.sku, (wanted.get(s.sku) ?? 0) + s.qty);
+    for (const [sku, perKit] of parts) wanted.set(sku, (wanted.get(sku) ?? 0) + s.qty * perKit);
+  }
   const short: { sku: string; requested: number; held: number }[] = [];
   for (const [sku, qty] of wanted) {
     const pool = eligible
@@ -134,7 +139,7 @@ export async function releaseReservation(tx: Tx, id: string, lines: SkuQty[] | u
 
 export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
-  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { status: res.row.status });
+  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { reservationStatus: res.row.status });
   const changes = pick(res, lines, 'commit');
   if (changes.length === 0) throw new InvalidState(`reservation ${id} holds nothing on hand to commit (backordered lines wait for their supply)`);
   await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
@@ -144,7 +149,7 @@ export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | un
 
 export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
-  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { status: res.row.status });
+  if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { reservationStatus: res.row.status });
   const [row] = await query<{ expires_at: Date; updated_at: Date }>(
     tx,
     sql`update reservations set hold_seconds = ${holdSeconds}, expires_at = now() + make_interval(secs => ${holdSeconds}), updated_at = now()

@@ -34,8 +34,9 @@ import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
-import { stockCrossings, type StockPoint } from '../events/stock.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
+import { emit } from './allocation-changes.js';
 import { findStored, type IdempotencyKey, type IdempotentResult, storedFor, storeResponsesSql } from './idempotency.js';
 
 export interface ReserveCommand {
@@ -182,15 +183,14 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
   }));
   if (w.reservations.length > 0) {
-    // sku.sold_out / sku.below_reorder_point crossings caused by this batch (positions are locked)
-    const reorder = new Map(positionRows.map((r) => [`${r.sku}\u0000${r.location}`, r]));
-    const point = (p: PositionState): StockPoint => {
-      const r = reorder.get(`${p.sku}\u0000${p.location}`);
-      return { ...p, reorderPoint: r?.reorder_point ?? null, reorderQty: r?.reorder_qty ?? null };
-    };
-    w.events.push(...stockCrossings(positions.map(point), decision.positions.map(point), now));
+    // sku.sold_out crossings caused by this batch (every position of these SKUs is locked)
+    w.events.push(...soldOutCrossings(positions, decision.positions, now));
+    // reorder-point crossings: only when a position of these SKUs has a reorder point (two small reads)
+    const reorderSkus = [...new Set(positionRows.filter((r) => r.reorder_point !== null).map((r) => r.sku))];
+    const projectedBefore = await loadProjected(tx, reorderSkus);
     const inserted = await query<{ key: string }>(tx, w.statement());
     if (inserted.length !== w.idempotency.length) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
+    if (reorderSkus.length > 0) await emit(tx, reorderCrossings(projectedBefore, await loadProjected(tx, reorderSkus), now));
   }
   return { results, skus: skusAfter };
 }
@@ -223,7 +223,18 @@ class Writes {
       created_at: now,
       updated_at: now,
     };
-    const lineRows: LineRow[] = planned.map((l) => ({ line_no: l.lineNo, sku: l.sku, qty: l.qty, location: l.location ?? null, status: l.status }));
+    const lineRows: LineRow[] = planned.map((l) => {
+      const src = cmd.lines[l.lineNo - 1];
+      return {
+        line_no: l.lineNo,
+        sku: l.sku,
+        qty: l.qty,
+        location: l.location ?? null,
+        status: l.status,
+        ...(src?.kit ? { kit_sku: src.kit.sku, per_kit: src.kit.perKit } : {}),
+        ...(src?.unit ? { unit: src.unit.name, unit_factor: src.unit.factor } : {}),
+      };
+    });
     const allocRows: AllocationRow[] = planned.flatMap((l) =>
       l.allocations.map((a) => ({
         line_no: l.lineNo,
@@ -256,6 +267,15 @@ class Writes {
     }
     const body = reservationDto(row, lineRows, allocRows);
     this.events.push(outboxEvent('reservation.created', id, { reservation: body }));
+    const backorders = allocRows.filter((a) => a.supply_id);
+    if (backorders.length > 0) {
+      this.events.push(
+        outboxEvent('backorder.promised', id, {
+        backorders: backorders.map((a) => ({ lineNo: a.line_no, sku: a.sku, location: a.location, qty: a.qty, supplyId: a.supply_id!, promisedAt: a.promised_at ? new Date(a.promised_at).toISOString() : null })),
+        reservation: body,
+      }),
+      );
+    }
     this.idempotency.push({ caller: cmd.caller, key: cmd.idempotencyKey, fingerprint: cmd.fingerprint, status: 201, body });
     return body;
   }
@@ -274,8 +294,9 @@ class Writes {
       r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, created_at, updated_at)
             select * from jsonb_to_recordset(${json(this.reservations)}) as d(id uuid, order_ref text, channel text, status text, hold_seconds int,
               expires_at timestamptz, rules_version int, caller text, idempotency_key text, created_at timestamptz, updated_at timestamptz) returning 1),
-      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status)
-            select * from jsonb_to_recordset(${json(this.lines)}) as d(reservation_id uuid, line_no int, sku text, qty int, location text, status text) returning 1),
+      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
+            select * from jsonb_to_recordset(${json(this.lines)}) as d(reservation_id uuid, line_no int, sku text, qty int, location text, status text,
+              kit_sku text, per_kit int, unit text, unit_factor int) returning 1),
       a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at)
             select * from jsonb_to_recordset(${json(this.allocations)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid,
               qty int, committed_qty int, released_qty int, promised_at timestamptz) returning 1),

@@ -1,72 +1,75 @@
-/** A private redis-server on a free port (for tests that stop and restart Redis). */
+/**
+ * A private redis-server for tests that stop and restart Redis (never the shared one on 6379).
+ * No persistence: a restart comes back empty, like a cache node that lost its data.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
     });
   });
 }
 
 export class PrivateRedis {
   private proc: ChildProcess | undefined;
-  private constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  static async start(): Promise<PrivateRedis> {
-    const r = new PrivateRedis(await freePort(), mkdtempSync(path.join(tmpdir(), 'atp-redis-')));
-    await r.up();
-    return r;
-  }
+  constructor(readonly port: number) {}
 
   get url() {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** start (or restart) with an fsync-always AOF in the same directory: acknowledged writes survive a kill */
-  async up(): Promise<void> {
-    this.proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'no'],
-      { stdio: 'ignore' },
-    );
+  static async start(): Promise<PrivateRedis> {
+    const r = new PrivateRedis(await freePort());
+    await r.start();
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+      stdio: 'ignore',
+    });
+    this.proc = proc;
+    const deadline = Date.now() + 10_000;
     for (;;) {
-      const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+      const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
       c.on('error', () => {});
       try {
         await c.connect();
         if ((await c.ping()) === 'PONG') return;
       } catch {
-        await sleep(50);
+        // not up yet
       } finally {
         c.disconnect();
       }
+      if (Date.now() > deadline) throw new Error('redis-server did not start');
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  /** SIGKILL: a crash, not a clean shutdown */
-  async kill(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((resolve) => p.once('exit', resolve));
-    p.kill('SIGKILL');
-    await exited;
+  /** SIGSTOP / SIGCONT: the server hangs with its connections open (no error, no answer). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
   }
 
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
+  /** SIGKILL: the server vanishes without a goodbye, as in a crash. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+    this.proc = undefined;
   }
 }

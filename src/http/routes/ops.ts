@@ -1,4 +1,4 @@
-/** /healthz (process up) and /readyz (database reachable and migrated; rules fresh or degraded). */
+/** /healthz (process up) and /readyz (database reachable and migrated; rules fresh or degraded, with their version and age). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -23,8 +23,11 @@ export function opsRoutes(app: Router, deps: AppDeps) {
     } catch (err) {
       checks.database = { ok: false, mode: deps.database.mode, reason: (err as Error).message };
     }
+    // Rules served from the last good copy while Redis is unreachable are degraded, not unready:
+    // every instance keeps enforcing the version it has, by design, so readiness stays 200. Only an
+    // instance that has never loaded the rules (it would enforce the defaults) is not ready.
     const rules = deps.rules.status();
-    checks.rules = { ok: true, ...rules, state: rules.fresh ? 'fresh' : 'degraded' };
+    checks.rules = { ok: rules.loaded, ...rules };
     checks.allocator = { ok: true, ...deps.allocator.depth };
     // events: a Redis outage does not make the service unready (events wait in the outbox); the lag says how far behind
     if (deps.relay) {
@@ -35,6 +38,6 @@ export function opsRoutes(app: Router, deps: AppDeps) {
       }
     }
     const ready = Object.values(checks).every((x) => x.ok);
-    return c.json({ status: ready ? (rules.fresh ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
+    return c.json({ status: ready ? (rules.state === 'fresh' ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
   });
 }

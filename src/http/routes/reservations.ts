@@ -7,6 +7,7 @@ import { commitReservation, extendReservation, getReservation, releaseReservatio
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
+  MAX_QTY,
   CommitBody,
   ExtendBody,
   IdempotencyHeaders,
@@ -39,14 +40,19 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       const p = c.get('principal');
       const body = c.req.valid('json');
       requireChannel(p, body.channel);
+      // kits become their components and pack units become base units before allocation
+      await deps.catalog.fresh();
+      const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
       const r = await deps.allocator.reserve({
         caller: p.id,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
         fingerprint: fingerprint('POST', '/v1/reservations', body),
         ...body,
+        lines,
       });
       if (!r.ok) throw r.error;
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
+      c.header('Location', `/v1/reservations/${r.result.body.id}`);
       return c.json(r.result.body, 201);
     },
   );
@@ -76,6 +82,13 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     return c.json(r.body as never, 200);
   };
 
+  /** Release/commit quantities in base units (a kit is resolved later, by the reservation's own composition). */
+  const baseLines = async (lines: { sku: string; qty: number; unit?: string | undefined }[] | undefined) => {
+    if (!lines) return undefined;
+    await deps.catalog.fresh();
+    return deps.catalog.baseQuantities(lines, 'body.lines', MAX_QTY);
+  };
+
   const verbResponses = { 200: jsonResponse(Reservation, 'the reservation after the change'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
 
   app.openapi(
@@ -90,7 +103,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return verb(c, id, body, (tx, ctx) => releaseReservation(tx, id, body.lines, ctx));
+      const lines = await baseLines(body.lines);
+      return verb(c, id, body, (tx, ctx) => releaseReservation(tx, id, lines, ctx));
     },
   );
 
@@ -106,7 +120,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return verb(c, id, body, (tx, ctx) => commitReservation(tx, id, body.lines, ctx));
+      const lines = await baseLines(body.lines);
+      return verb(c, id, body, (tx, ctx) => commitReservation(tx, id, lines, ctx));
     },
   );
 

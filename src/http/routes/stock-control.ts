@@ -1,0 +1,128 @@
+/** GET /v1/consistency, GET /v1/replenishment, POST /v1/reconciliations. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { fingerprint, runIdempotent } from '../../services/idempotency.js';
+import { checkConsistency, reconcile, replenishment } from '../../services/stock-control.js';
+import { requireScope } from '../auth.js';
+import type { AppDeps, Router } from '../context.js';
+import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku } from '../schemas.js';
+
+const MAX_SNAPSHOT_ROWS = 10_000;
+
+const Breach = z.object({ check: z.string(), subject: z.string(), expected: z.union([z.number(), z.string()]), actual: z.union([z.number(), z.string()]) }).openapi('Breach');
+const ConsistencyReport = z
+  .object({
+    ok: z.boolean(),
+    checkedAt: z.string(),
+    checked: z.object({ positions: z.number().int(), supplies: z.number().int(), channelHolds: z.number().int(), reservations: z.number().int() }),
+    breaches: z.array(Breach),
+  })
+  .openapi('ConsistencyReport');
+
+const ReplenishmentLine = z
+  .object({
+    sku: z.string(),
+    location: z.string(),
+    onHand: z.number().int(),
+    inbound: z.number().int(),
+    reserved: z.number().int(),
+    backordered: z.number().int(),
+    projected: z.number().int(),
+    reorderPoint: z.number().int(),
+    reorderQty: z.number().int(),
+    suggestedQty: z.number().int(),
+  })
+  .openapi('ReplenishmentLine');
+
+const ReconciliationBody = z
+  .object({
+    snapshot: z
+      .array(z.object({ sku: Sku, location: LocationId, onHand: z.number().int('must be a whole number of base units').min(0).max(1_000_000_000) }).strict())
+      .min(1)
+      .max(MAX_SNAPSHOT_ROWS, `at most ${MAX_SNAPSHOT_ROWS} rows per snapshot`),
+    apply: z.boolean().default(false),
+    complete: z.boolean().default(false).openapi({ description: "true: the snapshot is a full count of its locations; positions there that it does not list count as 0" }),
+    reason: z.string().min(1).max(200).default('reconciliation'),
+  })
+  .strict()
+  .openapi('ReconciliationRequest');
+
+const Gap = z
+  .object({
+    sku: z.string(),
+    location: z.string(),
+    serviceOnHand: z.number().int(),
+    warehouseOnHand: z.number().int(),
+    delta: z.number().int(),
+    reserved: z.number().int(),
+    qualityHold: z.number().int(),
+    overCommitted: z.boolean(),
+    applied: z.boolean(),
+    outcome: z.string().optional(),
+  })
+  .openapi('ParityGap');
+const ReconciliationResult = z.object({ compared: z.number().int(), applied: z.number().int(), gaps: z.array(Gap) }).openapi('ReconciliationResult');
+
+export function stockControlRoutes(app: Router, deps: AppDeps) {
+  const { db } = deps.database;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/consistency',
+      tags: ['stock control'],
+      summary: "Check the service's own invariants (reserved vs allocations, ledger vs onHand, supply vs backorders, channel holds) and list any breach",
+      responses: { 200: jsonResponse(ConsistencyReport, 'the report; ok=false lists each breach'), ...problemResponses(401, 403, 503) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'admin');
+      return c.json(await checkConsistency(db), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/replenishment',
+      tags: ['stock control'],
+      summary: 'Positions to order now: projected stock (onHand + inbound − reserved − backorders) at or below the reorder point',
+      request: {
+        query: z.object({
+          sku: Sku.optional().openapi({ param: { name: 'sku', in: 'query' } }),
+          location: LocationId.optional().openapi({ param: { name: 'location', in: 'query' } }),
+        }),
+      },
+      responses: { 200: jsonResponse(z.object({ lines: z.array(ReplenishmentLine) }), 'what needs ordering'), ...problemResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'oms');
+      return c.json({ lines: await replenishment(db, c.req.valid('query')) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/reconciliations',
+      tags: ['stock control'],
+      summary: "Compare a warehouse snapshot with onHand; with apply=true book the gaps as audited cycle counts",
+      description:
+        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution (re-source, backorder or short the reservations they strand) when that is available, and are otherwise reported and left unapplied.',
+      request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationBody) },
+      responses: { 200: jsonResponse(ReconciliationResult, 'the parity gaps (and what was applied)'), ...problemResponses(400, 401, 403, 413, 415, 422, 503) },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      requireScope(p, 'admin');
+      const body = c.req.valid('json');
+      const key = { caller: p.id, key: c.req.valid('header')['idempotency-key'], fingerprint: fingerprint('POST', '/v1/reconciliations', body) };
+      const r = await runIdempotent(
+        db,
+        key,
+        async (tx) => ({ status: 200, body: await reconcile(tx, body.snapshot, { apply: body.apply, complete: body.complete, reason: body.reason, actor: p.id }) }),
+        deps.config.ATP_TX_RETRIES,
+      );
+      if (r.replayed) c.header('Idempotent-Replayed', 'true');
+      return c.json(r.body as z.infer<typeof ReconciliationResult>, 200);
+    },
+  );
+}

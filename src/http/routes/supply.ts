@@ -1,0 +1,181 @@
+/**
+ * Inbound supply (POST /v1/supply, GET, PATCH = slip / qty change, cancel, receipts), the
+ * promise endpoint (POST /v1/promise, read-only) and a reservation's change history.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Tx } from '../../db/client.js';
+import { getReservation } from '../../services/reservations.js';
+import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
+import { promise } from '../../services/promise.js';
+import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
+import { requireChannel, requireScope, visibility } from '../auth.js';
+import type { AppDeps, AppEnv, Router } from '../context.js';
+import { MAX_QTY, IdempotencyHeaders, jsonBody, jsonResponse, problemResponses, ReservationIdParams } from '../schemas.js';
+import {
+  CancelSupplyBody,
+  CreateSupplyBody,
+  PromiseBody,
+  PromiseResult,
+  ReceiptBody,
+  ReservationChange,
+  Supply,
+  SupplyChangeResult,
+  SupplyIdParams,
+  SupplyListQuery,
+  UpdateSupplyBody,
+} from '../supply-schemas.js';
+
+const REPLAY_HEADER = 'Idempotent-Replayed';
+
+export function supplyRoutes(app: Router, deps: AppDeps) {
+  const { db } = deps.database;
+
+  /** admin, idempotent, one transaction */
+  const mutate = async (c: Context<AppEnv>, method: string, body: unknown, run: (tx: Tx, actor: string) => Promise<StoredResponse>) => {
+    const p = c.get('principal');
+    requireScope(p, 'admin');
+    const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint(method, c.req.path, body) };
+    const r = await runIdempotent(db, key, (tx) => run(tx, p.id), deps.config.ATP_TX_RETRIES);
+    if (r.replayed) c.header(REPLAY_HEADER, 'true');
+    return c.json(r.body as never, r.status as never);
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/supply',
+      tags: ['supply'],
+      summary: 'Register inbound supply (a PO line or transfer) expected at a location',
+      description: 'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received.',
+      request: { headers: IdempotencyHeaders, ...jsonBody(CreateSupplyBody) },
+      responses: { 201: jsonResponse(Supply, 'the supply'), ...problemResponses(400, 401, 403, 409, 422, 503) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      return mutate(c, 'POST', body, (tx, actor) => createSupply(tx, { ...body, expectedAt: new Date(body.expectedAt) }, actor));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/supply',
+      tags: ['supply'],
+      summary: 'List inbound supply (by SKU and expected date)',
+      request: { query: SupplyListQuery },
+      responses: { 200: jsonResponse(z.object({ supply: z.array(Supply) }), 'the supply'), ...problemResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'oms');
+      return c.json({ supply: await listSupply(db, c.req.valid('query')) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/supply/{id}',
+      tags: ['supply'],
+      summary: 'Read one supply',
+      request: { params: SupplyIdParams },
+      responses: { 200: jsonResponse(Supply, 'the supply'), ...problemResponses(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'oms');
+      return c.json(await getSupply(db, c.req.valid('param').id), 200);
+    },
+  );
+
+  const changeResponses = { 200: jsonResponse(SupplyChangeResult, 'the supply after the change and every reservation it affected'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/supply/{id}',
+      tags: ['supply'],
+      summary: 'Slip or advance the expected date, or change the quantity; backorders are re-promised',
+      description:
+        'A later date re-plans every backorder on this supply in promise order (an earlier source — stock on hand or earlier inbound — if the channel may use one, else this supply at its new date). A quantity cut below received + promised takes from the newest promises first; what nothing covers becomes short. Each affected reservation gets a change record and one event.',
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(UpdateSupplyBody) },
+      responses: changeResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      return mutate(c, 'PATCH', body, (tx, actor) =>
+        updateSupply(tx, id, { ...body, expectedAt: body.expectedAt ? new Date(body.expectedAt) : undefined }, deps.rules.current(), actor),
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/supply/{id}/cancel',
+      tags: ['supply'],
+      summary: 'Cancel open supply; its backorders are re-sourced or become short',
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(CancelSupplyBody, false) },
+      responses: changeResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json') ?? {};
+      return mutate(c, 'POST', body, (tx, actor) => cancelSupply(tx, id, body, deps.rules.current(), actor));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/supply/{id}/receipts',
+      tags: ['supply'],
+      summary: 'Receive (part of) the supply: onHand goes up (ledger row); backorders are filled in promise order',
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(ReceiptBody) },
+      responses: changeResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      return mutate(c, 'POST', body, (tx, actor) => receiveSupply(tx, id, body, actor));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/reservations/{id}/changes',
+      tags: ['reservations'],
+      summary: 'What happened to a reservation after it was made: backorders filled, re-promised, re-sourced, short — and why',
+      request: { params: ReservationIdParams },
+      responses: { 200: jsonResponse(z.object({ changes: z.array(ReservationChange) }), 'the changes, oldest first'), ...problemResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      const { id } = c.req.valid('param');
+      await getReservation(db, id, { visible: visibility(p) }); // 404 when not visible
+      return c.json({ changes: await reservationChanges(db, id) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/promise',
+      tags: ['availability'],
+      summary: 'Earliest promise dates per line and for the whole order (read-only: nothing is reserved)',
+      description:
+        'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt.',
+      request: { ...jsonBody(PromiseBody) },
+      responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 503) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      requireChannel(c.get('principal'), body.channel);
+      // kits are promised through their components, pack units in base units
+      await deps.catalog.fresh();
+      const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
+      return c.json(await promise(db, deps.rules.current(), { ...body, lines }), 200);
+    },
+  );
+}

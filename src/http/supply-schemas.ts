@@ -1,0 +1,152 @@
+/** Request and response schemas of the supply, promise and time-phased ATP routes. */
+import { z } from '@hono/zod-openapi';
+import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, MAX_LINES } from './schemas.js';
+
+const Instant = z.iso.datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' }).openapi({ example: '2026-12-01T00:00:00Z' });
+
+export const SupplyIdParams = z.object({
+  id: z.uuid('must be a supply id (uuid)').openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const CreateSupplyBody = z
+  .object({
+    sku: Sku,
+    location: LocationId,
+    qty: Qty,
+    expectedAt: Instant,
+    kind: z.enum(['po', 'transfer']).optional(),
+    reference: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi('CreateSupply');
+
+export const UpdateSupplyBody = z
+  .object({
+    expectedAt: Instant.optional(),
+    qty: Qty.optional(),
+    reference: z.string().min(1).max(200).optional(),
+    reason: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .refine((b) => b.expectedAt !== undefined || b.qty !== undefined || b.reference !== undefined, { message: 'give expectedAt, qty or reference' })
+  .openapi('UpdateSupply');
+
+export const CancelSupplyBody = z.object({ reason: z.string().min(1).max(200).optional() }).strict().openapi('CancelSupply');
+
+export const ReceiptBody = z.object({ qty: Qty, reference: z.string().min(1).max(200).optional() }).strict().openapi('Receipt');
+
+export const Supply = z
+  .object({
+    id: z.string(),
+    sku: z.string(),
+    location: z.string(),
+    kind: z.enum(['po', 'transfer']),
+    reference: z.string().nullable(),
+    qty: z.number().int(),
+    receivedQty: z.number().int(),
+    allocatedQty: z.number().int(),
+    freeQty: z.number().int(),
+    expectedAt: z.string(),
+    status: z.enum(['open', 'received', 'cancelled']),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Supply');
+
+const Source = z.object({ location: z.string(), qty: z.number().int(), supplyId: z.string().optional(), promisedAt: z.string().optional() });
+export const AllocationMove = z
+  .object({ from: Source, to: z.array(Source), shortQty: z.number().int() })
+  .openapi('AllocationMove');
+export const AffectedReservation = z
+  .object({
+    reservationId: z.string(),
+    kind: z.enum(['backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
+    moves: z.array(AllocationMove),
+  })
+  .openapi('AffectedReservation');
+
+export const SupplyChangeResult = z
+  .object({
+    supply: Supply,
+    receipt: z
+      .object({ supplyId: z.string(), qty: z.number().int(), reference: z.string().nullable(), filledBackorders: z.number().int(), toStock: z.number().int() })
+      .optional(),
+    affected: z.array(AffectedReservation),
+  })
+  .openapi('SupplyChangeResult');
+
+export const SupplyListQuery = z.object({
+  sku: Sku.optional().openapi({ param: { name: 'sku', in: 'query' } }),
+  status: z.enum(['open', 'received', 'cancelled']).optional().openapi({ param: { name: 'status', in: 'query' } }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ param: { name: 'limit', in: 'query' } }),
+});
+
+export const ReservationChange = z
+  .object({ id: z.string(), kind: z.string(), reason: z.string(), detail: z.unknown(), at: z.string() })
+  .openapi('ReservationChange');
+
+// ---- promise
+export const PromiseBody = z
+  .object({
+    channel: Channel,
+    lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
+    shipComplete: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('PromiseRequest');
+
+export const PromiseResult = z
+  .object({
+    channel: z.string(),
+    shipComplete: z.boolean(),
+    asOf: z.string(),
+    promisedAt: z.string().nullable().openapi({ description: 'the date the whole order can ship complete, or null (see reason)' }),
+    reason: z.string().optional(),
+    detail: z.string().optional(),
+    rulesVersion: z.number().int(),
+    lines: z.array(
+      z.object({
+        lineNo: z.number().int(),
+        sku: z.string(),
+        qty: z.number().int(),
+        location: z.string().optional(),
+        promisedAt: z.string().nullable(),
+        shipAt: z.string().nullable().optional(),
+        source: z.enum(['on-hand', 'inbound', 'mixed']).optional(),
+        sources: z.array(z.object({ location: z.string(), qty: z.number().int(), supplyId: z.string().optional(), expectedAt: z.string().optional() })),
+        reason: z.string().optional(),
+        detail: z.string().optional(),
+      }),
+    ),
+  })
+  .openapi('PromiseResult');
+
+// ---- time-phased ATP
+const ByDate = z.array(z.object({ date: z.string(), available: z.number().int() })).openapi('AtpByDate', {
+  description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders)',
+});
+export const TimePhasedAtpSku = AtpSku.extend({
+  locations: z.array(Position.extend({ rank: z.number().int(), byDate: ByDate })),
+  byDate: ByDate,
+  inbound: z.array(
+    z.object({
+      supplyId: z.string(),
+      location: z.string(),
+      expectedAt: z.string(),
+      openQty: z.number().int(),
+      allocatedQty: z.number().int(),
+      freeQty: z.number().int(),
+    }),
+  ),
+  channel: z
+    .object({
+      name: z.string(),
+      tier: z.number().int(),
+      available: z.number().int(),
+      protectedUnits: z.number().int(),
+      capRoom: z.number().int().nullable(),
+      rulesVersion: z.number().int(),
+      byDate: ByDate,
+    })
+    .optional(),
+}).openapi('TimePhasedAtpSku');

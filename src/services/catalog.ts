@@ -1,0 +1,239 @@
+/**
+ * The catalog: kits (a virtual SKU made of components) and units of measure (pack sizes in base
+ * units). Requests name kits and pack units; the allocation core only ever sees base units of
+ * physical SKUs, so a kit line becomes one line per component, summed with any other line for
+ * the same component (demand is never double-counted) and allocated all-or-nothing with them.
+ *
+ * Every instance keeps the catalog in memory (it changes rarely and is read on every reservation)
+ * and re-reads it when it is older than `ttlMs` and the table's stamp (row count + last update)
+ * moved; a local change invalidates it at once. So a kit or unit defined on another instance is
+ * used here within `ttlMs`.
+ */
+import { sql } from 'drizzle-orm';
+import { type Db, type Exec, query } from '../db/client.js';
+import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
+import { inTransaction } from '../db/tx.js';
+
+export const BASE_UNIT = 'each';
+
+export interface Component {
+  sku: string;
+  qty: number;
+}
+
+export interface RequestLine {
+  sku: string;
+  qty: number;
+  unit?: string | undefined;
+  location?: string | undefined;
+}
+
+/** A line in base units of a physical SKU, with where it came from. */
+export interface BaseLine {
+  sku: string;
+  qty: number;
+  location?: string | undefined;
+  kit?: { sku: string; perKit: number } | undefined;
+  unit?: { name: string; factor: number } | undefined;
+}
+
+const EPS = 1e-9;
+
+export class Catalog {
+  private kits = new Map<string, Component[]>();
+  private units = new Map<string, Map<string, number>>();
+  private stamp: string | undefined;
+  private checkedAt = 0;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 2000,
+  ) {}
+
+  /** Make sure the in-memory copy is at most `ttlMs` old (one cheap stamp query when it is). */
+  async fresh(): Promise<void> {
+    if (this.stamp !== undefined && Date.now() - this.checkedAt < this.ttlMs) return;
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    await this.loading;
+  }
+
+  invalidate(): void {
+    this.checkedAt = 0;
+  }
+
+  private async load(): Promise<void> {
+    const [s] = await query<{ stamp: string }>(
+      this.db,
+      sql`select concat((select count(*) from kit_components), '/', (select max(updated_at) from kit_components), '/',
+                        (select count(*) from sku_units), '/', (select max(updated_at) from sku_units)) as stamp`,
+    );
+    const started = Date.now();
+    if (s?.stamp !== this.stamp) {
+      const kitRows = await query<{ kit_sku: string; component_sku: string; qty: number }>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
+      const unitRows = await query<{ sku: string; unit: string; factor: number }>(this.db, sql`select sku, unit, factor from sku_units`);
+      const kits = new Map<string, Component[]>();
+      for (const r of kitRows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
+      const units = new Map<string, Map<string, number>>();
+      for (const r of unitRows) units.set(r.sku, (units.get(r.sku) ?? new Map()).set(r.unit, r.factor));
+      this.kits = kits;
+      this.units = units;
+      this.stamp = s?.stamp;
+    }
+    this.checkedAt = started;
+  }
+
+  kitOf(sku: string): readonly Component[] | undefined {
+    return this.kits.get(sku);
+  }
+
+  isKit(sku: string): boolean {
+    return this.kits.has(sku);
+  }
+
+  unitsOf(sku: string): { unit: string; factor: number }[] {
+    return [{ unit: BASE_UNIT, factor: 1 }, ...[...(this.units.get(sku) ?? [])].map(([unit, factor]) => ({ unit, factor })).sort((a, b) => a.factor - b.factor)];
+  }
+
+  /** Base units per `unit` of `sku`; undefined for a unit the SKU does not have. */
+  factor(sku: string, unit: string | undefined): number | undefined {
+    if (unit === undefined || unit === BASE_UNIT) return 1;
+    return this.units.get(sku)?.get(unit);
+  }
+
+  /**
+   * Request lines → base-unit lines of physical SKUs. Throws 400 naming the field for an unknown
+   * unit or a quantity that is not a whole number of base units. `field` prefixes the field
+   * names (e.g. `body.lines`).
+   */
+  expand(lines: readonly RequestLine[], field: string, maxQty: number): BaseLine[] {
+    const errors: { field: string; reason: string }[] = [];
+    const out: BaseLine[] = [];
+    this.toBase(lines, field, maxQty, errors).forEach((line, i) => {
+      if (!line) return;
+      const kit = this.kits.get(line.sku);
+      if (!kit) {
+        out.push(line);
+        return;
+      }
+      for (const c of kit) {
+        if (line.qty * c.qty > maxQty) errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} × ${c.qty} ${c.sku} per kit exceeds ${maxQty} base units` });
+        else out.push({ sku: c.sku, qty: line.qty * c.qty, location: line.location, kit: { sku: line.sku, perKit: c.qty }, unit: line.unit });
+      }
+    });
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    return out;
+  }
+
+  /**
+   * Pack units → base units, without expanding kits (release and commit name a kit by the
+   * composition stored on the reservation, not by today's definition). Throws 400 naming the field.
+   */
+  baseQuantities(lines: readonly RequestLine[], field: string, maxQty: number): { sku: string; qty: number }[] {
+    const errors: { field: string; reason: string }[] = [];
+    const out = this.toBase(lines, field, maxQty, errors);
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    return out.map((l) => ({ sku: l!.sku, qty: l!.qty }));
+  }
+
+  private toBase(lines: readonly RequestLine[], field: string, maxQty: number, errors: { field: string; reason: string }[]): (BaseLine | undefined)[] {
+    return lines.map((line, i) => {
+      const factor = this.factor(line.sku, line.unit);
+      if (factor === undefined) {
+        const known = this.unitsOf(line.sku).map((u) => `${u.unit} (${u.factor})`).join(', ');
+        errors.push({ field: `${field}.${i}.unit`, reason: `${line.sku} has no unit "${line.unit}"; known: ${known}` });
+        return undefined;
+      }
+      const base = line.qty * factor;
+      const whole = Math.round(base);
+      if (Math.abs(base - whole) > EPS || whole < 1) {
+        errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} ${line.unit ?? BASE_UNIT} is ${base} base units; must be a whole number of at least 1` });
+        return undefined;
+      }
+      if (whole > maxQty) {
+        errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} ${line.unit ?? BASE_UNIT} is ${whole} base units; at most ${maxQty}` });
+        return undefined;
+      }
+      const unit = line.unit !== undefined && line.unit !== BASE_UNIT ? { name: line.unit, factor } : undefined;
+      return { sku: line.sku, qty: whole, location: line.location, unit };
+    });
+  }
+
+  // ---- definitions (admin)
+
+  async putKit(sku: string, components: readonly Component[]): Promise<{ sku: string; components: Component[] }> {
+    const merged = new Map<string, number>();
+    for (const c of components) merged.set(c.sku, (merged.get(c.sku) ?? 0) + c.qty);
+    const errors: { field: string; reason: string }[] = [];
+    components.forEach((c, i) => {
+      if (c.sku === sku) errors.push({ field: `body.components.${i}.sku`, reason: 'a kit cannot contain itself' });
+    });
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    const result = await inTransaction(this.db, async (tx) => {
+      // serialise catalog writes so the nesting checks below see every committed kit
+      await query(tx, sql`select pg_advisory_xact_lock(hashtext('atp:catalog'))`);
+      const nested = await query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where kit_sku in (select jsonb_array_elements_text(${JSON.stringify([...merged.keys()])}::jsonb))`);
+      if (nested.length > 0) throw new Conflict(`components ${nested.map((n) => n.kit_sku).join(', ')} are kits themselves; kits of kits are not supported`);
+      const usedIn = await query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where component_sku = ${sku}`);
+      if (usedIn.length > 0) throw new Conflict(`${sku} is a component of ${usedIn.map((n) => n.kit_sku).join(', ')}; kits of kits are not supported`);
+      const stocked = await query(tx, sql`select 1 from positions where sku = ${sku} and on_hand > 0 limit 1`);
+      if (stocked.length > 0) throw new Conflict(`${sku} has stock of its own; a kit is virtual (its availability comes from its components)`);
+      await query(tx, sql`delete from kit_components where kit_sku = ${sku}`);
+      const rows = [...merged].map(([component, qty]) => ({ component, qty }));
+      await query(
+        tx,
+        sql`insert into kit_components (kit_sku, component_sku, qty)
+            select ${sku}, component, qty from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
+      );
+      return { sku, components: rows.map((r) => ({ sku: r.component, qty: r.qty })) };
+    });
+    this.invalidate();
+    return result;
+  }
+
+  async deleteKit(sku: string): Promise<void> {
+    const rows = await query(this.db, sql`delete from kit_components where kit_sku = ${sku} returning 1`);
+    if (rows.length === 0) throw new NotFound('kit', sku);
+    this.invalidate();
+  }
+
+  async getKit(exec: Exec, sku: string): Promise<{ sku: string; components: Component[] }> {
+    const rows = await query<{ component_sku: string; qty: number }>(exec, sql`select component_sku, qty from kit_components where kit_sku = ${sku} order by component_sku`);
+    if (rows.length === 0) throw new NotFound('kit', sku);
+    return { sku, components: rows.map((r) => ({ sku: r.component_sku, qty: r.qty })) };
+  }
+
+  async putUnits(sku: string, units: readonly { unit: string; factor: number }[]): Promise<{ sku: string; baseUnit: string; units: { unit: string; factor: number }[] }> {
+    const errors: { field: string; reason: string }[] = [];
+    const seen = new Set<string>();
+    units.forEach((u, i) => {
+      if (u.unit === BASE_UNIT) errors.push({ field: `body.units.${i}.unit`, reason: `"${BASE_UNIT}" is the base unit (factor 1) of every SKU` });
+      if (seen.has(u.unit)) errors.push({ field: `body.units.${i}.unit`, reason: `unit "${u.unit}" is listed twice` });
+      seen.add(u.unit);
+    });
+    if (errors.length > 0) throw new ValidationFailed(errors);
+    await inTransaction(this.db, async (tx) => {
+      await query(tx, sql`delete from sku_units where sku = ${sku}`);
+      if (units.length > 0) {
+        await query(tx, sql`insert into sku_units (sku, unit, factor) select ${sku}, unit, factor from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
+      }
+    });
+    this.invalidate();
+    await this.fresh();
+    return { sku, baseUnit: BASE_UNIT, units: this.unitsOf(sku) };
+  }
+
+  /** Whole `unit`s in `baseQty` base units (availability in a pack unit is rounded down). */
+  static inUnit(baseQty: number, factor: number): number {
+    return Math.floor(baseQty / factor);
+  }
+}
+
+/**
+ * A kit's availability from its components': the fewest whole kits any component allows.
+ * `avail` maps component SKU → available base units (0 when absent).
+ */
+export function kitsAvailable(components: readonly Component[], avail: (sku: string) => number): number {
+  if (components.length === 0) return 0;
+  return Math.min(...components.map((c) => Math.floor(Math.max(0, avail(c.sku)) / c.qty)));
+}

@@ -1,0 +1,269 @@
+/**
+ * Locking around a set of allocations and writing a re-plan back: shared by supply receipts,
+ * slips, cancels and short picks.
+ *
+ * Lock order (DESIGN.md): the affected reservations (by id) → every position of the SKU (by
+ * location) → the SKU's open supply (by expected_at, id). The affected allocations are found
+ * first without locks, their reservations locked, then the positions and supply; the
+ * allocations are read again under the locks, and if a reservation that was not locked has
+ * joined meanwhile (a backorder made in between), the transaction is retried.
+ */
+import { sql } from 'drizzle-orm';
+import { query, type Tx } from '../db/client.js';
+import { RetryTransaction } from '../db/tx.js';
+import { holdKey } from '../domain/allocate.js';
+import type { Replanned } from '../domain/replan.js';
+import { emit, loadReservation, toDto } from './allocation-changes.js';
+import type { ReservationDto } from './dto.js';
+import { type LoadedState, loadState } from './supply-state.js';
+
+const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+
+export interface ActiveAlloc {
+  id: string;
+  reservation_id: string;
+  line_no: number;
+  sku: string;
+  location: string;
+  supply_id: string | null;
+  qty: number;
+  promised_at: Date | string | null;
+  channel: string;
+  /** the line's pinned location */
+  pin: string | null;
+  res_created_at: Date | string;
+}
+
+/** Active allocations matching a condition, with their reservation's channel and line pin, oldest first. */
+export async function activeAllocations(tx: Tx, where: ReturnType<typeof sql>): Promise<ActiveAlloc[]> {
+  return query<ActiveAlloc>(
+    tx,
+    sql`select a.id::text as id, a.reservation_id::text as reservation_id, a.line_no, a.sku, a.location, a.supply_id::text as supply_id, a.qty,
+               a.promised_at, r.channel, rl.location as pin, r.created_at as res_created_at
+        from allocations a
+        join reservations r on r.id = a.reservation_id
+        join reservation_lines rl on rl.reservation_id = a.reservation_id and rl.line_no = a.line_no
+        where a.qty > 0 and (${where})
+        order by a.id`,
+  );
+}
+
+/**
+ * Lock the reservations owning `find()`'s allocations, then the SKU's positions and open supply;
+ * returns the locked state and the allocations as they stand under the locks.
+ */
+export async function lockForChange(tx: Tx, sku: string, find: () => Promise<ActiveAlloc[]>, extraReservations: readonly string[] = []): Promise<{ state: LoadedState; allocs: ActiveAlloc[] }> {
+  const before = await find();
+  const ids = [...new Set([...before.map((a) => a.reservation_id), ...extraReservations])].sort();
+  if (ids.length > 0) await query(tx, sql`select id from reservations where id in (select jsonb_array_elements_text(${json(ids)})::uuid) order by id for update`);
+  const state = await loadState(tx, [sku], { lock: true });
+  const allocs = await find();
+  const locked = new Set(ids);
+  if (allocs.some((a) => !locked.has(a.reservation_id))) throw new RetryTransaction('a reservation joined the affected allocations while locking');
+  return { state, allocs };
+}
+
+/** Give displaced units back to the in-memory state before re-planning them. */
+export function giveBack(state: LoadedState, items: readonly { alloc: ActiveAlloc; displaced: number }[]): void {
+  for (const { alloc, displaced } of items) {
+    if (displaced <= 0) continue;
+    if (alloc.supply_id) {
+      const s = state.supplies.find((x) => x.id === alloc.supply_id);
+      if (s) s.free += displaced;
+    } else {
+      const p = state.positions.find((x) => x.sku === alloc.sku && x.location === alloc.location);
+      if (p) p.reserved -= displaced;
+    }
+    const k = holdKey(alloc.sku, alloc.channel);
+    state.holds.set(k, (state.holds.get(k) ?? 0) - displaced);
+  }
+}
+
+export interface AllocationMove {
+  from: { location: string; supplyId?: string; promisedAt?: string; qty: number };
+  to: { location: string; qty: number; supplyId?: string; promisedAt?: string }[];
+  shortQty: number;
+}
+
+export interface AffectedReservation {
+  reservationId: string;
+  kind: 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
+  moves: AllocationMove[];
+  reservation: ReservationDto;
+}
+
+const iso = (d: Date | string | null | undefined) => (d == null ? undefined : new Date(d).toISOString());
+
+/**
+ * Write a re-plan: each displaced allocation gives up `displaced` units at its old source and
+ * takes the planned allocations (merged into the old row when the source is the same), the rest
+ * becomes short. Positions' reserved, supply's allocated, channel holds, ledger, line statuses,
+ * one reservation_changes row and one outbox event per affected reservation — all in the
+ * caller's transaction, which holds the locks (see lockForChange).
+ */
+export async function applyReplan(
+  tx: Tx,
+  items: readonly { alloc: ActiveAlloc; displaced: number; plan: Replanned }[],
+  reason: string,
+  actor: string,
+  extra: Record<string, unknown> = {},
+): Promise<AffectedReservation[]> {
+  const pos = new Map<string, { sku: string; location: string; delta: number }>();
+  const sup = new Map<string, number>();
+  const holds = new Map<string, { sku: string; channel: string; delta: number }>();
+  const ledger: object[] = [];
+  const updates: object[] = [];
+  const inserts: object[] = [];
+  const byRes = new Map<string, AllocationMove[]>();
+  const addPos = (sku: string, location: string, delta: number, reservationId: string, why: string) => {
+    const k = `${sku}\u0000${location}`;
+    const p = pos.get(k) ?? { sku, location, delta: 0 };
+    p.delta += delta;
+    pos.set(k, p);
+    ledger.push({ sku, location, delta_reserved: delta, reason: why, reservation_id: reservationId });
+  };
+  for (const { alloc, displaced, plan } of items) {
+    if (displaced <= 0) continue;
+    let keepQty = alloc.qty - displaced;
+    let keepPromised: Date | string | null = alloc.promised_at;
+    if (alloc.supply_id) sup.set(alloc.supply_id, (sup.get(alloc.supply_id) ?? 0) - displaced);
+    else addPos(alloc.sku, alloc.location, -displaced, alloc.reservation_id, `${reason}:release`);
+    let merged = false;
+    const to: AllocationMove['to'] = [];
+    for (const a of plan.allocations) {
+      if (a.supplyId) sup.set(a.supplyId, (sup.get(a.supplyId) ?? 0) + a.qty);
+      else addPos(alloc.sku, a.location, a.qty, alloc.reservation_id, `${reason}:resource`);
+      if (!merged && (a.supplyId ?? null) === alloc.supply_id && a.location === alloc.location) {
+        keepQty += a.qty;
+        keepPromised = a.promisedAt ?? null;
+        merged = true;
+      } else {
+        inserts.push({ reservation_id: alloc.reservation_id, line_no: alloc.line_no, sku: alloc.sku, location: a.location, supply_id: a.supplyId ?? null, qty: a.qty, promised_at: a.promisedAt ?? null });
+      }
+      to.push({ location: a.location, qty: a.qty, ...(a.supplyId ? { supplyId: a.supplyId } : {}), ...(a.promisedAt ? { promisedAt: a.promisedAt.toISOString() } : {}) });
+    }
+    if (plan.shortQty > 0) {
+      const k = holdKey(alloc.sku, alloc.channel);
+      const h = holds.get(k) ?? { sku: alloc.sku, channel: alloc.channel, delta: 0 };
+      h.delta -= plan.shortQty;
+      holds.set(k, h);
+    }
+    updates.push({ id: alloc.id, qty: keepQty, short_delta: plan.shortQty, promised_at: keepPromised == null ? null : new Date(keepPromised).toISOString() });
+    const moves = byRes.get(alloc.reservation_id) ?? [];
+    moves.push({
+      from: { location: alloc.location, qty: displaced, ...(alloc.supply_id ? { supplyId: alloc.supply_id } : {}), ...(alloc.promised_at ? { promisedAt: iso(alloc.promised_at) } : {}) },
+      to,
+      shortQty: plan.shortQty,
+    });
+    byRes.set(alloc.reservation_id, moves);
+  }
+  if (updates.length === 0) return [];
+
+  await query(
+    tx,
+    sql`update allocations t set qty = d.qty, short_qty = t.short_qty + d.short_delta, promised_at = d.promised_at
+        from jsonb_to_recordset(${json(updates)}) as d(id bigint, qty int, short_delta int, promised_at timestamptz) where t.id = d.id`,
+  );
+  if (inserts.length > 0) {
+    await query(
+      tx,
+      sql`insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, promised_at)
+          select * from jsonb_to_recordset(${json(inserts)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid, qty int, promised_at timestamptz)`,
+    );
+  }
+  await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor);
+  return finishReservations(tx, byRes, reason, actor, extra);
+}
+
+/** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas). */
+export async function applyPositionSupplyHolds(
+  tx: Tx,
+  pos: readonly { sku: string; location: string; delta: number }[],
+  sup: readonly { id: string; delta: number }[],
+  holds: readonly { sku: string; channel: string; delta: number }[],
+  ledger: readonly object[],
+  actor: string,
+): Promise<void> {
+  // decreases first so that the CHECK constraints hold after each statement
+  const posSorted = [...pos].filter((p) => p.delta !== 0);
+  if (posSorted.length > 0) {
+    await query(
+      tx,
+      sql`update positions t set reserved = t.reserved + d.delta, updated_at = now()
+          from jsonb_to_recordset(${json(posSorted)}) as d(sku text, location text, delta int) where t.sku = d.sku and t.location = d.location`,
+    );
+  }
+  const supReal = sup.filter((s) => s.delta !== 0);
+  if (supReal.length > 0) {
+    await query(
+      tx,
+      sql`update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = now()
+          from jsonb_to_recordset(${json(supReal)}) as d(id uuid, delta int) where t.id = d.id`,
+    );
+  }
+  const holdReal = holds.filter((h) => h.delta !== 0);
+  if (holdReal.length > 0) {
+    await query(
+      tx,
+      sql`update channel_holds t set reserved = greatest(0, t.reserved + d.delta)
+          from jsonb_to_recordset(${json(holdReal)}) as d(sku text, channel text, delta int) where t.sku = d.sku and t.channel = d.channel`,
+    );
+  }
+  const ledgerReal = ledger.filter((l) => (l as { delta_reserved: number }).delta_reserved !== 0);
+  if (ledgerReal.length > 0) {
+    await query(
+      tx,
+      sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref)
+          select sku, location, coalesce(delta_on_hand, 0), delta_reserved, reason, ${actor}, reservation_id, ref
+          from jsonb_to_recordset(${json(ledgerReal)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid, ref text)`,
+    );
+  }
+}
+
+/**
+ * Recompute line statuses (short > backordered > allocated), touch the reservations, and record
+ * one change row and one outbox event per reservation.
+ */
+export async function finishReservations(
+  tx: Tx,
+  byRes: Map<string, AllocationMove[]>,
+  reason: string,
+  actor: string,
+  extra: Record<string, unknown> = {},
+  forceKind?: AffectedReservation['kind'],
+): Promise<AffectedReservation[]> {
+  const ids = [...byRes.keys()].sort();
+  if (ids.length === 0) return [];
+  await query(
+    tx,
+    sql`update reservation_lines l set status = case when s.short > 0 then 'short' when s.backordered > 0 then 'backordered' else 'allocated' end
+        from (select reservation_id, line_no, sum(short_qty) as short, sum(case when supply_id is not null then qty else 0 end) as backordered
+              from allocations where reservation_id in (select jsonb_array_elements_text(${json(ids)})::uuid) group by reservation_id, line_no) s
+        where l.reservation_id = s.reservation_id and l.line_no = s.line_no`,
+  );
+  await query(tx, sql`update reservations set updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  const out: AffectedReservation[] = [];
+  for (const id of ids) {
+    const moves = byRes.get(id)!;
+    const kind: AffectedReservation['kind'] =
+      forceKind ??
+      (moves.some((m) => m.shortQty > 0)
+        ? 'allocation.short'
+        : moves.every((m) => m.to.every((t) => t.supplyId))
+          ? 'backorder.repromised'
+          : 'allocation.resourced');
+    const reservation = toDto(await loadReservation(tx, id));
+    out.push({ reservationId: id, kind, moves, reservation });
+  }
+  await query(
+    tx,
+    sql`insert into reservation_changes (reservation_id, kind, reason, detail)
+        select reservation_id, kind, reason, detail from jsonb_to_recordset(${json(out.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, reason, detail: { moves: o.moves, actor, ...extra } })))})
+        as d(reservation_id uuid, kind text, reason text, detail jsonb)`,
+  );
+  await emit(
+    tx,
+    out.map((o) => ({ type: o.kind, subject: o.reservationId, data: { reason, ...extra, moves: o.moves, reservation: o.reservation } })),
+  );
+  return out;
+}

@@ -1,0 +1,234 @@
+/**
+ * Stock control: the service's own consistency check, replenishment signals, and reconciliation
+ * against a warehouse snapshot.
+ *
+ * - `checkConsistency` re-derives every stored aggregate from its source rows (positions from
+ *   allocations and the ledger, supply from its backorders, channel holds from allocations) and
+ *   lists each breach. It reads one snapshot (REPEATABLE READ), so a check run under live traffic
+ *   never reports a transient difference between two tables.
+ * - `replenishment` lists positions whose projected stock (onHand + open inbound − reserved −
+ *   backorders) is at or below their reorder point — committed demand counts the moment it is
+ *   accepted, not when it is picked — with the quantity to order (reorderQty, in as many lots as
+ *   needed to get back above the point).
+ * - `reconcile` compares a WMS snapshot with onHand and, with apply, books each gap as an audited
+ *   cycle count through the same path as PUT /v1/inventory. A count below what is reserved cannot
+ *   be stored as is: those gaps are reported as over-committed and handed to the short-pick
+ *   resolver when one is given.
+ */
+import { sql } from 'drizzle-orm';
+import { type Db, type Exec, query, type Tx } from '../db/client.js';
+import { WouldOvercommit } from '../domain/errors.js';
+import { setPosition } from './inventory.js';
+
+export interface Breach {
+  check: 'reserved-vs-allocations' | 'ledger-vs-onhand' | 'ledger-vs-reserved' | 'supply-vs-backorders' | 'holds-vs-allocations' | 'oversold' | 'status-vs-allocations';
+  subject: string;
+  expected: number | string;
+  actual: number | string;
+}
+
+export interface ConsistencyReport {
+  ok: boolean;
+  checkedAt: string;
+  checked: { positions: number; supplies: number; channelHolds: number; reservations: number };
+  breaches: Breach[];
+}
+
+export async function checkConsistency(db: Db): Promise<ConsistencyReport> {
+  return db.transaction(
+    async (tx) => {
+      const positions = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number; alloc: number; l_oh: number; l_res: number }>(
+        tx,
+        sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, coalesce(a.q, 0)::int as alloc, coalesce(l.oh, 0)::int as l_oh, coalesce(l.res, 0)::int as l_res
+            from positions p
+            left join (select sku, location, sum(qty) as q from allocations where supply_id is null group by sku, location) a using (sku, location)
+            left join (select sku, location, sum(delta_on_hand) as oh, sum(delta_reserved) as res from ledger group by sku, location) l using (sku, location)
+            order by p.sku, p.location`,
+      );
+      const supplies = await query<{ id: string; allocated_qty: number; alloc: number }>(
+        tx,
+        sql`select s.id::text as id, s.allocated_qty, coalesce(sum(a.qty), 0)::int as alloc
+            from supply s left join allocations a on a.supply_id = s.id group by s.id, s.allocated_qty order by s.id`,
+      );
+      const holds = await query<{ sku: string; channel: string; reserved: number; alloc: number }>(
+        tx,
+        sql`select h.sku, h.channel, h.reserved, coalesce(sum(a.qty), 0)::int as alloc
+            from channel_holds h
+            left join reservations r on r.channel = h.channel
+            left join allocations a on a.reservation_id = r.id and a.sku = h.sku
+            group by h.sku, h.channel, h.reserved order by h.sku, h.channel`,
+      );
+      const statuses = await query<{ id: string; status: string; held: number; n: number }>(
+        tx,
+        sql`select r.id::text as id, r.status, coalesce(sum(a.qty), 0)::int as held, count(*)::int as n
+            from reservations r left join allocations a on a.reservation_id = r.id
+            group by r.id, r.status
+            having (r.status = 'held') <> (coalesce(sum(a.qty), 0) > 0)`,
+      );
+      const [{ n: reservations } = { n: 0 }] = await query<{ n: number }>(tx, sql`select count(*)::int as n from reservations`);
+
+      const breaches: Breach[] = [];
+      for (const p of positions) {
+        const at = `${p.sku}@${p.location}`;
+        if (p.reserved !== p.alloc) breaches.push({ check: 'reserved-vs-allocations', subject: at, expected: p.alloc, actual: p.reserved });
+        if (p.on_hand !== p.l_oh) breaches.push({ check: 'ledger-vs-onhand', subject: at, expected: p.l_oh, actual: p.on_hand });
+        if (p.reserved !== p.l_res) breaches.push({ check: 'ledger-vs-reserved', subject: at, expected: p.l_res, actual: p.reserved });
+        if (p.reserved + p.quality_hold > p.on_hand) breaches.push({ check: 'oversold', subject: at, expected: `<= ${p.on_hand}`, actual: p.reserved + p.quality_hold });
+      }
+      for (const s of supplies) {
+        if (s.allocated_qty !== s.alloc) breaches.push({ check: 'supply-vs-backorders', subject: `supply ${s.id}`, expected: s.alloc, actual: s.allocated_qty });
+      }
+      for (const h of holds) {
+        if (h.reserved !== h.alloc) breaches.push({ check: 'holds-vs-allocations', subject: `${h.sku}/${h.channel}`, expected: h.alloc, actual: h.reserved });
+      }
+      for (const r of statuses) {
+        breaches.push({ check: 'status-vs-allocations', subject: `reservation ${r.id}`, expected: r.held > 0 ? 'held' : 'settled', actual: r.status });
+      }
+      return {
+        ok: breaches.length === 0,
+        checkedAt: new Date().toISOString(),
+        checked: { positions: positions.length, supplies: supplies.length, channelHolds: holds.length, reservations },
+        breaches,
+      };
+    },
+    { isolationLevel: 'repeatable read', accessMode: 'read only' },
+  );
+}
+
+export interface ReplenishmentLine {
+  sku: string;
+  location: string;
+  onHand: number;
+  inbound: number;
+  reserved: number;
+  backordered: number;
+  projected: number;
+  reorderPoint: number;
+  reorderQty: number;
+  suggestedQty: number;
+}
+
+/** Suggested order: whole lots of reorderQty until projected stock is above the reorder point. */
+export function suggestedQty(projected: number, reorderPoint: number, reorderQty: number): number {
+  if (projected > reorderPoint) return 0;
+  const lot = Math.max(1, reorderQty);
+  return Math.ceil((reorderPoint - projected + 1) / lot) * lot;
+}
+
+export async function replenishment(exec: Exec, filter: { sku?: string | undefined; location?: string | undefined } = {}): Promise<ReplenishmentLine[]> {
+  const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; inbound: number; backordered: number; reorder_point: number; reorder_qty: number | null }>(
+    exec,
+    sql`select p.sku, p.location, p.on_hand, p.reserved, p.reorder_point, p.reorder_qty,
+          coalesce(s.inbound, 0)::int as inbound, coalesce(s.backordered, 0)::int as backordered
+        from positions p
+        left join (select sku, location, sum(qty - received_qty) as inbound, sum(allocated_qty) as backordered
+                   from supply where status = 'open' group by sku, location) s using (sku, location)
+        where p.reorder_point is not null
+          and (${filter.sku ?? null}::text is null or p.sku = ${filter.sku ?? null})
+          and (${filter.location ?? null}::text is null or p.location = ${filter.location ?? null})
+        order by p.sku, p.location`,
+  );
+  return rows
+    .map((r) => {
+      const projected = r.on_hand + r.inbound - r.reserved - r.backordered;
+      const reorderQty = r.reorder_qty ?? 1;
+      return {
+        sku: r.sku,
+        location: r.location,
+        onHand: r.on_hand,
+        inbound: r.inbound,
+        reserved: r.reserved,
+        backordered: r.backordered,
+        projected,
+        reorderPoint: r.reorder_point,
+        reorderQty,
+        suggestedQty: suggestedQty(projected, r.reorder_point, reorderQty),
+      };
+    })
+    .filter((l) => l.suggestedQty > 0);
+}
+
+export interface SnapshotRow {
+  sku: string;
+  location: string;
+  onHand: number;
+}
+
+export interface Gap {
+  sku: string;
+  location: string;
+  serviceOnHand: number;
+  warehouseOnHand: number;
+  delta: number;
+  reserved: number;
+  qualityHold: number;
+  /** the warehouse count is below what is reserved + held: reservations must be re-sourced */
+  overCommitted: boolean;
+  applied: boolean;
+  /** what happened on apply: 'adjusted', 'short-pick' (re-sourced through the short-pick path), or why not */
+  outcome?: string;
+}
+
+export interface ReconcileOptions {
+  apply: boolean;
+  /** positions at the snapshot's locations that the snapshot does not list count as 0 */
+  complete: boolean;
+  reason: string;
+  actor: string;
+  /**
+   * Resolve a count below what is reserved (the short-pick path: correct onHand, re-source or
+   * backorder or short the reservations it strands). Without one, such gaps are reported only.
+   */
+  resolveShort?: (tx: Tx, gap: { sku: string; location: string; expectedQty: number; foundQty: number; reason: string; actor: string }) => Promise<unknown>;
+}
+
+/**
+ * Compare a snapshot with onHand; with `apply`, book the gaps. The positions are locked in
+ * (sku, location) order for the whole transaction, so the comparison and the adjustments see the
+ * same numbers and a concurrent reservation waits rather than slipping between them.
+ */
+export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<{ gaps: Gap[]; compared: number; applied: number }> {
+  const counted = new Map<string, SnapshotRow>();
+  for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // a later row for the same position wins
+  const locations = [...new Set(snapshot.map((r) => r.location))];
+  const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number }>(
+    tx,
+    sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold from positions p
+        where (p.sku, p.location) in (select k.sku, k.location from jsonb_to_recordset(${JSON.stringify([...counted.values()])}::jsonb) as k(sku text, location text))
+           or (${opts.complete} and p.location in (select jsonb_array_elements_text(${JSON.stringify(locations)}::jsonb)))
+        order by p.sku, p.location
+        for update of p`,
+  );
+  const current = new Map(rows.map((r) => [`${r.sku}\u0000${r.location}`, r]));
+  const keys = new Set([...counted.keys(), ...(opts.complete ? current.keys() : [])]);
+  const gaps: Gap[] = [];
+  for (const k of [...keys].sort()) {
+    const have = current.get(k);
+    const seen = counted.get(k);
+    const [sku, location] = k.split('\u0000') as [string, string];
+    const serviceOnHand = have?.on_hand ?? 0;
+    const warehouseOnHand = seen?.onHand ?? 0;
+    if (serviceOnHand === warehouseOnHand) continue;
+    const reserved = have?.reserved ?? 0;
+    const qualityHold = have?.quality_hold ?? 0;
+    gaps.push({ sku, location, serviceOnHand, warehouseOnHand, delta: warehouseOnHand - serviceOnHand, reserved, qualityHold, overCommitted: warehouseOnHand < reserved + qualityHold, applied: false });
+  }
+  let applied = 0;
+  if (opts.apply) {
+    for (const g of gaps) {
+      if (!g.overCommitted) {
+        await setPosition(tx, { sku: g.sku, location: g.location, onHand: g.warehouseOnHand, reason: opts.reason }, opts.actor);
+        g.applied = true;
+        g.outcome = 'adjusted';
+      } else if (opts.resolveShort) {
+        await opts.resolveShort(tx, { sku: g.sku, location: g.location, expectedQty: g.serviceOnHand, foundQty: g.warehouseOnHand, reason: opts.reason, actor: opts.actor });
+        g.applied = true;
+        g.outcome = 'short-pick';
+      } else {
+        g.outcome = new WouldOvercommit(`count ${g.warehouseOnHand} is below reserved ${g.reserved} + qualityHold ${g.qualityHold}`).message;
+      }
+      if (g.applied) applied++;
+    }
+  }
+  return { gaps, compared: keys.size, applied };
+}

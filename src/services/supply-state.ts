@@ -1,0 +1,76 @@
+/**
+ * Loading the allocation state of some SKUs — positions (with location rank), open inbound supply
+ * and channel holds — either as a plain snapshot read (promise, ATP) or locked in the global lock
+ * order (positions by sku, location; then open supply by sku, expected_at, id) for the verbs that
+ * change it (receipts, slips, cancels, short picks).
+ */
+import { sql } from 'drizzle-orm';
+import { type Exec, query } from '../db/client.js';
+import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
+
+const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+
+export interface SupplyRowFull {
+  id: string;
+  sku: string;
+  location: string;
+  kind: 'po' | 'transfer';
+  reference: string | null;
+  qty: number;
+  received_qty: number;
+  allocated_qty: number;
+  expected_at: Date | string;
+  status: 'open' | 'received' | 'cancelled';
+  created_at: Date | string;
+  updated_at: Date | string;
+  rank: number;
+}
+
+export interface LoadedState extends Required<AllocationState> {
+  supplyRows: SupplyRowFull[];
+}
+
+export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean }): Promise<LoadedState> {
+  const list = json([...new Set(skus)].sort());
+  const positions = await query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
+    exec,
+    opts.lock
+      ? sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+            from positions p join locations l on l.id = p.location
+            where p.sku in (select jsonb_array_elements_text(${list})) order by p.sku, p.location for update of p`
+      : sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+            from positions p join locations l on l.id = p.location
+            where p.sku in (select jsonb_array_elements_text(${list})) order by p.sku, p.location`,
+  );
+  const supplyRows = await query<SupplyRowFull>(
+    exec,
+    opts.lock
+      ? sql`select s.*, l.rank from supply s join locations l on l.id = s.location
+            where s.sku in (select jsonb_array_elements_text(${list})) and s.status = 'open'
+            order by s.sku, s.expected_at, s.id for update of s`
+      : sql`select s.*, l.rank from supply s join locations l on l.id = s.location
+            where s.sku in (select jsonb_array_elements_text(${list})) and s.status = 'open'
+            order by s.sku, s.expected_at, s.id`,
+  );
+  const holdRows = await query<{ sku: string; channel: string; reserved: number }>(
+    exec,
+    sql`select sku, channel, reserved from channel_holds where sku in (select jsonb_array_elements_text(${list}))`,
+  );
+  return {
+    positions: positions.map(
+      (r): PositionState => ({ sku: r.sku, location: r.location, rank: r.rank, onHand: r.on_hand, reserved: r.reserved, qualityHold: r.quality_hold, safetyStock: r.safety_stock }),
+    ),
+    supplies: supplyRows.map(toSupplyState),
+    holds: new Map(holdRows.map((h) => [holdKey(h.sku, h.channel), h.reserved])),
+    supplyRows,
+  };
+}
+
+export const toSupplyState = (r: SupplyRowFull): SupplyState => ({
+  id: r.id,
+  sku: r.sku,
+  location: r.location,
+  rank: r.rank,
+  free: r.qty - r.received_qty - r.allocated_qty,
+  expectedAt: new Date(r.expected_at),
+});

@@ -1,0 +1,334 @@
+/**
+ * Inbound supply verbs: create, update (slip / quantity change), cancel, receive.
+ *
+ * Concurrency: every verb that touches existing supply runs in one transaction that locks, in the
+ * global order, the reservations holding backorders on that supply, then every position of the
+ * SKU, then the SKU's open supply (see replan-apply.ts lockForChange); reserveBatch locks
+ * positions then supply, so receipts, slips and cancels serialise with backorder reservations on
+ * the same SKU and the CHECK `allocated_qty + received_qty <= qty` can never be broken.
+ * Errors: 404 unknown supply; 409 invalid-state (not open), over-receipt, qty below received.
+ *
+ * Effects on reservations (each recorded in reservation_changes and emitted to the outbox):
+ * - receipt: backordered allocations against the supply become on-hand allocations in promise
+ *   order (oldest promise first) — `backorder.filled`;
+ * - slip later: every backorder on it is re-planned in promise order (earlier supply or stock on
+ *   hand if any, else this supply at its new date) — `backorder.repromised` / `allocation.resourced`;
+ *   moved earlier: promise dates move with it;
+ * - quantity cut below received + allocated: the newest promises lose first and are re-planned;
+ * - cancel: every backorder on it is re-planned; what nothing covers becomes short — `allocation.short`.
+ */
+import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { type Exec, query, type Tx } from '../db/client.js';
+import { InvalidState, NotFound } from '../domain/errors.js';
+import { replan } from '../domain/replan.js';
+import type { RulesDocument } from '../rules/schema.js';
+import { emit } from './allocation-changes.js';
+import type { StoredResponse } from './idempotency.js';
+import {
+  type ActiveAlloc,
+  activeAllocations,
+  type AffectedReservation,
+  type AllocationMove,
+  applyPositionSupplyHolds,
+  applyReplan,
+  finishReservations,
+  giveBack,
+  lockForChange,
+} from './replan-apply.js';
+import type { SupplyRowFull } from './supply-state.js';
+
+export interface SupplyDto {
+  id: string;
+  sku: string;
+  location: string;
+  kind: 'po' | 'transfer';
+  reference: string | null;
+  qty: number;
+  receivedQty: number;
+  /** backordered units promised against this supply and not yet received */
+  allocatedQty: number;
+  /** units still expected and not promised to anyone */
+  freeQty: number;
+  expectedAt: string;
+  status: 'open' | 'received' | 'cancelled';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): SupplyDto => ({
+  id: r.id,
+  sku: r.sku,
+  location: r.location,
+  kind: r.kind,
+  reference: r.reference,
+  qty: r.qty,
+  receivedQty: r.received_qty,
+  allocatedQty: r.allocated_qty,
+  freeQty: r.status === 'open' ? r.qty - r.received_qty - r.allocated_qty : 0,
+  expectedAt: new Date(r.expected_at).toISOString(),
+  status: r.status,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
+
+export interface CreateSupplyInput {
+  sku: string;
+  location: string;
+  qty: number;
+  expectedAt: Date;
+  kind?: 'po' | 'transfer' | undefined;
+  reference?: string | undefined;
+}
+
+export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string): Promise<StoredResponse> {
+  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  const [row] = await query<SupplyRowFull>(
+    tx,
+    sql`insert into supply (id, sku, location, kind, reference, qty, expected_at)
+        values (${randomUUID()}, ${input.sku}, ${input.location}, ${input.kind ?? 'po'}, ${input.reference ?? null}, ${input.qty}, ${input.expectedAt.toISOString()})
+        returning *`,
+  );
+  const body = supplyDto(row!);
+  await emit(tx, [{ type: 'supply.created', subject: body.id, data: { supply: body, actor } }]);
+  return { status: 201, body };
+}
+
+async function readSupply(exec: Exec, id: string, lock = false): Promise<SupplyRowFull> {
+  const [row] = await query<SupplyRowFull>(exec, lock ? sql`select s.*, 0 as rank from supply s where id = ${id} for update` : sql`select s.*, 0 as rank from supply s where id = ${id}`);
+  if (!row) throw new NotFound('supply', id);
+  return row;
+}
+
+export async function getSupply(exec: Exec, id: string): Promise<SupplyDto> {
+  return supplyDto(await readSupply(exec, id));
+}
+
+export async function listSupply(exec: Exec, f: { sku?: string | undefined; status?: string | undefined; limit: number }): Promise<SupplyDto[]> {
+  const rows = await query<SupplyRowFull>(
+    exec,
+    sql`select s.*, 0 as rank from supply s
+        where (${f.sku ?? null}::text is null or s.sku = ${f.sku ?? null}) and (${f.status ?? null}::text is null or s.status = ${f.status ?? null})
+        order by s.sku, s.expected_at, s.id limit ${f.limit}`,
+  );
+  return rows.map(supplyDto);
+}
+
+/** Lock everything a change to this supply touches; the supply must be open. */
+async function lockSupply(tx: Tx, id: string) {
+  const first = await readSupply(tx, id);
+  const { state, allocs } = await lockForChange(tx, first.sku, () => activeAllocations(tx, sql`a.supply_id = ${id}`));
+  const row = await readSupply(tx, id, true);
+  return { row, state, allocs };
+}
+
+export interface ReceiptInput {
+  qty: number;
+  reference?: string | undefined;
+}
+
+/**
+ * Receive (part of) a supply: onHand += qty with a `receipt` ledger row; backorders against it are
+ * filled in promise order (their allocations become on-hand; reserved += filled).
+ */
+export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string): Promise<StoredResponse> {
+  const { row, allocs } = await lockSupply(tx, id);
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { status: row.status });
+  const remaining = row.qty - row.received_qty;
+  if (input.qty > remaining) {
+    throw new InvalidState(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, {
+      code: 'over-receipt',
+      remaining,
+    });
+  }
+  // the position may not exist yet (first stock at this location); its row lock joins the ones held
+  await query(tx, sql`insert into positions (sku, location) values (${row.sku}, ${row.location}) on conflict (sku, location) do nothing`);
+  await query(tx, sql`select 1 from positions where sku = ${row.sku} and location = ${row.location} for update`);
+
+  let left = input.qty;
+  let filled = 0;
+  const fills: { alloc: ActiveAlloc; qty: number }[] = [];
+  for (const a of allocs) {
+    if (left === 0) break;
+    const f = Math.min(a.qty, left);
+    fills.push({ alloc: a, qty: f });
+    left -= f;
+    filled += f;
+  }
+  const whole = fills.filter((f) => f.qty === f.alloc.qty).map((f) => ({ id: f.alloc.id }));
+  const part = fills.filter((f) => f.qty < f.alloc.qty);
+  if (whole.length > 0) {
+    await query(tx, sql`update allocations t set supply_id = null, promised_at = null from jsonb_to_recordset(${JSON.stringify(whole)}::jsonb) as d(id bigint) where t.id = d.id`);
+  }
+  if (part.length > 0) {
+    await query(
+      tx,
+      sql`update allocations t set qty = t.qty - d.q from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ id: p.alloc.id, q: p.qty })))}::jsonb) as d(id bigint, q int) where t.id = d.id`,
+    );
+    await query(
+      tx,
+      sql`insert into allocations (reservation_id, line_no, sku, location, qty)
+          select * from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ reservation_id: p.alloc.reservation_id, line_no: p.alloc.line_no, sku: p.alloc.sku, location: p.alloc.location, qty: p.qty })))}::jsonb)
+          as d(reservation_id uuid, line_no int, sku text, location text, qty int)`,
+    );
+  }
+  const status = row.received_qty + input.qty === row.qty ? 'received' : 'open';
+  const [after] = await query<SupplyRowFull>(
+    tx,
+    sql`update supply set received_qty = received_qty + ${input.qty}, allocated_qty = allocated_qty - ${filled}, status = ${status}, updated_at = now()
+        where id = ${id} returning *, 0 as rank`,
+  );
+  await query(tx, sql`update positions set on_hand = on_hand + ${input.qty}, updated_at = now() where sku = ${row.sku} and location = ${row.location}`);
+  await query(
+    tx,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, ref)
+        values (${row.sku}, ${row.location}, ${input.qty}, 0, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`})`,
+  );
+  await applyPositionSupplyHolds(
+    tx,
+    [{ sku: row.sku, location: row.location, delta: filled }],
+    [],
+    [],
+    fills.map((f) => ({ sku: row.sku, location: row.location, delta_reserved: f.qty, reason: 'backorder-filled', reservation_id: f.alloc.reservation_id, ref: `supply:${id}` })),
+    actor,
+  );
+  const byRes = new Map<string, AllocationMove[]>();
+  for (const f of fills) {
+    const m = byRes.get(f.alloc.reservation_id) ?? [];
+    m.push({
+      from: { location: f.alloc.location, supplyId: id, qty: f.qty, ...(f.alloc.promised_at ? { promisedAt: new Date(f.alloc.promised_at).toISOString() } : {}) },
+      to: [{ location: f.alloc.location, qty: f.qty }],
+      shortQty: 0,
+    });
+    byRes.set(f.alloc.reservation_id, m);
+  }
+  const affected = await finishReservations(tx, byRes, 'receipt', actor, { supplyId: id }, 'backorder.filled');
+  const supply = supplyDto(after!);
+  const receipt = { supplyId: id, qty: input.qty, reference: input.reference ?? null, filledBackorders: filled, toStock: input.qty - filled };
+  await emit(tx, [{ type: 'supply.received', subject: id, data: { receipt, supply, actor } }]);
+  return { status: 200, body: { receipt, supply, affected: affected.map(summary) } };
+}
+
+const summary = (a: AffectedReservation) => ({ reservationId: a.reservationId, kind: a.kind, moves: a.moves });
+
+export interface UpdateSupplyInput {
+  expectedAt?: Date | undefined;
+  qty?: number | undefined;
+  reference?: string | undefined;
+  /** why (recorded on affected reservations), e.g. "vendor delay" */
+  reason?: string | undefined;
+}
+
+/** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
+export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string): Promise<StoredResponse> {
+  const { row, state, allocs } = await lockSupply(tx, id);
+  const stockBefore = await stockSnapshot(tx, [row.sku]);
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { status: row.status });
+  const newQty = input.qty ?? row.qty;
+  if (newQty < row.received_qty) throw new InvalidState(`supply ${id} has already received ${row.received_qty}; qty cannot go below that`, { receivedQty: row.received_qty });
+  const oldDate = new Date(row.expected_at);
+  const newDate = input.expectedAt ?? oldDate;
+  const slipped = newDate.getTime() > oldDate.getTime();
+  const advanced = newDate.getTime() < oldDate.getTime();
+
+  // who loses their place: on a slip every backorder is re-planned (an earlier source may exist);
+  // on a cut, the newest promises give up what no longer fits
+  const items: { alloc: ActiveAlloc; displaced: number }[] = [];
+  if (slipped) for (const a of allocs) items.push({ alloc: a, displaced: a.qty });
+  else {
+    let excess = row.received_qty + row.allocated_qty - newQty;
+    for (const a of [...allocs].reverse()) {
+      if (excess <= 0) break;
+      const d = Math.min(a.qty, excess);
+      items.push({ alloc: a, displaced: d });
+      excess -= d;
+    }
+    items.sort((x, y) => Number(x.alloc.id) - Number(y.alloc.id));
+  }
+  const me = state.supplies.find((s) => s.id === id)!;
+  me.expectedAt = newDate;
+  me.free = newQty - row.received_qty - row.allocated_qty;
+  giveBack(state, items);
+  const plan = replan(
+    state,
+    rules,
+    items.map((i) => ({ ref: i.alloc.id, channel: i.alloc.channel, sku: i.alloc.sku, qty: i.displaced, location: i.alloc.pin ?? undefined })),
+  );
+  if (newQty >= row.qty) await query(tx, sql`update supply set qty = ${newQty} where id = ${id}`);
+  const reason = slipped ? 'supply-slipped' : newQty < row.qty ? 'supply-reduced' : 'supply-advanced';
+  const extra = { supplyId: id, ...(input.reason ? { note: input.reason } : {}), expectedAt: { from: oldDate.toISOString(), to: newDate.toISOString() } };
+  const affected = await applyReplan(
+    tx,
+    items.map((i, k) => ({ ...i, plan: plan.results[k]! })),
+    reason,
+    actor,
+    extra,
+  );
+  if (advanced) {
+    // the backorders that stay on this supply are now due earlier
+    const staying = await activeAllocations(tx, sql`a.supply_id = ${id}`);
+    const moved = staying.filter((a) => !a.promised_at || new Date(a.promised_at).getTime() !== newDate.getTime());
+    if (moved.length > 0) {
+      await query(tx, sql`update allocations set promised_at = ${newDate.toISOString()} where supply_id = ${id} and qty > 0`);
+      const byRes = new Map<string, AllocationMove[]>();
+      for (const a of moved) {
+        const m = byRes.get(a.reservation_id) ?? [];
+        m.push({
+          from: { location: a.location, supplyId: id, qty: a.qty, ...(a.promised_at ? { promisedAt: new Date(a.promised_at).toISOString() } : {}) },
+          to: [{ location: a.location, supplyId: id, qty: a.qty, promisedAt: newDate.toISOString() }],
+          shortQty: 0,
+        });
+        byRes.set(a.reservation_id, m);
+      }
+      affected.push(...(await finishReservations(tx, byRes, 'supply-advanced', actor, extra, 'backorder.repromised')));
+    }
+  }
+  const [after] = await query<SupplyRowFull>(
+    tx,
+    sql`update supply set qty = ${newQty}, expected_at = ${newDate.toISOString()}, reference = coalesce(${input.reference ?? null}, reference), updated_at = now()
+        where id = ${id} returning *, 0 as rank`,
+  );
+  const supply = supplyDto(after!);
+  await emit(tx, [
+    { type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } },
+    ...(await stockChangeEvents(tx, stockBefore)),
+  ]);
+  return { status: 200, body: { supply, affected: affected.map(summary) } };
+}
+
+/** Cancel an open supply: its backorders are re-planned (other supply, stock on hand) or become short. */
+export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string): Promise<StoredResponse> {
+  const { row, state, allocs } = await lockSupply(tx, id);
+  if (row.status === 'cancelled') return { status: 200, body: { supply: supplyDto(row), affected: [] } };
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { status: row.status });
+  const stockBefore = await stockSnapshot(tx, [row.sku]);
+  const items = allocs.map((a) => ({ alloc: a, displaced: a.qty }));
+  state.supplies = state.supplies.filter((s) => s.id !== id);
+  giveBack(state, items);
+  const plan = replan(
+    state,
+    rules,
+    items.map((i) => ({ ref: i.alloc.id, channel: i.alloc.channel, sku: i.alloc.sku, qty: i.displaced, location: i.alloc.pin ?? undefined })),
+  );
+  const affected = await applyReplan(
+    tx,
+    items.map((i, k) => ({ ...i, plan: plan.results[k]! })),
+    'supply-cancelled',
+    actor,
+    { supplyId: id, ...(input.reason ? { note: input.reason } : {}) },
+  );
+  const [after] = await query<SupplyRowFull>(tx, sql`update supply set status = 'cancelled', updated_at = now() where id = ${id} returning *, 0 as rank`);
+  const supply = supplyDto(after!);
+  await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore))]);
+  return { status: 200, body: { supply, affected: affected.map(summary) } };
+}
+
+/** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */
+export async function reservationChanges(exec: Exec, id: string) {
+  const rows = await query<{ id: string; kind: string; reason: string; detail: unknown; created_at: Date | string }>(
+    exec,
+    sql`select id::text as id, kind, reason, detail, created_at from reservation_changes where reservation_id = ${id} order by id`,
+  );
+  return rows.map((r) => ({ id: r.id, kind: r.kind, reason: r.reason, detail: typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail, at: new Date(r.created_at).toISOString() }));
+}

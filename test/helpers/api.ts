@@ -1,0 +1,88 @@
+/** A thin client over `app.request` (no sockets) plus the database invariants every test checks. */
+import postgres from 'postgres';
+import { expect } from 'vitest';
+
+type Fetchable = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
+
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export function client(app: Fetchable, auth?: string) {
+  let seq = 0;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+    const h: Record<string, string> = { ...headers };
+    if (auth) h.authorization = `Bearer ${auth}`;
+    if (body !== undefined) h['content-type'] ??= 'application/json';
+    const res = await app.request(path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  };
+  const key = () => `k-${process.pid}-${Date.now().toString(36)}-${++seq}`;
+  return {
+    call,
+    setStock: (sku: string, location: string, onHand: number, extra: Record<string, unknown> = {}) => call('PUT', `/v1/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(location)}`, { onHand, ...extra }),
+    reserve: (body: Record<string, unknown>, idempotencyKey = key()) => call('POST', '/v1/reservations', body, { 'idempotency-key': idempotencyKey }),
+    get: (id: string) => call('GET', `/v1/reservations/${id}`),
+    release: (id: string, body: Record<string, unknown> = {}, idempotencyKey = key()) => call('POST', `/v1/reservations/${id}/release`, body, { 'idempotency-key': idempotencyKey }),
+    commit: (id: string, body: Record<string, unknown> = {}, idempotencyKey = key()) => call('POST', `/v1/reservations/${id}/commit`, body, { 'idempotency-key': idempotencyKey }),
+    extend: (id: string, holdSeconds: number, idempotencyKey = key()) => call('POST', `/v1/reservations/${id}/extend`, { holdSeconds }, { 'idempotency-key': idempotencyKey }),
+    atp: (skus: string[], channel?: string) => call('GET', `/v1/atp?${skus.map((s) => `sku=${encodeURIComponent(s)}`).join('&')}${channel ? `&channel=${encodeURIComponent(channel)}` : ''}`),
+  };
+}
+
+export type Client = ReturnType<typeof client>;
+
+export interface PositionRow {
+  sku: string;
+  location: string;
+  on_hand: number;
+  reserved: number;
+}
+
+/**
+ * The invariants of DESIGN.md checked straight from the tables: per position reserved == Σ active
+ * on-hand allocations, the ledger sums to onHand and reserved, nothing negative, reserved + hold
+ * ≤ onHand; per reservation, status agrees with what it still holds. Returns the positions.
+ */
+export async function expectInvariants(url: string, skuPrefix = ''): Promise<PositionRow[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const like = `${skuPrefix}%`;
+    const positions = await sql<(PositionRow & { quality_hold: number; alloc: number; l_oh: number; l_res: number })[]>`
+      select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold,
+        coalesce((select sum(a.qty) from allocations a where a.sku = p.sku and a.location = p.location and a.supply_id is null), 0)::int as alloc,
+        coalesce((select sum(l.delta_on_hand) from ledger l where l.sku = p.sku and l.location = p.location), 0)::int as l_oh,
+        coalesce((select sum(l.delta_reserved) from ledger l where l.sku = p.sku and l.location = p.location), 0)::int as l_res
+      from positions p where p.sku like ${like} order by p.sku, p.location`;
+    for (const p of positions) {
+      const where = `${p.sku}@${p.location}`;
+      expect(p.reserved, `${where}: reserved == Σ active allocations`).toBe(p.alloc);
+      expect(p.on_hand, `${where}: ledger Σ delta_on_hand == onHand`).toBe(p.l_oh);
+      expect(p.reserved, `${where}: ledger Σ delta_reserved == reserved`).toBe(p.l_res);
+      expect(p.reserved, `${where}: reserved >= 0`).toBeGreaterThanOrEqual(0);
+      expect(p.reserved + p.quality_hold, `${where}: reserved + hold <= onHand (no oversell)`).toBeLessThanOrEqual(p.on_hand);
+    }
+    const badStatus = await sql`
+      select r.id, r.status, coalesce(sum(a.qty), 0)::int as held, coalesce(sum(a.committed_qty), 0)::int as shipped
+      from reservations r left join allocations a on a.reservation_id = r.id
+      where exists (select 1 from reservation_lines l where l.reservation_id = r.id and l.sku like ${like})
+      group by r.id, r.status
+      having (r.status = 'held') <> (coalesce(sum(a.qty), 0) > 0)
+          or (r.status = 'committed' and coalesce(sum(a.committed_qty), 0) = 0)`;
+    expect(badStatus, 'reservation status agrees with what it holds').toEqual([]);
+    const negative = await sql`select id from allocations where qty < 0 or committed_qty < 0 or released_qty < 0`;
+    expect(negative).toEqual([]);
+    return positions.map(({ sku, location, on_hand, reserved }) => ({ sku, location, on_hand, reserved }));
+  } finally {
+    await sql.end();
+  }
+}
