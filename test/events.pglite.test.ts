@@ -45,4 +45,4 @@ it('works on embedded PGlite without Redis', async () => {
     await local.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}, 120_000); // PGlite start and migrations take tens of seconds on a loaded 2-core machine

@@ -24,7 +24,7 @@ export interface FeedPage {
 export interface FeedQuery {
   after?: string | undefined;
   limit: number;
-  /** only reservation events of these channels (channel-scoped keys); undefined = everything */
+  /** only events about reservations of these channels (channel-scoped keys); undefined = everything */
   channels?: readonly string[] | undefined;
 }
 
@@ -34,7 +34,7 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
   if (!m) throw new Error(`invalid cursor ${after}`);
   const [, txid, id] = m as unknown as [string, string, string];
   const scope = q.channels
-    ? sql`and type like 'reservation.%' and data->'reservation'->>'channel' in (select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`
+    ? sql`and data->'reservation'->>'channel' in (select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`
     : sql``;
   const rows = await query<OutboxRow>(
     exec,

@@ -89,6 +89,8 @@ export class OutboxRelay {
   private lastPublishedAt: Date | null = null;
   private lastRedisErrorLog = 0;
   private passes = 0;
+  private everReady = false;
+  private redisErrored = false;
 
   constructor(private readonly opts: RelayOptions) {
     this.batchSize = opts.batchSize ?? 500;
@@ -107,6 +109,7 @@ export class OutboxRelay {
         connectionName: 'atp-outbox-relay',
       });
       this.redis.on('error', (err: Error) => {
+        this.redisErrored = true;
         // ioredis emits on every reconnect attempt; log at most every 10 s
         if (Date.now() - this.lastRedisErrorLog > 10_000) {
           this.lastRedisErrorLog = Date.now();
@@ -255,6 +258,12 @@ export class OutboxRelay {
     let backoff = 0;
     while (!this.stopping) {
       let wait: number;
+      if (!this.everReady && !this.redisErrored && ['wait', 'connecting', 'connect'].includes(this.redis.status)) {
+        // still making the first connection: not a failure yet
+        await this.pause(this.intervalMs);
+        continue;
+      }
+      this.everReady = true;
       try {
         await this.drain();
         this.passes++;
@@ -269,14 +278,19 @@ export class OutboxRelay {
         wait = backoff / 2 + (Math.random() * backoff) / 2;
       }
       if (this.stopping) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.pause(wait);
     }
+  }
+
+  /** Sleep up to `ms`, cut short by notify() or stop(). */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.wake = undefined;
   }
 }

@@ -2,8 +2,9 @@
  * GET /v1/events: the event feed from the outbox (CloudEvents 1.0), for consumers without Redis
  * and for the embedded default. Paging: pass the `next` of one page as `after` of the next; each
  * event appears once, in the stream's order (see src/events/feed.ts).
- * Scopes: admin and oms keys read every event; a channel key reads only the reservation.* events
- * of reservations of its own channels (inventory and SKU events are not channel data).
+ * Scopes: admin and oms keys read every event; a channel key reads only the events about
+ * reservations of its own channels (reservation.*, backorder.*, allocation.*); inventory, supply
+ * and SKU events are not channel data.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { CURSOR_RE, readEvents, START_CURSOR } from '../../events/feed.js';
@@ -43,7 +44,7 @@ export function eventRoutes(app: Router, deps: AppDeps) {
       tags: ['events'],
       summary: 'Read the event feed (CloudEvents from the outbox), in commit-safe order',
       description:
-        'Events come in the same order as on the Redis Stream: only transactions that every reader can already see, sorted by (transaction id, row id). Page with `after=<next>`. Delivery is at least once overall (the same `id` can reach you by stream and by feed): dedupe on `id`. Channel keys see only reservation events of their own channels. Rows older than ATP_OUTBOX_RETENTION_HOURS are deleted.',
+        'Events come in the same order as on the Redis Stream: only transactions that every reader can already see, sorted by (transaction id, row id). Page with `after=<next>`. Delivery is at least once overall (the same `id` can reach you by stream and by feed): dedupe on `id`. Channel keys see only events about reservations of their own channels (reservation.*, backorder.*, allocation.*). Rows older than ATP_OUTBOX_RETENTION_HOURS are deleted.',
       request: { query: EventsQuery },
       responses: { 200: jsonResponse(EventsPage, 'one page of events'), ...problemResponses(400, 401, 503) },
     }),
