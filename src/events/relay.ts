@@ -260,7 +260,7 @@ export class OutboxRelay {
       let wait: number;
       if (!this.everReady && !this.redisErrored && ['wait', 'connecting', 'connect'].includes(this.redis.status)) {
         // still making the first connection: not a failure yet
-        await this.pause(this.intervalMs);
+        await this.pause(Math.min(this.intervalMs, this.minBackoffMs));
         continue;
       }
       this.everReady = true;
