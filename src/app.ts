@@ -19,11 +19,18 @@ import { rulesRoutes } from './http/routes/rules.js';
 import { stockControlRoutes } from './http/routes/stock-control.js';
 import { supplyRoutes } from './http/routes/supply.js';
 
-const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+/** no key needed (GET /metrics is not public: it needs a `metrics` or `admin` key) */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
 export function createApp(deps: AppDeps) {
   const app = newRouter();
 
+  app.use('*', deps.telemetry.httpMiddleware());
+  app.use('*', async (c, next) => {
+    await next();
+    // graceful shutdown: tell keep-alive clients to reconnect (to another instance)
+    if (deps.lifecycle.draining) c.header('Connection', 'close');
+  });
   app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
   app.use('*', requestLog(deps));
   app.use(
@@ -34,7 +41,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use('*', async (c, next) => {
-    if (!PUBLIC.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
+    if (!PUBLIC_PATHS.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
     await next();
   });
 
@@ -69,7 +76,8 @@ export function createApp(deps: AppDeps) {
 function safeError(err: unknown) {
   const e = err as { name?: string; message?: string; stack?: string; cause?: unknown; code?: string };
   const cause = e?.cause as { message?: string; code?: string } | undefined;
-  return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: e?.stack };
+  const strip = (t: string | undefined) => t?.replace(/\nparams:[\s\S]*?(?=\n\s+at |$)/, '\nparams: [redacted]');
+  return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: strip(e?.stack) };
 }
 
 function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {

@@ -43,6 +43,15 @@ export const ConfigSchema = z.object({
   ATP_QUEUE_MAX: int(20_000, 1, 1_000_000),
   /** most allocation transactions in flight at once (≤ pool size) */
   ATP_BATCH_CONCURRENCY: int(8, 1, 500),
+  /** graceful shutdown: exit 1 if draining takes longer than this */
+  ATP_SHUTDOWN_TIMEOUT_MS: int(15_000, 100, 600_000),
+  /** /readyz reports `degraded` when the oldest unpublished outbox event is older than this */
+  ATP_READY_OUTBOX_LAG_S: int(60, 1, 86_400),
+  /** OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset → no OTLP export */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  OTEL_SERVICE_NAME: z.string().min(1).default('atp-service'),
+  /** OTLP metric push interval (ms) */
+  OTEL_METRIC_EXPORT_INTERVAL: int(60_000, 1000, 3_600_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,12 +1,20 @@
 /**
  * Entry point: parse config (fail fast), build the service, listen, and shut down gracefully on
- * SIGTERM/SIGINT (stop accepting, finish in-flight batches, close pools, exit within a bound).
+ * SIGTERM/SIGINT:
+ *  1. mark the instance draining: /readyz answers 503, every response carries `Connection: close`;
+ *  2. stop accepting connections; close idle keep-alive connections (again every 50 ms, as
+ *     in-flight responses finish), so every request already received gets its answer;
+ *  3. when the last connection is gone: stop the sweeper, let every queued and in-flight batch
+ *     commit, stop the rules store (and any outbox relay hooked into `service.stop`), close pools,
+ *     flush telemetry;
+ *  4. exit 0 — or exit 1 if that took longer than ATP_SHUTDOWN_TIMEOUT_MS.
  */
 import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
+import { isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
+import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
-
-const SHUTDOWN_BOUND_MS = 15_000;
 
 async function main() {
   let config;
@@ -19,35 +27,60 @@ async function main() {
     }
     throw err;
   }
-  const service = await createService(config);
+  let service;
+  try {
+    service = await createService(config);
+  } catch (err) {
+    // messages name the variable or the unreachable dependency; they never contain a key
+    console.error(`cannot start: ${(err as Error).message}`);
+    process.exit(2);
+  }
   const { logger } = service;
+  process.on('uncaughtException', (err) => {
+    if (isPostgresJsClosedSocketWrite(err)) {
+      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
+      return;
+    }
+    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   if (service.keys.open) {
-    logger.warn('ATP_API_KEYS is not set: every request is allowed (development only; NODE_ENV=production refuses to start like this)');
+    const warning = 'ATP_API_KEYS is not set: authentication is OFF and every request is allowed (development only; NODE_ENV=production refuses to start like this)';
+    logger.warn(warning);
+    console.error(`WARNING: ${warning}`);
   }
   const server = serve({ fetch: service.app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const mode = service.database.mode === 'pglite' ? `embedded PGlite at ${config.ATP_DATA_DIR}` : 'Postgres';
     const rules = config.REDIS_URL ? 'rules in Redis' : 'rules in process';
     logger.info({ port: info.port, mode: service.database.mode }, 'listening');
     console.log(`ATP service listening on http://localhost:${info.port} (${mode}; ${rules})`);
-  });
+  }) as Server;
+  answerMalformedRequests(server);
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    logger.info({ signal }, 'shutting down');
+    service.lifecycle.draining = true;
+    logger.info({ signal, boundMs: config.ATP_SHUTDOWN_TIMEOUT_MS }, 'shutting down: draining');
     const force = setTimeout(() => {
-      logger.error('shutdown bound exceeded; exiting');
+      logger.error({ boundMs: config.ATP_SHUTDOWN_TIMEOUT_MS }, 'shutdown bound exceeded; exiting');
       process.exit(1);
-    }, SHUTDOWN_BOUND_MS);
+    }, config.ATP_SHUTDOWN_TIMEOUT_MS);
     force.unref();
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
     server.close(async () => {
-      await service.stop();
-      logger.info('stopped');
-      process.exit(0);
+      clearInterval(idle);
+      try {
+        await service.stop();
+        logger.info('stopped');
+        process.exit(0);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'error while stopping');
+        process.exit(1);
+      }
     });
-    // close idle keep-alive connections so close() can complete; in-flight requests finish
-    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -16,6 +16,10 @@ import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
+import { sql } from 'drizzle-orm';
+import { query } from './db/client.js';
+import type { Lifecycle } from './http/context.js';
+import { createTelemetry, type Telemetry } from './telemetry.js';
 
 export interface Service {
   app: ReturnType<typeof createApp>;
@@ -27,6 +31,9 @@ export interface Service {
   logger: Logger;
   /** publishes the outbox to the Redis Stream (REDIS_URL set) */
   relay?: OutboxRelay | undefined;
+  telemetry: Telemetry;
+  /** `draining = true` when graceful shutdown starts (readiness goes 503) */
+  lifecycle: Lifecycle;
   /** run one expiry pass now (tests); returns how many holds expired */
   sweep(): Promise<number>;
   stop(): Promise<void>;
@@ -39,6 +46,9 @@ export interface ServiceOptions {
   rules?: RulesStore;
   /** start the outbox relay when REDIS_URL is set (default true) */
   relay?: boolean;
+  /** tracing and metrics (tests inject one with an in-memory span exporter); default from config.
+   * An injected instance is not shut down by stop(). */
+  telemetry?: Telemetry;
 }
 
 export async function createService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
@@ -53,11 +63,15 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
       : new MemoryRulesStore());
   await rules.start();
-  const allocator = new Allocator(database.db, rules, {
+  const telemetry =
+    opts.telemetry ?? createTelemetry({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, metricExportIntervalMs: config.OTEL_METRIC_EXPORT_INTERVAL });
+  const allocator = new Allocator(telemetry.traceDb(database.db, 'atp.allocation.transaction'), rules, {
     maxBatch: config.ATP_BATCH_MAX,
     maxQueue: config.ATP_QUEUE_MAX,
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
+    onBatch: telemetry.onBatch,
+    wrapBatch: telemetry.wrapBatch,
   });
   const relay =
     config.REDIS_URL && opts.relay !== false
@@ -65,15 +79,33 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       : undefined;
   relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
-  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, relay });
+  telemetry.setRulesSource(() => rules.status());
+  telemetry.setAllocatorSource(() => allocator.depth);
+  // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
+  telemetry.setOutboxLagSource(async () => {
+    const [row] = await query<{ lag: number | string | null }>(
+      database.db,
+      sql`select coalesce(extract(epoch from now() - (select created_at from outbox where published_at is null order by id limit 1)), 0)::float8 as lag`,
+    );
+    return Number(row?.lag ?? 0);
+  });
+  const lifecycle: Lifecycle = { draining: false };
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay });
 
   const sweep = async () => {
     let total = 0;
-    for (;;) {
-      const n = await expireDue(database.db);
-      total += n;
-      if (n < 200) return total;
+    try {
+      for (;;) {
+        const n = await expireDue(database.db);
+        total += n;
+        if (n < 200) break;
+      }
+    } catch (err) {
+      telemetry.recordSweep('error', total);
+      throw err;
     }
+    telemetry.recordSweep('ok', total);
+    return total;
   };
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<unknown> = Promise.resolve();
@@ -107,7 +139,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await relay?.stop();
       await rules.stop();
       await database.close();
+      if (!opts.telemetry) await telemetry.shutdown();
     })());
 
-  return { app, database, rules, allocator, catalog, keys, logger, relay, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, sweep, stop };
 }

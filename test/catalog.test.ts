@@ -179,3 +179,36 @@ describe('units of measure', () => {
     );
   });
 });
+
+describe('ATP of kits and in pack units', () => {
+  it('a kit is available as the fewest whole kits its components allow, now, per location and by date', async () => {
+    for (const [sku, loc, n] of [['KA-1', 'DC1', 7], ['KA-2', 'DC1', 9], ['KA-1', 'DC2', 4], ['KA-2', 'DC2', 1]] as const) expect((await api.setStock(sku, loc, n)).status).toBe(200);
+    expect((await api.call('PUT', '/v1/kits/KA-KIT', { components: [{ sku: 'KA-1', qty: 1 }, { sku: 'KA-2', qty: 3 }] })).status).toBe(200);
+    const when = new Date(Date.now() + 5 * 86400_000).toISOString();
+    const s = await api.call('POST', '/v1/supply', { sku: 'KA-2', location: 'DC2', qty: 8, expectedAt: when }, { 'idempotency-key': 'ka-po' });
+    expect(s.status).toBe(201);
+    const atp = await api.atp(['KA-KIT', 'KA-2']);
+    expect(atp.status).toBe(200);
+    const kit = atp.body.skus[0];
+    // total: KA-1 11 → 11 kits; KA-2 10 → 3 kits ⇒ 3 now; by the PO date KA-2 18 → 6 kits
+    expect(kit).toMatchObject({ sku: 'KA-KIT', available: 3, kit: { components: [{ sku: 'KA-1', qty: 1 }, { sku: 'KA-2', qty: 3 }] } });
+    expect(kit.byDate).toEqual([{ date: new Date(when).toISOString(), available: 6 }]);
+    const byLoc = Object.fromEntries(kit.locations.map((l: { location: string; available: number }) => [l.location, l.available]));
+    expect(byLoc).toEqual({ DC1: 3, DC2: 0 });
+    expect(kit.locations.find((l: { location: string }) => l.location === 'DC2').byDate).toEqual([{ date: new Date(when).toISOString(), available: 3 }]);
+    // reserving the kit moves its ATP exactly
+    expect((await api.reserve({ orderRef: 'ka', channel: 'web', lines: [{ sku: 'KA-KIT', qty: 2 }] })).status).toBe(201);
+    expect((await api.atp(['KA-KIT'])).body.skus[0].available).toBe(1);
+  });
+
+  it('availability in a pack unit is rounded down; an unknown unit is refused naming query.unit', async () => {
+    expect((await api.setStock('PK-1', 'DC1', 30)).status).toBe(200);
+    expect((await api.call('PUT', '/v1/units/PK-1', { units: [{ unit: 'case', factor: 12 }] })).status).toBe(200);
+    const r = await api.call('GET', '/v1/atp?sku=PK-1&unit=case');
+    expect(r.status).toBe(200);
+    expect(r.body.skus[0]).toMatchObject({ available: 30, inUnit: { unit: 'case', factor: 12, available: 2 } });
+    const bad = await api.call('GET', '/v1/atp?sku=PK-1&unit=pallet');
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].field).toBe('query.unit');
+  });
+});

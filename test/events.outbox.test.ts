@@ -190,6 +190,18 @@ describe('each state change emits its event in the same transaction', () => {
     expect(ev.find((e) => e.type === 'allocation.short')).toMatchObject({ subject: r.body.id, data: { reason: 'supply-cancelled', supplyId: s1.id } });
   });
 
+  it('short pick: the count, the record, the loser re-planned, and the reorder crossing it causes', async () => {
+    await put('/v1/inventory/K/DC1', { onHand: 5, reorderPoint: 1 });
+    const r = await reserve('K', 2);
+    await newEvents();
+    const sp = await post('/v1/short-picks', { sku: 'K', location: 'DC1', expectedQty: 5, foundQty: 1, reservationId: r.body.id, reason: 'empty bin' });
+    expect(sp.status).toBe(201);
+    const ev = await newEvents(); // payloads validated against their schemas in newEvents()
+    expect(types(ev)).toEqual(['allocation.short', 'inventory.adjusted', 'shortpick.recorded', 'sku.below_reorder_point', 'sku.sold_out']);
+    expect(ev.find((e) => e.type === 'inventory.adjusted')!.data).toMatchObject({ reason: 'short-pick', after: { onHand: 1 } });
+    expect(ev.find((e) => e.type === 'allocation.short')).toMatchObject({ subject: r.body.id, data: { reason: 'short-pick' } });
+  });
+
   it('a rolled-back transaction leaves no event', async () => {
     await expect(
       inTransaction(svc.database.db, async (tx) => {

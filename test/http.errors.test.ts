@@ -148,3 +148,12 @@ describe('wrong state transitions → 409', () => {
     await expectInvariants(db.url, 'ST');
   });
 });
+
+describe('supply dates out of range', () => {
+  it('a far-future or far-past expectedAt is a 400 naming the field, never a 500', async () => {
+    for (const expectedAt of ['9999-12-31T23:59:59-12:00', '0001-01-01T00:00:00Z']) {
+      const r = await api.call('POST', '/v1/supply', { sku: 'ERR', location: 'DC1', qty: 5, expectedAt }, { 'idempotency-key': `far-${expectedAt}` });
+      expectProblem(r, 400, 'validation-failed', 'body.expectedAt');
+    }
+  });
+});

@@ -201,3 +201,14 @@ describe('Idempotency-Key racing', () => {
     expect(rel2.body).toEqual(rel1.body);
   });
 });
+
+describe('cycle counts racing on a new position', () => {
+  it('concurrent first counts serialise: the ledger sums to the final onHand', async () => {
+    for (let round = 0; round < 5; round++) {
+      const sku = `NEWPOS-${round}`;
+      const replies = await Promise.all([10, 7, 3, 12].map((n) => api.setStock(sku, 'DC1', n)));
+      for (const r of replies) expect(r.status).toBe(200);
+      await expectInvariants(db.url, sku);
+    }
+  });
+});

@@ -97,19 +97,40 @@ describe('reconciliation', () => {
           expect(wet.status).toBe(200);
           for (const g of wet.body.gaps) {
             const [p] = await sql`select on_hand from positions where sku = ${g.sku} and location = 'WH'`;
-            // applied gaps now equal the count; over-committed ones are reported and left alone
-            expect(p!.on_hand).toBe(g.applied ? g.warehouseOnHand : g.serviceOnHand);
+            // every gap is booked: the count is now onHand; over-committed ones went through short-pick resolution
+            expect(p!.on_hand).toBe(g.warehouseOnHand);
             expect(g.overCommitted).toBe(g.warehouseOnHand < g.reserved);
-            expect(g.applied).toBe(!g.overCommitted);
+            expect(g.applied).toBe(true);
+            expect(g.outcome).toBe(g.overCommitted ? 'short-pick' : 'adjusted');
           }
           await expectInvariants(db.url, prefix);
-          // a second dry run reports only what could not be applied
+          const consistency = await api.call('GET', '/v1/consistency');
+          expect(consistency.body.breaches).toEqual([]);
+          // a second dry run finds nothing left to reconcile
           const after = await api.call('POST', '/v1/reconciliations', { snapshot }, { 'idempotency-key': `${prefix}again` });
-          expect(after.body.gaps.every((g: { overCommitted: boolean }) => g.overCommitted)).toBe(true);
+          expect(after.body.gaps).toEqual([]);
         },
       ),
       { numRuns: 15 },
     );
+  });
+
+  it('applying a count below what is reserved resolves the over-commitment by priority: the lowest tier loses first', async () => {
+    const rules = await api.call('GET', '/v1/rules');
+    const put = await api.call('PUT', '/v1/rules', { defaultTier: 3, channels: { vip: { tier: 1 }, mkt: { tier: 3 } } }, { 'if-match': rules.headers.get('etag')! });
+    expect(put.status).toBe(200);
+    expect((await api.setStock('PRIO', 'WHP', 10)).status).toBe(200);
+    const mkt = await api.reserve({ orderRef: 'prio-mkt', channel: 'mkt', lines: [{ sku: 'PRIO', qty: 4 }] });
+    const vip = await api.reserve({ orderRef: 'prio-vip', channel: 'vip', lines: [{ sku: 'PRIO', qty: 4 }] });
+    expect([mkt.status, vip.status]).toEqual([201, 201]);
+    // the warehouse finds 5: 8 are reserved, so 3 units must come off someone — the tier-3 marketplace order
+    const r = await api.call('POST', '/v1/reconciliations', { snapshot: [{ sku: 'PRIO', location: 'WHP', onHand: 5 }], apply: true }, { 'idempotency-key': 'prio' });
+    expect(r.status).toBe(200);
+    expect(r.body.gaps).toEqual([expect.objectContaining({ sku: 'PRIO', overCommitted: true, applied: true, outcome: 'short-pick' })]);
+    const held = async (id: string) => ((await api.get(id)).body.lines as { allocations: { qty: number }[] }[]).flatMap((l) => l.allocations).reduce((t, a) => t + a.qty, 0);
+    expect(await held(vip.body.id)).toBe(4);
+    expect(await held(mkt.body.id)).toBe(1);
+    await expectInvariants(db.url, 'PRIO');
   });
 
   it('a complete snapshot counts unlisted positions at its locations as zero', async () => {

@@ -5,7 +5,9 @@
  *     nothing on hand → exactly 100 accepted, allocated_qty == 100 == Σ backorders;
  * (2) receipts racing with reservations, releases, a slip and a cancel of another PO on the same
  *     SKU: no oversell of stock or supply — every stock invariant holds afterwards, onHand equals
- *     the receipts accepted, and the receipts filled backorders without double counting.
+ *     the receipts accepted, and the receipts filled backorders without double counting;
+ * (3) short picks racing with reservations, releases and receipts on the same SKU: each short pick
+ *     corrects onHand by exactly its own delta, and the invariants hold afterwards.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -46,6 +48,7 @@ it('300 racing one-unit backorders for a PO of 100 allocate exactly 100', async 
   const s = (await api.call('GET', `/v1/supply/${po.id}`)).body;
   expect(s).toMatchObject({ allocatedQty: 100, freeQty: 0 });
   await checkInvariants(db.url, 'C1');
+  await api.consistent();
 });
 
 it('receipts racing with reservations, releases, a slip and a cancel never oversell stock or supply', async () => {
@@ -73,8 +76,40 @@ it('receipts racing with reservations, releases, a slip and a cancel never overs
   expect(atp.onHand).toBe(60);
   expect(atp.reserved).toBeLessThanOrEqual(atp.onHand);
   await checkInvariants(db.url, 'C2');
+  await api.consistent();
   const sql = postgres(db.url, { max: 1 });
   const [s] = await sql`select status, received_qty, allocated_qty from supply where id = ${a.id}`;
   await sql.end();
   expect(s).toMatchObject({ status: 'received', received_qty: 60, allocated_qty: 0 });
+});
+
+it('short picks racing with reservations, releases and receipts keep every invariant', async () => {
+  await api.put('C3', 'DC1', { onHand: 40 });
+  await api.put('C3', 'DC2', { onHand: 20 });
+  const po = (await api.supply({ sku: 'C3', location: 'DC2', qty: 30, expectedAt: day(4) })).body;
+  const early = await Promise.all(Array.from({ length: 20 }, (_, i) => api.reserve({ orderRef: `e${i}`, channel: i % 2 ? 'web' : 'mkt', lines: [{ sku: 'C3', qty: 2 }] })));
+  expect(early.every((r) => r.status === 201)).toBe(true);
+  const ops: Promise<{ status: number; kind: string }>[] = [];
+  // 8 short picks of 2 missing units each at DC1 (expected/found as deltas: 10 → 8)
+  for (let i = 0; i < 8; i++) {
+    ops.push(
+      api
+        .call('POST', '/v1/short-picks', { sku: 'C3', location: 'DC1', expectedQty: 10, foundQty: 8, reservationId: early[i]!.body.id, reason: 'race' })
+        .then((r) => ({ status: r.status, kind: 'short-pick' })),
+    );
+  }
+  for (let i = 0; i < 40; i++) {
+    ops.push(api.reserve({ orderRef: `r${i}`, channel: i % 2 ? 'web' : 'mkt', lines: [{ sku: 'C3', qty: 2 }], allowBackorder: i % 3 === 0 }).then((r) => ({ status: r.status, kind: 'reserve' })));
+  }
+  for (let i = 10; i < 16; i++) ops.push(api.call('POST', `/v1/reservations/${early[i]!.body.id}/release`, {}).then((r) => ({ status: r.status, kind: 'release' })));
+  for (let i = 0; i < 3; i++) ops.push(api.receive(po.id, { qty: 10 }).then((r) => ({ status: r.status, kind: 'receive' })));
+  const out = await Promise.all(ops);
+  for (const o of out) expect([200, 201, 409], `${o.kind} → ${o.status}`).toContain(o.status);
+  expect(out.filter((o) => o.kind === 'short-pick').every((o) => o.status === 201)).toBe(true);
+  const atp = (await api.atp('C3')).body.skus[0];
+  const loc = (l: string) => atp.locations.find((x: { location: string }) => x.location === l);
+  expect(loc('DC1').onHand).toBe(40 - 8 * 2);
+  expect(loc('DC2').onHand).toBe(20 + 30);
+  await checkInvariants(db.url, 'C3');
+  await api.consistent();
 });

@@ -79,6 +79,7 @@ describe('promise never lies', () => {
           }
           await checkInvariants(db.url, sku(0));
           await checkInvariants(db.url, sku(1));
+          await api.consistent();
         },
       ),
       { numRuns: 25 },
@@ -177,6 +178,7 @@ describe('supply is never allocated twice; received never counts twice; in-trans
         for (const l of atp.locations) expect(l.onHand, `onHand at ${l.location}`).toBe(onHand.get(l.location) ?? 0);
         const inbound = atp.inbound.reduce((s: number, i: { freeQty: number }) => s + i.freeQty, 0);
         expect(atp.byDate.at(-1)?.available ?? atp.available).toBe(atp.available + inbound);
+        await api.consistent();
       }),
       { numRuns: 15 },
     );

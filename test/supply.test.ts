@@ -52,6 +52,7 @@ describe('supply and time-phased ATP', () => {
     expect(dc2).toMatchObject({ onHand: 0, available: 0, byDate: [{ date: day(1), available: 4 }] });
     expect(atp.inbound).toHaveLength(2);
     await checkInvariants(db.url, 'S1');
+    await api.consistent();
   });
 
   it('a backorder takes on-hand first, then supply by date; ATP by date is net of it', async () => {
@@ -72,6 +73,7 @@ describe('supply and time-phased ATP', () => {
     expect(atp.byDate).toEqual([{ date: day(5), available: 7 }]);
     expect((await outbox(r.body.id)).map((e) => e.type)).toEqual(['reservation.created', 'backorder.promised']);
     await checkInvariants(db.url, 'S2');
+    await api.consistent();
   });
 
   it('receipts fill backorders in promise order, partially, and never count twice', async () => {
@@ -96,6 +98,9 @@ describe('supply and time-phased ATP', () => {
     let atp = (await api.atp('S3')).body.skus[0];
     expect(atp).toMatchObject({ onHand: 5, reserved: 5, available: 0 });
     expect(atp.byDate).toEqual([{ date: day(2), available: 3 }]);
+    const tooMuch = await api.receive(po.id, { qty: 6 });
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.body).toMatchObject({ code: 'over-receipt', remaining: 5 });
     // the rest arrives: r2 is filled, 3 units go to free stock; the supply is closed
     const rest = await api.receive(po.id, { qty: 5 });
     expect(rest.body.supply).toMatchObject({ receivedQty: 10, allocatedQty: 0, status: 'received' });
@@ -104,9 +109,11 @@ describe('supply and time-phased ATP', () => {
     expect((await api.get(r2.id)).body.lines[0].status).toBe('allocated');
     const over = await api.receive(po.id, { qty: 1 });
     expect(over.status).toBe(409);
+    expect(over.body.code).toBe('invalid-state');
     expect((await outbox(r2.id)).map((e) => e.type)).toEqual(['reservation.created', 'backorder.promised', 'backorder.filled', 'backorder.filled']);
     expect((await outbox(po.id)).map((e) => e.type)).toEqual(['supply.created', 'supply.received', 'supply.received']);
     await checkInvariants(db.url, 'S3');
+    await api.consistent();
   });
 
   it('a PO slip moves promise dates (to earlier supply where it can) and records why', async () => {
@@ -139,6 +146,7 @@ describe('supply and time-phased ATP', () => {
     const g2b = (await api.get(r2.id)).body.lines[0].allocations.filter((x: { qty: number }) => x.qty > 0);
     expect(g2b).toEqual([expect.objectContaining({ qty: 2, supplyId: a.id, promisedAt: day(4) })]);
     await checkInvariants(db.url, 'S4');
+    await api.consistent();
   });
 
   it('cancel re-sources to stock on hand where it can, else short; a qty cut takes from the newest promise', async () => {
@@ -172,6 +180,7 @@ describe('supply and time-phased ATP', () => {
     expect(again.status).toBe(200);
     expect((await api.receive(a.id, { qty: 1 })).status).toBe(409);
     await checkInvariants(db.url, 'S5');
+    await api.consistent();
   });
 });
 

@@ -2,7 +2,8 @@
  * The one function that maps Postgres and driver errors to domain errors, and the predicate for
  * retryable ones. SQLSTATEs: 40001 serialization_failure, 40P01 deadlock_detected (retried);
  * 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout) → 503;
- * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown → 503.
+ * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown → 503;
+ * 22021 / 22P05 (text Postgres cannot store: NUL, bad Unicode) → 400 (a backstop: schemas refuse it first).
  */
 import { Conflict, DomainError, Unavailable } from '../domain/errors.js';
 
@@ -57,6 +58,8 @@ export function mapDatabaseError(err: unknown): DomainError | undefined {
   if (code === '57014') return new Unavailable('the database did not answer within statement_timeout; retry with the same Idempotency-Key', 1, 'timeout');
   if (code === '40001' || code === '40P01') return new Unavailable('the transaction kept conflicting with others; retry with the same Idempotency-Key', 1, 'contention');
   if (CONNECTION_CODES.has(code)) return new Unavailable('the database is unreachable; retry with the same Idempotency-Key', 2, 'database-unavailable');
+  // text the database cannot store (NUL, invalid UTF-8 / surrogates): caller data, not a fault
+  if (code === '22021' || code === '22P05') return new DomainError('bad-request', 400, 'Bad request', 'the request contains characters that cannot be stored (NUL or invalid Unicode)');
   if (code === '23505') return new Conflict('a concurrent request created the same record');
   if (code === '23514') return new Conflict('the change would break a stock invariant (a CHECK constraint refused it)');
   return undefined;

@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db, Tx } from './client.js';
-import { isRetryable, mapDatabaseError } from './errors.js';
+import { Unavailable } from '../domain/errors.js';
+import { errorCode, isRetryable, mapDatabaseError } from './errors.js';
 
 export class RetryTransaction extends Error {
   override name = 'RetryTransaction';
@@ -13,9 +14,11 @@ export class RetryTransaction extends Error {
 
 export interface TxStats {
   retries: number;
+  /** transactions that failed because a lock wait hit lock_timeout (55P03) */
+  lockTimeouts: number;
 }
 
-export const txStats: TxStats = { retries: 0 };
+export const txStats: TxStats = { retries: 0, lockTimeouts: 0 };
 
 export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, retries = 4): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -27,6 +30,8 @@ export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, retri
         await sleep(Math.random() * 5 * 2 ** attempt);
         continue;
       }
+      if (errorCode(err) === '55P03') txStats.lockTimeouts++;
+      if (err instanceof RetryTransaction) throw new Unavailable(`the transaction kept losing a race (${err.message}); retry with the same Idempotency-Key`, 1, 'contention');
       throw mapDatabaseError(err) ?? err;
     }
   }

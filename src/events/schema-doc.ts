@@ -21,6 +21,7 @@ const SUBJECTS: Record<string, string> = {
   'inventory.adjusted': '`<sku>@<location>`',
   'sku.sold_out': 'SKU',
   'sku.below_reorder_point': '`<sku>@<location>`',
+  'shortpick.recorded': '`<sku>@<location>`',
 };
 const subjectOf = (type: string) => SUBJECTS[type] ?? Object.entries(SUBJECTS).find(([k]) => k.endsWith('.') && type.startsWith(k))?.[1] ?? '';
 

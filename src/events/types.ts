@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { Position, Reservation } from '../http/schemas.js';
-import { AllocationMove, Supply } from '../http/supply-schemas.js';
+import { AllocationMove, ShortPickResult, Supply } from '../http/supply-schemas.js';
 
 const IsoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -50,7 +50,7 @@ export const EventSchemas = {
     .object({ released: z.array(Moved), reservation: Reservation })
     .describe('The hold ran out; everything still held was released by the expiry sweeper.'),
   'inventory.adjusted': z
-    .object({ before: Position, after: Position, reason: z.string() })
+    .object({ before: Position, after: Position, reason: z.string(), shortPickId: z.string().optional().describe('set when the count came from a short pick') })
     .describe('A position was set to a counted truth (PUT /v1/inventory/{sku}/{location}); the onHand change is in the ledger.'),
   'sku.sold_out': z
     .object({ sku: z.string(), at: IsoTime })
@@ -72,17 +72,27 @@ export const EventSchemas = {
       'A position\'s projected stock (onHand + inbound − reserved − backordered, as in GET /v1/replenishment) went from above its reorder point to at or below it. Emitted once per crossing, not again while it stays there.',
     ),
   'backorder.promised': z
-    .object({
-      backorders: z.array(
-        z.object({ lineNo: z.number().int(), sku: z.string(), location: z.string(), qty: z.number().int(), supplyId: z.string(), promisedAt: IsoTime.nullable() }),
-      ),
-      reservation: Reservation,
-    })
-    .describe('A new reservation took part of its lines as backorders against inbound supply, with a promise date (written with its reservation.created).'),
+    .union([
+      z
+        .object({
+          backorders: z.array(
+            z.object({ lineNo: z.number().int(), sku: z.string(), location: z.string(), qty: z.number().int(), supplyId: z.string(), promisedAt: IsoTime.nullable() }),
+          ),
+          reservation: Reservation,
+        })
+        .describe('at reservation: the lines taken as backorders'),
+      Replanned('after a short pick: displaced units that could only go to inbound supply'),
+    ])
+    .describe(
+      'Units were backordered against inbound supply with a promise date: either a new reservation (written with its reservation.created; `backorders` lists them) or a short pick displaced on-hand units that only inbound supply could replace (`reason: short-pick`, `moves`).',
+    ),
   'backorder.repromised': Replanned('Backordered units were moved to other inbound supply or the same supply changed date: the promise date changed.'),
   'backorder.filled': Replanned('Inbound supply was received and backordered units became on-hand allocations.'),
   'allocation.resourced': Replanned('Allocated units lost their source (short pick, cancelled or cut supply) and were re-sourced from another location or supply.'),
   'allocation.short': Replanned('Allocated units lost their source and nothing could replace them: `moves[].shortQty` units are now short.'),
+  'shortpick.recorded': ShortPickResult.describe(
+    'A picker found fewer units than expected (POST /v1/short-picks): the count was booked and every reservation that lost units there was re-sourced, backordered or shorted (each also has its own event).',
+  ),
   'supply.created': z.object({ supply: Supply, actor: z.string() }).describe('Inbound supply (PO line or transfer) was announced.'),
   'supply.received': z
     .object({

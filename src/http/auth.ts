@@ -3,7 +3,7 @@
  * and are kept only as SHA-256 digests; a presented key is hashed and looked up, and the digests
  * are compared with timingSafeEqual, so no comparison leaks how much of a key matched. Keys never
  * appear in logs or errors: the principal is identified by a digest prefix.
- * Scopes: `admin` (everything), `oms` (reserve for any channel, release, commit, extend, short
+ * Scopes: `admin` (everything), `metrics` (GET /metrics only), `oms` (reserve for any channel, release, commit, extend, short
  * picks, read all), `channel:<name>` (ATP and promise for itself, reserve only as itself, read
  * only its own reservations).
  */
@@ -15,6 +15,8 @@ export interface Principal {
   id: string;
   admin: boolean;
   oms: boolean;
+  /** may read GET /metrics (a key for the Prometheus scraper that can do nothing else) */
+  metrics: boolean;
   /** channels this key may act as */
   channels: ReadonlySet<string>;
 }
@@ -35,14 +37,16 @@ export class KeyRing {
       const channels = new Set<string>();
       let admin = false;
       let oms = false;
+      let metrics = false;
       for (const s of scopes) {
         if (s === 'admin') admin = true;
         else if (s === 'oms') oms = true;
+        else if (s === 'metrics') metrics = true;
         else if (/^channel:[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/.test(s)) channels.add(s.slice('channel:'.length));
-        else throw new Error(`ATP_API_KEYS: unknown scope "${s}" (admin, oms, channel:<name>)`);
+        else throw new Error(`ATP_API_KEYS: unknown scope "${s}" (admin, oms, metrics, channel:<name>)`);
       }
       const d = digest(key);
-      this.entries.push({ digest: d, principal: { id: `key:${d.toString('hex').slice(0, 12)}`, admin, oms, channels } });
+      this.entries.push({ digest: d, principal: { id: `key:${d.toString('hex').slice(0, 12)}`, admin, oms, metrics, channels } });
     }
   }
 
@@ -63,14 +67,19 @@ export class KeyRing {
   }
 }
 
-export const OPEN_PRINCIPAL: Principal = { id: 'anonymous', admin: true, oms: true, channels: new Set() };
+export const OPEN_PRINCIPAL: Principal = { id: 'anonymous', admin: true, oms: true, metrics: true, channels: new Set() };
 
-export type Action = 'admin' | 'oms' | 'read';
+export type Action = 'admin' | 'oms' | 'read' | 'metrics';
 
-/** admin-only / oms (or admin) / read: anyone authenticated (channel reads are narrowed by the route). */
+/**
+ * admin-only / oms (or admin) / read: any admin, oms or channel key (channel reads are narrowed
+ * by the route) / metrics: a metrics or admin key.
+ */
 export function requireScope(p: Principal, action: Action): void {
   if (action === 'admin' && !p.admin) throw new Forbidden('this action needs an admin key');
   if (action === 'oms' && !p.oms && !p.admin) throw new Forbidden('this action needs an oms key');
+  if (action === 'read' && !p.admin && !p.oms && p.channels.size === 0) throw new Forbidden('this action needs an admin, oms or channel key');
+  if (action === 'metrics' && !p.metrics && !p.admin) throw new Forbidden('this action needs a metrics or admin key');
 }
 
 /** May this principal act as (reserve for, read ATP of) `channel`? */

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
 import type { Catalog } from '../services/catalog.js';
+import type { Telemetry } from '../telemetry.js';
 import type { KeyRing, Principal } from './auth.js';
 import { validationError } from './problem.js';
 
@@ -20,6 +21,13 @@ export interface AppDeps {
   logger: Logger;
   /** the outbox relay, when REDIS_URL is set */
   relay?: OutboxRelay | undefined;
+  telemetry: Telemetry;
+  /** set when graceful shutdown starts: /readyz answers 503 and responses carry Connection: close */
+  lifecycle: Lifecycle;
+}
+
+export interface Lifecycle {
+  draining: boolean;
 }
 
 export interface AppEnv {

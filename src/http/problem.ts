@@ -29,16 +29,19 @@ export interface ProblemBody {
   [k: string]: unknown;
 }
 
+/** The RFC 9457 members (and our `code`): extension members may never overwrite them. */
+const STANDARD_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);
+
 export function problemBody(err: DomainError, instance?: string): ProblemBody {
-  // extension members first: they can never overwrite the standard members
+  const extra = Object.fromEntries(Object.entries(err.extra).filter(([k]) => !STANDARD_MEMBERS.has(k)));
   return {
-    ...err.extra,
     type: PROBLEM_BASE + err.code,
     title: err.title,
     status: err.status,
     code: err.code,
     detail: err.message,
     ...(instance ? { instance } : {}),
+    ...extra,
   };
 }
 

@@ -10,6 +10,15 @@ export const MAX_LINES = 200;
 export const MAX_HOLD_SECONDS = 7 * 24 * 3600;
 export const MAX_ATP_SKUS = 100;
 
+/**
+ * Free text the service stores (orderRef, reasons, names): any Unicode except what Postgres text
+ * and jsonb cannot hold — NUL (U+0000) and unpaired UTF-16 surrogates. Those are refused as bad
+ * input (400) instead of failing inside the database (a 500).
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const StoredText = (max: number) =>
+  z.string().min(1).max(max).refine((s) => !UNSTORABLE.test(s), 'must not contain NUL characters or unpaired surrogates');
+
 export const Sku = z
   .string()
   .min(1)
@@ -25,7 +34,7 @@ export const IdempotencyHeaders = z.object({
   'idempotency-key': z
     .string({ error: 'required: a unique key per logical request' })
     .regex(/^[\x21-\x7E]{1,255}$/, '1–255 visible ASCII characters')
-    .openapi({ param: { name: 'Idempotency-Key', in: 'header' }, example: 'order-1001-reserve' }),
+    .openapi({ param: { name: 'idempotency-key', in: 'header' }, example: 'order-1001-reserve' }),
 });
 
 export const Problem = z
@@ -58,7 +67,7 @@ export const SetPositionBody = z
     safetyStock: Count.optional(),
     reorderPoint: Count.nullable().optional().openapi({ description: 'replenishment: order when projected stock (onHand + inbound − reserved − backorders) is at or below this; null clears it' }),
     reorderQty: Qty.nullable().optional().openapi({ description: 'replenishment: the lot size to order' }),
-    reason: z.string().min(1).max(200).optional(),
+    reason: StoredText(200).optional(),
   })
   .strict()
   .openapi('SetPosition');
@@ -76,18 +85,21 @@ export const Position = z
   .openapi('Position');
 
 export const LocationBody = z
-  .object({ name: z.string().min(1).max(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
+  .object({ name: StoredText(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
   .strict()
   .openapi('LocationInput');
 export const Location = z.object({ id: z.string(), name: z.string().nullable(), rank: z.number().int() }).openapi('Location');
 
 // ---- ATP
+export const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
+
 export const AtpQuery = z.object({
   sku: z
     .union([Sku, z.array(Sku).min(1).max(MAX_ATP_SKUS)])
     .transform((v) => [...new Set(Array.isArray(v) ? v : [v])])
     .openapi({ param: { name: 'sku', in: 'query', style: 'form', explode: true }, description: 'repeat for several SKUs' }),
   channel: Channel.optional().openapi({ param: { name: 'channel', in: 'query' } }),
+  unit: UnitName.optional().openapi({ param: { name: 'unit', in: 'query' }, description: 'also answer in this pack unit (inUnit: whole packs, rounded down)' }),
 });
 
 export const AtpSku = z
@@ -114,7 +126,6 @@ export const AtpSku = z
   .openapi('AtpSku');
 
 // ---- reservations
-export const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
 /** A quantity in `unit` (default: the base unit, where it must be whole); converted to base units by the catalog. */
 const UnitQty = z.number().positive('must be more than 0').max(MAX_QTY, `must be at most ${MAX_QTY}`);
 const wholeWithoutUnit = (l: { qty: number; unit?: string | undefined }, ctx: z.RefinementCtx) => {
@@ -134,7 +145,7 @@ export const ReserveLine = z
 
 export const ReserveBody = z
   .object({
-    orderRef: z.string().min(1).max(128),
+    orderRef: StoredText(128),
     channel: Channel,
     lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
     holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).optional(),

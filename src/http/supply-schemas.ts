@@ -2,7 +2,13 @@
 import { z } from '@hono/zod-openapi';
 import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, MAX_LINES } from './schemas.js';
 
-const Instant = z.iso.datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' }).openapi({ example: '2026-12-01T00:00:00Z' });
+const Instant = z.iso
+  .datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' })
+  .refine((v) => {
+    const y = new Date(v).getUTCFullYear();
+    return y >= 2000 && y <= 9999;
+  }, 'must fall between the years 2000 and 9999 (UTC)')
+  .openapi({ example: '2026-12-01T00:00:00Z' });
 
 export const SupplyIdParams = z.object({
   id: z.uuid('must be a supply id (uuid)').openapi({ param: { name: 'id', in: 'path' } }),
@@ -60,7 +66,7 @@ export const AllocationMove = z
 export const AffectedReservation = z
   .object({
     reservationId: z.string(),
-    kind: z.enum(['backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
+    kind: z.enum(['backorder.promised', 'backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
     moves: z.array(AllocationMove),
   })
   .openapi('AffectedReservation');
@@ -150,3 +156,31 @@ export const TimePhasedAtpSku = AtpSku.extend({
     })
     .optional(),
 }).openapi('TimePhasedAtpSku');
+
+// ---- short picks
+export const ShortPickBody = z
+  .object({
+    sku: Sku,
+    location: LocationId,
+    expectedQty: z.number().int().min(0).max(1_000_000_000),
+    foundQty: z.number().int().min(0).max(1_000_000_000),
+    reservationId: z.uuid().optional(),
+    reason: z.string().min(1).max(200),
+  })
+  .strict()
+  .openapi('ShortPickRequest');
+
+export const ShortPickResult = z
+  .object({
+    id: z.string(),
+    sku: z.string(),
+    location: z.string(),
+    expectedQty: z.number().int(),
+    foundQty: z.number().int(),
+    reservationId: z.string().nullable(),
+    reason: z.string(),
+    position: z.object({ before: Position, after: Position }),
+    qualityHoldWrittenOff: z.number().int(),
+    affected: z.array(AffectedReservation),
+  })
+  .openapi('ShortPickResult');

@@ -16,6 +16,8 @@ export interface AllocatorOptions {
   onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
   /** called after each committed batch with what it saw (e.g. to remember sold-out SKUs) */
   onReport?: (report: BatchReport) => void;
+  /** runs each batch (e.g. inside a tracing span); default: run it directly */
+  wrapBatch?: <T>(batch: readonly ReserveCommand[], run: () => Promise<T>) => Promise<T>;
 }
 
 export const laneOf = (cmd: Pick<ReserveCommand, 'lines'>) => [...new Set(cmd.lines.map((l) => l.sku))].sort().join('\n');
@@ -31,9 +33,12 @@ export class Allocator {
       dedupeKey: (c) => `${c.caller}\u0000${c.idempotencyKey}`,
       onBatch: opts.onBatch,
       exec: async (batch) => {
-        const report = await reserveBatch(db, rules.current(), batch, opts.retries);
-        opts.onReport?.(report);
-        return report.results;
+        const run = async () => {
+          const report = await reserveBatch(db, rules.current(), batch, opts.retries);
+          opts.onReport?.(report);
+          return report.results;
+        };
+        return opts.wrapBatch ? opts.wrapBatch(batch, run) : run();
       },
     });
   }

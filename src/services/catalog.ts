@@ -5,8 +5,7 @@
  * the same component (demand is never double-counted) and allocated all-or-nothing with them.
  *
  * Every instance keeps the catalog in memory (it changes rarely and is read on every reservation)
- * and re-reads it when it is older than `ttlMs` and the table's stamp (row count + last update)
- * moved; a local change invalidates it at once. So a kit or unit defined on another instance is
+ * and re-reads it when it is older than `ttlMs` and the digest of its contents moved; a local change invalidates it at once. So a kit or unit defined on another instance is
  * used here within `ttlMs`.
  */
 import { sql } from 'drizzle-orm';
@@ -63,10 +62,12 @@ export class Catalog {
   }
 
   private async load(): Promise<void> {
+    // a digest of the whole (small) catalog: any committed change moves it, whatever the clocks did
     const [s] = await query<{ stamp: string }>(
       this.db,
-      sql`select concat((select count(*) from kit_components), '/', (select max(updated_at) from kit_components), '/',
-                        (select count(*) from sku_units), '/', (select max(updated_at) from sku_units)) as stamp`,
+      sql`select md5(concat(
+            (select string_agg(concat_ws(':', kit_sku, component_sku, qty), ',' order by kit_sku, component_sku) from kit_components), '|',
+            (select string_agg(concat_ws(':', sku, unit, factor), ',' order by sku, unit) from sku_units))) as stamp`,
     );
     const started = Date.now();
     if (s?.stamp !== this.stamp) {

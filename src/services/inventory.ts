@@ -71,15 +71,17 @@ export const positionDto = (p: PositionState): PositionDto => ({
  * rather than stored.
  */
 export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
-  // Every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out),
-  // before anything is written, so events of one position follow its lock order.
+  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  // make sure the row exists before locking it: two first counts of a new position must serialise
+  // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
+  await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
+  // every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out)
   const all = await query<PositionRow>(
     tx,
     sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
         from positions p where p.sku = ${input.sku} order by p.location for update`,
   );
   const projectedBefore = await loadProjected(tx, [input.sku]);
-  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   const before = all.find((r) => r.location === input.location);
   const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
   const next: PositionState = {

@@ -13,8 +13,8 @@ import { query, type Tx } from '../db/client.js';
 import { RetryTransaction } from '../db/tx.js';
 import { holdKey } from '../domain/allocate.js';
 import type { Replanned } from '../domain/replan.js';
-import { emit, loadReservation, toDto } from './allocation-changes.js';
-import type { ReservationDto } from './dto.js';
+import { emit } from './allocation-changes.js';
+import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from './dto.js';
 import { type LoadedState, loadState } from './supply-state.js';
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
@@ -87,7 +87,7 @@ export interface AllocationMove {
 
 export interface AffectedReservation {
   reservationId: string;
-  kind: 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
+  kind: 'backorder.promised' | 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
   moves: AllocationMove[];
   reservation: ReservationDto;
 }
@@ -107,6 +107,8 @@ export async function applyReplan(
   reason: string,
   actor: string,
   extra: Record<string, unknown> = {},
+  /** the event for a reservation whose displaced units all went to inbound supply */
+  allInbound: AffectedReservation['kind'] = 'backorder.repromised',
 ): Promise<AffectedReservation[]> {
   const pos = new Map<string, { sku: string; location: string; delta: number }>();
   const sup = new Map<string, number>();
@@ -172,7 +174,7 @@ export async function applyReplan(
     );
   }
   await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor);
-  return finishReservations(tx, byRes, reason, actor, extra);
+  return finishReservations(tx, byRes, reason, actor, extra, undefined, allInbound);
 }
 
 /** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas). */
@@ -231,6 +233,7 @@ export async function finishReservations(
   actor: string,
   extra: Record<string, unknown> = {},
   forceKind?: AffectedReservation['kind'],
+  allInbound: AffectedReservation['kind'] = 'backorder.repromised',
 ): Promise<AffectedReservation[]> {
   const ids = [...byRes.keys()].sort();
   if (ids.length === 0) return [];
@@ -242,6 +245,15 @@ export async function finishReservations(
         where l.reservation_id = s.reservation_id and l.line_no = s.line_no`,
   );
   await query(tx, sql`update reservations set updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  // a held reservation that no longer holds anything (every unit short) is settled like a release:
+  // held ⇔ something is held (the stock-control invariant); its lines stay 'short' to say why
+  await query(
+    tx,
+    sql`update reservations r set status = case when exists (select 1 from allocations a where a.reservation_id = r.id and a.committed_qty > 0) then 'committed' else 'released' end
+        where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and r.status = 'held'
+          and not exists (select 1 from allocations a where a.reservation_id = r.id and a.qty > 0)`,
+  );
+  const dtos = await loadDtos(tx, ids);
   const out: AffectedReservation[] = [];
   for (const id of ids) {
     const moves = byRes.get(id)!;
@@ -250,9 +262,9 @@ export async function finishReservations(
       (moves.some((m) => m.shortQty > 0)
         ? 'allocation.short'
         : moves.every((m) => m.to.every((t) => t.supplyId))
-          ? 'backorder.repromised'
+          ? allInbound
           : 'allocation.resourced');
-    const reservation = toDto(await loadReservation(tx, id));
+    const reservation = dtos.get(id)!;
     out.push({ reservationId: id, kind, moves, reservation });
   }
   await query(
@@ -266,4 +278,35 @@ export async function finishReservations(
     out.map((o) => ({ type: o.kind, subject: o.reservationId, data: { reason, ...extra, moves: o.moves, reservation: o.reservation } })),
   );
   return out;
+}
+
+/** The DTOs of several reservations in three queries (a receipt may touch hundreds). */
+async function loadDtos(tx: Tx, ids: readonly string[]): Promise<Map<string, ReservationDto>> {
+  const list = json(ids);
+  const rows = await query<ReservationRow>(
+    tx,
+    sql`select id::text as id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at
+        from reservations where id in (select jsonb_array_elements_text(${list})::uuid)`,
+  );
+  const lines = await query<LineRow & { reservation_id: string }>(
+    tx,
+    // every column: lines carry whatever other features record on them (kit, unit, …)
+    sql`select * from reservation_lines where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by reservation_id, line_no`,
+  );
+  const allocs = await query<AllocationRow & { reservation_id: string }>(
+    tx,
+    sql`select reservation_id::text as reservation_id, id::text as id, line_no, sku, location, supply_id::text as supply_id, qty, committed_qty,
+               released_qty, short_qty, promised_at
+        from allocations where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by id`,
+  );
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      reservationDto(
+        r,
+        lines.filter((l) => l.reservation_id === r.id),
+        allocs.filter((a) => a.reservation_id === r.id),
+      ),
+    ]),
+  );
 }

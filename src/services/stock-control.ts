@@ -183,9 +183,11 @@ export interface ReconcileOptions {
 }
 
 /**
- * Compare a snapshot with onHand; with `apply`, book the gaps. The positions are locked in
- * (sku, location) order for the whole transaction, so the comparison and the adjustments see the
- * same numbers and a concurrent reservation waits rather than slipping between them.
+ * Compare a snapshot with onHand; with `apply`, book the gaps. Lock order is the global one: when
+ * applying, the reservations holding stock at over-committed positions are locked first (by id),
+ * then each position as its gap is booked (setPosition / the short-pick path lock in that order
+ * too). A position whose count changes under the comparison is booked to the warehouse count all
+ * the same: the snapshot is the truth for its positions.
  */
 export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<{ gaps: Gap[]; compared: number; applied: number }> {
   const counted = new Map<string, SnapshotRow>();
@@ -196,8 +198,7 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
     sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold from positions p
         where (p.sku, p.location) in (select k.sku, k.location from jsonb_to_recordset(${JSON.stringify([...counted.values()])}::jsonb) as k(sku text, location text))
            or (${opts.complete} and p.location in (select jsonb_array_elements_text(${JSON.stringify(locations)}::jsonb)))
-        order by p.sku, p.location
-        for update of p`,
+        order by p.sku, p.location`,
   );
   const current = new Map(rows.map((r) => [`${r.sku}\u0000${r.location}`, r]));
   const keys = new Set([...counted.keys(), ...(opts.complete ? current.keys() : [])]);
@@ -215,19 +216,42 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
   }
   let applied = 0;
   if (opts.apply) {
+    const over = gaps.filter((g) => g.overCommitted);
+    if (over.length > 0 && opts.resolveShort) {
+      await query(
+        tx,
+        sql`select id from reservations where id in (
+              select a.reservation_id from allocations a
+              join jsonb_to_recordset(${JSON.stringify(over.map((g) => ({ sku: g.sku, location: g.location })))}::jsonb) as k(sku text, location text)
+                on k.sku = a.sku and k.location = a.location
+              where a.supply_id is null and a.qty > 0)
+            order by id for update`,
+      );
+    }
     for (const g of gaps) {
       if (!g.overCommitted) {
-        await setPosition(tx, { sku: g.sku, location: g.location, onHand: g.warehouseOnHand, reason: opts.reason }, opts.actor);
-        g.applied = true;
-        g.outcome = 'adjusted';
-      } else if (opts.resolveShort) {
+        try {
+          await setPosition(tx, { sku: g.sku, location: g.location, onHand: g.warehouseOnHand, reason: opts.reason }, opts.actor);
+          g.applied = true;
+          g.outcome = 'adjusted';
+        } catch (err) {
+          // reserved grew between the comparison and the lock: this gap is over-committed after all
+          if (!(err instanceof WouldOvercommit)) throw err;
+          g.overCommitted = true;
+        }
+      }
+      if (g.applied) {
+        applied++;
+        continue;
+      }
+      if (opts.resolveShort) {
         await opts.resolveShort(tx, { sku: g.sku, location: g.location, expectedQty: g.serviceOnHand, foundQty: g.warehouseOnHand, reason: opts.reason, actor: opts.actor });
         g.applied = true;
         g.outcome = 'short-pick';
+        applied++;
       } else {
-        g.outcome = new WouldOvercommit(`count ${g.warehouseOnHand} is below reserved ${g.reserved} + qualityHold ${g.qualityHold}`).message;
+        g.outcome = `count ${g.warehouseOnHand} is below reserved ${g.reserved} + qualityHold ${g.qualityHold}; not applied`;
       }
-      if (g.applied) applied++;
     }
   }
   return { gaps, compared: keys.size, applied };

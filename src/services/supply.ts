@@ -21,7 +21,7 @@ import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { InvalidState, NotFound } from '../domain/errors.js';
+import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { emit } from './allocation-changes.js';
@@ -38,6 +38,13 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
+
+/** A receipt beyond what the supply still expects (it would count stock twice). */
+export class OverReceipt extends DomainError {
+  constructor(detail: string, extra: Record<string, unknown>) {
+    super('over-receipt', 409, 'Receipt exceeds what the supply still expects', detail, extra);
+  }
+}
 
 export interface SupplyDto {
   id: string;
@@ -137,10 +144,7 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { status: row.status });
   const remaining = row.qty - row.received_qty;
   if (input.qty > remaining) {
-    throw new InvalidState(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, {
-      code: 'over-receipt',
-      remaining,
-    });
+    throw new OverReceipt(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, { remaining });
   }
   // the position may not exist yet (first stock at this location); its row lock joins the ones held
   await query(tx, sql`insert into positions (sku, location) values (${row.sku}, ${row.location}) on conflict (sku, location) do nothing`);

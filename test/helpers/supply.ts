@@ -32,6 +32,12 @@ export function client(svc: Service) {
     get: (id: string) => call('GET', `/v1/reservations/${id}`),
     changes: (id: string) => call('GET', `/v1/reservations/${id}/changes`),
     rules: (body: object) => call('PUT', '/v1/rules', body),
+    /** the service's own consistency check (GET /v1/consistency): every stored aggregate re-derived */
+    consistent: async () => {
+      const r = await call('GET', '/v1/consistency');
+      expect(r.status).toBe(200);
+      expect(r.body.breaches).toEqual([]);
+    },
   };
 }
 

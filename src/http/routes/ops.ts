@@ -1,43 +1,162 @@
-/** /healthz (process up) and /readyz (database reachable and migrated; rules fresh or degraded, with their version and age). */
+/**
+ * Operations endpoints: /healthz (process up), /readyz (may this instance take traffic: database
+ * reachable and fully migrated, not draining; rules and outbox lag can only degrade it), /metrics
+ * (Prometheus text; `metrics` or `admin` key) and /docs (interactive reference over /openapi.json).
+ */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createRoute, z } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
 import { sql } from 'drizzle-orm';
 import { query } from '../../db/client.js';
 import { MIGRATIONS_DIR } from '../../db/migrate.js';
+import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
+import { jsonResponse, problemResponses } from '../schemas.js';
 
-const expectedMigrations = (): number =>
-  (JSON.parse(readFileSync(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
+interface JournalEntry {
+  tag: string;
+  when: number;
+}
+const journal = (): JournalEntry[] => (JSON.parse(readFileSync(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as { entries: JournalEntry[] }).entries;
+
+const READY_DB_TIMEOUT_MS = 2000;
+
+const Check = z.object({ ok: z.boolean(), state: z.string(), reason: z.string().optional() }).catchall(z.unknown());
+const Readiness = z
+  .object({
+    status: z.enum(['ready', 'degraded', 'not-ready']),
+    checks: z.record(z.string(), Check),
+  })
+  .openapi('Readiness');
+
+type CheckResult = z.infer<typeof Check>;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}
 
 export function opsRoutes(app: Router, deps: AppDeps) {
-  const expected = expectedMigrations();
+  const expected = journal();
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      tags: ['operations'],
+      summary: 'Liveness: the process is up and serving HTTP (no dependency is checked)',
+      security: [],
+      responses: { 200: jsonResponse(z.object({ status: z.literal('ok') }), 'alive') },
+    }),
+    (c) => c.json({ status: 'ok' as const }, 200),
+  );
 
-  app.get('/readyz', async (c) => {
-    const checks: Record<string, { ok: boolean; [k: string]: unknown }> = {};
-    try {
-      const [row] = await query<{ n: number }>(deps.database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-      const applied = row?.n ?? 0;
-      checks.database = { ok: applied >= expected, mode: deps.database.mode, migrationsApplied: applied, migrationsExpected: expected };
-    } catch (err) {
-      checks.database = { ok: false, mode: deps.database.mode, reason: (err as Error).message };
-    }
-    // Rules served from the last good copy while Redis is unreachable are degraded, not unready:
-    // every instance keeps enforcing the version it has, by design, so readiness stays 200. Only an
-    // instance that has never loaded the rules (it would enforce the defaults) is not ready.
-    const rules = deps.rules.status();
-    checks.rules = { ok: rules.loaded, ...rules };
-    checks.allocator = { ok: true, ...deps.allocator.depth };
-    // events: a Redis outage does not make the service unready (events wait in the outbox); the lag says how far behind
-    if (deps.relay) {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/readyz',
+      tags: ['operations'],
+      summary: 'Readiness, with the reason for every check',
+      description:
+        '503 `not-ready` when Postgres cannot be reached, a migration in drizzle/ is not applied, or the instance is draining for shutdown. ' +
+        '200 `degraded` when the rules are served from the last good copy or the outbox lags; 200 `ready` otherwise.',
+      security: [],
+      responses: { 200: jsonResponse(Readiness, 'ready or degraded'), 503: jsonResponse(Readiness, 'not ready') },
+    }),
+    async (c) => {
+      const checks: Record<string, CheckResult> = {};
+      checks.lifecycle = deps.lifecycle.draining ? { ok: false, state: 'draining', reason: 'graceful shutdown in progress' } : { ok: true, state: 'serving' };
+
       try {
-        checks.events = { ok: true, ...deps.relay.status(), ...(await deps.relay.lag()) };
+        const rows = await withTimeout(query<{ created_at: string }>(deps.database.db, sql`select created_at::text as created_at from drizzle.__drizzle_migrations`), READY_DB_TIMEOUT_MS);
+        const applied = new Set(rows.map((r) => r.created_at));
+        const missing = expected.filter((e) => !applied.has(String(e.when))).map((e) => e.tag);
+        checks.database = missing.length
+          ? { ok: false, state: 'unmigrated', reason: `migrations not applied: ${missing.join(', ')}`, mode: deps.database.mode, migrationsApplied: applied.size, migrationsExpected: expected.length }
+          : { ok: true, state: 'up', mode: deps.database.mode, migrationsApplied: applied.size, migrationsExpected: expected.length };
       } catch (err) {
-        checks.events = { ok: true, ...deps.relay.status(), lagError: (err as Error).message };
+        checks.database = { ok: false, state: 'unreachable', mode: deps.database.mode, reason: `Postgres check failed: ${(err as Error).message.split('\n')[0]}` };
       }
-    }
-    const ready = Object.values(checks).every((x) => x.ok);
-    return c.json({ status: ready ? (rules.state === 'fresh' ? 'ready' : 'degraded') : 'not-ready', checks }, ready ? 200 : 503);
+
+      // Rules served from the last good copy while Redis is unreachable are degraded, not unready:
+      // every instance keeps enforcing the version it has, by design. Only an instance that has
+      // never loaded the rules (it would enforce the defaults) is not ready.
+      const rules = deps.rules.status();
+      checks.rules = !rules.loaded
+        ? { ok: false, ...rules, state: 'unloaded', reason: `rules never loaded from ${rules.source}${rules.detail ? `: ${rules.detail}` : ''}` }
+        : rules.state === 'fresh'
+          ? { ok: true, ...rules }
+          : { ok: true, ...rules, reason: `rules store unreachable; serving version ${rules.version} confirmed ${Math.round(rules.ageSeconds)} s ago${rules.detail ? ` (${rules.detail})` : ''}` };
+
+      try {
+        const lag = await withTimeout(deps.telemetry.outboxLagSeconds(), READY_DB_TIMEOUT_MS);
+        const max = deps.config.ATP_READY_OUTBOX_LAG_S;
+        checks.outbox =
+          lag === undefined
+            ? { ok: true, state: 'unknown', reason: 'no outbox lag source' }
+            : lag > max
+              ? { ok: true, state: 'lagging', reason: `oldest unpublished event is ${Math.round(lag)} s old (limit ${max} s)`, lagSeconds: lag }
+              : { ok: true, state: 'ok', lagSeconds: lag };
+      } catch (err) {
+        checks.outbox = { ok: true, state: 'unknown', reason: `outbox lag check failed: ${(err as Error).message.split('\n')[0]}` };
+      }
+
+      // the relay (REDIS_URL set): a Redis outage does not make the service unready — events wait in
+      // the outbox and drain when Redis is back; this says whether it publishes and how far behind it is
+      if (deps.relay) {
+        const relay = deps.relay.status();
+        const state = relay.failing ? 'failing' : relay.running ? 'publishing' : 'stopped';
+        try {
+          const lag = await withTimeout(deps.relay.lag(), READY_DB_TIMEOUT_MS);
+          checks.events = { ok: true, state, ...relay, ...lag, ...(relay.failing ? { reason: `publishing to Redis fails: ${relay.lastError}` } : {}) };
+        } catch (err) {
+          checks.events = { ok: true, state, ...relay, reason: `relay lag check failed: ${(err as Error).message.split('\n')[0]}` };
+        }
+      }
+
+      checks.allocator = { ok: true, state: 'ok', ...deps.allocator.depth };
+      const ready = Object.values(checks).every((x) => x.ok);
+      const degraded = checks.rules.state !== 'fresh' || checks.outbox.state === 'lagging';
+      const status = !ready ? 'not-ready' : degraded ? 'degraded' : 'ready';
+      return c.json({ status, checks } as z.infer<typeof Readiness>, ready ? 200 : 503);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/metrics',
+      tags: ['operations'],
+      summary: 'Prometheus metrics (text exposition format); needs a `metrics` or `admin` key',
+      responses: {
+        200: { description: 'the metrics', content: { 'text/plain': { schema: z.string() } } },
+        ...problemResponses(401, 403),
+      },
+    }),
+    async (c) => {
+      requireScope(c.get('principal'), 'metrics');
+      return c.text(await deps.telemetry.metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    },
+  );
+
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'ATP allocation service API' }));
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['operations'],
+    summary: 'Interactive API reference (Scalar) over /openapi.json',
+    security: [],
+    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['operations'],
+    summary: 'This OpenAPI 3.1 document, generated from the zod schemas that validate requests',
+    security: [],
+    responses: { 200: { description: 'the document', content: { 'application/json': { schema: z.object({}).catchall(z.unknown()) } } } },
   });
 }

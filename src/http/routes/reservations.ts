@@ -43,13 +43,14 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       // kits become their components and pack units become base units before allocation
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
-      const r = await deps.allocator.reserve({
+      const cmd = {
         caller: p.id,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
         fingerprint: fingerprint('POST', '/v1/reservations', body),
         ...body,
         lines,
-      });
+      };
+      const r = await deps.telemetry.reserve(cmd, () => deps.allocator.reserve(cmd));
       if (!r.ok) throw r.error;
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
       c.header('Location', `/v1/reservations/${r.result.body.id}`);

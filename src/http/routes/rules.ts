@@ -41,7 +41,7 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
       tags: ['rules'],
       summary: 'Replace the rules; send If-Match with the version you read to avoid overwriting a concurrent change',
       request: {
-        headers: z.object({ 'if-match': z.string().optional().openapi({ param: { name: 'If-Match', in: 'header' }, example: '"3"' }) }),
+        headers: z.object({ 'if-match': z.string().optional().openapi({ param: { name: 'if-match', in: 'header' }, example: '"3"' }) }),
         ...jsonBody(RulesIn),
       },
       responses: { 200: jsonResponse(RulesDoc, 'the new rules, with the version the server gave them'), ...problemResponses(400, 401, 403, 412, 503) },

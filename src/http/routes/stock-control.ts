@@ -1,6 +1,7 @@
 /** GET /v1/consistency, GET /v1/replenishment, POST /v1/reconciliations. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
+import { recordShortPick } from '../../services/short-picks.js';
 import { checkConsistency, reconcile, replenishment } from '../../services/stock-control.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
@@ -106,7 +107,7 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       tags: ['stock control'],
       summary: "Compare a warehouse snapshot with onHand; with apply=true book the gaps as audited cycle counts",
       description:
-        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution (re-source, backorder or short the reservations they strand) when that is available, and are otherwise reported and left unapplied.',
+        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first.',
       request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationBody) },
       responses: { 200: jsonResponse(ReconciliationResult, 'the parity gaps (and what was applied)'), ...problemResponses(400, 401, 403, 413, 415, 422, 503) },
     }),
@@ -118,7 +119,17 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       const r = await runIdempotent(
         db,
         key,
-        async (tx) => ({ status: 200, body: await reconcile(tx, body.snapshot, { apply: body.apply, complete: body.complete, reason: body.reason, actor: p.id }) }),
+        async (tx) => ({
+          status: 200,
+          body: await reconcile(tx, body.snapshot, {
+            apply: body.apply,
+            complete: body.complete,
+            reason: body.reason,
+            actor: p.id,
+            // a count below what is reserved goes through short-pick resolution (lowest tier, then newest, lose first)
+            resolveShort: (t, g) => recordShortPick(t, g, deps.rules.current(), g.actor),
+          }),
+        }),
         deps.config.ATP_TX_RETRIES,
       );
       if (r.replayed) c.header('Idempotent-Replayed', 'true');

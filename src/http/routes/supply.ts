@@ -8,6 +8,7 @@ import type { Tx } from '../../db/client.js';
 import { getReservation } from '../../services/reservations.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
 import { promise } from '../../services/promise.js';
+import { recordShortPick } from '../../services/short-picks.js';
 import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
@@ -19,6 +20,8 @@ import {
   PromiseResult,
   ReceiptBody,
   ReservationChange,
+  ShortPickBody,
+  ShortPickResult,
   Supply,
   SupplyChangeResult,
   SupplyIdParams,
@@ -176,6 +179,28 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
       return c.json(await promise(db, deps.rules.current(), { ...body, lines }), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/short-picks',
+      tags: ['inventory'],
+      summary: 'Report a short pick: the found count is the truth; over-committed reservations are re-sourced, backordered or short',
+      description:
+        'onHand moves by foundQty − expectedQty (ledger row). If the position is then over-committed, quality-held units go first, then reservations lose their units there — the picked reservation first, then lowest priority tier, newest first — and each is re-planned: stock at another location the channel may use, else inbound supply with a promise date, else short. One event per affected reservation.',
+      request: { headers: IdempotencyHeaders, ...jsonBody(ShortPickBody) },
+      responses: { 201: jsonResponse(ShortPickResult, 'what was done'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      requireScope(p, 'oms');
+      const body = c.req.valid('json');
+      const key = { caller: p.id, key: c.req.valid('header')['idempotency-key'], fingerprint: fingerprint('POST', c.req.path, body) };
+      const r = await runIdempotent(db, key, (tx) => recordShortPick(tx, body, deps.rules.current(), p.id), deps.config.ATP_TX_RETRIES);
+      if (r.replayed) c.header(REPLAY_HEADER, 'true');
+      return c.json(r.body as never, 201);
     },
   );
 }
