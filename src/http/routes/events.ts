@@ -9,6 +9,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CURSOR_RE, readEvents, START_CURSOR } from '../../events/feed.js';
 import { CloudEvent } from '../../events/types.js';
+import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
 
@@ -46,10 +47,11 @@ export function eventRoutes(app: Router, deps: AppDeps) {
       description:
         'Events come in the same order as on the Redis Stream: only transactions that every reader can already see, sorted by (transaction id, row id). Page with `after=<next>`. Delivery is at least once overall (the same `id` can reach you by stream and by feed): dedupe on `id`. Channel keys see only events about reservations of their own channels (reservation.*, backorder.*, allocation.*). Rows older than ATP_OUTBOX_RETENTION_HOURS are deleted.',
       request: { query: EventsQuery },
-      responses: { 200: jsonResponse(EventsPage, 'one page of events'), ...problemResponses(400, 401, 503) },
+      responses: { 200: jsonResponse(EventsPage, 'one page of events'), ...problemResponses(400, 401, 403, 503) },
     }),
     async (c) => {
       const p = c.get('principal');
+      requireScope(p, 'read'); // admin, oms or channel keys (a metrics-only key is refused)
       const { after, limit } = c.req.valid('query');
       const channels = p.admin || p.oms ? undefined : [...p.channels];
       return c.json(await readEvents(deps.database.db, { after, limit, channels }), 200);
