@@ -103,3 +103,50 @@ it('the queue bound sheds with 429 too', async () => {
   release();
   expect(await Promise.all(ok)).toEqual([1, 2]);
 });
+
+it('a hot lane that never empties does not starve other lanes of the shared slots', async () => {
+  // one slot; the hot lane is refilled whenever its batch finishes, so it always has work queued
+  let hotBatches = 0;
+  let coldDoneAt: number | undefined;
+  const b = new KeyedBatcher<string, string>({
+    maxBatch: 2,
+    maxQueue: 10_000,
+    concurrency: 1,
+    exec: async (batch, lane) => {
+      await new Promise((r) => setImmediate(r));
+      if (lane === 'hot') hotBatches++;
+      return batch;
+    },
+  });
+  const hot = async () => {
+    // more queued than one batch takes, so the hot lane still has work when each batch ends
+    while (hotBatches < 50 && coldDoneAt === undefined) await Promise.all(Array.from({ length: 4 }, () => b.submit('hot', 'h')));
+  };
+  const feeders = [hot(), hot(), hot()];
+  await new Promise((r) => setImmediate(r));
+  const cold = b.submit('cold', 'c').then(() => (coldDoneAt = hotBatches));
+  await Promise.all([cold, ...feeders]);
+  // the cold request is served within a couple of hot batches, not after the hot stream ends
+  expect(coldDoneAt).toBeDefined();
+  expect(coldDoneAt!).toBeLessThanOrEqual(3);
+});
+
+it('a batch that fails for a non-transient reason is re-run request by request; a 503 fails it as a whole', async () => {
+  const { isolated } = await import('../src/services/allocator.js');
+  const { Unavailable } = await import('../src/domain/errors.js');
+  const cmd = (orderRef: string) => ({ caller: 'c', idempotencyKey: orderRef, fingerprint: orderRef, orderRef, channel: 'web', lines: [{ sku: 'S', qty: 1 }] });
+  const batch = [cmd('a'), cmd('bad'), cmd('b')];
+  const calls: string[][] = [];
+  const run = async (cmds: readonly ReturnType<typeof cmd>[]) => {
+    calls.push(cmds.map((c) => c.orderRef));
+    if (cmds.some((c) => c.orderRef === 'bad')) throw Object.assign(new Error('invalid byte sequence'), { code: '22021' });
+    return { results: cmds.map((c) => ({ ok: true as const, result: { status: 201, body: { id: c.orderRef } as never, replayed: false } })), skus: [] };
+  };
+  const report = await isolated(batch, run);
+  expect(report.results.map((r) => r.ok)).toEqual([true, false, true]);
+  expect(calls).toEqual([['a', 'bad', 'b'], ['a'], ['bad'], ['b']]);
+  const down = async () => {
+    throw new Unavailable('database unavailable');
+  };
+  await expect(isolated(batch, down)).rejects.toBeInstanceOf(Unavailable);
+});

@@ -212,3 +212,29 @@ describe('cycle counts racing on a new position', () => {
     }
   });
 });
+
+describe('channel caps on a SKU with no stock yet (pre-orders against inbound supply)', () => {
+  it('concurrent backorders from one capped channel never exceed its cap', async () => {
+    const current = await api.call('GET', '/v1/rules');
+    const put = await api.call('PUT', '/v1/rules', { defaultTier: 3, channels: { marketplace: { tier: 3, maxUnits: 5 } } }, { 'if-match': current.headers.get('etag')! });
+    expect(put.status).toBe(200);
+    const po = await api.call('POST', '/v1/supply', { sku: 'PRE', location: 'DC1', qty: 100, expectedAt: new Date(Date.now() + 86400_000).toISOString() }, { 'idempotency-key': 'pre-po' });
+    expect(po.status).toBe(201);
+    const rules = svc.rules.current();
+    for (let round = 0; round < 5; round++) {
+      const reports = await Promise.all(
+        [0, 1, 2].map((i) =>
+          reserveBatch(svc.database.db, rules, [
+            { caller: 't', idempotencyKey: `pre-${round}-${i}`, fingerprint: `pre-${round}-${i}`, orderRef: `pre-${round}-${i}`, channel: 'marketplace', lines: [{ sku: 'PRE', qty: 2 }], allowBackorder: true },
+          ]),
+        ),
+      );
+      expect(reports.map((r) => (r.results[0]!.ok ? 'ok' : r.results[0]!.error.code)).filter((c) => !['ok', 'channel-limit', 'insufficient-stock'].includes(c))).toEqual([]);
+    }
+    const [h] = await sql`select coalesce(sum(a.qty), 0)::int as held from allocations a join reservations r on r.id = a.reservation_id where r.channel = 'marketplace' and a.sku = 'PRE'`;
+    expect(h!.held).toBe(4); // two orders of 2 fit under the cap of 5; every later one is refused
+    // restore the default rules for the other tests in this file
+    const now = await api.call('GET', '/v1/rules');
+    expect((await api.call('PUT', '/v1/rules', { defaultTier: 3, channels: {} }, { 'if-match': now.headers.get('etag')! })).status).toBe(200);
+  });
+});

@@ -13,7 +13,8 @@
  *   refused with 429 + Retry-After before anything is written.
  */
 import type { Db } from '../db/client.js';
-import { InsufficientStock, type ShortLine } from '../domain/errors.js';
+import { DomainError, InsufficientStock, type ShortLine } from '../domain/errors.js';
+import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher } from './batcher.js';
 import { findStored, type IdempotentResult, storedFor } from './idempotency.js';
@@ -59,6 +60,33 @@ function soldOutError(short: ShortLine[]): InsufficientStock {
   }
 }
 
+/**
+ * Run a batch; if it fails for a reason that is not transient (a value the database refused, a
+ * bug), run its requests one by one so one bad request cannot fail the others that rode with it.
+ * Transient failures (503: lock timeout, database unavailable) fail the batch as a whole: every
+ * request gets the same retry-safe answer.
+ */
+export async function isolated(batch: readonly ReserveCommand[], run: (cmds: readonly ReserveCommand[]) => Promise<BatchReport>): Promise<BatchReport> {
+  try {
+    return await run(batch);
+  } catch (err) {
+    if (batch.length === 1 || (err instanceof DomainError && err.status === 503)) throw err;
+    const results: ReserveResult[] = [];
+    const skus = new Map<string, BatchReport['skus'][number]>();
+    for (const cmd of batch) {
+      try {
+        const r = await run([cmd]);
+        results.push(r.results[0]!);
+        for (const s of r.skus) skus.set(s.sku, s);
+      } catch (e) {
+        // an unrecognised error stays what it is (the route answers 500 and logs it) — for this request only
+        results.push({ ok: false, error: (mapDatabaseError(e) ?? e) as DomainError });
+      }
+    }
+    return { results, skus: [...skus.values()] };
+  }
+}
+
 const keyOf = (c: ReserveCommand) => `${c.caller}\u0000${c.idempotencyKey}`;
 
 type ReplayCheck = { ok: true; replay: IdempotentResult | undefined } | { ok: false; error: unknown };
@@ -82,7 +110,7 @@ export class Allocator {
       exec: async (batch) => {
         const run = async () => {
           const generation = this.soldOut.generation;
-          const report = await reserveBatch(db, rules.current(), batch, opts.retries);
+          const report = await isolated(batch, (cmds) => reserveBatch(db, rules.current(), cmds, opts.retries));
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);

@@ -178,7 +178,12 @@ export class KeyedBatcher<Req, Res> {
       this.running--;
       if (lane.running > 0) lane.startedAt = started; // approximately: the other batch started around then
       if (lane.queue.length === 0 && lane.running === 0) this.lanes.delete(lane.key);
-      else this.schedule(lane);
+      else if (this.ready.length > 0 && lane.queue.length > 0 && !lane.waiting) {
+        // other lanes are waiting for a slot: this one goes to the back of the line, so one hot
+        // SKU cannot starve every other lane of the shared slots
+        lane.waiting = true;
+        this.ready.push(lane);
+      } else this.schedule(lane);
       while (this.running < this.opts.concurrency && this.ready.length > 0) {
         const next = this.ready.shift()!;
         next.waiting = false;

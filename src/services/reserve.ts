@@ -98,13 +98,15 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   // SKU lists are `= any(array)` so the planner uses the (sku, location) index; the earlier
   // `in (select jsonb_array_elements_text(…))` form planned a sequential scan of all positions.
   // the stored Idempotency-Keys, then every position of every SKU in the batch locked in the global
-  // order, then what capped channels hold (protected by those locks), then open inbound supply
-  // locked after positions when a request may backorder. Replayed requests are in the same lane
+  // order, then open inbound supply locked after positions when a request may backorder, then
+  // what capped channels hold — read last, under the position AND supply locks, so even a SKU
+  // with no position rows yet (a pre-order against inbound supply) is serialised before its
+  // channel holds are read. Replayed requests are in the same lane
   // (same SKUs), so locking for the whole batch costs nothing extra.
   const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
   const capped = [...new Set(cmds.flatMap((c) => c.lines.filter((l) => hasCap(rules, l.sku, c.channel)).map((l) => holdKey(l.sku, c.channel))))];
   const backorderSkus = [...new Set(cmds.filter((c) => c.allowBackorder).flatMap((c) => c.lines.map((l) => l.sku)))].sort();
-  const [stored, positionRows, holdRows, supplyRows] = await Promise.all([
+  const [stored, positionRows, supplyRows, holdRows] = await Promise.all([
     findStored(tx, cmds.map(keyOf)),
     query<PositionRow>(
       tx,
@@ -114,6 +116,16 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
           order by p.sku, p.location
           for update of p`,
     ),
+    backorderSkus.length === 0
+      ? Promise.resolve([])
+      : query<SupplyRow>(
+          tx,
+          sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
+              from supply s join locations l on l.id = s.location
+              where s.sku = any(${pgArray(backorderSkus)}::text[]) and s.status = 'open'
+              order by s.sku, s.expected_at, s.id
+              for update of s`,
+        ),
     capped.length === 0
       ? Promise.resolve([])
       : query<{ sku: string; channel: string; reserved: number }>(
@@ -125,16 +137,6 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
                   return { sku, channel };
                 }),
               )}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
-        ),
-    backorderSkus.length === 0
-      ? Promise.resolve([])
-      : query<SupplyRow>(
-          tx,
-          sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
-              from supply s join locations l on l.id = s.location
-              where s.sku = any(${pgArray(backorderSkus)}::text[]) and s.status = 'open'
-              order by s.sku, s.expected_at, s.id
-              for update of s`,
         ),
   ]);
 
