@@ -226,7 +226,11 @@ export const outbox = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     publishedAt: ts('published_at'),
   },
-  (t) => [index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`)],
+  (t) => [
+    index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`),
+    // GET /v1/events pages in (txid, id) order from a cursor
+    index('outbox_txid_id_idx').on(t.txid, t.id),
+  ],
 );
 
 /**

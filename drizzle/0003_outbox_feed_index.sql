@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_txid_id_idx" ON "outbox" USING btree ("txid","id");
