@@ -2,6 +2,7 @@
  * Stock positions: the cycle count (set a position, audited in the ledger), locations, and the
  * now-view of ATP (per location and total, optionally for one channel after its rules).
  */
+import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
@@ -155,7 +156,7 @@ export async function loadPositions(exec: Exec, skus: readonly string[]): Promis
     exec,
     sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
         from positions p join locations l on l.id = p.location
-        where p.sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))
+        where p.sku = any(${pgArray(skus)}::text[])
         order by p.sku, l.rank, p.location`,
   );
   return rows.map(toState);
@@ -168,7 +169,7 @@ export async function getAtp(exec: Exec, skus: readonly string[], rules: RulesDo
   if (channel) {
     const rows = await query<{ sku: string; reserved: number }>(
       exec,
-      sql`select sku, reserved from channel_holds where channel = ${channel} and sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))`,
+      sql`select sku, reserved from channel_holds where channel = ${channel} and sku = any(${pgArray(skus)}::text[])`,
     );
     for (const r of rows) holds.set(holdKey(r.sku, channel), r.reserved);
   }

@@ -4,6 +4,7 @@
  * order (positions by sku, location; then open supply by sku, expected_at, id) for the verbs that
  * change it (receipts, slips, cancels, short picks).
  */
+import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
@@ -31,30 +32,30 @@ export interface LoadedState extends Required<AllocationState> {
 }
 
 export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean }): Promise<LoadedState> {
-  const list = json([...new Set(skus)].sort());
+  const list = pgArray([...new Set(skus)].sort());
   const positions = await query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     exec,
     opts.lock
       ? sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
             from positions p join locations l on l.id = p.location
-            where p.sku in (select jsonb_array_elements_text(${list})) order by p.sku, p.location for update of p`
+            where p.sku = any(${list}::text[]) order by p.sku, p.location for update of p`
       : sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
             from positions p join locations l on l.id = p.location
-            where p.sku in (select jsonb_array_elements_text(${list})) order by p.sku, p.location`,
+            where p.sku = any(${list}::text[]) order by p.sku, p.location`,
   );
   const supplyRows = await query<SupplyRowFull>(
     exec,
     opts.lock
       ? sql`select s.*, l.rank from supply s join locations l on l.id = s.location
-            where s.sku in (select jsonb_array_elements_text(${list})) and s.status = 'open'
+            where s.sku = any(${list}::text[]) and s.status = 'open'
             order by s.sku, s.expected_at, s.id for update of s`
       : sql`select s.*, l.rank from supply s join locations l on l.id = s.location
-            where s.sku in (select jsonb_array_elements_text(${list})) and s.status = 'open'
+            where s.sku = any(${list}::text[]) and s.status = 'open'
             order by s.sku, s.expected_at, s.id`,
   );
   const holdRows = await query<{ sku: string; channel: string; reserved: number }>(
     exec,
-    sql`select sku, channel, reserved from channel_holds where sku in (select jsonb_array_elements_text(${list}))`,
+    sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`,
   );
   return {
     positions: positions.map(
