@@ -5,41 +5,23 @@
  * reserved at once never oversell a component.
  */
 import fc from 'fast-check';
-import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createService, type Service } from '../src/service.js';
-import { client, type Client, expectInvariants } from './helpers/api.js';
-import { createTestDatabase } from './helpers/db.js';
+import { describe, expect, it } from 'vitest';
+import { expectInvariants } from './helpers/api.js';
+import { serviceFixture } from './helpers/service.js';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let api: Client;
-let sql: postgres.Sql;
+const t = serviceFixture({ ATP_DB_POOL_MAX: '20' });
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '20', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc.app);
-  sql = postgres(db.url, { max: 1, onnotice: () => {} });
-});
-afterAll(async () => {
-  await sql?.end();
-  await svc?.stop();
-  await db?.drop();
-});
-
-const reservedOf = async (sku: string) => (await sql`select coalesce(sum(reserved), 0)::int as r from positions where sku = ${sku}`)[0]!.r as number;
+const reservedOf = async (sku: string) => (await t.sql`select coalesce(sum(reserved), 0)::int as r from positions where sku = ${sku}`)[0]!.r as number;
 
 describe('kits', () => {
   it('reserves every component atomically, summed with other lines for the same component', async () => {
-    expect((await api.setStock('K-A', 'DC1', 10)).status).toBe(200);
-    expect((await api.setStock('K-B', 'DC1', 10)).status).toBe(200);
-    const put = await api.call('PUT', '/v1/kits/BUNDLE', { components: [{ sku: 'K-A', qty: 1 }, { sku: 'K-B', qty: 2 }] });
+    expect((await t.api.setStock('K-A', 'DC1', 10)).status).toBe(200);
+    expect((await t.api.setStock('K-B', 'DC1', 10)).status).toBe(200);
+    const put = await t.api.call('PUT', '/v1/kits/BUNDLE', { components: [{ sku: 'K-A', qty: 1 }, { sku: 'K-B', qty: 2 }] });
     expect(put.status).toBe(200);
-    expect((await api.call('GET', '/v1/kits/BUNDLE')).body).toEqual({ sku: 'BUNDLE', components: [{ sku: 'K-A', qty: 1 }, { sku: 'K-B', qty: 2 }] });
+    expect((await t.api.call('GET', '/v1/kits/BUNDLE')).body).toEqual({ sku: 'BUNDLE', components: [{ sku: 'K-A', qty: 1 }, { sku: 'K-B', qty: 2 }] });
 
-    const r = await api.reserve({ orderRef: 'kit-1', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 3 }, { sku: 'K-B', qty: 2 }] });
+    const r = await t.api.reserve({ orderRef: 'kit-1', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 3 }, { sku: 'K-B', qty: 2 }] });
     expect(r.status).toBe(201);
     expect(r.body.lines).toEqual([
       expect.objectContaining({ sku: 'K-A', qty: 3, kit: { sku: 'BUNDLE', perKit: 1 } }),
@@ -50,32 +32,32 @@ describe('kits', () => {
     expect(await reservedOf('K-B')).toBe(8);
 
     // one more kit fits (B: 2 left), the next does not — and takes nothing of A either
-    expect((await api.reserve({ orderRef: 'kit-2', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(201);
-    const refused = await api.reserve({ orderRef: 'kit-3', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] });
+    expect((await t.api.reserve({ orderRef: 'kit-2', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(201);
+    const refused = await t.api.reserve({ orderRef: 'kit-3', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] });
     expect(refused.status).toBe(409);
     expect(refused.body.lines).toEqual([expect.objectContaining({ sku: 'K-B', requested: 2, available: 0 })]);
     expect(await reservedOf('K-A')).toBe(4);
 
     // release one kit of the first reservation: its components by the stored composition
-    const rel = await api.release(r.body.id, { lines: [{ sku: 'BUNDLE', qty: 1 }] });
+    const rel = await t.api.release(r.body.id, { lines: [{ sku: 'BUNDLE', qty: 1 }] });
     expect(rel.status).toBe(200);
     expect(await reservedOf('K-A')).toBe(3);
     expect(await reservedOf('K-B')).toBe(8);
     // commit the rest through the kit; the standalone K-B line stays held
-    const com = await api.commit(r.body.id, { lines: [{ sku: 'BUNDLE', qty: 2 }] });
+    const com = await t.api.commit(r.body.id, { lines: [{ sku: 'BUNDLE', qty: 2 }] });
     expect(com.status).toBe(200);
     expect(com.body.status).toBe('held');
-    const [a] = await sql`select on_hand, reserved from positions where sku = 'K-A'`;
+    const [a] = await t.sql`select on_hand, reserved from positions where sku = 'K-A'`;
     expect(a).toEqual({ on_hand: 8, reserved: 1 });
-    await expectInvariants(db.url, 'K-');
+    await expectInvariants(t.db.url, 'K-');
   });
 
   it('refuses kits of kits, a kit containing itself, and a kit with stock of its own', async () => {
-    expect((await api.call('PUT', '/v1/kits/SELF', { components: [{ sku: 'SELF', qty: 1 }] })).body.errors[0].field).toBe('body.components.0.sku');
-    expect((await api.call('PUT', '/v1/kits/OUTER', { components: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(409);
-    expect((await api.setStock('STOCKED', 'DC1', 1)).status).toBe(200);
-    expect((await api.call('PUT', '/v1/kits/STOCKED', { components: [{ sku: 'K-A', qty: 1 }] })).status).toBe(409);
-    expect((await api.call('GET', '/v1/kits/NOKIT')).status).toBe(404);
+    expect((await t.api.call('PUT', '/v1/kits/SELF', { components: [{ sku: 'SELF', qty: 1 }] })).body.errors[0].field).toBe('body.components.0.sku');
+    expect((await t.api.call('PUT', '/v1/kits/OUTER', { components: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(409);
+    expect((await t.api.setStock('STOCKED', 'DC1', 1)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/kits/STOCKED', { components: [{ sku: 'K-A', qty: 1 }] })).status).toBe(409);
+    expect((await t.api.call('GET', '/v1/kits/NOKIT')).status).toBe(404);
   });
 
   it('property: kits and components reserved concurrently never oversell a component', async () => {
@@ -87,12 +69,12 @@ describe('kits', () => {
         async (stock, orders) => {
           const p = `KP${++run}_`;
           const [A, B, KIT] = [`${p}A`, `${p}B`, `${p}KIT`];
-          expect((await api.setStock(A, 'DC1', stock.a)).status).toBe(200);
-          expect((await api.setStock(B, 'DC1', stock.b)).status).toBe(200);
-          expect((await api.call('PUT', `/v1/kits/${KIT}`, { components: [{ sku: A, qty: stock.perA }, { sku: B, qty: stock.perB }] })).status).toBe(200);
+          expect((await t.api.setStock(A, 'DC1', stock.a)).status).toBe(200);
+          expect((await t.api.setStock(B, 'DC1', stock.b)).status).toBe(200);
+          expect((await t.api.call('PUT', `/v1/kits/${KIT}`, { components: [{ sku: A, qty: stock.perA }, { sku: B, qty: stock.perB }] })).status).toBe(200);
           const replies = await Promise.all(
             orders.map((o, i) =>
-              api.reserve({
+              t.api.reserve({
                 orderRef: `${p}${i}`,
                 channel: 'web',
                 lines: [
@@ -116,7 +98,7 @@ describe('kits', () => {
           expect(await reservedOf(B)).toBe(needB);
           expect(needA).toBeLessThanOrEqual(stock.a);
           expect(needB).toBeLessThanOrEqual(stock.b);
-          await expectInvariants(db.url, p);
+          await expectInvariants(t.db.url, p);
         },
       ),
       { numRuns: 20 },
@@ -126,12 +108,12 @@ describe('kits', () => {
 
 describe('units of measure', () => {
   it('converts pack units to base units and refuses what is not whole', async () => {
-    expect((await api.setStock('U-1', 'DC1', 100)).status).toBe(200);
-    const units = await api.call('PUT', '/v1/units/U-1', { units: [{ unit: 'case', factor: 12 }, { unit: 'pack', factor: 4 }] });
+    expect((await t.api.setStock('U-1', 'DC1', 100)).status).toBe(200);
+    const units = await t.api.call('PUT', '/v1/units/U-1', { units: [{ unit: 'case', factor: 12 }, { unit: 'pack', factor: 4 }] });
     expect(units.status).toBe(200);
     expect(units.body.units).toEqual([{ unit: 'each', factor: 1 }, { unit: 'pack', factor: 4 }, { unit: 'case', factor: 12 }]);
 
-    const r = await api.reserve({ orderRef: 'u1', channel: 'web', lines: [{ sku: 'U-1', qty: 2, unit: 'case' }, { sku: 'U-1', qty: 0.5, unit: 'case' }, { sku: 'U-1', qty: 3 }] });
+    const r = await t.api.reserve({ orderRef: 'u1', channel: 'web', lines: [{ sku: 'U-1', qty: 2, unit: 'case' }, { sku: 'U-1', qty: 0.5, unit: 'case' }, { sku: 'U-1', qty: 3 }] });
     expect(r.status).toBe(201);
     expect(r.body.lines.map((l: { qty: number; unit?: unknown }) => [l.qty, l.unit])).toEqual([
       [24, { name: 'case', factor: 12 }],
@@ -140,18 +122,18 @@ describe('units of measure', () => {
     ]);
     expect(await reservedOf('U-1')).toBe(33);
 
-    const frac = await api.reserve({ orderRef: 'u2', channel: 'web', lines: [{ sku: 'U-1', qty: 0.1, unit: 'case' }] });
+    const frac = await t.api.reserve({ orderRef: 'u2', channel: 'web', lines: [{ sku: 'U-1', qty: 0.1, unit: 'case' }] });
     expect(frac.status).toBe(400);
     expect(frac.body.errors[0]).toEqual({ field: 'body.lines.0.qty', reason: expect.stringMatching(/whole number/) });
-    const bad = await api.reserve({ orderRef: 'u3', channel: 'web', lines: [{ sku: 'U-1', qty: 1, unit: 'pallet' }] });
+    const bad = await t.api.reserve({ orderRef: 'u3', channel: 'web', lines: [{ sku: 'U-1', qty: 1, unit: 'pallet' }] });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].field).toBe('body.lines.0.unit');
-    const noUnit = await api.reserve({ orderRef: 'u4', channel: 'web', lines: [{ sku: 'U-1', qty: 1.5 }] });
+    const noUnit = await t.api.reserve({ orderRef: 'u4', channel: 'web', lines: [{ sku: 'U-1', qty: 1.5 }] });
     expect(noUnit.status).toBe(400);
     expect(noUnit.body.errors[0].field).toBe('body.lines.0.qty');
 
     // release in packs
-    expect((await api.release(r.body.id, { lines: [{ sku: 'U-1', qty: 2, unit: 'pack' }] })).status).toBe(200);
+    expect((await t.api.release(r.body.id, { lines: [{ sku: 'U-1', qty: 2, unit: 'pack' }] })).status).toBe(200);
     expect(await reservedOf('U-1')).toBe(25);
   });
 
@@ -160,19 +142,19 @@ describe('units of measure', () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 2, max: 48 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 4 }), async (factor, halves) => {
         const sku = `UP${++run}`;
-        expect((await api.setStock(sku, 'DC1', 10_000)).status).toBe(200);
-        expect((await api.call('PUT', `/v1/units/${sku}`, { units: [{ unit: 'box', factor }] })).status).toBe(200);
+        expect((await t.api.setStock(sku, 'DC1', 10_000)).status).toBe(200);
+        expect((await t.api.call('PUT', `/v1/units/${sku}`, { units: [{ unit: 'box', factor }] })).status).toBe(200);
         // quantities in half boxes: whole base units only when factor is even
         const lines = halves.map((h) => ({ sku, qty: h / 2, unit: 'box' }));
-        const r = await api.reserve({ orderRef: sku, channel: 'web', lines });
+        const r = await t.api.reserve({ orderRef: sku, channel: 'web', lines });
         const base = halves.reduce((s, h) => s + (h * factor) / 2, 0);
         const whole = halves.every((h) => (h * factor) % 2 === 0);
         expect(r.status).toBe(whole ? 201 : 400);
         if (!whole) return;
         expect(await reservedOf(sku)).toBe(base);
         // give it back in base units, then check nothing is left and nothing was created
-        expect((await api.release(r.body.id, { lines: [{ sku, qty: base }] })).status).toBe(200);
-        const [p] = await sql`select on_hand, reserved from positions where sku = ${sku}`;
+        expect((await t.api.release(r.body.id, { lines: [{ sku, qty: base }] })).status).toBe(200);
+        const [p] = await t.sql`select on_hand, reserved from positions where sku = ${sku}`;
         expect(p).toEqual({ on_hand: 10_000, reserved: 0 });
       }),
       { numRuns: 25 },
@@ -182,12 +164,12 @@ describe('units of measure', () => {
 
 describe('ATP of kits and in pack units', () => {
   it('a kit is available as the fewest whole kits its components allow, now, per location and by date', async () => {
-    for (const [sku, loc, n] of [['KA-1', 'DC1', 7], ['KA-2', 'DC1', 9], ['KA-1', 'DC2', 4], ['KA-2', 'DC2', 1]] as const) expect((await api.setStock(sku, loc, n)).status).toBe(200);
-    expect((await api.call('PUT', '/v1/kits/KA-KIT', { components: [{ sku: 'KA-1', qty: 1 }, { sku: 'KA-2', qty: 3 }] })).status).toBe(200);
+    for (const [sku, loc, n] of [['KA-1', 'DC1', 7], ['KA-2', 'DC1', 9], ['KA-1', 'DC2', 4], ['KA-2', 'DC2', 1]] as const) expect((await t.api.setStock(sku, loc, n)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/kits/KA-KIT', { components: [{ sku: 'KA-1', qty: 1 }, { sku: 'KA-2', qty: 3 }] })).status).toBe(200);
     const when = new Date(Date.now() + 5 * 86400_000).toISOString();
-    const s = await api.call('POST', '/v1/supply', { sku: 'KA-2', location: 'DC2', qty: 8, expectedAt: when }, { 'idempotency-key': 'ka-po' });
+    const s = await t.api.call('POST', '/v1/supply', { sku: 'KA-2', location: 'DC2', qty: 8, expectedAt: when }, { 'idempotency-key': 'ka-po' });
     expect(s.status).toBe(201);
-    const atp = await api.atp(['KA-KIT', 'KA-2']);
+    const atp = await t.api.atp(['KA-KIT', 'KA-2']);
     expect(atp.status).toBe(200);
     const kit = atp.body.skus[0];
     // total: KA-1 11 → 11 kits; KA-2 10 → 3 kits ⇒ 3 now; by the PO date KA-2 18 → 6 kits
@@ -197,17 +179,17 @@ describe('ATP of kits and in pack units', () => {
     expect(byLoc).toEqual({ DC1: 3, DC2: 0 });
     expect(kit.locations.find((l: { location: string }) => l.location === 'DC2').byDate).toEqual([{ date: new Date(when).toISOString(), available: 3 }]);
     // reserving the kit moves its ATP exactly
-    expect((await api.reserve({ orderRef: 'ka', channel: 'web', lines: [{ sku: 'KA-KIT', qty: 2 }] })).status).toBe(201);
-    expect((await api.atp(['KA-KIT'])).body.skus[0].available).toBe(1);
+    expect((await t.api.reserve({ orderRef: 'ka', channel: 'web', lines: [{ sku: 'KA-KIT', qty: 2 }] })).status).toBe(201);
+    expect((await t.api.atp(['KA-KIT'])).body.skus[0].available).toBe(1);
   });
 
   it('availability in a pack unit is rounded down; an unknown unit is refused naming query.unit', async () => {
-    expect((await api.setStock('PK-1', 'DC1', 30)).status).toBe(200);
-    expect((await api.call('PUT', '/v1/units/PK-1', { units: [{ unit: 'case', factor: 12 }] })).status).toBe(200);
-    const r = await api.call('GET', '/v1/atp?sku=PK-1&unit=case');
+    expect((await t.api.setStock('PK-1', 'DC1', 30)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/units/PK-1', { units: [{ unit: 'case', factor: 12 }] })).status).toBe(200);
+    const r = await t.api.call('GET', '/v1/atp?sku=PK-1&unit=case');
     expect(r.status).toBe(200);
     expect(r.body.skus[0]).toMatchObject({ available: 30, inUnit: { unit: 'case', factor: 12, available: 2 } });
-    const bad = await api.call('GET', '/v1/atp?sku=PK-1&unit=pallet');
+    const bad = await t.api.call('GET', '/v1/atp?sku=PK-1&unit=pallet');
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].field).toBe('query.unit');
   });

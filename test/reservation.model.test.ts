@@ -9,29 +9,11 @@
  * service picks is its own choice, which the model reads from the answer and then holds it to.
  */
 import fc from 'fast-check';
-import postgres from 'postgres';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createService, type Service } from '../src/service.js';
-import { client, type Client, expectInvariants } from './helpers/api.js';
-import { createTestDatabase } from './helpers/db.js';
+import { expect, it } from 'vitest';
+import { expectInvariants } from './helpers/api.js';
+import { serviceFixture } from './helpers/service.js';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let api: Client;
-let sql: postgres.Sql;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '5', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc.app);
-  sql = postgres(db.url, { max: 1, onnotice: () => {} });
-});
-afterAll(async () => {
-  await sql?.end();
-  await svc?.stop();
-  await db?.drop();
-});
+const t = serviceFixture({ ATP_DB_POOL_MAX: '5' });
 
 const SKUS = 3;
 const LOCS = ['DC1', 'DC2'];
@@ -94,7 +76,7 @@ it('random sequences keep every invariant and agree with the model', async () =>
         switch (cmd.kind) {
           case 'set': {
             const k = key(sku(cmd.sku), LOCS[cmd.loc]!);
-            const r = await api.setStock(sku(cmd.sku), LOCS[cmd.loc]!, cmd.onHand, { qualityHold: cmd.hold, safetyStock: cmd.safety });
+            const r = await t.api.setStock(sku(cmd.sku), LOCS[cmd.loc]!, cmd.onHand, { qualityHold: cmd.hold, safetyStock: cmd.safety });
             // safety stock is a buffer against promising, not a claim: only reserved + hold must fit in onHand
             const fits = reservedAt(k) + cmd.hold <= cmd.onHand;
             expect(r.status, `set ${k} onHand=${cmd.onHand} hold=${cmd.hold}`).toBe(fits ? 200 : 409);
@@ -106,7 +88,7 @@ it('random sequences keep every invariant and agree with the model', async () =>
             const demand = new Map<string, number>();
             for (const l of cmd.lines) demand.set(sku(l.sku), (demand.get(sku(l.sku)) ?? 0) + l.qty);
             const ok = [...demand].every(([s, q]) => totalAvail(s) >= q);
-            const r = await api.reserve({ orderRef: `${run}o${reservations.length}`, channel: 'web', lines: cmd.lines.map((l) => ({ sku: sku(l.sku), qty: l.qty })), holdSeconds: 3600 });
+            const r = await t.api.reserve({ orderRef: `${run}o${reservations.length}`, channel: 'web', lines: cmd.lines.map((l) => ({ sku: sku(l.sku), qty: l.qty })), holdSeconds: 3600 });
             expect(r.status, `reserve ${JSON.stringify(cmd.lines)}`).toBe(ok ? 201 : 409);
             if (!ok) {
               expect(r.body.type).toMatch(/insufficient-stock$/);
@@ -123,7 +105,7 @@ it('random sequences keep every invariant and agree with the model', async () =>
             const res = pick(cmd.res);
             if (!res) break;
             const lines = cmd.partial ? [{ sku: sku(cmd.partial.sku), qty: cmd.partial.qty }] : undefined;
-            const r = await (cmd.kind === 'release' ? api.release : api.commit)(res.id, lines ? { lines } : {});
+            const r = await (cmd.kind === 'release' ? t.api.release : t.api.commit)(res.id, lines ? { lines } : {});
             const what = `${cmd.kind} ${res.status} ${JSON.stringify(lines)}`;
             if (res.status !== 'held') {
               // release of a settled reservation is a no-op; anything naming lines, or a commit, is a 409
@@ -159,27 +141,27 @@ it('random sequences keep every invariant and agree with the model', async () =>
           case 'extend': {
             const res = pick(cmd.res);
             if (!res) break;
-            const r = await api.extend(res.id, 7200);
+            const r = await t.api.extend(res.id, 7200);
             expect(r.status, `extend ${res.status}`).toBe(res.status === 'held' ? 200 : 409);
             break;
           }
           case 'expire': {
             const res = pick(cmd.res);
             if (!res) break;
-            await sql`update reservations set expires_at = now() - interval '1 second' where id = ${res.id} and status = 'held'`;
-            const n = await svc.sweep();
+            await t.sql`update reservations set expires_at = now() - interval '1 second' where id = ${res.id} and status = 'held'`;
+            const n = await t.svc.sweep();
             expect(n).toBe(res.status === 'held' ? 1 : 0);
             if (res.status === 'held') {
               res.held = new Map();
               res.status = res.shipped ? 'committed' : 'expired';
             }
-            const r = await api.get(res.id);
+            const r = await t.api.get(res.id);
             expect(r.body.status).toBe(res.status);
             break;
           }
         }
         // the database agrees with the model after every step
-        const rows = await sql<{ sku: string; location: string; on_hand: number; reserved: number }[]>`
+        const rows = await t.sql<{ sku: string; location: string; on_hand: number; reserved: number }[]>`
           select sku, location, on_hand, reserved from positions where sku like ${`${run}%`}`;
         for (const row of rows) {
           const k = key(row.sku, row.location);
@@ -187,7 +169,7 @@ it('random sequences keep every invariant and agree with the model', async () =>
           expect(row.reserved, `reserved ${k}`).toBe(reservedAt(k));
         }
       }
-      await expectInvariants(db.url, run);
+      await expectInvariants(t.db.url, run);
     }),
     { numRuns: 40, endOnFailure: true },
   );
