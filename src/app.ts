@@ -39,6 +39,7 @@ export function createApp(deps: AppDeps) {
       onError: (c) => problemResponse(c, new DomainError('payload-too-large', 413, 'Request body too large', `bodies are limited to ${deps.config.ATP_MAX_BODY_BYTES} bytes`)),
     }),
   );
+  app.use('*', availabilityChanges(deps));
   app.use('*', async (c, next) => {
     if (!PUBLIC_PATHS.has(c.req.path)) c.set('principal', deps.keys.authenticate(c.req.header('authorization')));
     await next();
@@ -76,6 +77,26 @@ function safeError(err: unknown) {
   const cause = e?.cause as { message?: string; code?: string } | undefined;
   const strip = (t: string | undefined) => t?.replace(/\nparams:[\s\S]*?(?=\n\s+at |$)/, '\nparams: [redacted]');
   return { name: e?.name, message: e?.message?.split('\nparams:')[0], code: e?.code ?? cause?.code, cause: cause?.message, stack: strip(e?.stack) };
+}
+
+/**
+ * Any change other than creating a reservation (inventory PUT, release, commit, supply, receipts,
+ * short picks, rules…) may add availability: the sold-out memory forgets everything. Coarse on
+ * purpose — a new route can never be forgotten here. Refusals (4xx) changed nothing and are skipped,
+ * so unauthenticated or invalid requests cannot flush the memory.
+ */
+function availabilityChanges(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const m = c.req.method;
+    if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || (m === 'POST' && c.req.path === '/v1/reservations')) return next();
+    try {
+      await next();
+    } finally {
+      // a refused request (4xx) changed nothing (invariant 6); a 5xx may have committed
+      const status = c.res.status;
+      if (status < 400 || status >= 500) deps.allocator.invalidate();
+    }
+  };
 }
 
 function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {

@@ -50,6 +50,12 @@ export const ConfigSchema = z.object({
   OTEL_SERVICE_NAME: z.string().min(1).default('atp-service'),
   /** OTLP metric push interval (ms) */
   OTEL_METRIC_EXPORT_INTERVAL: int(60_000, 1000, 3_600_000),
+  /** allocation transactions of one SKU set in flight at once: 2 lets the next batch queue on the row locks while the previous commits */
+  ATP_LANE_CONCURRENCY: int(1, 1, 16),
+  /** latency budget for the allocation queue: a request whose estimated wait exceeds it gets 429 + Retry-After (0: shed whenever it would wait behind a batch) */
+  ATP_QUEUE_BUDGET_MS: int(1000, 0, 600_000),
+  /** how long an instance trusts a sold-out observation before asking Postgres again (0: off) */
+  ATP_SOLDOUT_TTL_MS: int(250, 0, 60_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

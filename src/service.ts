@@ -43,6 +43,8 @@ export interface ServiceOptions {
   /** tracing and metrics (tests inject one with an in-memory span exporter); default from config.
    * An injected instance is not shut down by stop(). */
   telemetry?: Telemetry;
+  /** observe every allocation batch (size, queue wait, duration) — benchmarks and diagnostics */
+  onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
 }
 
 export async function createService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
@@ -64,7 +66,13 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     maxQueue: config.ATP_QUEUE_MAX,
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
-    onBatch: telemetry.onBatch,
+    laneConcurrency: config.ATP_LANE_CONCURRENCY,
+    budgetMs: config.ATP_QUEUE_BUDGET_MS,
+    soldOutTtlMs: config.ATP_SOLDOUT_TTL_MS,
+    onBatch: (info) => {
+      telemetry.onBatch(info);
+      opts.onBatch?.(info);
+    },
     wrapBatch: telemetry.wrapBatch,
   });
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
@@ -86,6 +94,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     try {
       for (;;) {
         const n = await expireDue(database.db);
+        // released holds are stock again: the sold-out memory must not keep refusing it
+        if (n > 0) allocator.invalidate();
         total += n;
         if (n < 200) break;
       }

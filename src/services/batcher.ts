@@ -1,10 +1,21 @@
 /**
  * Natural batching. Requests are queued in lanes (one lane per key, e.g. the SKU set of a
- * reservation). A lane with nothing in flight runs its first request at once, as a batch of one;
- * requests that arrive while a lane's batch is in flight wait and go together as the next batch —
- * one transaction, one lock acquisition, one commit for many requests. At most `concurrency`
+ * reservation). A lane with a free slot runs its first request at once, as a batch of one;
+ * requests that arrive while a lane's batches are in flight wait and go together as the next
+ * batch — one transaction, one lock acquisition, one commit for many requests. A lane may have
+ * `laneConcurrency` batches in flight (default 1): with 2, the next batch has already begun its
+ * transaction and is queued on the row locks when the previous one commits, so the lock is never
+ * idle during a client round trip (Postgres still serialises them; the lock queue is FIFO). Two
+ * requests with the same dedupe key are never in flight in one lane at the same time. At most `concurrency`
  * batches run at once (across lanes); the total number of queued requests is bounded and excess
  * is shed with `Overloaded` (429) instead of waiting past any deadline.
+ *
+ * Load shedding by latency budget: each lane keeps a moving average of its batch duration; a new
+ * request's wait is estimated as (the rest of the batch in flight) + (full batches queued ahead of
+ * it) + (a slot wait when every transaction slot is busy), and when that estimate exceeds
+ * `budgetMs` the request is refused at once with 429 + Retry-After — before anything is written —
+ * instead of queueing into a timeout. The estimate is only a load-shedding heuristic: it decides
+ * who waits, never what is allocated.
  *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
@@ -20,8 +31,13 @@ interface Item<Req, Res> {
 interface Lane<Req, Res> {
   key: string;
   queue: Item<Req, Res>[];
-  running: boolean;
+  /** batches in flight */
+  running: number;
   waiting: boolean;
+  /** when the oldest batch in flight started (performance.now()) */
+  startedAt: number;
+  /** dedupe keys of the requests in flight */
+  keys: Set<string>;
 }
 
 export interface BatcherOptions<Req, Res> {
@@ -29,9 +45,15 @@ export interface BatcherOptions<Req, Res> {
   maxBatch: number;
   maxQueue: number;
   concurrency: number;
-  /** requests with the same dedupe key never share a batch (the later waits for the next one) */
+  /** batches of one lane in flight at once (default 1) */
+  laneConcurrency?: number;
+  /** requests with the same dedupe key never share a batch nor run concurrently (the later waits) */
   dedupeKey?: (req: Req) => string;
   onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
+  /** shed a request whose estimated queue wait exceeds this many ms (undefined: never by time) */
+  budgetMs?: number | undefined;
+  /** the batch duration assumed before any batch has been measured (ms) */
+  priorBatchMs?: number;
 }
 
 export class KeyedBatcher<Req, Res> {
@@ -40,8 +62,30 @@ export class KeyedBatcher<Req, Res> {
   private running = 0;
   private queued = 0;
   private idle: (() => void)[] = [];
+  private readonly laneConcurrency: number;
+  /** moving average of batch durations (ms), across lanes */
+  private batchMs: number;
+  /** requests refused by the latency budget or the queue bound */
+  shed = 0;
 
-  constructor(private readonly opts: BatcherOptions<Req, Res>) {}
+  constructor(private readonly opts: BatcherOptions<Req, Res>) {
+    this.batchMs = opts.priorBatchMs ?? 10;
+    this.laneConcurrency = Math.max(1, opts.laneConcurrency ?? 1);
+  }
+
+  /** Estimated ms a request submitted to this lane now would wait before its batch starts. */
+  estimateWait(laneKey: string): number {
+    const lane = this.lanes.get(laneKey);
+    const slotWait = (pos: number) => (this.running >= this.opts.concurrency ? this.batchMs * Math.ceil(pos / this.opts.concurrency) : 0);
+    if (!lane) return slotWait(this.ready.length + 1);
+    if (lane.running < this.laneConcurrency && lane.queue.length === 0) return lane.waiting ? slotWait(this.ready.indexOf(lane) + 1) : 0;
+    // full batches queued ahead, served laneConcurrency at a time, behind the oldest batch in flight
+    const ahead = Math.floor(lane.queue.length / this.opts.maxBatch);
+    let wait = (ahead * this.batchMs) / this.laneConcurrency;
+    if (lane.running > 0) wait += Math.max(this.batchMs - (performance.now() - lane.startedAt), this.batchMs / 2);
+    if (lane.waiting) wait += slotWait(this.ready.indexOf(lane) + 1);
+    return wait;
+  }
 
   get depth(): { queued: number; running: number; lanes: number } {
     return { queued: this.queued, running: this.running, lanes: this.lanes.size };
@@ -49,14 +93,25 @@ export class KeyedBatcher<Req, Res> {
 
   submit(laneKey: string, req: Req): Promise<Res> {
     if (this.queued >= this.opts.maxQueue) {
+      this.shed++;
       return Promise.reject(new Overloaded(`${this.queued} requests are already waiting for allocation; retry shortly`, 1));
+    }
+    if (this.opts.budgetMs !== undefined) {
+      const wait = this.estimateWait(laneKey);
+      if (wait > this.opts.budgetMs) {
+        this.shed++;
+        return Promise.reject(
+          new Overloaded(`the estimated wait for allocation (${Math.round(wait)} ms) exceeds the latency budget (${this.opts.budgetMs} ms); retry shortly`, Math.max(1, Math.ceil(wait / 1000))),
+        );
+      }
     }
     let lane = this.lanes.get(laneKey);
     if (!lane) {
-      lane = { key: laneKey, queue: [], running: false, waiting: false };
+      lane = { key: laneKey, queue: [], running: 0, waiting: false, startedAt: 0, keys: new Set() };
       this.lanes.set(laneKey, lane);
     }
-    const promise = new Promise<Res>((resolve, reject) => lane.queue.push({ req, resolve, reject, enqueuedAt: performance.now() }));
+    const l = lane;
+    const promise = new Promise<Res>((resolve, reject) => l.queue.push({ req, resolve, reject, enqueuedAt: performance.now() }));
     this.queued++;
     this.schedule(lane);
     return promise;
@@ -69,25 +124,30 @@ export class KeyedBatcher<Req, Res> {
   }
 
   private schedule(lane: Lane<Req, Res>) {
-    if (lane.running || lane.waiting || lane.queue.length === 0) return;
+    if (lane.running >= this.laneConcurrency || lane.waiting || lane.queue.length === 0) return;
     if (this.running >= this.opts.concurrency) {
       lane.waiting = true;
       this.ready.push(lane);
       return;
     }
-    void this.run(lane);
+    const batch = this.take(lane);
+    if (batch.length === 0) return; // everything queued duplicates a request in flight: wait for it
+    void this.run(lane, batch);
   }
 
   private take(lane: Lane<Req, Res>): Item<Req, Res>[] {
     const { dedupeKey, maxBatch } = this.opts;
     if (!dedupeKey) return lane.queue.splice(0, maxBatch);
-    const seen = new Set<string>();
     const batch: Item<Req, Res>[] = [];
     const rest: Item<Req, Res>[] = [];
     for (const item of lane.queue) {
+      if (batch.length >= maxBatch) {
+        rest.push(item);
+        continue;
+      }
       const k = dedupeKey(item.req);
-      if (batch.length < maxBatch && !seen.has(k)) {
-        seen.add(k);
+      if (!lane.keys.has(k)) {
+        lane.keys.add(k);
         batch.push(item);
       } else rest.push(item);
     }
@@ -95,22 +155,29 @@ export class KeyedBatcher<Req, Res> {
     return batch;
   }
 
-  private async run(lane: Lane<Req, Res>) {
-    lane.running = true;
+  private async run(lane: Lane<Req, Res>, batch: Item<Req, Res>[]) {
+    if (lane.running === 0) lane.startedAt = performance.now();
+    lane.running++;
     this.running++;
-    const batch = this.take(lane);
     this.queued -= batch.length;
     const started = performance.now();
     try {
-      const results = await this.opts.exec(batch.map((b) => b.req), lane.key);
+      const results = await this.opts.exec(
+        batch.map((b) => b.req),
+        lane.key,
+      );
       batch.forEach((b, i) => b.resolve(results[i]!));
     } catch (err) {
       for (const b of batch) b.reject(err);
     } finally {
-      this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms: performance.now() - started });
-      lane.running = false;
+      const ms = performance.now() - started;
+      this.batchMs = this.batchMs * 0.8 + ms * 0.2;
+      this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
+      if (this.opts.dedupeKey) for (const b of batch) lane.keys.delete(this.opts.dedupeKey(b.req));
+      lane.running--;
       this.running--;
-      if (lane.queue.length === 0) this.lanes.delete(lane.key);
+      if (lane.running > 0) lane.startedAt = started; // approximately: the other batch started around then
+      if (lane.queue.length === 0 && lane.running === 0) this.lanes.delete(lane.key);
       else this.schedule(lane);
       while (this.running < this.opts.concurrency && this.ready.length > 0) {
         const next = this.ready.shift()!;

@@ -34,7 +34,7 @@ import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
-import { findStored, type IdempotencyKey, type IdempotentResult, storedFor, storeResponsesSql } from './idempotency.js';
+import { findStored, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
   caller: string;
@@ -89,8 +89,51 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const results: ReserveResult[] = new Array(cmds.length);
   const keyOf = (c: ReserveCommand): IdempotencyKey => ({ caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
 
-  // 1. replays: keys already stored answer with the first response
-  const stored = await findStored(tx, cmds.map(keyOf));
+  // 1–4 in ONE round trip (pipelined on the transaction's connection, executed in this order).
+  // SKU lists are `= any(array)` so the planner uses the (sku, location) index; the earlier
+  // `in (select jsonb_array_elements_text(…))` form planned a sequential scan of all positions.
+  // the stored Idempotency-Keys, then every position of every SKU in the batch locked in the global
+  // order, then what capped channels hold (protected by those locks), then open inbound supply
+  // locked after positions when a request may backorder. Replayed requests are in the same lane
+  // (same SKUs), so locking for the whole batch costs nothing extra.
+  const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
+  const capped = [...new Set(cmds.flatMap((c) => c.lines.filter((l) => hasCap(rules, l.sku, c.channel)).map((l) => holdKey(l.sku, c.channel))))];
+  const backorderSkus = [...new Set(cmds.filter((c) => c.allowBackorder).flatMap((c) => c.lines.map((l) => l.sku)))].sort();
+  const [stored, positionRows, holdRows, supplyRows] = await Promise.all([
+    findStored(tx, cmds.map(keyOf)),
+    query<PositionRow>(
+      tx,
+      sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+          from positions p join locations l on l.id = p.location
+          where p.sku = any(${pgArray(skus)}::text[])
+          order by p.sku, p.location
+          for update of p`,
+    ),
+    capped.length === 0
+      ? Promise.resolve([])
+      : query<{ sku: string; channel: string; reserved: number }>(
+          tx,
+          sql`select h.sku, h.channel, h.reserved from channel_holds h
+              join jsonb_to_recordset(${json(
+                capped.map((k) => {
+                  const [sku, channel] = k.split('\u0000');
+                  return { sku, channel };
+                }),
+              )}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
+        ),
+    backorderSkus.length === 0
+      ? Promise.resolve([])
+      : query<SupplyRow>(
+          tx,
+          sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
+              from supply s join locations l on l.id = s.location
+              where s.sku = any(${pgArray(backorderSkus)}::text[]) and s.status = 'open'
+              order by s.sku, s.expected_at, s.id
+              for update of s`,
+        ),
+  ]);
+
+  // replays: keys already stored answer with the first response
   const fresh: number[] = [];
   cmds.forEach((c, i) => {
     try {
@@ -103,16 +146,6 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   });
   if (fresh.length === 0) return { results, skus: [] };
 
-  // 2. lock every position of every SKU in the batch, in the global order
-  const skus = [...new Set(fresh.flatMap((i) => cmds[i]!.lines.map((l) => l.sku)))].sort();
-  const positionRows = await query<PositionRow>(
-    tx,
-    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
-        from positions p join locations l on l.id = p.location
-        where p.sku in (select jsonb_array_elements_text(${json(skus)}))
-        order by p.sku, p.location
-        for update of p`,
-  );
   const positions: PositionState[] = positionRows.map((r) => ({
     sku: r.sku,
     location: r.location,
@@ -122,37 +155,9 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     qualityHold: r.quality_hold,
     safetyStock: r.safety_stock,
   }));
-
-  // 3. what capped channels already hold (protected by the position locks above)
-  const capped = [...new Set(fresh.flatMap((i) => cmds[i]!.lines.filter((l) => hasCap(rules, l.sku, cmds[i]!.channel)).map((l) => holdKey(l.sku, cmds[i]!.channel))))];
   const holds = new Map<string, number>();
-  if (capped.length > 0) {
-    const pairs = capped.map((k) => {
-      const [sku, channel] = k.split('\u0000');
-      return { sku, channel };
-    });
-    const rows = await query<{ sku: string; channel: string; reserved: number }>(
-      tx,
-      sql`select h.sku, h.channel, h.reserved from channel_holds h
-          join jsonb_to_recordset(${json(pairs)}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
-    );
-    for (const r of rows) holds.set(holdKey(r.sku, r.channel), r.reserved);
-  }
-
-  // 4. open inbound supply, locked after positions, when a request may backorder
-  let supplies: SupplyState[] = [];
-  const backorderSkus = [...new Set(fresh.filter((i) => cmds[i]!.allowBackorder).flatMap((i) => cmds[i]!.lines.map((l) => l.sku)))].sort();
-  if (backorderSkus.length > 0) {
-    const rows = await query<SupplyRow>(
-      tx,
-      sql`select s.id, s.sku, s.location, l.rank, s.qty - s.received_qty - s.allocated_qty as free, s.expected_at
-          from supply s join locations l on l.id = s.location
-          where s.sku in (select jsonb_array_elements_text(${json(backorderSkus)})) and s.status = 'open'
-          order by s.sku, s.expected_at, s.id
-          for update of s`,
-    );
-    supplies = rows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
-  }
+  for (const r of holdRows) holds.set(holdKey(r.sku, r.channel), r.reserved);
+  const supplies: SupplyState[] = supplyRows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
 
   // 5. decide (pure)
   const decision = decideBatch(
@@ -177,30 +182,84 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     sku,
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
   }));
-  if (w.reservations.length > 0) {
+  if (w.count > 0) {
     for (const s of skusAfter) {
       const before = positions.filter((p) => p.sku === s.sku).reduce((n, p) => n + availableOf(p), 0);
       if (before > 0 && s.available === 0) w.event('sku.sold_out', s.sku, { sku: s.sku, at: now.toISOString() });
     }
-    const inserted = await query<{ key: string }>(tx, w.statement());
-    if (inserted.length !== w.idempotency.length) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
+    try {
+      await query(tx, w.statement());
+    } catch (err) {
+      if (isUniqueViolation(err, 'idempotency_keys')) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
+      throw err;
+    }
   }
   return { results, skus: skusAfter };
 }
 
-/** Accumulates the rows one batch writes, then renders them as one multi-CTE statement. */
+/** A unique violation on `table` (postgres.js and PGlite errors, through drizzle's wrapper). */
+function isUniqueViolation(err: unknown, table: string): boolean {
+  let e = err as { code?: unknown; table_name?: unknown; table?: unknown; constraint_name?: unknown; constraint?: unknown; message?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (e.code === '23505') {
+      const where = [e.table_name, e.table, e.constraint_name, e.constraint, e.message].map((x) => String(x ?? '')).join(' ');
+      return where.includes(table);
+    }
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+/**
+ * A Postgres array literal ('{"a","b",NULL}') for one text parameter: a whole column of the batch
+ * travels as ONE bound parameter and is expanded by unnest(...) on the server. Every element is
+ * quoted and escaped, so no value can break out of the literal; the server parses it with the
+ * element type's input function (cheaper than building and unpacking jsonb for every row).
+ */
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPE_ALL = /[\\"]/g;
+
+export function pgArray(values: readonly (string | number | null | undefined)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'number') out += String(v);
+    else out += '"' + (NEEDS_ESCAPE.test(v) ? v.replace(ESCAPE_ALL, '\\$&') : v) + '"';
+  }
+  return out + '}';
+}
+
+/** Accumulates the rows one batch writes, column by column, then renders them as one multi-CTE statement. */
 class Writes {
   positions = new Map<string, { sku: string; location: string; delta: number }>();
   supplies = new Map<string, number>();
   holds = new Map<string, { sku: string; channel: string; delta: number }>();
-  reservations: object[] = [];
-  lines: object[] = [];
-  allocations: object[] = [];
-  ledger: object[] = [];
-  events: object[] = [];
-  idempotency: (IdempotencyKey & { status: number; body: unknown })[] = [];
+  reservations = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], holdSeconds: [] as (number | null)[], expiresAt: [] as (string | null)[], caller: [] as string[], key: [] as string[] };
+  lines = {
+    reservationId: [] as string[],
+    lineNo: [] as number[],
+    sku: [] as string[],
+    qty: [] as number[],
+    location: [] as (string | null)[],
+    status: [] as string[],
+    kitSku: [] as (string | null)[],
+    perKit: [] as (number | null)[],
+    unit: [] as (string | null)[],
+    unitFactor: [] as (number | null)[],
+  };
+  allocations = { reservationId: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], supplyId: [] as (string | null)[], qty: [] as number[], promisedAt: [] as (string | null)[] };
+  ledger = { sku: [] as string[], location: [] as string[], delta: [] as number[], actor: [] as string[], reservationId: [] as string[] };
+  events = { type: [] as string[], subject: [] as string[], data: [] as string[] };
+  idempotency = { caller: [] as string[], key: [] as string[], fingerprint: [] as string[], body: [] as string[] };
+  count = 0;
+  private now = new Date();
+  private rulesVersion = 0;
 
   addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[], now: Date): ReservationDto {
+    this.now = now;
+    this.rulesVersion = rulesVersion;
     const id = randomUUID();
     const expiresAt = cmd.holdSeconds ? new Date(now.getTime() + cmd.holdSeconds * 1000) : null;
     const row = {
@@ -208,11 +267,8 @@ class Writes {
       order_ref: cmd.orderRef,
       channel: cmd.channel,
       status: 'held' as const,
-      hold_seconds: cmd.holdSeconds ?? null,
       expires_at: expiresAt,
       rules_version: rulesVersion,
-      caller: cmd.caller,
-      idempotency_key: cmd.idempotencyKey,
       created_at: now,
       updated_at: now,
     };
@@ -240,10 +296,35 @@ class Writes {
         promised_at: a.promisedAt ?? null,
       })),
     );
-    this.reservations.push(row);
-    for (const l of lineRows) this.lines.push({ reservation_id: id, ...l });
+    const r = this.reservations;
+    r.id.push(id);
+    r.orderRef.push(cmd.orderRef);
+    r.channel.push(cmd.channel);
+    r.holdSeconds.push(cmd.holdSeconds ?? null);
+    r.expiresAt.push(expiresAt ? expiresAt.toISOString() : null);
+    r.caller.push(cmd.caller);
+    r.key.push(cmd.idempotencyKey);
+    for (const l of lineRows) {
+      this.lines.reservationId.push(id);
+      this.lines.lineNo.push(l.line_no);
+      this.lines.sku.push(l.sku);
+      this.lines.qty.push(l.qty);
+      this.lines.location.push(l.location);
+      this.lines.status.push(l.status);
+      this.lines.kitSku.push(l.kit_sku ?? null);
+      this.lines.perKit.push(l.per_kit ?? null);
+      this.lines.unit.push(l.unit ?? null);
+      this.lines.unitFactor.push(l.unit_factor ?? null);
+    }
     for (const a of allocRows) {
-      this.allocations.push({ reservation_id: id, ...a });
+      const al = this.allocations;
+      al.reservationId.push(id);
+      al.lineNo.push(a.line_no);
+      al.sku.push(a.sku);
+      al.location.push(a.location);
+      al.supplyId.push(a.supply_id);
+      al.qty.push(a.qty);
+      al.promisedAt.push(a.promised_at ? new Date(a.promised_at).toISOString() : null);
       if (a.supply_id) {
         this.supplies.set(a.supply_id, (this.supplies.get(a.supply_id) ?? 0) + a.qty);
       } else {
@@ -251,7 +332,11 @@ class Writes {
         const p = this.positions.get(k) ?? { sku: a.sku, location: a.location, delta: 0 };
         p.delta += a.qty;
         this.positions.set(k, p);
-        this.ledger.push({ sku: a.sku, location: a.location, delta_reserved: a.qty, reason: 'reserve', actor: cmd.caller, reservation_id: id });
+        this.ledger.sku.push(a.sku);
+        this.ledger.location.push(a.location);
+        this.ledger.delta.push(a.qty);
+        this.ledger.actor.push(cmd.caller);
+        this.ledger.reservationId.push(id);
       }
       const hk = holdKey(a.sku, cmd.channel);
       const h = this.holds.get(hk) ?? { sku: a.sku, channel: cmd.channel, delta: 0 };
@@ -259,7 +344,10 @@ class Writes {
       this.holds.set(hk, h);
     }
     const body = reservationDto(row, lineRows, allocRows);
-    this.event('reservation.created', id, body);
+    const bodyJson = JSON.stringify(body);
+    this.events.type.push('reservation.created');
+    this.events.subject.push(id);
+    this.events.data.push(bodyJson);
     const backorders = allocRows.filter((a) => a.supply_id);
     if (backorders.length > 0) {
       this.event('backorder.promised', id, {
@@ -267,39 +355,66 @@ class Writes {
         reservation: body,
       });
     }
-    this.idempotency.push({ caller: cmd.caller, key: cmd.idempotencyKey, fingerprint: cmd.fingerprint, status: 201, body });
+    this.idempotency.caller.push(cmd.caller);
+    this.idempotency.key.push(cmd.idempotencyKey);
+    this.idempotency.fingerprint.push(cmd.fingerprint);
+    this.idempotency.body.push(bodyJson);
+    this.count++;
     return body;
   }
 
   event(type: string, subject: string, data: unknown) {
-    this.events.push({ type, subject, data });
+    this.events.type.push(type);
+    this.events.subject.push(subject);
+    this.events.data.push(JSON.stringify(data));
   }
 
+  /**
+   * One statement for the whole batch. The idempotency rows are inserted WITHOUT "on conflict":
+   * a concurrent transaction that stored the same key makes this one fail with 23505 (after
+   * waiting for it), the batch rolls back and is retried, and the retry replays the stored answer.
+   */
   statement() {
+    const a = (v: readonly (string | number | null | undefined)[]) => pgArray(v);
+    const r = this.reservations;
+    const l = this.lines;
+    const al = this.allocations;
+    const g = this.ledger;
+    const e = this.events;
+    const i = this.idempotency;
+    const pos = [...this.positions.values()];
+    const sup = [...this.supplies];
+    const holds = [...this.holds.values()];
+    const now = this.now.toISOString();
     return sql`with
       p as (update positions t set reserved = t.reserved + d.delta, updated_at = now()
-            from jsonb_to_recordset(${json([...this.positions.values()])}) as d(sku text, location text, delta int)
+            from unnest(${a(pos.map((x) => x.sku))}::text[], ${a(pos.map((x) => x.location))}::text[], ${a(pos.map((x) => x.delta))}::int[]) as d(sku, location, delta)
             where t.sku = d.sku and t.location = d.location returning 1),
       s as (update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = now()
-            from jsonb_to_recordset(${json([...this.supplies].map(([id, delta]) => ({ id, delta })))}) as d(id uuid, delta int)
+            from unnest(${a(sup.map(([id]) => id))}::uuid[], ${a(sup.map(([, d]) => d))}::int[]) as d(id, delta)
             where t.id = d.id returning 1),
       h as (insert into channel_holds (sku, channel, reserved)
-            select sku, channel, delta from jsonb_to_recordset(${json([...this.holds.values()])}) as d(sku text, channel text, delta int)
+            select * from unnest(${a(holds.map((x) => x.sku))}::text[], ${a(holds.map((x) => x.channel))}::text[], ${a(holds.map((x) => x.delta))}::int[])
             on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning 1),
       r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, created_at, updated_at)
-            select * from jsonb_to_recordset(${json(this.reservations)}) as d(id uuid, order_ref text, channel text, status text, hold_seconds int,
-              expires_at timestamptz, rules_version int, caller text, idempotency_key text, created_at timestamptz, updated_at timestamptz) returning 1),
+            select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, ${now}::timestamptz, ${now}::timestamptz
+            from unnest(${a(r.id)}::uuid[], ${a(r.orderRef)}::text[], ${a(r.channel)}::text[], ${a(r.holdSeconds)}::int[], ${a(r.expiresAt)}::timestamptz[],
+                        ${a(r.caller)}::text[], ${a(r.key)}::text[]) as d(id, order_ref, channel, hold_seconds, expires_at, caller, key) returning 1),
       l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
-            select * from jsonb_to_recordset(${json(this.lines)}) as d(reservation_id uuid, line_no int, sku text, qty int, location text, status text,
-              kit_sku text, per_kit int, unit text, unit_factor int) returning 1),
+            select * from unnest(${a(l.reservationId)}::uuid[], ${a(l.lineNo)}::int[], ${a(l.sku)}::text[], ${a(l.qty)}::int[], ${a(l.location)}::text[], ${a(l.status)}::text[],
+                                 ${a(l.kitSku)}::text[], ${a(l.perKit)}::int[], ${a(l.unit)}::text[], ${a(l.unitFactor)}::int[]) returning 1),
       a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at)
-            select * from jsonb_to_recordset(${json(this.allocations)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid,
-              qty int, committed_qty int, released_qty int, promised_at timestamptz) returning 1),
+            select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at
+            from unnest(${a(al.reservationId)}::uuid[], ${a(al.lineNo)}::int[], ${a(al.sku)}::text[], ${a(al.location)}::text[], ${a(al.supplyId)}::uuid[],
+                        ${a(al.qty)}::int[], ${a(al.promisedAt)}::timestamptz[]) as d(rid, line_no, sku, location, supply_id, qty, promised_at) returning 1),
       g as (insert into ledger (sku, location, delta_reserved, reason, actor, reservation_id)
-            select * from jsonb_to_recordset(${json(this.ledger)}) as d(sku text, location text, delta_reserved int, reason text, actor text, reservation_id uuid) returning 1),
+            select d.sku, d.location, d.delta, 'reserve', d.actor, d.rid
+            from unnest(${a(g.sku)}::text[], ${a(g.location)}::text[], ${a(g.delta)}::int[], ${a(g.actor)}::text[], ${a(g.reservationId)}::uuid[]) as d(sku, location, delta, actor, rid) returning 1),
       o as (insert into outbox (type, subject, data)
-            select type, subject, data from jsonb_to_recordset(${json(this.events)}) as d(type text, subject text, data jsonb) returning 1),
-      i as (${storeResponsesSql(this.idempotency)})
-      select key from i`;
+            select * from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) returning 1),
+      i as (insert into idempotency_keys (caller, key, fingerprint, status_code, response)
+            select d.caller, d.key, d.fingerprint, 201, d.body
+            from unnest(${a(i.caller)}::text[], ${a(i.key)}::text[], ${a(i.fingerprint)}::text[], ${a(i.body)}::jsonb[]) as d(caller, key, fingerprint, body) returning 1)
+      select (select count(*) from i)::int as stored`;
   }
 }
