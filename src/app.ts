@@ -10,6 +10,7 @@ import type { AppDeps, AppEnv } from './http/context.js';
 import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { atpRoutes } from './http/routes/atp.js';
+import { eventRoutes } from './http/routes/events.js';
 import { catalogRoutes } from './http/routes/catalog.js';
 import { inventoryRoutes } from './http/routes/inventory.js';
 import { opsRoutes } from './http/routes/ops.js';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps) {
   atpRoutes(app, deps);
   reservationRoutes(app, deps);
   rulesRoutes(app, deps);
+  eventRoutes(app, deps);
   stockControlRoutes(app, deps);
   catalogRoutes(app, deps);
   supplyRoutes(app, deps);

@@ -22,6 +22,8 @@ export const ConfigSchema = z.object({
   ATP_RULES_POLL_MS: int(500, 50, 60_000),
   ATP_EVENTS_STREAM: z.string().min(1).default('atp:events'),
   ATP_EVENTS_MAXLEN: int(1_000_000, 1000, 1_000_000_000),
+  /** outbox rows older than this are deleted (published ones only while a relay runs) */
+  ATP_OUTBOX_RETENTION_HOURS: int(72, 1, 24 * 365),
   /** `key=scope[+scope],key2=scope`; scopes admin, oms, channel:<name> */
   ATP_API_KEYS: z.preprocess(emptyAsUndefined, z.string().optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

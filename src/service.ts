@@ -8,6 +8,8 @@ import { createApp } from './app.js';
 import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
+import { OutboxRelay } from './events/relay.js';
+import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
@@ -27,6 +29,8 @@ export interface Service {
   catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
+  /** publishes the outbox to the Redis Stream (REDIS_URL set) */
+  relay?: OutboxRelay | undefined;
   telemetry: Telemetry;
   /** `draining = true` when graceful shutdown starts (readiness goes 503) */
   lifecycle: Lifecycle;
@@ -40,6 +44,8 @@ export interface ServiceOptions {
   /** start the periodic expiry sweeper (default true) */
   sweeper?: boolean;
   rules?: RulesStore;
+  /** start the outbox relay when REDIS_URL is set (default true) */
+  relay?: boolean;
   /** tracing and metrics (tests inject one with an in-memory span exporter); default from config.
    * An injected instance is not shut down by stop(). */
   telemetry?: Telemetry;
@@ -75,6 +81,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     },
     wrapBatch: telemetry.wrapBatch,
   });
+  const relay =
+    config.REDIS_URL && opts.relay !== false
+      ? new OutboxRelay({ db: database.db, redis: config.REDIS_URL, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
+      : undefined;
+  relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => allocator.depth);
@@ -87,7 +98,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     return Number(row?.lag ?? 0);
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle });
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay });
 
   const sweep = async () => {
     let total = 0;
@@ -118,6 +129,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
           if (Date.now() - lastPurge > 3600_000) {
             lastPurge = Date.now();
             await purgeIdempotency(database.db, config.ATP_IDEMPOTENCY_TTL_HOURS);
+            // without Redis nothing is ever marked published: the feed's window is the retention period
+            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !config.REDIS_URL });
           }
         } catch (err) {
           logger.warn({ err: (err as Error).message }, 'expiry sweep failed; will retry');
@@ -133,10 +146,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       if (timer) clearInterval(timer);
       await sweeping;
       await allocator.drain();
+      await relay?.stop();
       await rules.stop();
       await database.close();
       if (!opts.telemetry) await telemetry.shutdown();
     })());
 
-  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, sweep, stop };
 }

@@ -98,6 +98,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/inventory/{sku}/{location}': { request: fixed('GET', '/v1/inventory/AUTH-1/DC1'), expect: OMS },
   'PUT /v1/locations/{id}': { request: fixed('PUT', '/v1/locations/DC1', { rank: 1 }), expect: ADMIN_ONLY },
   'GET /v1/locations': { request: fixed('GET', '/v1/locations'), expect: row(401, 401, 200, 200, 200, 200, 403) },
+  'GET /v1/events': { request: fixed('GET', '/v1/events?limit=5'), expect: row(401, 401, 200, 200, 200, 200, 403) },
   'GET /v1/atp': { request: fixed('GET', '/v1/atp?sku=AUTH-1&channel=a'), expect: row(401, 401, 200, 200, 200, 403, 403) },
   'POST /v1/reservations': {
     request: async () => ({ method: 'POST', path: '/v1/reservations', body: { orderRef: `m-${++seq}`, channel: 'a', lines: [{ sku: 'AUTH-1', qty: 1 }] } }),

@@ -2,6 +2,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
+import type { OutboxRelay } from '../events/relay.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
@@ -18,6 +19,8 @@ export interface AppDeps {
   catalog: Catalog;
   keys: KeyRing;
   logger: Logger;
+  /** the outbox relay, when REDIS_URL is set */
+  relay?: OutboxRelay | undefined;
   telemetry: Telemetry;
   /** set when graceful shutdown starts: /readyz answers 503 and responses carry Connection: close */
   lifecycle: Lifecycle;

@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { NotFound } from '../domain/errors.js';
+import type { OutboxEvent } from '../events/types.js';
 import { type AllocationRow, type LineRow, type ReservationRow, reservationDto, type ReservationDto } from './dto.js';
 
 export interface LoadedReservation {
@@ -118,7 +119,8 @@ export async function setStatus(tx: Exec, ids: readonly string[], status: string
   await query(tx, sql`update reservations set status = ${status}, updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
 }
 
-export async function emit(tx: Exec, events: readonly { type: string; subject: string; data: unknown }[]): Promise<void> {
+/** Write events to the outbox in the caller's transaction (build them with `outboxEvent`, src/events/types.ts). */
+export async function emit(tx: Exec, events: readonly OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   await query(tx, sql`insert into outbox (type, subject, data) select type, subject, data from jsonb_to_recordset(${json(events)}) as d(type text, subject text, data jsonb)`);
 }

@@ -7,7 +7,9 @@
 import { sql } from 'drizzle-orm';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
+import { outboxEvent } from '../events/types.js';
 import { type AllocationChange, applyChanges, emit, loadReservation, setStatus, settledStatus, toDto } from './allocation-changes.js';
+import { moved } from './reservations.js';
 
 /** Expire up to `limit` due holds; returns how many were expired. */
 export async function expireDue(db: Db, limit = 200): Promise<number> {
@@ -27,13 +29,14 @@ export async function expireDue(db: Db, limit = 200): Promise<number> {
     );
     await applyChanges(tx, changes, { release: 'expire', commit: 'ship' }, 'system:expiry');
     const events = loaded.map((r) => {
+      const released = changes.filter((c) => c.reservationId === r.row.id).map((c) => moved(c, c.release));
       for (const a of r.allocations) {
         a.released_qty += a.qty;
         a.qty = 0;
       }
       r.row.status = settledStatus(r.allocations, 'expired');
       r.row.updated_at = new Date();
-      return { type: 'reservation.expired', subject: r.row.id, data: { reservation: toDto(r) } };
+      return outboxEvent('reservation.expired', r.row.id, { released, reservation: toDto(r) });
     });
     for (const status of ['expired', 'committed'] as const) {
       await setStatus(tx, loaded.filter((r) => r.row.status === status).map((r) => r.row.id), status);

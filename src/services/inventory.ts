@@ -8,6 +8,8 @@ import { availableOf, channelAvailable, holdKey, type PositionState } from '../d
 import { WouldOvercommit } from '../domain/errors.js';
 import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
+import { outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
 
 export interface PositionDto {
@@ -73,11 +75,14 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
   // make sure the row exists before locking it: two first counts of a new position must serialise
   // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
   await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
-  const [before] = await query<PositionRow>(
+  // every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out)
+  const all = await query<PositionRow>(
     tx,
-    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from positions p
-        where p.sku = ${input.sku} and p.location = ${input.location} for update`,
+    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+        from positions p where p.sku = ${input.sku} order by p.location for update`,
   );
+  const projectedBefore = await loadProjected(tx, [input.sku]);
+  const before = all.find((r) => r.location === input.location);
   const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
   const next: PositionState = {
     ...old,
@@ -108,7 +113,14 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
         values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor})`,
   );
   const dto = positionDto(next);
-  await emit(tx, [{ type: 'inventory.adjusted', subject: `${input.sku}@${input.location}`, data: { before: positionDto(old), after: dto, reason } }]);
+  const beforeAll = all.map(toState);
+  const afterAll = [...beforeAll.filter((p) => p.location !== input.location), next];
+  const now = new Date();
+  await emit(tx, [
+    outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
+    ...soldOutCrossings(beforeAll, afterAll, now),
+    ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), now),
+  ]);
   return dto;
 }
 

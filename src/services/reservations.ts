@@ -22,6 +22,7 @@ import {
   toDto,
 } from './allocation-changes.js';
 import type { ReservationDto } from './dto.js';
+import { outboxEvent } from '../events/types.js';
 
 export interface SkuQty {
   sku: string;
@@ -89,6 +90,9 @@ function pick(res: LoadedReservation, specs: readonly SkuQty[] | undefined, mode
   return [...changes.values()];
 }
 
+/** One allocation's move as events report it (supplyId only for a backorder). */
+export const moved = (c: AllocationChange, qty: number): Moved => ({ sku: c.sku, location: c.location, qty, ...(c.supplyId ? { supplyId: c.supplyId } : {}) });
+
 /** Apply the changes to the loaded copy too, so the response shows the new state without a reload. */
 function applyLocally(res: LoadedReservation, changes: readonly AllocationChange[]): void {
   for (const c of changes) {
@@ -99,14 +103,25 @@ function applyLocally(res: LoadedReservation, changes: readonly AllocationChange
   }
 }
 
-async function finish(tx: Tx, res: LoadedReservation, terminal: 'released' | 'expired', eventType: string, detail: Record<string, unknown>): Promise<StoredResponse> {
+type Moved = { sku: string; location: string; qty: number; supplyId?: string };
+
+async function finish(
+  tx: Tx,
+  res: LoadedReservation,
+  terminal: 'released' | 'expired',
+  change: { type: 'reservation.released'; released: Moved[] } | { type: 'reservation.committed'; committed: Moved[] },
+): Promise<StoredResponse> {
   const status = settledStatus(res.allocations, terminal);
   if (status !== res.row.status) await setStatus(tx, [res.row.id], status);
   else await query(tx, sql`update reservations set updated_at = now() where id = ${res.row.id}`);
   res.row.status = status;
   res.row.updated_at = new Date();
   const body = toDto(res);
-  await emit(tx, [{ type: eventType, subject: res.row.id, data: { ...detail, reservation: body } }]);
+  await emit(tx, [
+    change.type === 'reservation.released'
+      ? outboxEvent(change.type, res.row.id, { released: change.released, reservation: body })
+      : outboxEvent(change.type, res.row.id, { committed: change.committed, reservation: body }),
+  ]);
   return { status: 200, body };
 }
 
@@ -119,7 +134,7 @@ export async function releaseReservation(tx: Tx, id: string, lines: SkuQty[] | u
   const changes = pick(res, lines, 'release');
   await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
   applyLocally(res, changes);
-  return finish(tx, res, 'released', 'reservation.released', { released: changes.map((c) => ({ sku: c.sku, location: c.location, qty: c.release, supplyId: c.supplyId ?? undefined })) });
+  return finish(tx, res, 'released', { type: 'reservation.released', released: changes.filter((c) => c.release > 0).map((c) => moved(c, c.release)) });
 }
 
 export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | undefined, ctx: VerbContext): Promise<StoredResponse> {
@@ -129,7 +144,7 @@ export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | un
   if (changes.length === 0) throw new InvalidState(`reservation ${id} holds nothing on hand to commit (backordered lines wait for their supply)`);
   await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
   applyLocally(res, changes);
-  return finish(tx, res, 'released', 'reservation.committed', { committed: changes.map((c) => ({ sku: c.sku, location: c.location, qty: c.commit })) });
+  return finish(tx, res, 'released', { type: 'reservation.committed', committed: changes.filter((c) => c.commit > 0).map((c) => moved(c, c.commit)) });
 }
 
 export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
@@ -143,6 +158,6 @@ export async function extendReservation(tx: Tx, id: string, holdSeconds: number,
   res.row.expires_at = row!.expires_at;
   res.row.updated_at = row!.updated_at;
   const body = toDto(res);
-  await emit(tx, [{ type: 'reservation.extended', subject: id, data: { holdSeconds, expiresAt: body.expiresAt, reservation: body } }]);
+  await emit(tx, [outboxEvent('reservation.extended', id, { holdSeconds, expiresAt: body.expiresAt, reservation: body })]);
   return { status: 200, body };
 }

@@ -34,6 +34,9 @@ import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
+import { type OutboxEvent, outboxEvent } from '../events/types.js';
+import { emit } from './allocation-changes.js';
 import { findStored, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
@@ -68,6 +71,8 @@ interface PositionRow {
   reserved: number;
   quality_hold: number;
   safety_stock: number;
+  reorder_point: number | null;
+  reorder_qty: number | null;
 }
 
 interface SupplyRow {
@@ -103,7 +108,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     findStored(tx, cmds.map(keyOf)),
     query<PositionRow>(
       tx,
-      sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+      sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, p.reorder_point, p.reorder_qty
           from positions p join locations l on l.id = p.location
           where p.sku = any(${pgArray(skus)}::text[])
           order by p.sku, p.location
@@ -183,16 +188,18 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
   }));
   if (w.count > 0) {
-    for (const s of skusAfter) {
-      const before = positions.filter((p) => p.sku === s.sku).reduce((n, p) => n + availableOf(p), 0);
-      if (before > 0 && s.available === 0) w.event('sku.sold_out', s.sku, { sku: s.sku, at: now.toISOString() });
-    }
+    // sku.sold_out crossings caused by this batch (every position of these SKUs is locked)
+    for (const e of soldOutCrossings(positions, decision.positions, now)) w.event(e);
+    // reorder-point crossings: only when a position of these SKUs has a reorder point (two small reads)
+    const reorderSkus = [...new Set(positionRows.filter((r) => r.reorder_point !== null).map((r) => r.sku))];
+    const projectedBefore = await loadProjected(tx, reorderSkus);
     try {
       await query(tx, w.statement());
     } catch (err) {
       if (isUniqueViolation(err, 'idempotency_keys')) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
       throw err;
     }
+    if (reorderSkus.length > 0) await emit(tx, reorderCrossings(projectedBefore, await loadProjected(tx, reorderSkus), now));
   }
   return { results, skus: skusAfter };
 }
@@ -345,15 +352,18 @@ class Writes {
     }
     const body = reservationDto(row, lineRows, allocRows);
     const bodyJson = JSON.stringify(body);
+    // reservation.created carries {reservation}: built from the body's JSON, not stringified twice
     this.events.type.push('reservation.created');
     this.events.subject.push(id);
-    this.events.data.push(bodyJson);
+    this.events.data.push(`{"reservation":${bodyJson}}`);
     const backorders = allocRows.filter((a) => a.supply_id);
     if (backorders.length > 0) {
-      this.event('backorder.promised', id, {
-        backorders: backorders.map((a) => ({ lineNo: a.line_no, sku: a.sku, location: a.location, qty: a.qty, supplyId: a.supply_id, promisedAt: a.promised_at })),
-        reservation: body,
-      });
+      this.event(
+        outboxEvent('backorder.promised', id, {
+          backorders: backorders.map((a) => ({ lineNo: a.line_no, sku: a.sku, location: a.location, qty: a.qty, supplyId: a.supply_id!, promisedAt: a.promised_at ? new Date(a.promised_at).toISOString() : null })),
+          reservation: body,
+        }),
+      );
     }
     this.idempotency.caller.push(cmd.caller);
     this.idempotency.key.push(cmd.idempotencyKey);
@@ -363,10 +373,10 @@ class Writes {
     return body;
   }
 
-  event(type: string, subject: string, data: unknown) {
-    this.events.type.push(type);
-    this.events.subject.push(subject);
-    this.events.data.push(JSON.stringify(data));
+  event(e: OutboxEvent) {
+    this.events.type.push(e.type);
+    this.events.subject.push(e.subject);
+    this.events.data.push(JSON.stringify(e.data));
   }
 
   /**

@@ -24,6 +24,7 @@ import { NotFound } from '../domain/errors.js';
 import { replan } from '../domain/replan.js';
 import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
+import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { emit } from './allocation-changes.js';
 import type { StoredResponse } from './idempotency.js';
 import { positionDto } from './inventory.js';
@@ -84,6 +85,7 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
   const state = await loadState(tx, [input.sku], { lock: true });
   const pos = state.positions.find((p) => p.location === input.location)!;
   const before = { ...pos };
+  const stockBefore = await stockSnapshot(tx, [input.sku]);
   // 3. decide again on the locked rows
   const plan = decideLosers(pos, await activeAllocations(tx, where), input, rules);
   const locked = new Set(lockIds);
@@ -147,6 +149,7 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
   await emit(tx, [
     { type: 'inventory.adjusted', subject: `${input.sku}@${input.location}`, data: { before: positionDto(before), after: positionDto(afterState), reason: 'short-pick', shortPickId: id } },
     { type: 'shortpick.recorded', subject: `${input.sku}@${input.location}`, data: body },
+    ...(await stockChangeEvents(tx, stockBefore)),
   ]);
   return { status: 201, body };
 }

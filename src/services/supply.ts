@@ -17,6 +17,7 @@
  * - quantity cut below received + allocated: the newest promises lose first and are re-planned;
  * - cancel: every backorder on it is re-planned; what nothing covers becomes short — `allocation.short`.
  */
+import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
@@ -226,6 +227,7 @@ export interface UpdateSupplyInput {
 /** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
 export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string): Promise<StoredResponse> {
   const { row, state, allocs } = await lockSupply(tx, id);
+  const stockBefore = await stockSnapshot(tx, [row.sku]);
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { status: row.status });
   const newQty = input.qty ?? row.qty;
   if (newQty < row.received_qty) throw new InvalidState(`supply ${id} has already received ${row.received_qty}; qty cannot go below that`, { receivedQty: row.received_qty });
@@ -292,7 +294,10 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
         where id = ${id} returning *, 0 as rank`,
   );
   const supply = supplyDto(after!);
-  await emit(tx, [{ type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } }]);
+  await emit(tx, [
+    { type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } },
+    ...(await stockChangeEvents(tx, stockBefore)),
+  ]);
   return { status: 200, body: { supply, affected: affected.map(summary) } };
 }
 
@@ -301,6 +306,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
   const { row, state, allocs } = await lockSupply(tx, id);
   if (row.status === 'cancelled') return { status: 200, body: { supply: supplyDto(row), affected: [] } };
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { status: row.status });
+  const stockBefore = await stockSnapshot(tx, [row.sku]);
   const items = allocs.map((a) => ({ alloc: a, displaced: a.qty }));
   state.supplies = state.supplies.filter((s) => s.id !== id);
   giveBack(state, items);
@@ -318,7 +324,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
   );
   const [after] = await query<SupplyRowFull>(tx, sql`update supply set status = 'cancelled', updated_at = now() where id = ${id} returning *, 0 as rank`);
   const supply = supplyDto(after!);
-  await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }]);
+  await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore))]);
   return { status: 200, body: { supply, affected: affected.map(summary) } };
 }
 

@@ -104,6 +104,19 @@ export function opsRoutes(app: Router, deps: AppDeps) {
         checks.outbox = { ok: true, state: 'unknown', reason: `outbox lag check failed: ${(err as Error).message.split('\n')[0]}` };
       }
 
+      // the relay (REDIS_URL set): a Redis outage does not make the service unready — events wait in
+      // the outbox and drain when Redis is back; this says whether it publishes and how far behind it is
+      if (deps.relay) {
+        const relay = deps.relay.status();
+        const state = relay.failing ? 'failing' : relay.running ? 'publishing' : 'stopped';
+        try {
+          const lag = await withTimeout(deps.relay.lag(), READY_DB_TIMEOUT_MS);
+          checks.events = { ok: true, state, ...relay, ...lag, ...(relay.failing ? { reason: `publishing to Redis fails: ${relay.lastError}` } : {}) };
+        } catch (err) {
+          checks.events = { ok: true, state, ...relay, reason: `relay lag check failed: ${(err as Error).message.split('\n')[0]}` };
+        }
+      }
+
       checks.allocator = { ok: true, state: 'ok', ...deps.allocator.depth };
       const ready = Object.values(checks).every((x) => x.ok);
       const degraded = checks.rules.state !== 'fresh' || checks.outbox.state === 'lagging';

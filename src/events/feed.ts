@@ -1,0 +1,50 @@
+/**
+ * The event feed read from the outbox (GET /v1/events): the same CloudEvents the relay publishes,
+ * for consumers without Redis and for the embedded (PGlite) default.
+ *
+ * Order and completeness: rows are returned in (txid, id) order and only when their writer
+ * transaction id is below the xmin of the reading snapshot — every transaction below it has
+ * finished, so any row that becomes visible later sorts after every row already returned. A
+ * consumer that pages with `after = next` therefore sees every event once, in the same order as
+ * the stream (until retention deletes rows older than ATP_OUTBOX_RETENTION_HOURS).
+ */
+import { sql } from 'drizzle-orm';
+import { type Exec, query } from '../db/client.js';
+import { type CloudEvent, cursorOf, type OutboxRow, toCloudEvent } from './types.js';
+
+export const CURSOR_RE = /^(\d{1,20})\.(\d{1,20})$/;
+export const START_CURSOR = '0.0';
+
+export interface FeedPage {
+  events: CloudEvent[];
+  /** cursor to pass as `after` next time (unchanged when there was nothing new) */
+  next: string;
+}
+
+export interface FeedQuery {
+  after?: string | undefined;
+  limit: number;
+  /** only events about reservations of these channels (channel-scoped keys); undefined = everything */
+  channels?: readonly string[] | undefined;
+}
+
+export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
+  const after = q.after ?? START_CURSOR;
+  const m = CURSOR_RE.exec(after);
+  if (!m) throw new Error(`invalid cursor ${after}`);
+  const [, txid, id] = m as unknown as [string, string, string];
+  const scope = q.channels
+    ? sql`and data->'reservation'->>'channel' in (select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`
+    : sql``;
+  const rows = await query<OutboxRow>(
+    exec,
+    sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
+        from outbox
+        where (txid, id) > (${txid}::xid8, ${id}::bigint)
+          and txid < pg_snapshot_xmin(pg_current_snapshot())
+          ${scope}
+        order by outbox.txid, outbox.id
+        limit ${q.limit}`,
+  );
+  return { events: rows.map(toCloudEvent), next: rows.length > 0 ? cursorOf(rows[rows.length - 1]!) : after };
+}

@@ -1,0 +1,27 @@
+/**
+ * Outbox retention: delete rows older than the retention period, in batches (short transactions,
+ * oldest first along the primary key). With a relay, only rows already published are deleted —
+ * an unpublished row is never lost, however old. Without a relay (no REDIS_URL, events are read
+ * over GET /v1/events only) nothing is ever marked published, so `includeUnpublished` lets the
+ * service bound the table by age alone.
+ */
+import { sql } from 'drizzle-orm';
+import { type Db, query } from '../db/client.js';
+
+export async function purgeOutbox(db: Db, retentionHours: number, opts: { includeUnpublished?: boolean; batchSize?: number } = {}): Promise<number> {
+  const batch = opts.batchSize ?? 5000;
+  const published = opts.includeUnpublished ? sql`` : sql`and published_at is not null`;
+  let total = 0;
+  for (;;) {
+    const rows = await query(
+      db,
+      sql`delete from outbox where id in (
+            select id from outbox
+            where created_at < now() - make_interval(hours => ${retentionHours}) ${published}
+            order by id limit ${batch})
+          returning 1`,
+    );
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
+}

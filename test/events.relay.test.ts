@@ -1,0 +1,265 @@
+/**
+ * Invariants proven for the outbox relay (real Postgres, real Redis):
+ * 1. The stream carries every outbox event once, as CloudEvents 1.0 with id = the row's stable
+ *    event_id, in exactly the outbox's commit-safe order ((txid, id)), with a relay publishing
+ *    while concurrent reservations/releases/commits are being written; per reservation,
+ *    created comes before released/committed.
+ * 2. Two relays on one database publishing at once: every event exactly once, same order.
+ * 3. Redis killed (SIGKILL) while events are written, then restarted: nothing lost (every event
+ *    is in the stream after the restart), and after dropping repeats of an id the stream is
+ *    still in commit order; the backlog waited in the outbox meanwhile.
+ * 4. Retention deletes only published rows older than the window (unless told to include
+ *    unpublished ones), in batches.
+ * Each test uses its own stream name (shared Redis) or a private redis-server (outage test).
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { OutboxRelay } from '../src/events/relay.js';
+import { purgeOutbox } from '../src/events/retention.js';
+import { CloudEvent } from '../src/events/types.js';
+import { createService, type Service } from '../src/service.js';
+import { createTestDatabase } from './helpers/db.js';
+import { PersistentRedis } from './helpers/redis-persistent.js';
+
+const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let svc: Service;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let pg: postgres.Sql;
+let redis: Redis;
+const streams: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  svc = await createService(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: 'silent', ATP_DB_POOL_MAX: '12' }), { sweeper: false, relay: false });
+  pg = postgres(db.url, { max: 2, onnotice: () => {} });
+  redis = new Redis(SHARED_REDIS);
+});
+afterAll(async () => {
+  if (streams.length) await redis?.del(...streams);
+  redis?.disconnect();
+  await pg?.end();
+  await svc?.stop();
+  await db?.drop();
+});
+
+const newStream = () => {
+  const s = `test:atp-events:${randomBytes(6).toString('hex')}`;
+  streams.push(s);
+  return s;
+};
+
+const json = { 'content-type': 'application/json' };
+let keyNo = 0;
+const post = (path: string, body: unknown) =>
+  svc.app.request(path, { method: 'POST', headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, body: JSON.stringify(body) });
+
+/** Concurrent mixed traffic: reservations on a few SKUs, then releases and commits of them. */
+async function traffic(tag: string, n: number): Promise<string[]> {
+  for (const sku of ['X', 'Y', 'Z']) {
+    await svc.app.request(`/v1/inventory/${tag}-${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand: n, reorderPoint: Math.floor(n / 2) }) });
+  }
+  const ids = (
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const r = await post('/v1/reservations', { orderRef: `${tag}-${i}`, channel: 'web', lines: [{ sku: `${tag}-${['X', 'Y', 'Z'][i % 3]}`, qty: 1 + (i % 2) }] });
+        return r.status === 201 ? ((await r.json()) as { id: string }).id : undefined;
+      }),
+    )
+  ).filter((x): x is string => !!x);
+  await Promise.all(ids.map((id, i) => (i % 3 === 0 ? post(`/v1/reservations/${id}/release`, {}) : i % 3 === 1 ? post(`/v1/reservations/${id}/commit`, {}) : undefined)));
+  return ids;
+}
+
+async function dbOrder(): Promise<string[]> {
+  return (await pg<{ event_id: string }[]>`select event_id from outbox order by txid, id`).map((r) => r.event_id);
+}
+
+async function readStream(client: Redis, stream: string): Promise<CloudEvent[]> {
+  const entries = await client.xrange(stream, '-', '+');
+  return entries.map(([, fields]) => {
+    const f = Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i]!, fields[2 * i + 1]!]));
+    const ev = CloudEvent.parse(JSON.parse(f.event!));
+    expect(f.id).toBe(ev.id);
+    expect(f.type).toBe(ev.type);
+    return ev;
+  });
+}
+
+async function until(cond: () => Promise<boolean> | boolean): Promise<void> {
+  while (!(await cond())) await sleep(25);
+}
+
+const drained = (relay: OutboxRelay) => async () => (await relay.lag()).unpublished === 0;
+
+function expectPerReservationOrder(events: CloudEvent[]) {
+  const firstType = new Map<string, string>();
+  for (const e of events) if (e.type.startsWith('reservation.') && !firstType.has(e.subject)) firstType.set(e.subject, e.type);
+  for (const [, t] of firstType) expect(t).toBe('reservation.created');
+}
+
+it('one relay publishing during traffic: every event once, stable ids, in (txid, id) order', async () => {
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 5, batchSize: 50 });
+  relay.start();
+  const ids = await traffic('one', 90);
+  expect(ids.length).toBeGreaterThan(0);
+  await until(drained(relay));
+  await relay.stop();
+  const events = await readStream(redis, stream);
+  const order = await dbOrder();
+  expect(events.map((e) => e.id)).toEqual(order);
+  expect(new Set(order).size).toBe(order.length);
+  expectPerReservationOrder(events);
+  for (const e of events) expect(e).toMatchObject({ specversion: '1.0', source: '/atp-service', datacontenttype: 'application/json' });
+  // the stream and the outbox agree on the payloads
+  const [row] = await pg<{ event_id: string; type: string; subject: string }[]>`select event_id, type, subject from outbox order by id limit 1`;
+  expect(events.find((e) => e.id === row!.event_id)).toMatchObject({ type: row!.type, subject: row!.subject });
+  expect(relay.status().published).toBe(order.length);
+});
+
+it('two relays at once on one database: each event exactly once, in order', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const stream = newStream();
+  const relays = [0, 1].map(() => new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 1, batchSize: 7 }));
+  for (const r of relays) r.start();
+  await traffic('two', 120);
+  await until(drained(relays[0]!));
+  await Promise.all(relays.map((r) => r.stop()));
+  const events = await readStream(redis, stream);
+  const order = (await dbOrder()).filter((id) => !before.has(id));
+  expect(order.length).toBeGreaterThan(120);
+  expect(events.map((e) => e.id)).toEqual(order);
+  expect(relays[0]!.status().published + relays[1]!.status().published).toBe(order.length);
+  expectPerReservationOrder(events);
+});
+
+it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, backlog drains', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const server = await PersistentRedis.start();
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: server.url, stream, maxLen: 100_000, intervalMs: 5, batchSize: 20, minBackoffMs: 20, maxBackoffMs: 300 });
+  try {
+    relay.start();
+    const phase1 = traffic('out1', 60);
+    await until(() => relay.status().published > 0);
+    await server.kill(); // while phase 1 is still being written and published
+    await phase1;
+    await traffic('out2', 60);
+    await until(() => relay.status().failing);
+    const backlog = await relay.lag();
+    expect(backlog.unpublished).toBeGreaterThan(0);
+    await server.up();
+    await until(drained(relay));
+    expect(relay.status().failing).toBe(false);
+    await relay.stop();
+
+    const client = new Redis(server.url);
+    const events = await readStream(client, stream);
+    client.disconnect();
+    const order = (await dbOrder()).filter((id) => !before.has(id));
+    const seen = new Set<string>();
+    const firsts = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    expect(firsts.map((e) => e.id)).toEqual(order); // nothing lost, nothing reordered
+    expect(events.length - firsts.length).toBeLessThanOrEqual(20); // repeats only from the batch in flight at the kill
+    expectPerReservationOrder(firsts);
+  } finally {
+    await relay.stop();
+    await server.stop();
+  }
+});
+
+it('the relay holds back events of transactions newer than one still open, then publishes both in order', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
+  try {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let opened!: () => void;
+    const isOpen = new Promise<void>((r) => (opened = r));
+    const older = pg.begin(async (tx) => {
+      await tx`insert into outbox (type, subject, data) values ('sku.sold_out', 'OLDER', ${tx.json({ sku: 'OLDER', at: new Date().toISOString() })})`;
+      opened();
+      await gate;
+    });
+    await isOpen;
+    await svc.app.request('/v1/inventory/NEWER/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
+    await until(() => relay.status().redis === 'ready');
+    expect(await relay.drain()).toBe(0);
+    expect((await relay.lag()).unpublished).toBe(1);
+    release();
+    await older;
+    await until(async () => (await relay.drain(), (await relay.lag()).unpublished === 0));
+    expect((await readStream(redis, stream)).map((e) => e.subject)).toEqual(['OLDER', 'NEWER@DC1']);
+  } finally {
+    await relay.stop();
+  }
+});
+
+it('stop() flushes: a final drain publishes what was written since the last pass', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 3_600_000 });
+  relay.start();
+  await until(() => relay.status().passes > 0); // its first pass is done; the next is an hour away
+  await traffic('flush', 12);
+  expect((await relay.lag()).unpublished).toBeGreaterThan(0); // the loop is asleep for an hour
+  await relay.stop(30_000);
+  expect((await relay.lag()).unpublished).toBe(0);
+  const order = (await dbOrder()).filter((id) => !before.has(id));
+  expect((await readStream(redis, stream)).map((e) => e.id)).toEqual(order);
+});
+
+it('createService with REDIS_URL runs the relay: events reach the stream, /readyz reports the lag, stop() flushes', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const before = new Set(await dbOrder());
+  const stream = newStream();
+  const other = await createService(
+    loadConfig({ DATABASE_URL: db.url, REDIS_URL: SHARED_REDIS, ATP_EVENTS_STREAM: stream, LOG_LEVEL: 'silent' }),
+    { sweeper: false },
+  );
+  try {
+    expect(other.relay).toBeDefined();
+    const res = await other.app.request('/v1/inventory/SVC/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) });
+    expect(res.status).toBe(200);
+    await until(async () => (await redis.xlen(stream)) > 0 && other.relay!.status().passes > 0 && !other.relay!.status().failing);
+    const ready = (await (await other.app.request('/readyz')).json()) as { checks: { events: Record<string, unknown> } };
+    expect(ready.checks.events).toMatchObject({ ok: true, redis: 'ready', failing: false });
+    expect(typeof ready.checks.events.unpublished).toBe('number');
+    expect(typeof ready.checks.events.oldestAgeSeconds).toBe('number');
+  } finally {
+    await other.stop();
+  }
+  const order = (await dbOrder()).filter((id) => !before.has(id));
+  expect((await readStream(redis, stream)).map((e) => e.id)).toEqual(order);
+  expect(order.length).toBe(1);
+});
+
+it('retention deletes only published rows older than the window, in batches', async () => {
+  await pg`update outbox set published_at = now() where published_at is null`;
+  const all = await pg<{ id: string }[]>`select id from outbox order by id`;
+  expect(all.length).toBeGreaterThan(40);
+  const old = all.slice(0, 30).map((r) => r.id);
+  await pg`update outbox set created_at = now() - interval '100 hours' where id in ${pg(old)}`;
+  // old but unpublished: never deleted by the relay-mode retention
+  await pg`update outbox set published_at = null where id in ${pg(old.slice(0, 5))}`;
+  // recent and published: kept
+  const deleted = await purgeOutbox(svc.database.db, 72, { batchSize: 4 });
+  expect(deleted).toBe(25);
+  const left = new Set((await pg<{ id: string }[]>`select id from outbox`).map((r) => r.id));
+  expect(left.size).toBe(all.length - 25);
+  for (const id of old.slice(0, 5)) expect(left.has(id)).toBe(true);
+  for (const id of old.slice(5)) expect(left.has(id)).toBe(false);
+  // a shorter window reaches nothing newer than it
+  expect(await purgeOutbox(svc.database.db, 50)).toBe(0);
+  // without a relay (no REDIS_URL), age alone decides
+  expect(await purgeOutbox(svc.database.db, 72, { includeUnpublished: true })).toBe(5);
+});
