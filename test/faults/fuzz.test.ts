@@ -7,12 +7,12 @@
  * parameters, valid requests the state refuses (over-commit counts, over-release) — plus raw
  * malformed HTTP on a socket. Supply (create / list / read / PATCH / cancel / receipts: far-future
  * and impossible dates, over-receipt, cancel or change after receive, qty below received),
- * promise, short picks, reconciliations (10,001 rows), consistency, replenishment, kits (kits of
+ * promise, short picks, the event feed (cursors overflowing xid8/bigint), reconciliations (10,001 rows), consistency, replenishment, kits (kits of
  * kits, a kit of itself, a kit over a stocked SKU), units (factor 1, the base unit, duplicates),
  * pack-unit quantities on reserve / release / commit (unknown units, fractions that are not whole
  * base units, beyond MAX_QTY base units, more than held), NUL and unpaired surrogates in every
  * free-text member, wrong scopes on every route. The routes come from the app itself: a served
- * route without a fuzz arm fails the first test. Every arm is also sampled deterministically.
+ * route without a fuzz arm fails the first test. Every arm is also sampled deterministically (4 each).
  *
  * Proven: every answer is a 4xx application/problem+json with its status in the body (never a
  * 5xx, never a hang), and a digest of every row of every table is byte-for-byte unchanged by the
@@ -591,6 +591,19 @@ const newArms: Arm[] = [
   arm('PUT /v1/units/{sku}', fc.constantFrom(...wrongWho, webWho).map((h) => req('units-put-forbidden', 'PUT', '/v1/units/FZ-2', h, { units: [] }))),
   arm('GET /v1/units/{sku}', badName.map((s) => req('units-get-bad-sku', 'GET', `/v1/units/${enc(s)}`, hdr()))),
   arm('GET /v1/units/{sku}', fc.constantFrom(...wrongWho).map((h) => req('units-get-forbidden', 'GET', '/v1/units/FZ-2', h))),
+  // the event feed: cursors that match the pattern but overflow xid8 / bigint, malformed cursors, bad limits, no read scope
+  arm(
+    'GET /v1/events',
+    fc
+      .oneof(
+        fc.constantFrom('0.99999999999999999999', '0.9223372036854775808', '1.18446744073709551616').map((c) => `?after=${c}`), // id beyond bigint
+        fc.constantFrom('99999999999999999999.0', '18446744073709551616.0', '18446744073709551615.9223372036854775808', '-1.0', '1', '1.2.3', '', 'x.y', '0.0 ', '1e3.0').map((c) => `?after=${enc(c)}`),
+        fc.oneof(sqlish, unicode).map((c) => `?after=${enc(c)}`),
+        fc.constantFrom('?limit=0', '?limit=1001', '?limit=1.5', '?limit=abc', '?limit=-1', '?limit=', '?after=0.0&after=1.1'),
+      )
+      .map((q) => req('events-bad-query', 'GET', `/v1/events${q}`, hdr())),
+  ),
+  arm('GET /v1/events', fc.constantFrom(...wrongWho).map((h) => req('events-forbidden', 'GET', '/v1/events', h))),
   // operations: /metrics refuses, the public endpoints answer (never a 5xx, nothing written)
   arm('GET /metrics', fc.tuple(fc.constantFrom(...wrongWho.slice(0, 2), webWho), junkQuery).map(([h, q]) => req('metrics-forbidden', 'GET', `/metrics${q}`, h))),
   ...['/healthz', '/readyz', '/openapi.json', '/docs'].map((p) =>
@@ -659,9 +672,9 @@ it('the digest covers every table, including supply, changes, short picks, catal
   expect(tables.filter((t) => t?.startsWith('public.')).length).toBe(row?.n);
 });
 
-it('every fuzz arm, sampled deterministically (3 each): refused, the database unchanged', { timeout: scale(120_000, 600_000) }, async () => {
+it('every fuzz arm, sampled deterministically (4 each): refused, the database unchanged', { timeout: scale(120_000, 600_000) }, async () => {
   const before = await digestAll(sql);
-  for (const [i, a] of allArms.entries()) for (const r of fc.sample(a.arb, { numRuns: scale(3, 10), seed: SEED + i })) await expectRefused(r, before);
+  for (const [i, a] of allArms.entries()) for (const r of fc.sample(a.arb, { numRuns: scale(4, 10), seed: SEED + i })) await expectRefused(r, before);
   expect(await digestAll(sql)).toBe(before);
 });
 
