@@ -36,12 +36,13 @@ async function main() {
     process.exit(2);
   }
   const { logger } = service;
-  process.on('uncaughtException', (err) => {
+  process.on('uncaughtException', (err, origin) => {
     if (isPostgresJsClosedSocketWrite(err)) {
       logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
       return;
     }
-    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack } }, 'uncaught exception; exiting');
+    // origin: 'uncaughtException' (thrown) or 'unhandledRejection' (a promise nobody awaited)
+    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code }, origin }, 'uncaught exception; exiting');
     process.exit(1);
   });
   if (service.keys.open) {

@@ -1,6 +1,6 @@
 /** Request and response schemas of the supply, promise and time-phased ATP routes. */
 import { z } from '@hono/zod-openapi';
-import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, MAX_LINES } from './schemas.js';
+import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, StoredText, MAX_LINES } from './schemas.js';
 
 const Instant = z.iso
   .datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' })
@@ -21,7 +21,7 @@ export const CreateSupplyBody = z
     qty: Qty,
     expectedAt: Instant,
     kind: z.enum(['po', 'transfer']).optional(),
-    reference: z.string().min(1).max(200).optional(),
+    reference: StoredText(200).optional(),
   })
   .strict()
   .openapi('CreateSupply');
@@ -30,16 +30,16 @@ export const UpdateSupplyBody = z
   .object({
     expectedAt: Instant.optional(),
     qty: Qty.optional(),
-    reference: z.string().min(1).max(200).optional(),
-    reason: z.string().min(1).max(200).optional(),
+    reference: StoredText(200).optional(),
+    reason: StoredText(200).optional(),
   })
   .strict()
   .refine((b) => b.expectedAt !== undefined || b.qty !== undefined || b.reference !== undefined, { message: 'give expectedAt, qty or reference' })
   .openapi('UpdateSupply');
 
-export const CancelSupplyBody = z.object({ reason: z.string().min(1).max(200).optional() }).strict().openapi('CancelSupply');
+export const CancelSupplyBody = z.object({ reason: StoredText(200).optional() }).strict().openapi('CancelSupply');
 
-export const ReceiptBody = z.object({ qty: Qty, reference: z.string().min(1).max(200).optional() }).strict().openapi('Receipt');
+export const ReceiptBody = z.object({ qty: Qty, reference: StoredText(200).optional() }).strict().openapi('Receipt');
 
 export const Supply = z
   .object({
@@ -165,7 +165,7 @@ export const ShortPickBody = z
     expectedQty: z.number().int().min(0).max(1_000_000_000),
     foundQty: z.number().int().min(0).max(1_000_000_000),
     reservationId: z.uuid().optional(),
-    reason: z.string().min(1).max(200),
+    reason: StoredText(200),
   })
   .strict()
   .openapi('ShortPickRequest');

@@ -1,11 +1,7 @@
 /**
- * The private-Redis harness only (not a Redis fault test yet): nothing on this branch is backed by
- * Redis (rules live in MemoryRulesStore, events stay in the outbox table). The Redis fault test
- * — Redis SIGKILLed and restarted mid-load: reservations continue under the last good rules, the
- * outbox backlog drains into the stream afterwards with nothing lost — is written against
- * `startPrivateRedis()` once the Redis rules store and the outbox relay are merged; see
- * docs/RELIABILITY.md "Redis faults". This test proves the harness does what that test needs:
- * a private server on its own port that can be killed (clients fail fast) and brought back.
+ * The private-Redis harness that `redis.test.ts` (the Redis fault test) relies on: a private
+ * server on its own port that can be killed (clients fail fast) and brought back — empty by
+ * default; `redis.test.ts` uses `{ persist: true }` (append-only file) so it restarts with its data.
  */
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';

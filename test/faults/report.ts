@@ -1,7 +1,8 @@
 /**
  * The combined fault report: reads every `.faults/report-*.json` the fault tests wrote and prints
  * the figures (requests under fault, faults injected by kind, inputs tried, acknowledged
- * reservations lost, units oversold). Exits 1 if anything acknowledged was lost or oversold.
+ * reservations lost, units oversold, events lost). Exits 1 if anything acknowledged was lost or
+ * oversold, or an event did not reach the stream.
  * `--clean` removes old reports first (npm run test:faults does, so figures are from one run).
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -31,6 +32,8 @@ interface Report {
   inputsTried?: number;
   acknowledgedLost: number;
   unitsOversold: number;
+  /** outbox events missing from the stream after the drain, plus reservation.created published twice (redis) */
+  eventsLost?: number;
   load?: { requests: number; acknowledged: number; replays: number; replayMismatches: number; byStatus: Record<string, number>; deadlines: number; serverErrors: number };
 }
 
@@ -50,6 +53,7 @@ const rows = reports.map((r) => ({
   'replays (same body)': r.load ? `${r.load.replays} (${r.load.replays - r.load.replayMismatches})` : '',
   'acknowledged lost': r.acknowledgedLost,
   'units oversold': r.unitsOversold,
+  'events lost': r.eventsLost ?? '',
   seed: r.seed,
 }));
 console.log('\nFault and abuse suite — combined report\n');
@@ -58,8 +62,9 @@ console.log('\nFaults injected, by kind:');
 for (const r of reports) console.log(`  ${r.name.padEnd(14)} ${kinds(r)}`);
 const lost = sum((r) => r.acknowledgedLost);
 const oversold = sum((r) => r.unitsOversold);
+const eventsLost = sum((r) => r.eventsLost ?? 0);
 console.log(
   `\nTotal: ${sum((r) => r.requestsUnderFault)} requests under fault, ${sum((r) => Object.values(r.faultsInjected).reduce((a, b) => a + b, 0))} faults injected, ` +
-    `${sum((r) => r.inputsTried ?? 0)} hostile inputs tried; acknowledged reservations lost: ${lost}; units oversold: ${oversold}\n`,
+    `${sum((r) => r.inputsTried ?? 0)} hostile inputs tried; acknowledged reservations lost: ${lost}; units oversold: ${oversold}; events lost: ${eventsLost}\n`,
 );
-process.exit(lost === 0 && oversold === 0 ? 0 : 1);
+process.exit(lost === 0 && oversold === 0 && eventsLost === 0 ? 0 : 1);

@@ -14,11 +14,18 @@ import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
 
 export const MAX_EVENTS_PAGE = 1000;
+const MAX_XID8 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
 
 const EventsQuery = z.object({
   after: z
     .string()
     .regex(CURSOR_RE, 'a cursor returned as `next` (or an event\'s `atpseq`), e.g. 0.0')
+    // in range of the columns it is compared with (txid xid8, id bigint): beyond them Postgres fails the query (a 500)
+    .refine((c) => {
+      const [txid, id] = c.split('.').map(BigInt) as [bigint, bigint];
+      return txid <= MAX_XID8 && id <= MAX_BIGINT;
+    }, 'cursor out of range')
     .optional()
     .openapi({ param: { name: 'after', in: 'query' }, description: 'start after this cursor; omit to start at the oldest retained event', example: START_CURSOR }),
   limit: z.coerce

@@ -5,7 +5,7 @@ import { recordShortPick } from '../../services/short-picks.js';
 import { checkConsistency, reconcile, replenishment } from '../../services/stock-control.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
-import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku } from '../schemas.js';
+import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku, StoredText } from '../schemas.js';
 
 const MAX_SNAPSHOT_ROWS = 10_000;
 
@@ -42,7 +42,7 @@ const ReconciliationBody = z
       .max(MAX_SNAPSHOT_ROWS, `at most ${MAX_SNAPSHOT_ROWS} rows per snapshot`),
     apply: z.boolean().default(false),
     complete: z.boolean().default(false).openapi({ description: "true: the snapshot is a full count of its locations; positions there that it does not list count as 0" }),
-    reason: z.string().min(1).max(200).default('reconciliation'),
+    reason: StoredText(200).default('reconciliation'),
   })
   .strict()
   .openapi('ReconciliationRequest');

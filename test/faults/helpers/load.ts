@@ -45,6 +45,8 @@ export interface LoadStats {
   requests: number;
   requestsUnderFault: number;
   byStatus: Record<string, number>;
+  /** error answers by `status code` (problem+json `code`) */
+  byCode: Record<string, number>;
   connectionErrors: number;
   /** attempts that got no answer within the deadline (hangs): must be 0 */
   deadlines: number;
@@ -78,6 +80,7 @@ export function newStats(): LoadStats {
     requests: 0,
     requestsUnderFault: 0,
     byStatus: {},
+    byCode: {},
     connectionErrors: 0,
     deadlines: 0,
     serverErrors: 0,
@@ -136,6 +139,10 @@ export async function untilAnswered(cfg: LoadConfig, stats: LoadStats, path: str
       continue;
     }
     stats.byStatus[o.status] = (stats.byStatus[o.status] ?? 0) + 1;
+    if (o.status >= 400) {
+      const code = `${o.status} ${(o.json as { code?: string } | undefined)?.code ?? ''}`.trim();
+      stats.byCode[code] = (stats.byCode[code] ?? 0) + 1;
+    }
     if (o.status >= 400 && !isProblem(o)) {
       stats.notProblem++;
       sample(stats, `not problem+json: ${o.status} ${o.text}`);
