@@ -12,7 +12,7 @@
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
-import { isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
+import { isOrphanedConnectionLoss, isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
 import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
 
@@ -39,6 +39,10 @@ async function main() {
   process.on('uncaughtException', (err, origin) => {
     if (isPostgresJsClosedSocketWrite(err)) {
       logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
+      return;
+    }
+    if (isOrphanedConnectionLoss(err, origin)) {
+      logger.error({ err: { name: err.name, message: err.message, code: (err as { code?: unknown }).code }, origin }, 'a query on a lost database connection had no awaiter left (see src/db/driver-guard.ts); continuing');
       return;
     }
     // origin: 'uncaughtException' (thrown) or 'unhandledRejection' (a promise nobody awaited)

@@ -1,3 +1,5 @@
+import { isConnectionError } from './errors.js';
+
 /**
  * Guard against a known postgres.js 3.4.9 defect (porsager/postgres#1154, #1066, #1208; fixes
  * proposed in PRs #1168, #1176, #1209, not released): when a connection closes while a small write
@@ -17,4 +19,16 @@ export function isPostgresJsClosedSocketWrite(err: unknown): boolean {
   if (!(err instanceof TypeError)) return false;
   const stack = err.stack ?? '';
   return /reading 'write'|evaluating 'socket\.write'/.test(err.message) && /nextWrite/.test(stack) && /postgres[\\/]src[\\/]connection\.js/.test(stack);
+}
+
+/**
+ * A query promise rejected with a connection-loss error (57P01 admin shutdown, 57P02/57P03,
+ * 08xxx, the driver's CONNECTION_*) that nobody awaited any more: its transaction had already
+ * failed through a sibling query of the same pipelined round trip (or the driver's own rollback on
+ * the dead connection), so the caller has its 503 and Postgres rolled the transaction back when
+ * the connection went. Nothing acknowledged depends on it; ending the process for it would fail
+ * every other request in flight. Seen once in five pg_terminate_backend fault runs.
+ */
+export function isOrphanedConnectionLoss(err: unknown, origin: string): boolean {
+  return origin === 'unhandledRejection' && isConnectionError(err);
 }
