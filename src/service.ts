@@ -148,8 +148,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await allocator.drain();
       await relay?.stop();
       await rules.stop();
-      await database.close();
+      // the last metric export still reads the database (outbox lag): flush it before the pools close
       if (!opts.telemetry) await telemetry.shutdown();
+      await database.close();
     })());
 
   return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, sweep, stop };

@@ -52,6 +52,21 @@ describe('kits', () => {
     await expectInvariants(t.db.url, 'K-');
   });
 
+  it('release by kit takes from the kit lines; release by SKU takes from plain lines first', async () => {
+    expect((await t.api.setStock('KL-X', 'DC1', 50)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/kits/KL-KIT', { components: [{ sku: 'KL-X', qty: 2 }] })).status).toBe(200);
+    const r = await t.api.reserve({ orderRef: 'kl', channel: 'web', lines: [{ sku: 'KL-KIT', qty: 2 }, { sku: 'KL-X', qty: 3 }] });
+    expect(r.status).toBe(201);
+    const heldByLine = async () =>
+      ((await t.api.get(r.body.id)).body.lines as { kit?: unknown; allocations: { qty: number }[] }[]).map((l) => [l.kit ? 'kit' : 'plain', l.allocations.reduce((n, a) => n + a.qty, 0)]);
+    expect(await heldByLine()).toEqual([['kit', 4], ['plain', 3]]);
+    expect((await t.api.release(r.body.id, { lines: [{ sku: 'KL-KIT', qty: 1 }] })).status).toBe(200);
+    expect(await heldByLine()).toEqual([['kit', 2], ['plain', 3]]);
+    expect((await t.api.release(r.body.id, { lines: [{ sku: 'KL-X', qty: 3 }] })).status).toBe(200);
+    expect(await heldByLine()).toEqual([['kit', 2], ['plain', 0]]);
+    await expectInvariants(t.db.url, 'KL-');
+  });
+
   it('refuses kits of kits, a kit containing itself, and a kit with stock of its own', async () => {
     expect((await t.api.call('PUT', '/v1/kits/SELF', { components: [{ sku: 'SELF', qty: 1 }] })).body.errors[0].field).toBe('body.components.0.sku');
     expect((await t.api.call('PUT', '/v1/kits/OUTER', { components: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(409);

@@ -172,7 +172,11 @@ export class KeyedBatcher<Req, Res> {
     } finally {
       const ms = performance.now() - started;
       this.batchMs = this.batchMs * 0.8 + ms * 0.2;
-      this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
+      try {
+        this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
+      } catch {
+        // an observer's failure must not leak the slot or lose the lane
+      }
       if (this.opts.dedupeKey) for (const b of batch) lane.keys.delete(this.opts.dedupeKey(b.req));
       lane.running--;
       this.running--;

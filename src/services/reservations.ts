@@ -58,28 +58,40 @@ function pick(res: LoadedReservation, specs: readonly SkuQty[] | undefined, mode
     for (const a of eligible) change(a)[mode] = a.qty;
     return [...changes.values()];
   }
-  const wanted = new Map<string, number>();
+  // demands per (sku, kit): a kit the reservation holds is named by its SKU and resolved to its
+  // components by the stored composition, taken from that kit's own lines; a plain SKU takes from
+  // plain lines first (a kit's components only when the plain lines do not hold enough)
+  const demands = new Map<string, { sku: string; qty: number; kit?: string }>();
+  const want = (sku: string, qty: number, kit?: string) => {
+    const k = `${sku}\u0000${kit ?? ''}`;
+    const d = demands.get(k) ?? { sku, qty: 0, ...(kit ? { kit } : {}) };
+    d.qty += qty;
+    demands.set(k, d);
+  };
   for (const s of specs) {
-    // a kit the reservation holds is named by its SKU: its components, by the stored composition
-    const parts = new Map(res.lines.filter((l) => l.kit_sku === s.sku).map((l) => [l.sku, l.per_kit ?? 1]));
-    if (parts.size === 0) wanted.set(s.sku, (wanted.get(s.sku) ?? 0) + s.qty);
-    for (const [sku, perKit] of parts) wanted.set(sku, (wanted.get(sku) ?? 0) + s.qty * perKit);
+    const kitLines = res.lines.filter((l) => l.kit_sku === s.sku);
+    if (kitLines.length === 0) want(s.sku, s.qty);
+    for (const [sku, perKit] of new Map(kitLines.map((l) => [l.sku, l.per_kit ?? 1]))) want(sku, s.qty * perKit, s.sku);
   }
+  const kitOfLine = new Map(res.lines.map((l) => [l.line_no, l.kit_sku ?? null]));
+  const left = (a: LoadedReservation['allocations'][number]) => a.qty - (changes.get(a.id)?.[mode] ?? 0);
+  const byMode = (x: LoadedReservation['allocations'][number], y: LoadedReservation['allocations'][number]) =>
+    mode === 'release' ? Number(!!y.supply_id) - Number(!!x.supply_id) || Number(y.id) - Number(x.id) : Number(x.id) - Number(y.id);
   const short: { sku: string; requested: number; held: number }[] = [];
-  for (const [sku, qty] of wanted) {
+  for (const d of [...demands.values()].sort((x, y) => Number(!x.kit) - Number(!y.kit))) {
     const pool = eligible
-      .filter((a) => a.sku === sku)
-      .sort((x, y) => (mode === 'release' ? Number(!!y.supply_id) - Number(!!x.supply_id) || Number(y.id) - Number(x.id) : Number(x.id) - Number(y.id)));
-    const held = pool.reduce((s, a) => s + a.qty, 0);
-    if (held < qty) {
-      short.push({ sku, requested: qty, held });
+      .filter((a) => a.sku === d.sku && (d.kit ? kitOfLine.get(a.line_no) === d.kit : true))
+      .sort((x, y) => (d.kit ? 0 : Number(!!kitOfLine.get(x.line_no)) - Number(!!kitOfLine.get(y.line_no))) || byMode(x, y));
+    const held = pool.reduce((t, a) => t + left(a), 0);
+    if (held < d.qty) {
+      short.push({ sku: d.kit ? `${d.kit}/${d.sku}` : d.sku, requested: d.qty, held });
       continue;
     }
-    let rem = qty;
+    let rem = d.qty;
     for (const a of pool) {
       if (rem === 0) break;
-      const q = Math.min(a.qty, rem);
-      change(a)[mode] += q;
+      const q = Math.min(left(a), rem);
+      if (q > 0) change(a)[mode] += q;
       rem -= q;
     }
   }

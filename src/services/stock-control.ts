@@ -18,6 +18,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { WouldOvercommit } from '../domain/errors.js';
+import { RetryTransaction } from '../db/tx.js';
 import { setPosition } from './inventory.js';
 
 export interface Breach {
@@ -216,7 +217,9 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
   }
   let applied = 0;
   if (opts.apply) {
-    const over = gaps.filter((g) => g.overCommitted);
+    // every gap that lowers a count may strand reservations (now, or once a concurrent change
+    // lands): lock their reservations first, in id order, before any position lock
+    const over = gaps.filter((g) => g.warehouseOnHand < g.serviceOnHand);
     if (over.length > 0 && opts.resolveShort) {
       await query(
         tx,
@@ -235,7 +238,9 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
           g.applied = true;
           g.outcome = 'adjusted';
         } catch (err) {
-          // reserved grew between the comparison and the lock: this gap is over-committed after all
+          // reserved grew between the comparison and the lock: this gap is over-committed after
+          // all; start over so the comparison (and the reservation locks) see it
+          if (err instanceof WouldOvercommit && opts.resolveShort) throw new RetryTransaction('a gap became over-committed while reconciling');
           if (!(err instanceof WouldOvercommit)) throw err;
           g.overCommitted = true;
         }
@@ -245,7 +250,12 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
         continue;
       }
       if (opts.resolveShort) {
-        await opts.resolveShort(tx, { sku: g.sku, location: g.location, expectedQty: g.serviceOnHand, foundQty: g.warehouseOnHand, reason: opts.reason, actor: opts.actor });
+        // the short-pick path moves onHand by found − expected: take "expected" under the lock, so
+        // the count booked is the warehouse's whatever changed since the comparison
+        // (every position of the SKU, in the global (sku, location) order, as the short-pick path locks them)
+        const rows = await query<{ location: string; on_hand: number }>(tx, sql`select location, on_hand from positions where sku = ${g.sku} order by location for update`);
+        const locked = rows.find((r) => r.location === g.location);
+        await opts.resolveShort(tx, { sku: g.sku, location: g.location, expectedQty: locked?.on_hand ?? g.serviceOnHand, foundQty: g.warehouseOnHand, reason: opts.reason, actor: opts.actor });
         g.applied = true;
         g.outcome = 'short-pick';
         applied++;
