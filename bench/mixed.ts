@@ -1,5 +1,5 @@
 /**
- * Mixed-workload benchmark: `npm run bench:mixed [-- --connections 100 --duration 20 --skus 10000 --runs 3]`.
+ * Mixed-workload benchmark: `npm run bench:mixed [-- --connections 100 --duration 20 --skus 10000 --runs 3 --profile]`.
  *
  * A fresh database, the service as a child process, SKUS SKUs (default 10,000) seeded through the
  * API with Zipf-distributed popularity (exponent --zipf, default 1.0), priority rules in force, then
@@ -10,6 +10,8 @@
  * Σ allocations, one event per reservation, reservations == first 201 answers).
  */
 import { cpus } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
@@ -24,6 +26,8 @@ export interface MixedOptions {
   zipf: number;
   redisUrl?: string | undefined;
   quiet?: boolean;
+  /** write a V8 CPU profile of the service into this directory (`--profile`: bench/profiles) */
+  profileDir?: string | undefined;
 }
 
 interface OpStats {
@@ -80,7 +84,7 @@ export async function runMixed(o: MixedOptions): Promise<MixedResult> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const startedAt = new Date().toISOString();
   const db = await createBenchDatabase();
-  const svc = await startService({ databaseUrl: db.url, redisUrl: o.redisUrl }, 'service-mixed');
+  const svc = await startService({ databaseUrl: db.url, redisUrl: o.redisUrl }, 'service-mixed', o.profileDir);
   const skuName = (k: number) => `Z-${String(k).padStart(5, '0')}`;
   const lat = { atp: [] as number[], reserve: [] as number[], release: [] as number[] };
   const statuses = { atp: new Map<number, number>(), reserve: new Map<number, number>(), release: new Map<number, number>() };
@@ -184,7 +188,7 @@ export async function runMixed(o: MixedOptions): Promise<MixedResult> {
 
 async function main() {
   const { values } = parseArgs({
-    options: { connections: { type: 'string', short: 'c' }, duration: { type: 'string', short: 'd' }, skus: { type: 'string' }, zipf: { type: 'string' }, runs: { type: 'string' }, redis: { type: 'string' } },
+    options: { connections: { type: 'string', short: 'c' }, duration: { type: 'string', short: 'd' }, skus: { type: 'string' }, zipf: { type: 'string' }, runs: { type: 'string' }, redis: { type: 'string' }, profile: { type: 'boolean' } },
   });
   const env = process.env;
   const o: MixedOptions = {
@@ -193,7 +197,9 @@ async function main() {
     skus: Number(values.skus ?? env.BENCH_SKUS ?? 10_000),
     zipf: Number(values.zipf ?? env.BENCH_ZIPF ?? 1.0),
     redisUrl: values.redis ?? env.BENCH_REDIS_URL ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    profileDir: values.profile ? path.join(process.cwd(), 'bench/profiles') : undefined,
   };
+  if (o.profileDir) mkdirSync(o.profileDir, { recursive: true });
   const runs = Number(values.runs ?? env.BENCH_RUNS ?? 1);
   const results: MixedResult[] = [];
   for (let r = 1; r <= runs; r++) {
