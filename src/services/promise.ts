@@ -15,10 +15,9 @@ import { type AtpSku, getAtp } from './inventory.js';
 import { type LoadedState, loadState } from './supply-state.js';
 
 async function snapshot<T>(db: Db, fn: (exec: Db) => Promise<T>): Promise<T> {
-  return inTransaction(db, async (tx) => {
-    await query(tx, sql`set transaction isolation level repeatable read, read only`);
-    return fn(tx as unknown as Db);
-  });
+  // one BEGIN carrying the isolation level (no separate SET TRANSACTION round trip); a read-only
+  // snapshot has nothing to retry
+  return db.transaction(async (tx) => fn(tx as unknown as Db), { isolationLevel: 'repeatable read', accessMode: 'read only' });
 }
 
 export interface PromiseLineDto {
@@ -126,8 +125,8 @@ function cumulative(start: number, inbound: readonly { at: Date; free: number }[
  */
 export async function getTimePhasedAtp(db: Db, skus: readonly string[], rules: RulesDocument, channel?: string): Promise<TimePhasedAtpSku[]> {
   return snapshot(db, async (exec) => {
-    const now = await getAtp(exec, skus, rules, channel);
-    const state: LoadedState = await loadState(exec, skus, { lock: false });
+    // issued together: pipelined on the snapshot's connection (one flush, one round trip)
+    const [now, state]: [AtpSku[], LoadedState] = await Promise.all([getAtp(exec, skus, rules, channel), loadState(exec, skus, { lock: false })]);
     return now.map((a) => phase(a, state, rules, channel));
   });
 }

@@ -33,7 +33,10 @@ export interface LoadedState extends Required<AllocationState> {
 
 export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean }): Promise<LoadedState> {
   const list = pgArray([...new Set(skus)].sort());
-  const positions = await query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
+  // the three reads are issued together: pipelined on one connection they run in this order (so
+  // with `lock`, positions are locked before supply, the global order) in one round trip
+  const [positions, supplyRows, holdRows] = await Promise.all([
+    query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     exec,
     opts.lock
       ? sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
@@ -42,8 +45,8 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
       : sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
             from positions p join locations l on l.id = p.location
             where p.sku = any(${list}::text[]) order by p.sku, p.location`,
-  );
-  const supplyRows = await query<SupplyRowFull>(
+    ),
+    query<SupplyRowFull>(
     exec,
     opts.lock
       ? sql`select s.*, l.rank from supply s join locations l on l.id = s.location
@@ -52,11 +55,9 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
       : sql`select s.*, l.rank from supply s join locations l on l.id = s.location
             where s.sku = any(${list}::text[]) and s.status = 'open'
             order by s.sku, s.expected_at, s.id`,
-  );
-  const holdRows = await query<{ sku: string; channel: string; reserved: number }>(
-    exec,
-    sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`,
-  );
+    ),
+    query<{ sku: string; channel: string; reserved: number }>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`),
+  ]);
   return {
     positions: positions.map(
       (r): PositionState => ({ sku: r.sku, location: r.location, rank: r.rank, onHand: r.on_hand, reserved: r.reserved, qualityHold: r.quality_hold, safetyStock: r.safety_stock }),
