@@ -6,8 +6,9 @@ import { ADMIN_KEY } from './proc.js';
 
 export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? process.env.TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export async function createBenchDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = `atp_bench_${randomBytes(5).toString('hex')}`;
+/** A fresh, uniquely named database (dropped with `drop`); the tests use it too (test/helpers/db.ts). */
+export async function createScratchDatabase(prefix: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
@@ -22,6 +23,8 @@ export async function createBenchDatabase(): Promise<{ url: string; name: string
     },
   };
 }
+
+export const createBenchDatabase = () => createScratchDatabase('atp_bench');
 
 export const adminHeaders = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
 
