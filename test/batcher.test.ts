@@ -150,3 +150,42 @@ it('a batch that fails for a non-transient reason is re-run request by request; 
   };
   await expect(isolated(batch, down)).rejects.toBeInstanceOf(Unavailable);
 });
+
+it('a slow spell raises the estimate and sheds; after an idle pause the stale average decays and the next burst is served', async () => {
+  // a driven clock: exec "takes" whatever the test says, and idle time passes only when the test says so
+  let clock = 0;
+  let gate: Promise<void> | undefined;
+  let slow = 0;
+  const b = new KeyedBatcher<number, number>({
+    maxBatch: 10,
+    maxQueue: 1000,
+    concurrency: 4,
+    budgetMs: 100,
+    priorBatchMs: 10,
+    idleHalfLifeMs: 250,
+    now: () => clock,
+    exec: async (batch) => {
+      clock += slow;
+      if (gate) await gate;
+      return batch;
+    },
+  });
+  slow = 1000; // four one-second batches: the average climbs to ~590 ms
+  for (let i = 0; i < 4; i++) expect(await b.submit('A', i)).toBe(i);
+  slow = 0;
+  let open!: () => void;
+  gate = new Promise<void>((r) => (open = r));
+  // right after the slow spell: a request behind a batch in flight is shed
+  const first = b.submit('B', 1);
+  await expect(b.submit('B', 2)).rejects.toBeInstanceOf(Overloaded);
+  open();
+  await first;
+  // the batch of B took 0 ms, which pulls the average down by a fifth only; a long idle pause does the rest
+  clock += 3000;
+  gate = new Promise<void>((r) => (open = r));
+  const burst = [b.submit('C', 1), b.submit('C', 2), b.submit('C', 3)];
+  await new Promise((r) => setImmediate(r));
+  open();
+  expect(await Promise.all(burst)).toEqual([1, 2, 3]);
+  expect(b.shed).toBe(1);
+});

@@ -15,7 +15,10 @@
  * it) + (a slot wait when every transaction slot is busy), and when that estimate exceeds
  * `budgetMs` the request is refused at once with 429 + Retry-After — before anything is written —
  * instead of queueing into a timeout. The estimate is only a load-shedding heuristic: it decides
- * who waits, never what is allocated.
+ * who waits, never what is allocated. While no batch is in flight the average decays back towards
+ * the prior (half-life `idleHalfLifeMs`): the slowness it measured (lock waits behind a long
+ * receipt, a burst) is over, and a stale figure must not shed the next burst before its first
+ * batch has been measured.
  *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
@@ -34,7 +37,7 @@ interface Lane<Req, Res> {
   /** batches in flight */
   running: number;
   waiting: boolean;
-  /** when the oldest batch in flight started (performance.now()) */
+  /** when the oldest batch in flight started (the clock below) */
   startedAt: number;
   /** dedupe keys of the requests in flight */
   keys: Set<string>;
@@ -54,6 +57,10 @@ export interface BatcherOptions<Req, Res> {
   budgetMs?: number | undefined;
   /** the batch duration assumed before any batch has been measured (ms) */
   priorBatchMs?: number;
+  /** while nothing is in flight, the moving average halves its distance to the prior every this many ms (default 250) */
+  idleHalfLifeMs?: number;
+  /** the clock (ms, monotonic); performance.now() unless a test drives it */
+  now?: () => number;
 }
 
 export class KeyedBatcher<Req, Res> {
@@ -65,11 +72,17 @@ export class KeyedBatcher<Req, Res> {
   private readonly laneConcurrency: number;
   /** moving average of batch durations (ms), across lanes */
   private batchMs: number;
+  private readonly priorBatchMs: number;
+  /** when the last batch in flight ended (undefined: something is in flight, or nothing ran yet) */
+  private idleSince: number | undefined;
+  private readonly now: () => number;
   /** requests refused by the latency budget or the queue bound */
   shed = 0;
 
   constructor(private readonly opts: BatcherOptions<Req, Res>) {
-    this.batchMs = opts.priorBatchMs ?? 10;
+    this.priorBatchMs = opts.priorBatchMs ?? 10;
+    this.batchMs = this.priorBatchMs;
+    this.now = opts.now ?? (() => performance.now());
     this.laneConcurrency = Math.max(1, opts.laneConcurrency ?? 1);
   }
 
@@ -82,7 +95,7 @@ export class KeyedBatcher<Req, Res> {
     // full batches queued ahead, served laneConcurrency at a time, behind the oldest batch in flight
     const ahead = Math.floor(lane.queue.length / this.opts.maxBatch);
     let wait = (ahead * this.batchMs) / this.laneConcurrency;
-    if (lane.running > 0) wait += Math.max(this.batchMs - (performance.now() - lane.startedAt), this.batchMs / 2);
+    if (lane.running > 0) wait += Math.max(this.batchMs - (this.now() - lane.startedAt), this.batchMs / 2);
     if (lane.waiting) wait += slotWait(this.ready.indexOf(lane) + 1);
     return wait;
   }
@@ -111,7 +124,7 @@ export class KeyedBatcher<Req, Res> {
       this.lanes.set(laneKey, lane);
     }
     const l = lane;
-    const promise = new Promise<Res>((resolve, reject) => l.queue.push({ req, resolve, reject, enqueuedAt: performance.now() }));
+    const promise = new Promise<Res>((resolve, reject) => l.queue.push({ req, resolve, reject, enqueuedAt: this.now() }));
     this.queued++;
     this.schedule(lane);
     return promise;
@@ -155,12 +168,24 @@ export class KeyedBatcher<Req, Res> {
     return batch;
   }
 
+  /** The moving average now: while idle it decays towards the prior. */
+  get averageBatchMs(): number {
+    if (this.idleSince === undefined) return this.batchMs;
+    const halfLife = this.opts.idleHalfLifeMs ?? 250;
+    const idle = Math.max(0, this.now() - this.idleSince);
+    return this.priorBatchMs + (this.batchMs - this.priorBatchMs) * 0.5 ** (idle / halfLife);
+  }
+
   private async run(lane: Lane<Req, Res>, batch: Item<Req, Res>[]) {
-    if (lane.running === 0) lane.startedAt = performance.now();
+    if (this.running === 0 && this.idleSince !== undefined) {
+      this.batchMs = this.averageBatchMs;
+      this.idleSince = undefined;
+    }
+    if (lane.running === 0) lane.startedAt = this.now();
     lane.running++;
     this.running++;
     this.queued -= batch.length;
-    const started = performance.now();
+    const started = this.now();
     try {
       const results = await this.opts.exec(
         batch.map((b) => b.req),
@@ -170,7 +195,7 @@ export class KeyedBatcher<Req, Res> {
     } catch (err) {
       for (const b of batch) b.reject(err);
     } finally {
-      const ms = performance.now() - started;
+      const ms = this.now() - started;
       this.batchMs = this.batchMs * 0.8 + ms * 0.2;
       try {
         this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
@@ -193,6 +218,7 @@ export class KeyedBatcher<Req, Res> {
         next.waiting = false;
         this.schedule(next);
       }
+      if (this.running === 0) this.idleSince = this.now();
       if (this.queued === 0 && this.running === 0) for (const r of this.idle.splice(0)) r();
     }
   }

@@ -9,9 +9,9 @@ export function client(svc: Service) {
   const call = async (method: string, path: string, body?: unknown, key?: string) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (method !== 'GET' && method !== 'PUT') headers['idempotency-key'] = key ?? `k-${process.pid}-${++seq}-${Math.random()}`;
-    // the documented client contract: a 503 (lock wait, contention) is retried with the same Idempotency-Key
+    // the documented client contract: a 503 (lock wait, contention) or 429 (shed) is retried with the same Idempotency-Key
     let res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    for (let attempt = 0; res.status === 503 && attempt < 30; attempt++) {
+    for (let attempt = 0; (res.status === 503 || res.status === 429) && attempt < 30; attempt++) {
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
       res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     }
