@@ -1,0 +1,25 @@
+/** What the 500 handler logs: never drizzle's query parameters, even when a value imitates a stack frame. */
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { expect, it } from 'vitest';
+import { safeError } from '../src/app.js';
+
+it('logs the failed statement and the frames, never the parameters', () => {
+  const secret = 'caller-secret-7f3a';
+  const forged = `x\n    at forged (/app/x.js:1:1), ${secret}-after-forged-frame`;
+  const err = new DrizzleQueryError('select * from t where a = $1 and b = $2', [secret, forged], Object.assign(new Error('boom'), { code: 'XX000' }));
+  const logged = safeError(err);
+  const text = JSON.stringify(logged);
+  expect(text).not.toContain(secret);
+  expect(logged.message).toBe('Failed query: select * from t where a = $1 and b = $2\nparams: [redacted]');
+  expect(logged.stack).toMatch(/^Error: Failed query: select \* from t where a = \$1 and b = \$2\nparams: \[redacted\]\n\s+at /);
+  expect(logged.stack).toContain('safe-error.test.ts');
+  expect(logged).toMatchObject({ code: 'XX000', cause: 'boom' });
+});
+
+it('keeps an ordinary error whole, and withholds a stack whose head was rewritten', () => {
+  const plain = new TypeError('cannot read x');
+  expect(safeError(plain)).toMatchObject({ name: 'TypeError', message: 'cannot read x', stack: plain.stack });
+  const odd = new DrizzleQueryError('select $1', ['secret-value'], undefined);
+  odd.stack = `Rewritten head\n${odd.message}\n    at somewhere`;
+  expect(JSON.stringify(safeError(odd))).not.toContain('secret-value');
+});
