@@ -15,6 +15,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { isOrphanedConnectionLoss, isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
 import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
+import { safeError } from './logger.js';
 
 async function main() {
   let config;
@@ -38,15 +39,15 @@ async function main() {
   const { logger } = service;
   process.on('uncaughtException', (err, origin) => {
     if (isPostgresJsClosedSocketWrite(err)) {
-      logger.error({ err: { name: err.name, message: err.message } }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
+      logger.error({ err: safeError(err) }, 'postgres.js wrote to a closed connection (known driver defect, see src/db/driver-guard.ts); continuing');
       return;
     }
     if (isOrphanedConnectionLoss(err, origin)) {
-      logger.error({ err: { name: err.name, message: err.message, code: (err as { code?: unknown }).code }, origin }, 'a query on a lost database connection had no awaiter left (see src/db/driver-guard.ts); continuing');
+      logger.error({ err: safeError(err), origin }, 'a query on a lost database connection had no awaiter left (see src/db/driver-guard.ts); continuing');
       return;
     }
     // origin: 'uncaughtException' (thrown) or 'unhandledRejection' (a promise nobody awaited)
-    logger.fatal({ err: { name: err.name, message: err.message, stack: err.stack, code: (err as { code?: unknown }).code }, origin }, 'uncaught exception; exiting');
+    logger.fatal({ err: safeError(err), origin }, 'uncaught exception; exiting');
     process.exit(1);
   });
   if (service.keys.open) {
@@ -81,7 +82,7 @@ async function main() {
         logger.info('stopped');
         process.exit(0);
       } catch (err) {
-        logger.error({ err: (err as Error).message }, 'error while stopping');
+        logger.error({ err: safeError(err).message }, 'error while stopping');
         process.exit(1);
       }
     });

@@ -10,7 +10,7 @@ import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
 import { OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, safeError } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
 import { MemoryRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
@@ -133,7 +133,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
             await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !config.REDIS_URL });
           }
         } catch (err) {
-          logger.warn({ err: (err as Error).message }, 'expiry sweep failed; will retry');
+          logger.warn({ err: safeError(err).message }, 'expiry sweep failed; will retry');
         }
       })();
     }, config.ATP_SWEEP_INTERVAL_MS);

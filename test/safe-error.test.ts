@@ -1,7 +1,7 @@
 /** What the 500 handler logs: never drizzle's query parameters, even when a value imitates a stack frame. */
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { expect, it } from 'vitest';
-import { safeError } from '../src/app.js';
+import { safeError } from '../src/logger.js';
 
 it('logs the failed statement and the frames, never the parameters', () => {
   const secret = 'caller-secret-7f3a';
