@@ -3,10 +3,10 @@
  * routes, the OpenAPI document and the single error mapper. No I/O happens here.
  */
 import type { MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { DomainError } from './domain/errors.js';
 import type { AppDeps, AppEnv } from './http/context.js';
+import { bodyLimit } from './http/body-limit.js';
 import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { atpRoutes } from './http/routes/atp.js';
