@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { availableOf, decideBatch, type PositionState } from '../src/domain/allocate.js';
+import { ChannelLimit, InsufficientStock } from '../src/domain/errors.js';
 import { DEFAULT_RULES, type RulesDocument } from '../src/rules/schema.js';
 
 const pos = (location: string, onHand: number, rank = 1): PositionState => ({ sku: 'A', location, rank, onHand, reserved: 0, qualityHold: 0, safetyStock: 0 });
@@ -28,6 +29,19 @@ describe('decideBatch', () => {
     ]);
     expect(outcomes[1]!.ok).toBe(true);
     expect(outcomes[0]!.ok).toBe(false);
+  });
+
+  it('a backorder held back by a cap is a channel-limit refusal, not insufficient stock', () => {
+    const rules: RulesDocument = { ...DEFAULT_RULES, version: 2, channels: { mkt: { tier: 3, maxUnits: 5 } } };
+    const supplies = [{ id: 's1', sku: 'A', location: 'L1', rank: 1, free: 20, expectedAt: new Date(Date.UTC(2030, 0, 5)) }];
+    const capped = decideBatch({ positions: [pos('L1', 0)], supplies }, rules, [{ channel: 'mkt', lines: [{ sku: 'A', qty: 8 }], allowBackorder: true }]).outcomes[0]!;
+    expect(capped.ok).toBe(false);
+    expect(!capped.ok && capped.error).toBeInstanceOf(ChannelLimit);
+    expect(!capped.ok && (capped.error as ChannelLimit).lines).toEqual([expect.objectContaining({ sku: 'A', requested: 8, reason: 'channel-cap' })]);
+    // within the cap it is backordered; beyond the supply it is plain insufficient stock
+    expect(decideBatch({ positions: [pos('L1', 0)], supplies }, rules, [{ channel: 'mkt', lines: [{ sku: 'A', qty: 5 }], allowBackorder: true }]).outcomes[0]!.ok).toBe(true);
+    const short = decideBatch({ positions: [pos('L1', 0)], supplies }, DEFAULT_RULES, [{ channel: 'mkt', lines: [{ sku: 'A', qty: 21 }], allowBackorder: true }]).outcomes[0]!;
+    expect(!short.ok && short.error).toBeInstanceOf(InsufficientStock);
   });
 
   it('never oversells any position (property)', () => {

@@ -8,7 +8,8 @@
  *   availability is still ≥ the units protected for tiers above p;
  * - caps are never exceeded: after an accepted request, what the channel holds ≤ its cap;
  * - a channel limited to some locations never gets others; a refused request changes nothing;
- *   a `channel-limit` refusal only happens when the stock was physically there;
+ *   a `channel-limit` refusal only happens when the stock was physically there (or, for a
+ *   backorder, the free inbound supply), and an `insufficient-stock` one only when it was not;
  * - a higher tier can always take what is protected for it, whatever lower tiers did before it,
  *   also when its request arrives last in a batch full of lower-tier requests.
  */
@@ -18,13 +19,14 @@ import {
   type AllocationRequest,
   type AllocationState,
   availableOf,
+  backorderableSupply,
   channelAvailable,
   decideBatch,
   holdKey,
   type PositionState,
   type SupplyState,
 } from '../src/domain/allocate.js';
-import { ChannelLimit } from '../src/domain/errors.js';
+import { ChannelLimit, InsufficientStock } from '../src/domain/errors.js';
 import { hasCap, policyFor, tierOf } from '../src/rules/policy.js';
 import { RulesDocument } from '../src/rules/schema.js';
 
@@ -116,10 +118,22 @@ function stepAndCheck(state: State, rules: RulesDocument, req: AllocationRequest
     expect([...next.holds]).toEqual([...state.holds]);
     if (outcome.error instanceof ChannelLimit) {
       // held back by the rules: the stock was physically there in the locations it may use
+      // (or, for a backorder, with the free inbound supply there)
       for (const l of outcome.error.lines) {
         expect(['protected', 'channel-cap']).toContain(l.reason);
         const held = state.holds.get(holdKey(l.sku, req.channel)) ?? 0;
-        expect(channelAvailable(state.positions, rules, l.sku, req.channel, held).physical).toBeGreaterThanOrEqual(l.requested);
+        const supply = req.allowBackorder ? backorderableSupply(state.supplies.filter((x) => x.sku === l.sku), policyFor(rules, l.sku, req.channel).locations) : 0;
+        expect(channelAvailable(state.positions, rules, l.sku, req.channel, held).physical + supply).toBeGreaterThanOrEqual(l.requested);
+      }
+    }
+    if (outcome.error instanceof InsufficientStock) {
+      // blamed on stock only when the stock (and, for a backorder, the supply) really was short of
+      // the request's demand for that SKU — never when protection or a cap was what stopped it
+      for (const l of outcome.error.lines.filter((x) => x.reason === 'insufficient-stock')) {
+        const held = state.holds.get(holdKey(l.sku, req.channel)) ?? 0;
+        const supply = req.allowBackorder ? backorderableSupply(state.supplies.filter((x) => x.sku === l.sku), policyFor(rules, l.sku, req.channel).locations) : 0;
+        const demand = req.lines.filter((x) => x.sku === l.sku).reduce((n, x) => n + x.qty, 0);
+        expect(channelAvailable(state.positions, rules, l.sku, req.channel, held).physical + supply).toBeLessThan(demand);
       }
     }
     return { next, outcome };

@@ -157,6 +157,13 @@ export function decideBatch(
   return { outcomes, positions, supplies, holds };
 }
 
+/** Free inbound supply at the locations a channel may use (all when unrestricted). */
+export function backorderableSupply(supplies: readonly SupplyState[], locations: ReadonlySet<string> | undefined): number {
+  let free = 0;
+  for (const s of supplies) if (!locations || locations.has(s.location)) free += Math.max(0, s.free);
+  return free;
+}
+
 function decideOne(
   req: AllocationRequest,
   rules: RulesDocument,
@@ -175,11 +182,14 @@ function decideOne(
   // the same SKU on several lines is one demand: lines are served in turn from one budget
   const need = new Map<string, number>();
   for (const l of req.lines) need.set(l.sku, (need.get(l.sku) ?? 0) + l.qty);
-  const budgets = new Map<string, { onHand: number; total: number; view: ReturnType<typeof channelAvailable> }>();
+  const budgets = new Map<string, { onHand: number; total: number; view: ReturnType<typeof channelAvailable>; reach: number }>();
   for (const sku of need.keys()) {
     const held = holds.get(holdKey(sku, req.channel)) ?? 0;
     const view = channelAvailable(bySku.get(sku) ?? [], rules, sku, req.channel, held);
-    budgets.set(sku, { onHand: Math.max(0, Math.min(view.physical, view.forChannel)), total: view.capRoom, view });
+    // what the rules' protection and caps aside could serve: on hand at the channel's locations,
+    // plus their free inbound supply when the request may backorder
+    const reach = view.physical + (req.allowBackorder ? backorderableSupply(suppliesBySku.get(sku) ?? [], policyFor(rules, sku, req.channel).locations) : 0);
+    budgets.set(sku, { onHand: Math.max(0, Math.min(view.physical, view.forChannel)), total: view.capRoom, view, reach });
   }
 
   // pinned lines first: they have only one place to go
@@ -227,9 +237,10 @@ function decideOne(
       }
     }
     if (rem > 0) {
+      // held back by the rules only if the stock (or, for a backorder, the supply) was there
       const v = budget.view;
       const reason: ShortLine['reason'] =
-        v.physical >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
+        budget.reach >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
       short.push({ sku: l.sku, requested: l.qty, available: budget.onHand, reason, ...(l.location ? { location: l.location } : {}) });
       continue;
     }
