@@ -8,7 +8,7 @@
  * the supply id; inventory.adjusted and sku.below_reorder_point → `<sku>@<location>`;
  * sku.sold_out → the SKU.
  */
-import { z } from 'zod';
+import { z } from '@hono/zod-openapi'; // not plain zod: routes call .openapi() on these schemas (see rules/schema.ts)
 import { Position, Reservation } from '../http/schemas.js';
 import { AllocationMove, ShortPickResult, Supply } from '../http/supply-schemas.js';
 

@@ -3,7 +3,9 @@
  * sets `version`. Tiers: 1 is the highest priority. `protect[t]` units (or a share of onHand)
  * may be taken only by tiers ≤ t (nested booking limits).
  */
-import { z } from 'zod';
+// from @hono/zod-openapi, not plain zod: routes call .openapi() on these schemas, which exists only
+// on schemas created after @hono/zod-openapi has extended zod, whatever module was imported first
+import { z } from '@hono/zod-openapi';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
 export const Tier = z.number().int().min(1).max(9);
