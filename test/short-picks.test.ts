@@ -8,37 +8,28 @@
  */
 import fc from 'fast-check';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createService, type Service } from '../src/service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../src/db/tx.js';
 import { recordShortPick } from '../src/services/short-picks.js';
 import { reconcile } from '../src/services/stock-control.js';
-import { createTestDatabase } from './helpers/db.js';
+import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const t = serviceFixture({ ATP_DB_POOL_MAX: '10' });
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '10', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc);
+  api = client(t.svc);
   await api.location('DC1', 1);
   await api.location('DC2', 2);
   await api.location('DC3', 3);
   await api.rules({ channels: { web: { tier: 1 }, b2b: { tier: 2 }, mkt: { tier: 3 }, store: { tier: 2, locations: ['DC1', 'DC3'] } } });
 });
-afterAll(async () => {
-  await svc?.stop();
-  await db?.drop();
-});
 
 const shortPick = (body: object, key?: string) => api.call('POST', '/v1/short-picks', body, key);
 
 async function events(subject: string) {
-  const sql = postgres(db.url, { max: 1 });
+  const sql = postgres(t.db.url, { max: 1 });
   const rows = await sql<{ type: string; data: Record<string, unknown> }[]>`select type, data from outbox where subject = ${subject} order by id`;
   await sql.end();
   return rows;
@@ -70,7 +61,7 @@ describe('short picks', () => {
     const again = await shortPick({ sku: 'K1', location: 'DC1', expectedQty: 5, foundQty: 1, reservationId: r.id, reason: 'empty bin' }, 'sp-1');
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect((await api.atp('K1')).body.skus[0]).toMatchObject({ onHand: 6, reserved: 4 });
-    await checkInvariants(db.url, 'K1');
+    await checkInvariants(t.db.url, 'K1');
     await api.consistent();
   });
 
@@ -86,7 +77,7 @@ describe('short picks', () => {
     expect(held(g)).toEqual([{ location: 'DC2', qty: 4, promisedAt: day(4) }]);
     expect((await api.call('GET', `/v1/supply/${po.id}`)).body.allocatedQty).toBe(4);
     expect((await api.changes(r.id)).body.changes[0]).toMatchObject({ kind: 'backorder.promised', reason: 'short-pick' });
-    await checkInvariants(db.url, 'K2');
+    await checkInvariants(t.db.url, 'K2');
     await api.consistent();
   });
 
@@ -101,7 +92,7 @@ describe('short picks', () => {
     expect(g.lines[0].allocations[0]).toMatchObject({ location: 'DC1', qty: 1, shortQty: 2 });
     expect((await events(r.id)).at(-1)!.type).toBe('allocation.short');
     expect((await api.atp('K3')).body.skus[0].locations.find((l: { location: string }) => l.location === 'DC2').reserved).toBe(0);
-    await checkInvariants(db.url, 'K3');
+    await checkInvariants(t.db.url, 'K3');
     await api.consistent();
   });
 
@@ -120,7 +111,7 @@ describe('short picks', () => {
     expect(lost).toEqual({ [mktNew.id]: 2, [mktOld.id]: 1 });
     for (const keep of [web, b2b]) expect((await events(keep.id)).map((e) => e.type)).toEqual(['reservation.created']);
     expect((await events(mktNew.id)).map((e) => e.type)).toEqual(['reservation.created', 'allocation.short']);
-    await checkInvariants(db.url, 'K4');
+    await checkInvariants(t.db.url, 'K4');
     await api.consistent();
   });
 
@@ -131,7 +122,7 @@ describe('short picks', () => {
     const sp = await shortPick({ sku: 'K5', location: 'DC1', expectedQty: 6, foundQty: 4, reservationId: web.id, reason: 'empty bin' });
     expect(sp.body.affected.map((a: { reservationId: string }) => a.reservationId)).toEqual([web.id]);
     expect((await api.get(mkt.id)).body.lines[0].status).toBe('allocated');
-    await checkInvariants(db.url, 'K5');
+    await checkInvariants(t.db.url, 'K5');
     await api.consistent();
   });
 
@@ -141,13 +132,13 @@ describe('short picks', () => {
     const r = (await api.reserve({ orderRef: 'o', channel: 'web', lines: [{ sku: 'K6', qty: 5 }] })).body;
     expect(held(r)).toEqual([{ location: 'DC1', qty: 5 }]);
     // reconcile's resolveShort hook wired to the short-pick resolver (the route does not pass it yet)
-    const rec = await inTransaction(svc.database.db, (tx) =>
+    const rec = await inTransaction(t.svc.database.db, (tx) =>
       reconcile(tx, [{ sku: 'K6', location: 'DC1', onHand: 2 }], {
         apply: true,
         complete: false,
         reason: 'wms snapshot',
         actor: 'test',
-        resolveShort: (t, g) => recordShortPick(t, g, svc.rules.current(), g.actor),
+        resolveShort: (tx2, g) => recordShortPick(tx2, g, t.svc.rules.current(), g.actor),
       }),
     );
     expect(rec.gaps[0]).toMatchObject({ overCommitted: true, applied: true, outcome: 'short-pick' });
@@ -158,7 +149,7 @@ describe('short picks', () => {
       { location: 'DC2', qty: 2 },
     ]);
     expect(g.lines[0].status).toBe('short');
-    await checkInvariants(db.url, 'K6');
+    await checkInvariants(t.db.url, 'K6');
     await api.consistent();
   });
 
@@ -210,7 +201,7 @@ describe('short picks', () => {
               const ev = (await events(a.reservationId)).filter((e) => (e.data as { shortPickId?: string }).shortPickId === sp.body.id);
               expect(ev).toHaveLength(1);
             }
-            await checkInvariants(db.url, sku);
+            await checkInvariants(t.db.url, sku);
             await api.consistent();
           }
         },

@@ -9,37 +9,28 @@
  * (3) short picks racing with reservations, releases and receipts on the same SKU: each short pick
  *     corrects onHand by exactly its own delta, and the invariants hold afterwards.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createService, type Service } from '../src/service.js';
+import { beforeAll, expect, it } from 'vitest';
 import { reserveBatch } from '../src/services/reserve.js';
-import { createTestDatabase } from './helpers/db.js';
+import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 import postgres from 'postgres';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const t = serviceFixture({ ATP_DB_POOL_MAX: '20' });
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '20', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc);
+  api = client(t.svc);
   await api.location('DC1', 1);
   await api.location('DC2', 2);
-});
-afterAll(async () => {
-  await svc?.stop();
-  await db?.drop();
 });
 
 it('300 racing one-unit backorders for a PO of 100 allocate exactly 100', async () => {
   const po = (await api.supply({ sku: 'C1', location: 'DC1', qty: 100, expectedAt: day(5) })).body;
-  const rules = svc.rules.current();
+  const rules = t.svc.rules.current();
   const results = await Promise.all([
     ...Array.from({ length: 150 }, (_, i) => api.reserve({ orderRef: `h${i}`, channel: 'web', lines: [{ sku: 'C1', qty: 1 }], allowBackorder: true }).then((r) => r.status === 201)),
     ...Array.from({ length: 150 }, (_, i) =>
-      reserveBatch(svc.database.db, rules, [
+      reserveBatch(t.svc.database.db, rules, [
         { caller: 't', idempotencyKey: `c1-${i}`, fingerprint: `f${i}`, orderRef: `d${i}`, channel: 'web', lines: [{ sku: 'C1', qty: 1 }], allowBackorder: true },
       ]).then((r) => r.results[0]!.ok),
     ),
@@ -47,7 +38,7 @@ it('300 racing one-unit backorders for a PO of 100 allocate exactly 100', async 
   expect(results.filter(Boolean)).toHaveLength(100);
   const s = (await api.call('GET', `/v1/supply/${po.id}`)).body;
   expect(s).toMatchObject({ allocatedQty: 100, freeQty: 0 });
-  await checkInvariants(db.url, 'C1');
+  await checkInvariants(t.db.url, 'C1');
   await api.consistent();
 });
 
@@ -75,9 +66,9 @@ it('receipts racing with reservations, releases, a slip and a cancel never overs
   const atp = (await api.atp('C2')).body.skus[0];
   expect(atp.onHand).toBe(60);
   expect(atp.reserved).toBeLessThanOrEqual(atp.onHand);
-  await checkInvariants(db.url, 'C2');
+  await checkInvariants(t.db.url, 'C2');
   await api.consistent();
-  const sql = postgres(db.url, { max: 1 });
+  const sql = postgres(t.db.url, { max: 1 });
   const [s] = await sql`select status, received_qty, allocated_qty from supply where id = ${a.id}`;
   await sql.end();
   expect(s).toMatchObject({ status: 'received', received_qty: 60, allocated_qty: 0 });
@@ -110,6 +101,6 @@ it('short picks racing with reservations, releases and receipts keep every invar
   const loc = (l: string) => atp.locations.find((x: { location: string }) => x.location === l);
   expect(loc('DC1').onHand).toBe(40 - 8 * 2);
   expect(loc('DC2').onHand).toBe(20 + 30);
-  await checkInvariants(db.url, 'C3');
+  await checkInvariants(t.db.url, 'C3');
   await api.consistent();
 });

@@ -13,32 +13,23 @@
  */
 import fc from 'fast-check';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 // the service (and with it @hono/zod-openapi) first: it extends zod before any schema is built
-import { createService, type Service } from '../src/service.js';
 import { availableOf, type PositionState, type SupplyState } from '../src/domain/allocate.js';
 import { replan } from '../src/domain/replan.js';
 import { DEFAULT_RULES } from '../src/rules/schema.js';
-import { createTestDatabase } from './helpers/db.js';
+import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const t = serviceFixture({ ATP_DB_POOL_MAX: '10' });
 let api: ReturnType<typeof client>;
 let run = 0;
 const LOCS = ['L1', 'L2', 'L3'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '10', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc);
+  api = client(t.svc);
   for (const [i, l] of LOCS.entries()) await api.location(l, i + 1);
   await api.rules({ channels: { web: { tier: 1 }, store: { tier: 2, locations: ['L1', 'L2'] }, mkt: { tier: 3 } }, protect: { '1': 2 } });
-});
-afterAll(async () => {
-  await svc?.stop();
-  await db?.drop();
 });
 
 const position = fc.record({ loc: fc.constantFrom(...LOCS), onHand: fc.integer({ min: 0, max: 12 }), hold: fc.integer({ min: 0, max: 3 }) });
@@ -77,8 +68,8 @@ describe('promise never lies', () => {
               else expect(p.body.lines[i].source === 'inbound' ? 'no on-hand expected' : 'ok').toBe('ok');
             }
           }
-          await checkInvariants(db.url, sku(0));
-          await checkInvariants(db.url, sku(1));
+          await checkInvariants(t.db.url, sku(0));
+          await checkInvariants(t.db.url, sku(1));
           await api.consistent();
         },
       ),
@@ -172,7 +163,7 @@ describe('supply is never allocated twice; received never counts twice; in-trans
             expect([200, 409]).toContain(r.status);
             if (r.status === 200) holdAt.set(o.loc, o.hold);
           }
-          await checkInvariants(db.url, sku);
+          await checkInvariants(t.db.url, sku);
         }
         const atp = (await api.atp(sku)).body.skus[0];
         for (const l of atp.locations) expect(l.onHand, `onHand at ${l.location}`).toBe(onHand.get(l.location) ?? 0);

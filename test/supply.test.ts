@@ -6,30 +6,21 @@
  * invariants (test/helpers/supply.ts checkInvariants) are checked after every scenario.
  */
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createService, type Service } from '../src/service.js';
-import { createTestDatabase } from './helpers/db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 
-let svc: Service;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const t = serviceFixture({ ATP_DB_POOL_MAX: '10' });
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '10', LOG_LEVEL: 'silent' }), { sweeper: false });
-  api = client(svc);
+  api = client(t.svc);
   await api.location('DC1', 1);
   await api.location('DC2', 2);
 });
-afterAll(async () => {
-  await svc?.stop();
-  await db?.drop();
-});
 
 async function outbox(subject: string) {
-  const sql = postgres(db.url, { max: 1 });
+  const sql = postgres(t.db.url, { max: 1 });
   const rows = await sql<{ type: string; data: Record<string, unknown> }[]>`select type, data from outbox where subject = ${subject} order by id`;
   await sql.end();
   return rows;
@@ -51,7 +42,7 @@ describe('supply and time-phased ATP', () => {
     const dc2 = atp.locations.find((l: { location: string }) => l.location === 'DC2');
     expect(dc2).toMatchObject({ onHand: 0, available: 0, byDate: [{ date: day(1), available: 4 }] });
     expect(atp.inbound).toHaveLength(2);
-    await checkInvariants(db.url, 'S1');
+    await checkInvariants(t.db.url, 'S1');
     await api.consistent();
   });
 
@@ -72,7 +63,7 @@ describe('supply and time-phased ATP', () => {
     expect(atp.available).toBe(0);
     expect(atp.byDate).toEqual([{ date: day(5), available: 7 }]);
     expect((await outbox(r.body.id)).map((e) => e.type)).toEqual(['reservation.created', 'backorder.promised']);
-    await checkInvariants(db.url, 'S2');
+    await checkInvariants(t.db.url, 'S2');
     await api.consistent();
   });
 
@@ -112,7 +103,7 @@ describe('supply and time-phased ATP', () => {
     expect(over.body.code).toBe('invalid-state');
     expect((await outbox(r2.id)).map((e) => e.type)).toEqual(['reservation.created', 'backorder.promised', 'backorder.filled', 'backorder.filled']);
     expect((await outbox(po.id)).map((e) => e.type)).toEqual(['supply.created', 'supply.received', 'supply.received']);
-    await checkInvariants(db.url, 'S3');
+    await checkInvariants(t.db.url, 'S3');
     await api.consistent();
   });
 
@@ -145,7 +136,7 @@ describe('supply and time-phased ATP', () => {
     expect(adv.body.affected.map((x: { reservationId: string }) => x.reservationId).sort()).toEqual([r1.id, r2.id].sort());
     const g2b = (await api.get(r2.id)).body.lines[0].allocations.filter((x: { qty: number }) => x.qty > 0);
     expect(g2b).toEqual([expect.objectContaining({ qty: 2, supplyId: a.id, promisedAt: day(4) })]);
-    await checkInvariants(db.url, 'S4');
+    await checkInvariants(t.db.url, 'S4');
     await api.consistent();
   });
 
@@ -179,7 +170,7 @@ describe('supply and time-phased ATP', () => {
     const again = await api.cancel(a.id);
     expect(again.status).toBe(200);
     expect((await api.receive(a.id, { qty: 1 })).status).toBe(409);
-    await checkInvariants(db.url, 'S5');
+    await checkInvariants(t.db.url, 'S5');
     await api.consistent();
   });
 });
