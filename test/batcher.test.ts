@@ -189,3 +189,25 @@ it('a slow spell raises the estimate and sheds; after an idle pause the stale av
   expect(await Promise.all(burst)).toEqual([1, 2, 3]);
   expect(b.shed).toBe(1);
 });
+
+it('a batch in flight for longer than the average raises the estimate at once, decayed average or not', async () => {
+  let clock = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const b = new KeyedBatcher<number, number>({
+    maxBatch: 10,
+    maxQueue: 1000,
+    concurrency: 4,
+    budgetMs: 100,
+    priorBatchMs: 10,
+    now: () => clock,
+    exec: async (batch) => (await gate, batch),
+  });
+  const first = b.submit('S', 1);
+  expect(b.estimateWait('S')).toBeLessThanOrEqual(10); // the average says a batch takes 10 ms
+  clock += 500; // ... but this one has been in flight for 500 ms (a lock wait)
+  expect(b.estimateWait('S')).toBeGreaterThanOrEqual(250);
+  await expect(b.submit('S', 2)).rejects.toBeInstanceOf(Overloaded);
+  open();
+  expect(await first).toBe(1);
+});

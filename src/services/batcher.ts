@@ -16,9 +16,10 @@
  * `budgetMs` the request is refused at once with 429 + Retry-After — before anything is written —
  * instead of queueing into a timeout. The estimate is only a load-shedding heuristic: it decides
  * who waits, never what is allocated. While no batch is in flight the average decays back towards
- * the prior (half-life `idleHalfLifeMs`): the slowness it measured (lock waits behind a long
- * receipt, a burst) is over, and a stale figure must not shed the next burst before its first
- * batch has been measured.
+ * the prior (half-life `idleHalfLifeMs`, 1 s): the slowness it measured (lock waits behind a long
+ * receipt, a burst) may be over, and a stale figure must not shed the next burst for long. A batch
+ * in flight for longer than the average counts as the current batch duration, so a batch that is
+ * stuck raises the estimate at once, decayed average or not.
  *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
@@ -57,7 +58,11 @@ export interface BatcherOptions<Req, Res> {
   budgetMs?: number | undefined;
   /** the batch duration assumed before any batch has been measured (ms) */
   priorBatchMs?: number;
-  /** while nothing is in flight, the moving average halves its distance to the prior every this many ms (default 250) */
+  /**
+   * while nothing is in flight, the moving average halves its distance to the prior every this
+   * many ms (default 1000: no faster than clients told `Retry-After: 1` come back, so a shed wave
+   * returning is still estimated from what shed it)
+   */
   idleHalfLifeMs?: number;
   /** the clock (ms, monotonic); performance.now() unless a test drives it */
   now?: () => number;
@@ -92,10 +97,14 @@ export class KeyedBatcher<Req, Res> {
     const slotWait = (pos: number) => (this.running >= this.opts.concurrency ? this.batchMs * Math.ceil(pos / this.opts.concurrency) : 0);
     if (!lane) return slotWait(this.ready.length + 1);
     if (lane.running < this.laneConcurrency && lane.queue.length === 0) return lane.waiting ? slotWait(this.ready.indexOf(lane) + 1) : 0;
-    // full batches queued ahead, served laneConcurrency at a time, behind the oldest batch in flight
+    // full batches queued ahead, served laneConcurrency at a time, behind the oldest batch in flight;
+    // a batch in flight for longer than the average is evidence that batches are slower now
+    // (a lock wait, a slow database): the estimate never takes them to be faster than that
+    const elapsed = lane.running > 0 ? this.now() - lane.startedAt : 0;
+    const perBatch = Math.max(this.batchMs, elapsed);
     const ahead = Math.floor(lane.queue.length / this.opts.maxBatch);
-    let wait = (ahead * this.batchMs) / this.laneConcurrency;
-    if (lane.running > 0) wait += Math.max(this.batchMs - (this.now() - lane.startedAt), this.batchMs / 2);
+    let wait = (ahead * perBatch) / this.laneConcurrency;
+    if (lane.running > 0) wait += Math.max(perBatch - elapsed, perBatch / 2);
     if (lane.waiting) wait += slotWait(this.ready.indexOf(lane) + 1);
     return wait;
   }
@@ -171,7 +180,7 @@ export class KeyedBatcher<Req, Res> {
   /** The moving average now: while idle it decays towards the prior. */
   get averageBatchMs(): number {
     if (this.idleSince === undefined) return this.batchMs;
-    const halfLife = this.opts.idleHalfLifeMs ?? 250;
+    const halfLife = this.opts.idleHalfLifeMs ?? 1000;
     const idle = Math.max(0, this.now() - this.idleSince);
     return this.priorBatchMs + (this.batchMs - this.priorBatchMs) * 0.5 ** (idle / halfLife);
   }
