@@ -23,3 +23,18 @@ it('keeps an ordinary error whole, and withholds a stack whose head was rewritte
   odd.stack = `Rewritten head\n${odd.message}\n    at somewhere`;
   expect(JSON.stringify(safeError(odd))).not.toContain('secret-value');
 });
+
+it('redacts a wrapped drizzle error in the cause, and copes with odd throwables', () => {
+  const inner = new DrizzleQueryError('select $1', ['nested-secret'], undefined);
+  const outer = new Error('batch failed', { cause: inner });
+  const logged = safeError(outer);
+  expect(JSON.stringify(logged)).not.toContain('nested-secret');
+  expect(logged.cause).toBe('Failed query: select $1\nparams: [redacted]');
+
+  const empty = new Error();
+  expect(safeError(empty).stack).toBe(empty.stack); // "Error\n    at …": nothing to cut, frames kept
+  const odd = Object.assign(new Error('x'), { message: 42 });
+  expect(safeError(odd).stack).toMatch(/withheld/);
+  expect(safeError('a thrown string with secret-string')).toEqual({ name: 'thrown string' });
+  expect(safeError(null)).toEqual({ name: 'thrown null' });
+});
