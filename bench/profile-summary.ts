@@ -11,6 +11,7 @@
  * thread spent in it, including time the OS ran another process instead.
  */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 interface CallFrame {
@@ -91,15 +92,19 @@ export function summarise(profile: Profile, inclusive: string[] = [], window?: {
   return { totalMs: Math.round(total / 1000), places: share(places), functions: share(functions), inclusive: share(incl) };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, inclusive: { type: 'string' }, window: { type: 'string' } } });
   if (positionals.length === 0) {
     console.error('usage: tsx bench/profile-summary.ts <file.cpuprofile> [--top 30] [--inclusive fnA,fnB] [--window from:to]');
     process.exit(2);
   }
   const top = Number(values.top ?? 30);
-  const [fromS, toS] = (values.window ?? '').split(':').map(Number);
-  const window = values.window ? { fromS: fromS!, toS: toS ?? 0 } : undefined;
+  const [fromS, toS = 0] = (values.window ?? '').split(':').map(Number);
+  if (!Number.isInteger(top) || top < 1 || (values.window && !(fromS! > toS && toS >= 0))) {
+    console.error('--top must be a whole number ≥ 1; --window from:to must be seconds before the end with from > to ≥ 0 (e.g. 11:1)');
+    process.exit(2);
+  }
+  const window = values.window ? { fromS: fromS!, toS } : undefined;
   for (const file of positionals) {
     const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as Profile, values.inclusive?.split(',') ?? [], window);
     console.log(`${file}: ${s.totalMs} ms sampled`);

@@ -19,7 +19,6 @@ import {
   type AllocationRequest,
   type AllocationState,
   availableOf,
-  backorderableSupply,
   channelAvailable,
   decideBatch,
   holdKey,
@@ -103,6 +102,12 @@ const totals = (positions: readonly PositionState[], sku: string) => ({
 });
 
 type State = Required<AllocationState>;
+
+/** The oracle's own sum (not the decision's helper): free inbound supply of a SKU at the locations the channel may use. */
+const freeSupply = (state: State, rules: RulesDocument, sku: string, channel: string) => {
+  const allowed = policyFor(rules, sku, channel).locations;
+  return state.supplies.filter((x) => x.sku === sku && (!allowed || allowed.has(x.location))).reduce((n, x) => n + Math.max(0, x.free), 0);
+};
 const clone = (s: State): State => ({ positions: s.positions.map((p) => ({ ...p })), supplies: s.supplies.map((x) => ({ ...x })), holds: new Map(s.holds) });
 
 /** Decide one request alone and check every per-request invariant; returns the next state. */
@@ -122,7 +127,7 @@ function stepAndCheck(state: State, rules: RulesDocument, req: AllocationRequest
       for (const l of outcome.error.lines) {
         expect(['protected', 'channel-cap']).toContain(l.reason);
         const held = state.holds.get(holdKey(l.sku, req.channel)) ?? 0;
-        const supply = req.allowBackorder ? backorderableSupply(state.supplies.filter((x) => x.sku === l.sku), policyFor(rules, l.sku, req.channel).locations) : 0;
+        const supply = req.allowBackorder ? freeSupply(state, rules, l.sku, req.channel) : 0;
         expect(channelAvailable(state.positions, rules, l.sku, req.channel, held).physical + supply).toBeGreaterThanOrEqual(l.requested);
       }
     }
@@ -131,7 +136,7 @@ function stepAndCheck(state: State, rules: RulesDocument, req: AllocationRequest
       // the request's demand for that SKU — never when protection or a cap was what stopped it
       for (const l of outcome.error.lines.filter((x) => x.reason === 'insufficient-stock')) {
         const held = state.holds.get(holdKey(l.sku, req.channel)) ?? 0;
-        const supply = req.allowBackorder ? backorderableSupply(state.supplies.filter((x) => x.sku === l.sku), policyFor(rules, l.sku, req.channel).locations) : 0;
+        const supply = req.allowBackorder ? freeSupply(state, rules, l.sku, req.channel) : 0;
         const demand = req.lines.filter((x) => x.sku === l.sku).reduce((n, x) => n + x.qty, 0);
         expect(channelAvailable(state.positions, rules, l.sku, req.channel, held).physical + supply).toBeLessThan(demand);
       }
