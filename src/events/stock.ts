@@ -70,18 +70,30 @@ export function reorderCrossings(before: readonly ProjectedPoint[], after: reado
     );
 }
 
-/** Positions of these SKUs that have a reorder point, with their open inbound and backorders. */
-export async function loadProjected(exec: Exec, skus: readonly string[]): Promise<ProjectedPoint[]> {
-  if (skus.length === 0) return [];
+/**
+ * Positions that have a reorder point, with their open inbound and backorders: of these SKUs, or
+ * of every SKU (`skus` undefined, GET /v1/replenishment), optionally at one location.
+ */
+export async function loadProjected(exec: Exec, skus: readonly string[] | undefined, location?: string): Promise<ProjectedPoint[]> {
+  if (skus?.length === 0) return [];
+  const list = skus && JSON.stringify(skus);
+  const supplyWhere = list ? sql`and sku in (select jsonb_array_elements_text(${list}::jsonb))` : sql``;
+  const positionWhere = sql.join(
+    [
+      ...(list ? [sql`and p.sku in (select jsonb_array_elements_text(${list}::jsonb))`] : []),
+      ...(location !== undefined ? [sql`and p.location = ${location}`] : []),
+    ],
+    sql` `,
+  );
   const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; inbound: number; backordered: number; reorder_point: number; reorder_qty: number | null }>(
     exec,
     sql`select p.sku, p.location, p.on_hand, p.reserved, p.reorder_point, p.reorder_qty,
           coalesce(s.inbound, 0)::int as inbound, coalesce(s.backordered, 0)::int as backordered
         from positions p
         left join (select sku, location, sum(qty - received_qty) as inbound, sum(allocated_qty) as backordered
-                   from supply where status = 'open' and sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))
+                   from supply where status = 'open' ${supplyWhere}
                    group by sku, location) s using (sku, location)
-        where p.reorder_point is not null and p.sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))
+        where p.reorder_point is not null ${positionWhere}
         order by p.sku, p.location`,
   );
   return rows.map((r) => ({

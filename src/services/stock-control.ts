@@ -18,6 +18,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { WouldOvercommit } from '../domain/errors.js';
+import { loadProjected, projectedOf } from '../events/stock.js';
 import { RetryTransaction } from '../db/tx.js';
 import { setPosition } from './inventory.js';
 
@@ -117,33 +118,22 @@ export function suggestedQty(projected: number, reorderPoint: number, reorderQty
 }
 
 export async function replenishment(exec: Exec, filter: { sku?: string | undefined; location?: string | undefined } = {}): Promise<ReplenishmentLine[]> {
-  const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; inbound: number; backordered: number; reorder_point: number; reorder_qty: number | null }>(
-    exec,
-    sql`select p.sku, p.location, p.on_hand, p.reserved, p.reorder_point, p.reorder_qty,
-          coalesce(s.inbound, 0)::int as inbound, coalesce(s.backordered, 0)::int as backordered
-        from positions p
-        left join (select sku, location, sum(qty - received_qty) as inbound, sum(allocated_qty) as backordered
-                   from supply where status = 'open' group by sku, location) s using (sku, location)
-        where p.reorder_point is not null
-          and (${filter.sku ?? null}::text is null or p.sku = ${filter.sku ?? null})
-          and (${filter.location ?? null}::text is null or p.location = ${filter.location ?? null})
-        order by p.sku, p.location`,
-  );
-  return rows
-    .map((r) => {
-      const projected = r.on_hand + r.inbound - r.reserved - r.backordered;
-      const reorderQty = r.reorder_qty ?? 1;
+  const points = await loadProjected(exec, filter.sku === undefined ? undefined : [filter.sku], filter.location);
+  return points
+    .map((p) => {
+      const projected = projectedOf(p);
+      const reorderQty = p.reorderQty ?? 1;
       return {
-        sku: r.sku,
-        location: r.location,
-        onHand: r.on_hand,
-        inbound: r.inbound,
-        reserved: r.reserved,
-        backordered: r.backordered,
+        sku: p.sku,
+        location: p.location,
+        onHand: p.onHand,
+        inbound: p.inbound,
+        reserved: p.reserved,
+        backordered: p.backordered,
         projected,
-        reorderPoint: r.reorder_point,
+        reorderPoint: p.reorderPoint!,
         reorderQty,
-        suggestedQty: suggestedQty(projected, r.reorder_point, reorderQty),
+        suggestedQty: suggestedQty(projected, p.reorderPoint!, reorderQty),
       };
     })
     .filter((l) => l.suggestedQty > 0);
