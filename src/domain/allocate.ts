@@ -182,14 +182,11 @@ function decideOne(
   // the same SKU on several lines is one demand: lines are served in turn from one budget
   const need = new Map<string, number>();
   for (const l of req.lines) need.set(l.sku, (need.get(l.sku) ?? 0) + l.qty);
-  const budgets = new Map<string, { onHand: number; total: number; view: ReturnType<typeof channelAvailable>; reach: number }>();
+  const budgets = new Map<string, { onHand: number; total: number; view: ReturnType<typeof channelAvailable> }>();
   for (const sku of need.keys()) {
     const held = holds.get(holdKey(sku, req.channel)) ?? 0;
     const view = channelAvailable(bySku.get(sku) ?? [], rules, sku, req.channel, held);
-    // what the rules' protection and caps aside could serve: on hand at the channel's locations,
-    // plus their free inbound supply when the request may backorder
-    const reach = view.physical + (req.allowBackorder ? backorderableSupply(suppliesBySku.get(sku) ?? [], policyFor(rules, sku, req.channel).locations) : 0);
-    budgets.set(sku, { onHand: Math.max(0, Math.min(view.physical, view.forChannel)), total: view.capRoom, view, reach });
+    budgets.set(sku, { onHand: Math.max(0, Math.min(view.physical, view.forChannel)), total: view.capRoom, view });
   }
 
   // pinned lines first: they have only one place to go
@@ -237,10 +234,11 @@ function decideOne(
       }
     }
     if (rem > 0) {
-      // held back by the rules only if the stock (or, for a backorder, the supply) was there
+      // held back by the rules only if the stock (or, for a backorder, the free inbound supply) at
+      // the channel's locations was there; supply `free` changes only when a request is accepted
       const v = budget.view;
-      const reason: ShortLine['reason'] =
-        budget.reach >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
+      const reach = v.physical + (req.allowBackorder ? backorderableSupply(suppliesBySku.get(l.sku) ?? [], policy.locations) : 0);
+      const reason: ShortLine['reason'] = reach >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
       short.push({ sku: l.sku, requested: l.qty, available: budget.onHand, reason, ...(l.location ? { location: l.location } : {}) });
       continue;
     }
