@@ -4,7 +4,9 @@
  * One run = a fresh Postgres database, the service as a child process (NODE_ENV=production,
  * API keys, priority rules in force, Redis for events), then, with the same load generator:
  *   trivial   baseline (a): a trivial Hono JSON route in a child process configured like the service
- *   direct-pg baseline (b): one guarded single-row UPDATE + INSERT transaction per reservation, no HTTP
+ *   direct-pg baseline (b): one autocommit guarded CTE (UPDATE … WHERE available ≥ 1 + INSERT) per reservation, no HTTP
+ *   reference upper reference (c): bench/reference-writer.ts, a minimal batched 3-row writer on the same
+ *             HTTP stack (no rules), hot SKU, same load generator; its invariant is checked after the run
  *   hot       C connections reserving 1 unit of one hot SKU (100,000 units) for D seconds
  *   sold-out  the same against a SKU with nothing available (the 409 path)
  *   fixed-*   an open loop at a fixed offered rate (default 5,000/s) on a hot SKU with stock, and sold out
@@ -25,7 +27,7 @@ import { checkInvariants, createBenchDatabase, type InvariantReport, pickChannel
 import { closedLoop, closedLoopFn, median, openLoop, type Req, type Stats } from './lib/load.js';
 import { cpuDelta, cpuSecondsOf, postgresCpu } from './lib/cpu.js';
 import { ADMIN_URL } from './lib/db.js';
-import { OMS_KEY, ROOT, startService, startTrivial } from './lib/proc.js';
+import { OMS_KEY, ROOT, startReference, startService, startTrivial } from './lib/proc.js';
 
 export interface FlashSaleOptions {
   connections: number;
@@ -53,7 +55,7 @@ export interface FlashSaleResult {
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
   /** CPU-µs per successful reservation in the hot scenario: the service process and the Postgres backends serving it (robust to other load on the machine) */
-  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number; soldOutUsPerRequest?: number } | undefined;
+  cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number; soldOutUsPerRequest?: number; referenceUsPerReservation?: number } | undefined;
   invariants: InvariantReport;
 }
 
@@ -98,6 +100,8 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   let cpu: FlashSaleResult['cpu'];
   let trivialCpu: number | undefined;
   let soldOutCpu: number | undefined;
+  let referenceCpu: number | undefined;
+  let referenceFailures: string[] = [];
   const svc = await startService(env, 'service-a', o.profileDir);
   try {
     await putRules(svc.url);
@@ -128,6 +132,20 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
     if (!o.quick && want('direct-pg')) {
       log(`baseline (b): direct Postgres, ${C} workers over ${o.pgConnections} connections, ${D / 1000}s`);
       scenarios['direct-pg'] = await directPostgres(db.url, C, o.pgConnections, D, quiet);
+    }
+    if (!o.quick && want('reference')) {
+      log(`reference (c): batched 3-row writer, ${C} connections, ${D / 1000}s`);
+      const ref = await startReference(db.url, 'reference', o.profileDir);
+      try {
+        await fetch(`${ref.url}/ref/positions/REF-1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: o.hotStock }) });
+        const r0 = cpuSecondsOf(ref.pid);
+        scenarios.reference = await closedLoop({ label: 'reference', url: ref.url, connections: C, durationMs: D, next: reservations(`${tag}-ref`, 'REF-1'), quiet });
+        const r1 = cpuSecondsOf(ref.pid);
+        if (r0 !== undefined && r1 !== undefined && scenarios.reference.created > 0) referenceCpu = Math.round(((r1 - r0) * 1e6) / scenarios.reference.created);
+      } finally {
+        await ref.stop();
+      }
+      referenceFailures = await checkReference(db.url, scenarios.reference.created);
     }
 
     if (want('hot')) {
@@ -190,15 +208,19 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
     await svc.stop();
   }
   invariants = await checkInvariants(db.url, expectations);
+  if (referenceFailures.length > 0) invariants = { ...invariants, ok: false, failures: [...invariants.failures, ...referenceFailures] };
   await db.drop();
   const ratios: Record<string, number> = {};
   const r2 = (x: number) => Math.round(x * 100) / 100;
   if (scenarios.trivial && scenarios.hot) ratios.hotVsTrivial = r2(scenarios.hot.createdPerSec / scenarios.trivial.rps);
   if (scenarios['direct-pg'] && scenarios.hot) ratios.hotVsDirectPg = r2(scenarios.hot.createdPerSec / scenarios['direct-pg'].createdPerSec);
+  if (scenarios.reference && scenarios.hot) ratios.hotVsReference = r2(scenarios.hot.createdPerSec / scenarios.reference.createdPerSec);
+  if (scenarios.reference && scenarios.trivial) ratios.referenceVsTrivial = r2(scenarios.reference.createdPerSec / scenarios.trivial.rps);
   if (scenarios.trivial && scenarios['sold-out']) ratios.soldOutVsTrivial = r2(scenarios['sold-out'].rps / scenarios.trivial.rps);
   const { log: _l, ...options } = o;
   if (cpu && trivialCpu !== undefined) cpu.trivialUsPerRequest = trivialCpu;
   if (cpu && soldOutCpu !== undefined) cpu.soldOutUsPerRequest = soldOutCpu;
+  if (cpu && referenceCpu !== undefined) cpu.referenceUsPerReservation = referenceCpu;
   return { startedAt, options, scenarios, ratios, cpu, invariants };
 }
 
@@ -224,9 +246,10 @@ function mergeStats(label: string, a: Stats, b: Stats): Stats {
 }
 
 /**
- * Baseline (b): the straightforward implementation — per reservation one transaction with a
- * guarded single-row UPDATE and one INSERT, from C workers (over a pool of `conns` connections:
- * the shared Postgres allows ~100 connections in all), synchronous_commit on, no HTTP.
+ * Baseline (b): the straightforward implementation done well — per reservation ONE autocommit
+ * statement, a guarded single-row UPDATE and the INSERT in one CTE (no BEGIN/COMMIT round trips),
+ * from C workers over a pool of `conns` connections (the shared Postgres allows ~100 connections
+ * in all), synchronous_commit on, no HTTP.
  */
 async function directPostgres(url: string, workers: number, conns: number, durationMs: number, quiet?: boolean): Promise<Stats> {
   const sql = postgres(url, { max: conns, onnotice: () => {} });
@@ -239,14 +262,32 @@ async function directPostgres(url: string, workers: number, conns: number, durat
       workers,
       durationMs,
       quiet,
-      fn: async (i) =>
-        sql.begin(async (tx) => {
-          const r = await tx`update bench_direct_stock set reserved = reserved + 1 where sku = 'HOT-D' and on_hand - reserved >= 1 returning 1`;
-          if (r.length === 0) return 409;
-          await tx`insert into bench_direct_reservations (sku, channel, qty) values ('HOT-D', ${pickChannel((i % 100) / 100)}, 1)`;
-          return 201;
-        }),
+      fn: async (i) => {
+        const r = await sql`with u as (update bench_direct_stock set reserved = reserved + 1 where sku = 'HOT-D' and on_hand - reserved >= 1 returning 1)
+          insert into bench_direct_reservations (sku, channel, qty) select 'HOT-D', ${pickChannel((i % 100) / 100)}, 1 from u returning 1`;
+        return r.length === 1 ? 201 : 409;
+      },
     });
+  } finally {
+    await sql.end();
+  }
+}
+
+/** The reference writer's invariant: reserved == Σ its reservations == the 201s it answered, ≤ on hand. */
+async function checkReference(url: string, created: number): Promise<string[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ on_hand: number; reserved: number; sum: number; events: number }[]>`
+      select p.on_hand, p.reserved, (select coalesce(sum(qty), 0)::int from ref_reservations where sku = p.sku) as sum,
+             (select count(*)::int from ref_outbox) as events
+      from ref_positions p where p.sku = 'REF-1'`;
+    if (!row) return ['reference: no position REF-1'];
+    const failures: string[] = [];
+    if (row.reserved !== row.sum) failures.push(`reference: reserved ${row.reserved} != Σ reservations ${row.sum}`);
+    if (row.reserved > row.on_hand) failures.push(`reference: oversold (${row.reserved} > ${row.on_hand})`);
+    if (row.sum !== created) failures.push(`reference: ${created} answered 201 but ${row.sum} stored`);
+    if (row.events !== row.sum) failures.push(`reference: ${row.events} outbox rows for ${row.sum} reservations`);
+    return failures;
   } finally {
     await sql.end();
   }
@@ -279,9 +320,11 @@ export function printTable(results: FlashSaleResult[], out: (s: string) => void 
   if (cpuRuns.length) {
     const triv = cpuRuns.flatMap((c) => (c.trivialUsPerRequest !== undefined ? [c.trivialUsPerRequest] : []));
     const so = cpuRuns.flatMap((c) => (c.soldOutUsPerRequest !== undefined ? [c.soldOutUsPerRequest] : []));
+    const ref = cpuRuns.flatMap((c) => (c.referenceUsPerReservation !== undefined ? [c.referenceUsPerReservation] : []));
     out(
       `hot CPU per reservation: service ${median(cpuRuns.map((c) => c.serviceUsPerReservation))} µs, Postgres ${median(cpuRuns.map((c) => c.postgresUsPerReservation))} µs` +
         (so.length ? `; sold-out answer ${median(so)} µs` : '') +
+        (ref.length ? `; reference writer ${median(ref)} µs per reservation` : '') +
         (triv.length ? `; trivial route ${median(triv)} µs per request` : ''),
     );
   }
@@ -335,7 +378,7 @@ async function main() {
     quick,
     rate: num(values.rate, env.BENCH_RATE, 5000),
     sellOutStock: quick ? 200 : 1000,
-    hotStock: 100_000,
+    hotStock: 1_000_000, // at least twice the demand of any throughput run (the reference writer reaches ~10k/s)
     coldSkus: num(values['cold-skus'], env.BENCH_COLD_SKUS, quick ? 50 : 1000),
     pgConnections: num(values['pg-connections'], env.BENCH_PG_CONNECTIONS, 40),
     redisUrl: values.redis ?? env.BENCH_REDIS_URL ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379',

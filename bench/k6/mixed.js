@@ -48,12 +48,13 @@ const MAX_LINES = envInt('MAX_LINES', 5);
 const MAX_QTY = envInt('MAX_QTY', 1);
 const HOLD_SECONDS = envInt('HOLD_SECONDS', 300);
 const ATP_KEY = envStr('ATP_KEY', OMS_KEY); // key used for the ATP reads
-const RATE = envNum('RATE', 2000); // iterations (requests) per second
+const RATE = envNum('RATE', 1000); // iterations (requests) per second (the issue-15 target rate)
 const RAMP = envStr('RAMP', '10s');
 const DURATION = envStr('DURATION', '60s');
 const PRE_VUS = envInt('PRE_VUS', 100);
 const MAX_VUS = envInt('MAX_VUS', 1000);
-const P99_MS = envNum('P99_MS', 25);
+// Frozen: the thresholds are the contract of this script, not a knob.
+const P99_MS = 25;
 const SETUP_CHUNK = envInt('SETUP_CHUNK', 100); // PUTs per http.batch call
 const SETUP_PARALLEL = envInt('SETUP_PARALLEL', 20); // concurrent requests inside a batch
 const CHECK_TOP = envInt('CHECK_TOP', 50); // teardown: most popular SKUs to verify
@@ -101,6 +102,8 @@ export const options = {
     'http_req_failed{scenario:mixed}': ['rate<0.01'],
     'http_req_duration{scenario:mixed}': [`p(99)<${P99_MS}`],
     invariant_violations: ['count==0'],
+    // an arrival-rate executor that ran out of VUs did not offer the load it claims: that fails
+    dropped_iterations: ['count==0'],
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
 };

@@ -101,3 +101,7 @@ export const startService = (e: ServiceEnv, label: string, cpuProfDir?: string) 
   startChild('src/index.ts', '/healthz', { env: serviceEnv(e), label, cpuProfDir });
 
 export const startTrivial = (label: string, cpuProfDir?: string) => startChild('bench/trivial-server.ts', '/healthz', { env: {}, label, cpuProfDir });
+
+/** The minimal batched 3-row writer (bench/reference-writer.ts) against the bench database. */
+export const startReference = (databaseUrl: string, label: string, cpuProfDir?: string) =>
+  startChild('bench/reference-writer.ts', '/healthz', { env: { DATABASE_URL: databaseUrl }, label, cpuProfDir });
