@@ -11,6 +11,13 @@
  * export of traces and metrics only when an endpoint is configured. Tests pass their own span
  * exporter (InMemorySpanExporter) and read what was recorded.
  *
+ * Cost: spans are made only when something exports them (`tracing`). Without an exporter no span
+ * object is created on any path — per request the service records its metrics and nothing else
+ * (a caller's `traceparent` is still made the active context, so log lines join the caller's
+ * trace). With an exporter the SDK's sampler decides (`OTEL_TRACES_SAMPLER`, default
+ * parentbased_always_on); a span that is not sampled is not recording, and the per-request work
+ * around it (batch links, context switches) is skipped too.
+ *
  * Context propagation uses one process-wide AsyncLocalStorage context manager (registered once);
  * tracers and meters are never taken from the global API, so several Telemetry instances (tests)
  * do not interfere. Nothing here ever records keys, headers or request bodies.
@@ -35,7 +42,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { MiddlewareHandler } from 'hono';
@@ -121,6 +128,8 @@ const MAX_CHANNEL_LABELS = 200;
 
 export class Telemetry {
   readonly tracer: Tracer;
+  /** true when a span exporter is configured: only then are spans made */
+  readonly tracing: boolean;
   readonly meter: Meter;
   private readonly tracerProvider: NodeTracerProvider;
   private readonly meterProvider: MeterProvider;
@@ -150,7 +159,9 @@ export class Telemetry {
     const spanProcessors: SpanProcessor[] = [];
     if (opts.spanExporter) spanProcessors.push(new SimpleSpanProcessor(opts.spanExporter));
     if (base) spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${base}/v1/traces` })));
-    this.tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
+    this.tracing = spanProcessors.length > 0;
+    // nothing exports spans: sample nothing (the few call sites below do not even start them)
+    this.tracerProvider = new NodeTracerProvider({ resource, spanProcessors, ...(this.tracing ? {} : { sampler: new AlwaysOffSampler() }) });
     this.tracer = this.tracerProvider.getTracer('atp-service');
 
     this.prometheus = new PrometheusExporter({ preventServerStart: true });
@@ -272,6 +283,7 @@ export class Telemetry {
 
   /** Hono middleware: one SERVER span and one latency observation per request. Outermost. */
   httpMiddleware(): MiddlewareHandler {
+    if (!this.tracing) return this.untracedHttpMiddleware();
     return async (c, next) => {
       const method = c.req.method;
       const parent = parentFromTraceparent(c.req.header('traceparent'));
@@ -296,11 +308,29 @@ export class Telemetry {
     };
   }
 
+  /** Without an exporter: the latency metric, and the caller's trace as the active context for logs. */
+  private untracedHttpMiddleware(): MiddlewareHandler {
+    return async (c, next) => {
+      const started = performance.now();
+      try {
+        const traceparent = c.req.header('traceparent');
+        if (traceparent) await context.with(parentFromTraceparent(traceparent), next);
+        else await next();
+      } finally {
+        const route = [...matchedRoutes(c)].reverse().find((r) => r.method !== 'ALL')?.path;
+        const attrs: Attributes = { 'http.request.method': c.req.method, 'http.response.status_code': c.res.status };
+        if (route) attrs['http.route'] = route;
+        this.requestDuration.record((performance.now() - started) / 1000, attrs);
+      }
+    };
+  }
+
   /**
    * Around one reservation request (call site: the route): an `atp.reserve` span, remembered by
    * command object so the batch that carries it can link to it; records the outcome metric.
    */
   async reserve<R extends { ok: true; result: { replayed?: boolean } } | { ok: false; error: DomainError }>(cmd: { channel: string }, fn: () => Promise<R>): Promise<R> {
+    if (!this.tracing || !trace.getSpan(context.active())?.isRecording()) return this.countReserve(cmd.channel, fn);
     const span = this.tracer.startSpan('atp.reserve', { attributes: { 'atp.channel': cmd.channel } });
     const ctx = trace.setSpan(context.active(), span);
     this.pending.set(cmd, { span, ctx });
@@ -324,6 +354,23 @@ export class Telemetry {
     }
   }
 
+  /** The outcome metric of one reservation request, without a span. */
+  private async countReserve<R extends { ok: true; result: { replayed?: boolean } } | { ok: false; error: DomainError }>(channel: string, fn: () => Promise<R>): Promise<R> {
+    const label = this.channelLabel(channel);
+    let outcome = 'error';
+    try {
+      const r = await fn();
+      outcome = r.ok ? (r.result.replayed ? 'replayed' : 'reserved') : r.error.code;
+      return r;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && /^[a-z-]+$/.test(code)) outcome = code;
+      throw err;
+    } finally {
+      this.reservations.add(1, { outcome, channel: label });
+    }
+  }
+
   /**
    * The allocator's `wrapBatch` hook: an `atp.batch` span (attribute `atp.batch.size`) for one
    * allocation batch, child of the first request's `atp.reserve` span and linked to the others;
@@ -332,6 +379,7 @@ export class Telemetry {
   readonly wrapBatch = async <T>(batch: readonly object[], run: () => Promise<T>): Promise<T> => {
     const recs = batch.map((cmd) => this.pending.get(cmd));
     const first = recs.find((r) => r !== undefined);
+    if (!first) return run(); // no request of this batch is traced
     const parent = first?.ctx ?? ROOT_CONTEXT;
     const links = recs.filter((r): r is PendingReserve => r !== undefined && r !== first).map((r) => ({ context: r.span.spanContext() }));
     const span = this.tracer.startSpan('atp.batch', { attributes: { 'atp.batch.size': batch.length }, links }, parent);
@@ -352,6 +400,7 @@ export class Telemetry {
 
   /** A drizzle Db whose `transaction()` runs inside a span named `spanName` (one per attempt). */
   traceDb(db: Db, spanName = 'db.transaction'): Db {
+    if (!this.tracing) return db;
     const tracer = this.tracer;
     return new Proxy(db, {
       get(target, prop) {
@@ -381,6 +430,7 @@ export class Telemetry {
    * (background polling makes no root spans). Records the command name only, never arguments.
    */
   instrumentRedis<C extends { sendCommand: (command: never, ...rest: never[]) => unknown }>(client: C): C {
+    if (!this.tracing) return client;
     const tracer = this.tracer;
     const original = client.sendCommand;
     client.sendCommand = function (this: C, command: { name: string; promise: Promise<unknown> }, ...rest: unknown[]) {
