@@ -38,6 +38,9 @@ export interface BaseLine {
 
 const EPS = 1e-9;
 
+/** Base units per `unit` of `sku` from somewhere other than today's catalog (e.g. a reservation's stored factor); undefined: ask the catalog. */
+export type FactorOf = (sku: string, unit: string | undefined) => number | undefined;
+
 export class Catalog {
   private kits = new Map<string, Component[]>();
   private units = new Map<string, Map<string, number>>();
@@ -128,18 +131,20 @@ export class Catalog {
 
   /**
    * Pack units → base units, without expanding kits (release and commit name a kit by the
-   * composition stored on the reservation, not by today's definition). Throws 400 naming the field.
+   * composition stored on the reservation, not by today's definition). `factorOf` answers first
+   * (release and commit pass the factor stored on the reservation's line, so a pack size changed
+   * since the order does not change what "1 case" of that order means). Throws 400 naming the field.
    */
-  baseQuantities(lines: readonly RequestLine[], field: string, maxQty: number): { sku: string; qty: number }[] {
+  baseQuantities(lines: readonly RequestLine[], field: string, maxQty: number, factorOf?: FactorOf): { sku: string; qty: number }[] {
     const errors: { field: string; reason: string }[] = [];
-    const out = this.toBase(lines, field, maxQty, errors);
+    const out = this.toBase(lines, field, maxQty, errors, factorOf);
     if (errors.length > 0) throw new ValidationFailed(errors);
     return out.map((l) => ({ sku: l!.sku, qty: l!.qty }));
   }
 
-  private toBase(lines: readonly RequestLine[], field: string, maxQty: number, errors: { field: string; reason: string }[]): (BaseLine | undefined)[] {
+  private toBase(lines: readonly RequestLine[], field: string, maxQty: number, errors: { field: string; reason: string }[], factorOf?: FactorOf): (BaseLine | undefined)[] {
     return lines.map((line, i) => {
-      const factor = this.factor(line.sku, line.unit);
+      const factor = factorOf?.(line.sku, line.unit) ?? this.factor(line.sku, line.unit);
       if (factor === undefined) {
         const known = this.unitsOf(line.sku).map((u) => `${u.unit} (${u.factor})`).join(', ');
         errors.push({ field: `${field}.${i}.unit`, reason: `${line.sku} has no unit "${line.unit}"; known: ${known}` });

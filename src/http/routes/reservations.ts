@@ -3,7 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
-import { commitReservation, extendReservation, getReservation, releaseReservation, type VerbContext } from '../../services/reservations.js';
+import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
@@ -83,11 +83,15 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     return c.json(r.body as never, 200);
   };
 
-  /** Release/commit quantities in base units (a kit is resolved later, by the reservation's own composition). */
-  const baseLines = async (lines: { sku: string; qty: number; unit?: string | undefined }[] | undefined) => {
+  /**
+   * Release/commit quantities in base units, converted inside the verb's transaction with the unit
+   * factor stored on the reservation's line (today's catalog only for a unit the order did not use);
+   * a kit is resolved later, by the reservation's own composition.
+   */
+  const baseLines = async (lines: { sku: string; qty: number; unit?: string | undefined }[] | undefined): Promise<ToBase | undefined> => {
     if (!lines) return undefined;
     await deps.catalog.fresh();
-    return deps.catalog.baseQuantities(lines, 'body.lines', MAX_QTY);
+    return (stored) => deps.catalog.baseQuantities(lines, 'body.lines', MAX_QTY, stored);
   };
 
   const verbResponses = { 200: jsonResponse(Reservation, 'the reservation after the change'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };

@@ -1,0 +1,34 @@
+/**
+ * Issue 16, the domain defects, black-box through HTTP: each test failed before its fix.
+ * Item numbers refer to the issue.
+ */
+import { describe, expect, it } from 'vitest';
+import { expectInvariants } from './helpers/api.js';
+import { serviceFixture } from './helpers/service.js';
+
+const t = serviceFixture();
+const position = async (sku: string, location: string) =>
+  (await t.sql<{ on_hand: number; reserved: number }[]>`select on_hand, reserved from positions where sku = ${sku} and location = ${location}`)[0];
+
+describe('item 5: release and commit in a pack unit use the factor stored on the reservation line', () => {
+  it('after a case changed from 10 to 5, releasing 1 case of an order placed at 10 releases 10 units', async () => {
+    expect((await t.api.setStock('D5-A', 'DC1', 100)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/units/D5-A', { units: [{ unit: 'case', factor: 10 }] })).status).toBe(200);
+    const r = await t.api.reserve({ orderRef: 'd5', channel: 'web', lines: [{ sku: 'D5-A', qty: 3, unit: 'case' }] });
+    expect(r.status).toBe(201);
+    expect(await position('D5-A', 'DC1')).toEqual({ on_hand: 100, reserved: 30 });
+    expect((await t.api.call('PUT', '/v1/units/D5-A', { units: [{ unit: 'case', factor: 5 }] })).status).toBe(200);
+
+    const rel = await t.api.release(r.body.id, { lines: [{ sku: 'D5-A', qty: 1, unit: 'case' }] });
+    expect(rel.status).toBe(200);
+    expect(await position('D5-A', 'DC1')).toEqual({ on_hand: 100, reserved: 20 });
+    const com = await t.api.commit(r.body.id, { lines: [{ sku: 'D5-A', qty: 1, unit: 'case' }] });
+    expect(com.status).toBe(200);
+    expect(await position('D5-A', 'DC1')).toEqual({ on_hand: 90, reserved: 10 });
+    // a unit the order did not use converts with today's catalog
+    expect((await t.api.call('PUT', '/v1/units/D5-A', { units: [{ unit: 'case', factor: 5 }, { unit: 'pack', factor: 2 }] })).status).toBe(200);
+    expect((await t.api.release(r.body.id, { lines: [{ sku: 'D5-A', qty: 1, unit: 'pack' }] })).status).toBe(200);
+    expect(await position('D5-A', 'DC1')).toEqual({ on_hand: 90, reserved: 8 });
+    await expectInvariants(t.db.url, 'D5-');
+  });
+});
