@@ -32,3 +32,28 @@ describe('item 5: release and commit in a pack unit use the factor stored on the
     await expectInvariants(t.db.url, 'D5-');
   });
 });
+
+describe('item 4: a kit holds no stock of its own', () => {
+  it('a count, a supply or a reconciliation row for a kit SKU is refused with 422 naming the field, and changes nothing', async () => {
+    expect((await t.api.setStock('D4-A', 'DC1', 10)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/kits/D4-KIT', { components: [{ sku: 'D4-A', qty: 2 }] })).status).toBe(200);
+    const before = await t.sql`select (select count(*) from ledger)::int as ledger, (select count(*) from outbox)::int as outbox, (select count(*) from supply)::int as supply`;
+
+    const count = await t.api.setStock('D4-KIT', 'DC1', 5);
+    expect(count.status).toBe(422);
+    expect(count.headers.get('content-type')).toMatch(/problem\+json/);
+    expect(count.body).toMatchObject({ code: 'kit-holds-no-stock', errors: [{ field: 'param.sku', reason: expect.stringMatching(/kit/) }] });
+    const supply = await t.api.call('POST', '/v1/supply', { sku: 'D4-KIT', location: 'DC1', qty: 5, expectedAt: new Date(Date.now() + 86400_000).toISOString() }, { 'idempotency-key': 'd4-po' });
+    expect(supply.status).toBe(422);
+    expect(supply.body).toMatchObject({ code: 'kit-holds-no-stock', errors: [{ field: 'body.sku' }] });
+    const rec = await t.api.call('POST', '/v1/reconciliations', { snapshot: [{ sku: 'D4-A', location: 'DC1', onHand: 9 }, { sku: 'D4-KIT', location: 'DC1', onHand: 3 }], apply: true }, { 'idempotency-key': 'd4-rec' });
+    expect(rec.status).toBe(422);
+    expect(rec.body).toMatchObject({ code: 'kit-holds-no-stock', errors: [{ field: 'body.snapshot.1.sku' }] });
+
+    expect(await t.sql`select * from positions where sku = 'D4-KIT'`).toEqual([]);
+    expect(await position('D4-A', 'DC1')).toEqual({ on_hand: 10, reserved: 0 });
+    const after = await t.sql`select (select count(*) from ledger)::int as ledger, (select count(*) from outbox)::int as outbox, (select count(*) from supply)::int as supply`;
+    expect(after).toEqual(before);
+    expect((await t.api.atp(['D4-KIT'])).body.skus[0].available).toBe(5);
+  });
+});

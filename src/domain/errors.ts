@@ -57,6 +57,14 @@ function describe(lines: ShortLine[]): string {
   return lines.map((l) => `${l.sku}: requested ${l.requested}, available ${l.available} (${l.reason})`).join('; ');
 }
 
+/** A kit is virtual (its availability comes from its components): it cannot be counted or stocked. */
+export class KitHoldsNoStock extends DomainError {
+  constructor(sku: string, field: string) {
+    const reason = `${sku} is a kit: it holds no stock of its own (its availability comes from its components); count or order the components instead`;
+    super('kit-holds-no-stock', 422, 'A kit holds no stock of its own', `${field}: ${reason}`, { errors: [{ field, reason }] });
+  }
+}
+
 export class NotFound extends DomainError {
   constructor(what: string, id: string) {
     super('not-found', 404, 'Not found', `${what} ${id} does not exist`);

@@ -25,6 +25,7 @@ import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { emit } from './allocation-changes.js';
+import { refuseKits } from './inventory.js';
 import type { StoredResponse } from './idempotency.js';
 import {
   type ActiveAlloc,
@@ -90,6 +91,7 @@ export interface CreateSupplyInput {
 }
 
 export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string): Promise<StoredResponse> {
+  await refuseKits(tx, [{ sku: input.sku, field: 'body.sku' }]);
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   const [row] = await query<SupplyRowFull>(
     tx,

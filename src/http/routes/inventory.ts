@@ -16,8 +16,9 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       path: '/v1/inventory/{sku}/{location}',
       tags: ['inventory'],
       summary: 'Set a position (cycle count); the onHand change is audited in the ledger',
+      description: 'A kit SKU holds no stock of its own (its availability comes from its components): a count of one is refused with 422 kit-holds-no-stock and changes nothing.',
       request: { params: PositionParams, ...jsonBody(SetPositionBody) },
-      responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 503) },
+      responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');

@@ -107,7 +107,7 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       tags: ['stock control'],
       summary: "Compare a warehouse snapshot with onHand; with apply=true book the gaps as audited cycle counts",
       description:
-        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first.',
+        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first. A row for a kit SKU is refused (422 kit-holds-no-stock naming body.snapshot.i.sku): a kit holds no stock of its own.',
       request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationBody) },
       responses: { 200: jsonResponse(ReconciliationResult, 'the parity gaps (and what was applied)'), ...problemResponses(400, 401, 403, 413, 415, 422, 503) },
     }),

@@ -50,7 +50,8 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       path: '/v1/supply',
       tags: ['supply'],
       summary: 'Register inbound supply (a PO line or transfer) expected at a location',
-      description: 'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received.',
+      description:
+        'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received. A kit SKU cannot have supply of its own (422 kit-holds-no-stock naming body.sku).',
       request: { headers: IdempotencyHeaders, ...jsonBody(CreateSupplyBody) },
       responses: { 201: jsonResponse(Supply, 'the supply'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
