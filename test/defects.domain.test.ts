@@ -57,3 +57,36 @@ describe('item 4: a kit holds no stock of its own', () => {
     expect((await t.api.atp(['D4-KIT'])).body.skus[0].available).toBe(5);
   });
 });
+
+describe('item 9: reconciliation duplicates and quantities printed as sent', () => {
+  it('a snapshot listing a position twice is refused naming the repeated row, and changes nothing', async () => {
+    expect((await t.api.setStock('D9-A', 'DC1', 10)).status).toBe(200);
+    const rec = await t.api.call(
+      'POST',
+      '/v1/reconciliations',
+      { snapshot: [{ sku: 'D9-A', location: 'DC1', onHand: 7 }, { sku: 'D9-B', location: 'DC1', onHand: 1 }, { sku: 'D9-A', location: 'DC2', onHand: 1 }, { sku: 'D9-A', location: 'DC1', onHand: 8 }], apply: true },
+      { 'idempotency-key': 'd9-rec' },
+    );
+    expect(rec.status).toBe(400);
+    expect(rec.body.code).toBe('validation-failed');
+    expect(rec.body.errors).toEqual([{ field: 'body.snapshot.3', reason: expect.stringMatching(/D9-A at DC1 is listed twice \(first at snapshot\.0\)/) }]);
+    expect(await position('D9-A', 'DC1')).toEqual({ on_hand: 10, reserved: 0 });
+    expect(await t.sql`select * from positions where sku = 'D9-B'`).toEqual([]);
+  });
+
+  it('a pack quantity that is not whole base units is reported with the figures the caller sent', async () => {
+    expect((await t.api.setStock('D9-U', 'DC1', 100)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/units/D9-U', { units: [{ unit: 'case', factor: 12 }, { unit: 'tray', factor: 3 }] })).status).toBe(200);
+    const r = await t.api.reserve({ orderRef: 'd9', channel: 'web', lines: [{ sku: 'D9-U', qty: 0.2, unit: 'case' }, { sku: 'D9-U', qty: 0.35, unit: 'tray' }] });
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toEqual([
+      { field: 'body.lines.0.qty', reason: '0.2 case is 2.4 base units; must be a whole number of at least 1' },
+      { field: 'body.lines.1.qty', reason: '0.35 tray is 1.05 base units; must be a whole number of at least 1' },
+    ]);
+    // exact arithmetic also accepts what binary floating point gets wrong: 0.7 × 10 = 7
+    expect((await t.api.call('PUT', '/v1/units/D9-U', { units: [{ unit: 'case', factor: 10 }] })).status).toBe(200);
+    const ok = await t.api.reserve({ orderRef: 'd9b', channel: 'web', lines: [{ sku: 'D9-U', qty: 0.7, unit: 'case' }] });
+    expect(ok.status).toBe(201);
+    expect(ok.body.lines[0].qty).toBe(7);
+  });
+});

@@ -38,6 +38,26 @@ export interface BaseLine {
 
 const EPS = 1e-9;
 
+/**
+ * `qty × factor` as the decimal figures the caller wrote them (0.2 × 12 is "2.4", not
+ * 2.4000000000000004): exact for a plain decimal `qty`, whole only when exactly whole.
+ */
+export function timesFactor(qty: number, factor: number): { text: string; whole: number | undefined } {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(String(qty));
+  if (!m) {
+    // exponent notation (very small or large figures): round away binary noise for the message
+    const base = qty * factor;
+    const whole = Math.round(base);
+    return { text: String(Number(base.toPrecision(15))), whole: Math.abs(base - whole) <= EPS ? whole : undefined };
+  }
+  const frac = m[2] ?? '';
+  const product = BigInt(m[1]! + frac) * BigInt(factor);
+  const scale = 10n ** BigInt(frac.length);
+  const int = product / scale;
+  const rest = (product % scale).toString().padStart(frac.length, '0').replace(/0+$/, '');
+  return { text: rest ? `${int}.${rest}` : `${int}`, whole: rest ? undefined : Number(int) };
+}
+
 /** Base units per `unit` of `sku` from somewhere other than today's catalog (e.g. a reservation's stored factor); undefined: ask the catalog. */
 export type FactorOf = (sku: string, unit: string | undefined) => number | undefined;
 
@@ -150,10 +170,10 @@ export class Catalog {
         errors.push({ field: `${field}.${i}.unit`, reason: `${line.sku} has no unit "${line.unit}"; known: ${known}` });
         return undefined;
       }
-      const base = line.qty * factor;
-      const whole = Math.round(base);
-      if (Math.abs(base - whole) > EPS || whole < 1) {
-        errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} ${line.unit ?? BASE_UNIT} is ${base} base units; must be a whole number of at least 1` });
+      const base = timesFactor(line.qty, factor);
+      const whole = base.whole ?? 0;
+      if (base.whole === undefined || whole < 1) {
+        errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} ${line.unit ?? BASE_UNIT} is ${base.text} base units; must be a whole number of at least 1` });
         return undefined;
       }
       if (whole > maxQty) {

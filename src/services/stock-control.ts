@@ -183,7 +183,7 @@ export interface ReconcileOptions {
 export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<{ gaps: Gap[]; compared: number; applied: number }> {
   await refuseKits(tx, snapshot.map((r, i) => ({ sku: r.sku, field: `body.snapshot.${i}.sku` })));
   const counted = new Map<string, SnapshotRow>();
-  for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // a later row for the same position wins
+  for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // one row per position (the route refuses repeats)
   const locations = [...new Set(snapshot.map((r) => r.location))];
   const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number }>(
     tx,
