@@ -90,3 +90,50 @@ describe('item 9: reconciliation duplicates and quantities printed as sent', () 
     expect(ok.body.lines[0].qty).toBe(7);
   });
 });
+
+describe('item 3: pinned locations', () => {
+  it('a line pinned to a location without the SKU is insufficient-stock with what is available there, not channel-limit', async () => {
+    expect((await t.api.call('PUT', '/v1/locations/D3-DC1', { rank: 1 })).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/locations/D3-DC2', { rank: 2 })).status).toBe(200);
+    expect((await t.api.setStock('D3-A', 'D3-DC1', 5)).status).toBe(200);
+
+    const none = await t.api.reserve({ orderRef: 'd3a', channel: 'web', lines: [{ sku: 'D3-A', qty: 2, location: 'D3-DC2' }] });
+    expect(none.status).toBe(409);
+    expect(none.body.code).toBe('insufficient-stock');
+    expect(none.body.lines).toEqual([expect.objectContaining({ sku: 'D3-A', requested: 2, available: 0, reason: 'insufficient-stock', location: 'D3-DC2' })]);
+    const some = await t.api.reserve({ orderRef: 'd3b', channel: 'web', lines: [{ sku: 'D3-A', qty: 7, location: 'D3-DC1' }] });
+    expect(some.status).toBe(409);
+    expect(some.body.lines).toEqual([expect.objectContaining({ sku: 'D3-A', requested: 7, available: 5, reason: 'insufficient-stock', location: 'D3-DC1' })]);
+    const ok = await t.api.reserve({ orderRef: 'd3c', channel: 'web', lines: [{ sku: 'D3-A', qty: 5, location: 'D3-DC1' }] });
+    expect(ok.status).toBe(201);
+    await expectInvariants(t.db.url, 'D3-');
+  });
+
+  it('a line pinned to a location that does not exist is refused with 422 unknown-location naming lines[i].location, and nothing is written', async () => {
+    expect((await t.api.setStock('D3-B', 'D3-DC1', 5)).status).toBe(200);
+    expect((await t.api.call('PUT', '/v1/kits/D3-KIT', { components: [{ sku: 'D3-B', qty: 1 }] })).status).toBe(200);
+    const outbox = async () => (await t.sql`select count(*)::int as n from outbox`)[0]!.n as number;
+    const before = await outbox();
+    const r = await t.api.reserve({ orderRef: 'd3d', channel: 'web', lines: [{ sku: 'D3-B', qty: 1 }, { sku: 'D3-KIT', qty: 1, location: 'NOWHERE' }] });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ code: 'unknown-location', errors: [{ field: 'body.lines.1.location', reason: expect.stringMatching(/NOWHERE/) }] });
+    expect(await position('D3-B', 'D3-DC1')).toEqual({ on_hand: 5, reserved: 0 });
+    expect(await outbox()).toBe(before);
+    expect(await t.sql`select id from locations where id = 'NOWHERE'`).toEqual([]);
+    const p = await t.api.call('POST', '/v1/promise', { channel: 'web', lines: [{ sku: 'D3-B', qty: 1, location: 'NOWHERE' }] });
+    expect(p.status).toBe(422);
+    expect(p.body).toMatchObject({ code: 'unknown-location', errors: [{ field: 'body.lines.0.location' }] });
+  });
+
+  it('a count or a supply at a never-seen location creates it with the default rank 100 (documented), after which it can be pinned', async () => {
+    const s = await t.api.call('POST', '/v1/supply', { sku: 'D3-C', location: 'D3-NEW', qty: 4, expectedAt: new Date(Date.now() + 86400_000).toISOString() }, { 'idempotency-key': 'd3-po' });
+    expect(s.status).toBe(201);
+    const locs = (await t.api.call('GET', '/v1/locations')).body.locations as { id: string; rank: number }[];
+    expect(locs.find((l) => l.id === 'D3-NEW')).toEqual({ id: 'D3-NEW', name: null, rank: 100 });
+    const r = await t.api.reserve({ orderRef: 'd3e', channel: 'web', lines: [{ sku: 'D3-C', qty: 1, location: 'D3-NEW' }] });
+    expect(r.status).toBe(409);
+    expect(r.body.lines).toEqual([expect.objectContaining({ sku: 'D3-C', available: 0, reason: 'insufficient-stock', location: 'D3-NEW' })]);
+    const b = await t.api.reserve({ orderRef: 'd3f', channel: 'web', allowBackorder: true, lines: [{ sku: 'D3-C', qty: 4, location: 'D3-NEW' }] });
+    expect(b.status).toBe(201);
+  });
+});

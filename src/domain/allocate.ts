@@ -235,11 +235,15 @@ function decideOne(
     }
     if (rem > 0) {
       // held back by the rules only if the stock (or, for a backorder, the free inbound supply) at
-      // the channel's locations was there; supply `free` changes only when a request is accepted
+      // the channel's locations was there; supply `free` changes only when a request is accepted.
+      // A pinned line can only reach its own location: stock elsewhere does not make it "protected".
       const v = budget.view;
-      const reach = v.physical + (req.allowBackorder ? backorderableSupply(suppliesBySku.get(l.sku) ?? [], policy.locations) : 0);
-      const reason: ShortLine['reason'] = reach >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
-      short.push({ sku: l.sku, requested: l.qty, available: budget.onHand, reason, ...(l.location ? { location: l.location } : {}) });
+      const here = (loc: string) => !l.location || loc === l.location;
+      const physical = l.location ? (bySku.get(l.sku) ?? []).filter((p) => p.location === l.location).reduce((n, p) => n + availableOf(p), 0) : v.physical;
+      const inbound = req.allowBackorder ? backorderableSupply((suppliesBySku.get(l.sku) ?? []).filter((s) => here(s.location)), policy.locations) : 0;
+      const demand = l.location ? req.lines.filter((x) => x.sku === l.sku && x.location === l.location).reduce((n, x) => n + x.qty, 0) : need.get(l.sku)!;
+      const reason: ShortLine['reason'] = physical + inbound >= demand ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
+      short.push({ sku: l.sku, requested: l.qty, available: Math.min(budget.onHand, physical), reason, ...(l.location ? { location: l.location } : {}) });
       continue;
     }
     planned.push({

@@ -65,6 +65,14 @@ export class KitHoldsNoStock extends DomainError {
   }
 }
 
+/** A line pinned to a location the service does not know (locations: PUT /v1/locations/{id}, or a first count or supply there). */
+export class UnknownLocation extends DomainError {
+  constructor(lines: readonly { field: string; location: string }[]) {
+    const errors = lines.map((l) => ({ field: l.field, reason: `no location "${l.location}": register it with PUT /v1/locations/${l.location} or count stock there first` }));
+    super('unknown-location', 422, 'Unknown location', errors.map((e) => `${e.field}: ${e.reason}`).join('; '), { errors });
+  }
+}
+
 export class NotFound extends DomainError {
   constructor(what: string, id: string) {
     super('not-found', 404, 'Not found', `${what} ${id} does not exist`);

@@ -3,6 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
+import { refuseUnknownLocations } from '../../services/locations.js';
 import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
@@ -32,7 +33,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       tags: ['reservations'],
       summary: 'Reserve stock for an order: all lines or nothing',
       description:
-        'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line.',
+        'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line (a line pinned to a location: what is available there). A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location.',
       request: { headers: IdempotencyHeaders, ...jsonBody(ReserveBody) },
       responses: { 201: jsonResponse(Reservation, 'reserved (or the replay of the first answer for this Idempotency-Key)'), ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
     }),
@@ -43,6 +44,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       // kits become their components and pack units become base units before allocation
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
+      await refuseUnknownLocations(db, body.lines, 'body.lines');
       const cmd = {
         caller: p.id,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
