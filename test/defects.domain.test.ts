@@ -137,3 +137,69 @@ describe('item 3: pinned locations', () => {
     expect(b.status).toBe(201);
   });
 });
+
+describe('item 6: overdue inbound supply is promised from now, never at its past date', () => {
+  const supply = async (sku: string, qty: number, expectedAt: Date) => {
+    const r = await t.api.call('POST', '/v1/supply', { sku, location: 'DC1', qty, expectedAt: expectedAt.toISOString() }, { 'idempotency-key': `${sku}-${qty}-${expectedAt.getTime()}` });
+    expect(r.status).toBe(201);
+    return r.body.id as string;
+  };
+  const notBefore = (iso: string | null | undefined, t0: Date) => {
+    expect(iso).toBeTruthy();
+    expect(new Date(iso!).getTime(), `${iso} is before ${t0.toISOString()}`).toBeGreaterThanOrEqual(t0.getTime());
+  };
+
+  it('ATP byDate, backorder allocations, their events and POST /v1/promise show no date before the answer', async () => {
+    const t0 = new Date();
+    const past = new Date(t0.getTime() - 2 * 86400_000);
+    await supply('D6-A', 10, past);
+
+    const atp = await t.api.atp(['D6-A'], 'web');
+    expect(atp.status).toBe(200);
+    const row = atp.body.skus[0];
+    expect(row.byDate).toHaveLength(1);
+    notBefore(row.byDate[0].date, t0);
+    expect(row.byDate[0].available).toBe(10);
+    for (const l of row.locations) for (const d of l.byDate) notBefore(d.date, t0);
+    for (const d of row.channel.byDate) notBefore(d.date, t0);
+
+    const p = await t.api.call('POST', '/v1/promise', { channel: 'web', lines: [{ sku: 'D6-A', qty: 4 }] });
+    expect(p.status).toBe(200);
+    notBefore(p.body.promisedAt, new Date(p.body.asOf));
+    notBefore(p.body.lines[0].promisedAt, new Date(p.body.asOf));
+    notBefore(p.body.lines[0].sources[0].expectedAt, new Date(p.body.asOf));
+
+    const r = await t.api.reserve({ orderRef: 'd6a', channel: 'web', allowBackorder: true, lines: [{ sku: 'D6-A', qty: 4 }] });
+    expect(r.status).toBe(201);
+    const alloc = r.body.lines[0].allocations[0];
+    expect(alloc.supplyId).toBeTruthy();
+    notBefore(alloc.promisedAt, t0);
+    notBefore(alloc.promisedAt, new Date(r.body.createdAt));
+    notBefore((await t.api.get(r.body.id)).body.lines[0].allocations[0].promisedAt, t0);
+    const [ev] = await t.sql<{ data: { backorders: { promisedAt: string }[] } }[]>`select data from outbox where type = 'backorder.promised' and subject = ${r.body.id}`;
+    notBefore(ev!.data.backorders[0]!.promisedAt, t0);
+  });
+
+  it('a supply moved into the past, or a backorder re-planned onto overdue supply, is promised from now', async () => {
+    const t0 = new Date();
+    const future = new Date(t0.getTime() + 5 * 86400_000);
+    const b = await supply('D6-B', 5, future);
+    const r = await t.api.reserve({ orderRef: 'd6b', channel: 'web', allowBackorder: true, lines: [{ sku: 'D6-B', qty: 2 }] });
+    expect(r.status).toBe(201);
+    expect(r.body.lines[0].allocations[0].promisedAt).toBe(future.toISOString());
+    const moved = await t.api.call('PATCH', `/v1/supply/${b}`, { expectedAt: new Date(t0.getTime() - 86400_000).toISOString() }, { 'idempotency-key': 'd6b-patch' });
+    expect(moved.status).toBe(200);
+    for (const a of moved.body.affected) for (const m of a.moves) for (const to of m.to) notBefore(to.promisedAt, t0);
+    notBefore((await t.api.get(r.body.id)).body.lines[0].allocations[0].promisedAt, t0);
+
+    const c1 = await supply('D6-C', 3, future);
+    const rc = await t.api.reserve({ orderRef: 'd6c', channel: 'web', allowBackorder: true, lines: [{ sku: 'D6-C', qty: 3 }] });
+    expect(rc.status).toBe(201);
+    await supply('D6-C', 3, new Date(t0.getTime() - 3 * 86400_000));
+    const cancel = await t.api.call('POST', `/v1/supply/${c1}/cancel`, {}, { 'idempotency-key': 'd6c-cancel' });
+    expect(cancel.status).toBe(200);
+    const after = (await t.api.get(rc.body.id)).body.lines[0].allocations.filter((a: { qty: number }) => a.qty > 0);
+    expect(after).toHaveLength(1);
+    notBefore(after[0].promisedAt, t0);
+  });
+});

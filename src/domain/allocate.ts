@@ -12,7 +12,8 @@
  * - the same SKU on two lines is summed;
  * - a tier-p channel leaves Σ protect[t] (t < p) units available; a channel never holds more than
  *   its cap; a channel limited to some locations never gets others;
- * - within a batch, higher tiers are served first, then arrival order.
+ * - within a batch, higher tiers are served first, then arrival order;
+ * - no backorder is promised before `now` (overdue supply is promised from now).
  */
 import { ChannelLimit, InsufficientStock, type DomainError, type ShortLine } from './errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
@@ -79,6 +80,11 @@ export interface AllocationState {
   holds?: Map<string, number>;
 }
 
+/** The date a backorder on this supply is promised: its expected date, or `now` when that is past. */
+export function promiseDate(s: Pick<SupplyState, 'expectedAt'>, now: Date | undefined): Date {
+  return now && s.expectedAt.getTime() < now.getTime() ? now : s.expectedAt;
+}
+
 export const holdKey = (sku: string, channel: string) => `${sku}\u0000${channel}`;
 export const positionKey = (sku: string, location: string) => `${sku}\u0000${location}`;
 
@@ -126,12 +132,15 @@ export function channelAvailable(
 
 /**
  * Decide a batch. Mutates nothing it is given; returns the outcomes (in request order) and the
- * positions, supplies and holds as they stand after every accepted request.
+ * positions, supplies and holds as they stand after every accepted request. `now` is the time of
+ * the decision: inbound supply expected before it (overdue, not yet received) is promised at
+ * `now`, never at its past date (absent: at the expected date as given).
  */
 export function decideBatch(
   state: AllocationState,
   rules: RulesDocument,
   requests: readonly AllocationRequest[],
+  now?: Date,
 ): { outcomes: Outcome[]; positions: PositionState[]; supplies: SupplyState[]; holds: Map<string, number> } {
   const positions = state.positions.map((p) => ({ ...p }));
   const supplies = (state.supplies ?? []).map((s) => ({ ...s }));
@@ -152,7 +161,7 @@ export function decideBatch(
   const order = requests.map((r, i) => ({ i, tier: tierOf(rules, r.channel) })).sort((a, b) => a.tier - b.tier || a.i - b.i);
   const outcomes: Outcome[] = new Array(requests.length);
   for (const { i } of order) {
-    outcomes[i] = decideOne(requests[i]!, rules, bySku, suppliesBySku, holds);
+    outcomes[i] = decideOne(requests[i]!, rules, bySku, suppliesBySku, holds, now);
   }
   return { outcomes, positions, supplies, holds };
 }
@@ -170,6 +179,7 @@ function decideOne(
   bySku: Map<string, PositionState[]>,
   suppliesBySku: Map<string, SupplyState[]>,
   holds: Map<string, number>,
+  now: Date | undefined,
 ): Outcome {
   // tentative takes, applied to the shared state only if every line succeeds
   const takePos = new Map<PositionState, number>();
@@ -227,7 +237,7 @@ function decideOne(
         if (free <= 0) continue;
         const q = Math.min(free, rem, room);
         takeSupply.set(s, (takeSupply.get(s) ?? 0) + q);
-        allocations.push({ location: s.location, qty: q, supplyId: s.id, promisedAt: s.expectedAt });
+        allocations.push({ location: s.location, qty: q, supplyId: s.id, promisedAt: promiseDate(s, now) });
         rem -= q;
         room -= q;
         takenBySku.set(l.sku, (takenBySku.get(l.sku) ?? 0) + q);

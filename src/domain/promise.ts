@@ -68,7 +68,8 @@ function explain(err: DomainError, sku?: string): { reason: string; detail: stri
 }
 
 export function promiseOrder(state: AllocationState, rules: RulesDocument, channel: string, lines: readonly LineRequest[], now: Date): OrderPromise {
-  const whole = decideBatch(state, rules, [{ channel, lines: [...lines], allowBackorder: true }]).outcomes[0]!;
+  // overdue inbound supply is promised from now, as a reservation made now would be
+  const whole = decideBatch(state, rules, [{ channel, lines: [...lines], allowBackorder: true }], now).outcomes[0]!;
   const base = (l: LineRequest, i: number) => ({ lineNo: i + 1, sku: l.sku, qty: l.qty, ...(l.location ? { location: l.location } : {}) });
   if (whole.ok) {
     const out = lines.map((l, i) => {
@@ -83,7 +84,7 @@ export function promiseOrder(state: AllocationState, rules: RulesDocument, chann
     promisedAt: null,
     ...why,
     lines: lines.map((l, i) => {
-      const alone = decideBatch(state, rules, [{ channel, lines: [l], allowBackorder: true }]).outcomes[0]!;
+      const alone = decideBatch(state, rules, [{ channel, lines: [l], allowBackorder: true }], now).outcomes[0]!;
       if (alone.ok) {
         const allocs = alone.lines[0]!.allocations;
         return { ...base(l, i), promisedAt: lineDate(allocs, now), source: sourceOf(allocs), allocations: allocs };

@@ -19,7 +19,7 @@ export const CreateSupplyBody = z
     sku: Sku,
     location: LocationId,
     qty: Qty,
-    expectedAt: Instant,
+    expectedAt: Instant.openapi({ description: 'arrival at the location; a past date (overdue supply) is accepted and promised from now: no promise date is ever before the time of the answer' }),
     kind: z.enum(['po', 'transfer']).optional(),
     reference: StoredText(200).optional(),
   })
@@ -129,7 +129,7 @@ export const PromiseResult = z
 
 // ---- time-phased ATP
 const ByDate = z.array(z.object({ date: z.string(), available: z.number().int() })).openapi('AtpByDate', {
-  description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders)',
+  description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders); overdue supply (expected in the past, not received) counts from now, so no date is before the answer',
 });
 export const TimePhasedAtpSku = AtpSku.extend({
   locations: z.array(Position.extend({ rank: z.number().int(), byDate: ByDate })),
