@@ -47,6 +47,8 @@ export interface LineRequest {
   /** where the line came from (a kit component, a pack unit): recorded, not used to decide */
   kit?: { sku: string; perKit: number } | undefined;
   unit?: { name: string; factor: number } | undefined;
+  /** index of the caller's line this came from (a kit line becomes several): refusals name it */
+  line?: number | undefined;
 }
 
 export interface AllocationRequest {
@@ -206,7 +208,7 @@ function decideOne(
     const budget = budgets.get(l.sku)!;
     const allowed = (loc: string) => (!policy.locations || policy.locations.has(loc)) && (!l.location || l.location === loc);
     if (l.location && policy.locations && !policy.locations.has(l.location)) {
-      short.push({ sku: l.sku, requested: l.qty, available: 0, reason: 'location-not-allowed', location: l.location });
+      short.push({ sku: l.sku, requested: l.qty, available: 0, reason: 'location-not-allowed', location: l.location, ...(l.line !== undefined ? { line: l.line } : {}) });
       continue;
     }
     const allocations: PlannedAllocation[] = [];
@@ -253,7 +255,7 @@ function decideOne(
       const inbound = req.allowBackorder ? backorderableSupply((suppliesBySku.get(l.sku) ?? []).filter((s) => here(s.location)), policy.locations) : 0;
       const demand = l.location ? req.lines.filter((x) => x.sku === l.sku && x.location === l.location).reduce((n, x) => n + x.qty, 0) : need.get(l.sku)!;
       const reason: ShortLine['reason'] = physical + inbound >= demand ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
-      short.push({ sku: l.sku, requested: l.qty, available: Math.min(budget.onHand, physical), reason, ...(l.location ? { location: l.location } : {}) });
+      short.push({ sku: l.sku, requested: l.qty, available: Math.min(budget.onHand, physical), reason, ...(l.location ? { location: l.location } : {}), ...(l.line !== undefined ? { line: l.line } : {}) });
       continue;
     }
     planned.push({

@@ -38,6 +38,10 @@ export interface ShortLine {
   available: number;
   reason: 'insufficient-stock' | 'protected' | 'channel-cap' | 'location-not-allowed';
   location?: string;
+  /** index of the caller's line (`body.lines.<line>`) */
+  line?: number;
+  /** for a kit line (sku = the kit, requested/available in kits): the components that fall short, in base units */
+  components?: { sku: string; requested: number; available: number; reason: ShortLine['reason'] }[];
 }
 
 export class InsufficientStock extends DomainError {

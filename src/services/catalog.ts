@@ -34,6 +34,8 @@ export interface BaseLine {
   location?: string | undefined;
   kit?: { sku: string; perKit: number } | undefined;
   unit?: { name: string; factor: number } | undefined;
+  /** index of the caller's line this came from (a kit line becomes one line per component) */
+  line?: number | undefined;
 }
 
 const EPS = 1e-9;
@@ -137,12 +139,12 @@ export class Catalog {
       if (!line) return;
       const kit = this.kits.get(line.sku);
       if (!kit) {
-        out.push(line);
+        out.push({ ...line, line: i });
         return;
       }
       for (const c of kit) {
         if (line.qty * c.qty > maxQty) errors.push({ field: `${field}.${i}.qty`, reason: `${line.qty} × ${c.qty} ${c.sku} per kit exceeds ${maxQty} base units` });
-        else out.push({ sku: c.sku, qty: line.qty * c.qty, location: line.location, kit: { sku: line.sku, perKit: c.qty }, unit: line.unit });
+        else out.push({ sku: c.sku, qty: line.qty * c.qty, location: line.location, kit: { sku: line.sku, perKit: c.qty }, unit: line.unit, line: i });
       }
     });
     if (errors.length > 0) throw new ValidationFailed(errors);

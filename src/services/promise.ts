@@ -28,7 +28,8 @@ export interface PromiseLineDto {
   /** with shipComplete: the date the whole order ships (the order's promisedAt) */
   shipAt?: string | null;
   source?: 'on-hand' | 'inbound' | 'mixed';
-  sources: { location: string; qty: number; supplyId?: string; expectedAt?: string }[];
+  /** for a kit line, each source names the component `sku` */
+  sources: { sku?: string; location: string; qty: number; supplyId?: string; expectedAt?: string }[];
   reason?: string;
   detail?: string;
 }
@@ -61,7 +62,7 @@ export function promiseDto(channel: string, shipComplete: boolean, now: Date, ru
       promisedAt: l.promisedAt ? l.promisedAt.toISOString() : null,
       ...(shipComplete ? { shipAt: order } : {}),
       ...(l.source ? { source: l.source } : {}),
-      sources: l.allocations.map((a) => ({ location: a.location, qty: a.qty, ...(a.supplyId ? { supplyId: a.supplyId, expectedAt: a.promisedAt!.toISOString() } : {}) })),
+      sources: l.allocations.map((a) => ({ ...(a.sku ? { sku: a.sku } : {}), location: a.location, qty: a.qty, ...(a.supplyId ? { supplyId: a.supplyId, expectedAt: a.promisedAt!.toISOString() } : {}) })),
       ...(l.reason ? { reason: l.reason, detail: l.detail } : {}),
     })),
   };
