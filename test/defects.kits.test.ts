@@ -9,6 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { shortByCallerLine } from '../src/domain/caller-lines.js';
 import { expectInvariants } from './helpers/api.js';
 import { serviceFixture } from './helpers/service.js';
 
@@ -151,5 +152,18 @@ describe('item 17: kits', () => {
       { numRuns: 20 },
     );
     await expectInvariants(t.db.url, 'P');
+  });
+
+  it('refusals from the sold-out memory (one line per SKU, no caller index) are restated per caller line too', () => {
+    const expanded = [
+      { sku: 'M', qty: 4, kit: { sku: 'G', perKit: 2 }, line: 0 },
+      { sku: 'T', qty: 2, kit: { sku: 'G', perKit: 1 }, line: 0 },
+      { sku: 'M', qty: 1, line: 1 },
+      { sku: 'X', qty: 3, line: 2 },
+    ];
+    expect(shortByCallerLine([{ sku: 'M', requested: 5, available: 0, reason: 'insufficient-stock' }], expanded)).toEqual([
+      { line: 0, sku: 'G', requested: 2, available: 0, reason: 'insufficient-stock', components: [{ sku: 'M', requested: 4, available: 0, reason: 'insufficient-stock' }] },
+      { line: 1, sku: 'M', requested: 1, available: 0, reason: 'insufficient-stock' },
+    ]);
   });
 });
