@@ -96,7 +96,8 @@ describe('item 17: kits', () => {
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 1, max: 3 }),
         fc.array(fc.tuple(cell, cell), { minLength: 1, maxLength: 3 }),
-        async (qa, qb, cells) => {
+        fc.tuple(fc.nat(6), fc.nat(6)),
+        async (qa, qb, cells, [protectA, protectB]) => {
           const n = ++run;
           const [A, B, KIT] = [`PA${n}`, `PB${n}`, `PK${n}`];
           const avail: Record<string, number[]> = { [A]: [], [B]: [] };
@@ -121,8 +122,21 @@ describe('item 17: kits', () => {
           const shown = Object.fromEntries(atp.locations.map((l: { location: string; available: number }) => [l.location, l.available]));
           cells.forEach((_, i) => expect(shown[locs[i]!] ?? 0).toBe(perLoc[i]));
 
-          const reserve = (lines: object[]) => t.api.reserve({ orderRef: KIT, channel: 'web', lines });
+          const reserve = (lines: object[], channel = 'web') => t.api.reserve({ orderRef: KIT, channel, lines });
           const release = async (id: string) => expect((await t.api.release(id)).status).toBe(200);
+
+          // a tier-2 channel must leave each component's protection for tier 1: its kit figure is
+          // what its reservations get (oracle: the protected units taken off each component's total)
+          const rules = { defaultTier: 3, channels: { web: { tier: 1 }, b2b: { tier: 2 } }, skus: { [A]: { protect: { '1': protectA } }, [B]: { protect: { '1': protectB } } } };
+          expect((await t.api.call('PUT', '/v1/rules', rules)).status).toBe(200);
+          const forB2b = Math.min(Math.floor(Math.max(0, sum(avail[A]!) - protectA) / qa), Math.floor(Math.max(0, sum(avail[B]!) - protectB) / qb));
+          expect((await t.api.atp([KIT], 'b2b')).body.skus[0].channel.available).toBe(forB2b);
+          expect((await reserve([{ sku: KIT, qty: forB2b + 1 }], 'b2b')).status).toBe(409);
+          if (forB2b > 0) {
+            const r = await reserve([{ sku: KIT, qty: forB2b }], 'b2b');
+            expect(r.status).toBe(201);
+            await release(r.body.id);
+          }
           // the total, unpinned: reserves; one more does not
           expect((await reserve([{ sku: KIT, qty: total + 1 }])).status).toBe(409);
           if (total > 0) {
