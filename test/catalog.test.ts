@@ -35,7 +35,10 @@ describe('kits', () => {
     expect((await t.api.reserve({ orderRef: 'kit-2', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] })).status).toBe(201);
     const refused = await t.api.reserve({ orderRef: 'kit-3', channel: 'web', lines: [{ sku: 'BUNDLE', qty: 1 }] });
     expect(refused.status).toBe(409);
-    expect(refused.body.lines).toEqual([expect.objectContaining({ sku: 'K-B', requested: 2, available: 0 })]);
+    // named as the caller wrote it: the kit line, in kits, with the component that falls short
+    expect(refused.body.lines).toEqual([
+      expect.objectContaining({ line: 0, sku: 'BUNDLE', requested: 1, available: 0, components: [expect.objectContaining({ sku: 'K-B', requested: 2, available: 0 })] }),
+    ]);
     expect(await reservedOf('K-A')).toBe(4);
 
     // release one kit of the first reservation: its components by the stored composition

@@ -12,7 +12,8 @@
  * - the same SKU on two lines is summed;
  * - a tier-p channel leaves Σ protect[t] (t < p) units available; a channel never holds more than
  *   its cap; a channel limited to some locations never gets others;
- * - within a batch, higher tiers are served first, then arrival order.
+ * - within a batch, higher tiers are served first, then arrival order;
+ * - no backorder is promised before `now` (overdue supply is promised from now).
  */
 import { ChannelLimit, InsufficientStock, type DomainError, type ShortLine } from './errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
@@ -46,6 +47,8 @@ export interface LineRequest {
   /** where the line came from (a kit component, a pack unit): recorded, not used to decide */
   kit?: { sku: string; perKit: number } | undefined;
   unit?: { name: string; factor: number } | undefined;
+  /** index of the caller's line this came from (a kit line becomes several): refusals name it */
+  line?: number | undefined;
 }
 
 export interface AllocationRequest {
@@ -77,6 +80,11 @@ export interface AllocationState {
   supplies?: SupplyState[];
   /** units each channel holds reserved per SKU, keyed by holdKey(sku, channel) */
   holds?: Map<string, number>;
+}
+
+/** The date a backorder on this supply is promised: its expected date, or `now` when that is past. */
+export function promiseDate(s: Pick<SupplyState, 'expectedAt'>, now: Date | undefined): Date {
+  return now && s.expectedAt.getTime() < now.getTime() ? now : s.expectedAt;
 }
 
 export const holdKey = (sku: string, channel: string) => `${sku}\u0000${channel}`;
@@ -126,12 +134,15 @@ export function channelAvailable(
 
 /**
  * Decide a batch. Mutates nothing it is given; returns the outcomes (in request order) and the
- * positions, supplies and holds as they stand after every accepted request.
+ * positions, supplies and holds as they stand after every accepted request. `now` is the time of
+ * the decision: inbound supply expected before it (overdue, not yet received) is promised at
+ * `now`, never at its past date (absent: at the expected date as given).
  */
 export function decideBatch(
   state: AllocationState,
   rules: RulesDocument,
   requests: readonly AllocationRequest[],
+  now?: Date,
 ): { outcomes: Outcome[]; positions: PositionState[]; supplies: SupplyState[]; holds: Map<string, number> } {
   const positions = state.positions.map((p) => ({ ...p }));
   const supplies = (state.supplies ?? []).map((s) => ({ ...s }));
@@ -152,7 +163,7 @@ export function decideBatch(
   const order = requests.map((r, i) => ({ i, tier: tierOf(rules, r.channel) })).sort((a, b) => a.tier - b.tier || a.i - b.i);
   const outcomes: Outcome[] = new Array(requests.length);
   for (const { i } of order) {
-    outcomes[i] = decideOne(requests[i]!, rules, bySku, suppliesBySku, holds);
+    outcomes[i] = decideOne(requests[i]!, rules, bySku, suppliesBySku, holds, now);
   }
   return { outcomes, positions, supplies, holds };
 }
@@ -170,6 +181,7 @@ function decideOne(
   bySku: Map<string, PositionState[]>,
   suppliesBySku: Map<string, SupplyState[]>,
   holds: Map<string, number>,
+  now: Date | undefined,
 ): Outcome {
   // tentative takes, applied to the shared state only if every line succeeds
   const takePos = new Map<PositionState, number>();
@@ -196,7 +208,7 @@ function decideOne(
     const budget = budgets.get(l.sku)!;
     const allowed = (loc: string) => (!policy.locations || policy.locations.has(loc)) && (!l.location || l.location === loc);
     if (l.location && policy.locations && !policy.locations.has(l.location)) {
-      short.push({ sku: l.sku, requested: l.qty, available: 0, reason: 'location-not-allowed', location: l.location });
+      short.push({ sku: l.sku, requested: l.qty, available: 0, reason: 'location-not-allowed', location: l.location, ...(l.line !== undefined ? { line: l.line } : {}) });
       continue;
     }
     const allocations: PlannedAllocation[] = [];
@@ -227,7 +239,7 @@ function decideOne(
         if (free <= 0) continue;
         const q = Math.min(free, rem, room);
         takeSupply.set(s, (takeSupply.get(s) ?? 0) + q);
-        allocations.push({ location: s.location, qty: q, supplyId: s.id, promisedAt: s.expectedAt });
+        allocations.push({ location: s.location, qty: q, supplyId: s.id, promisedAt: promiseDate(s, now) });
         rem -= q;
         room -= q;
         takenBySku.set(l.sku, (takenBySku.get(l.sku) ?? 0) + q);
@@ -235,11 +247,15 @@ function decideOne(
     }
     if (rem > 0) {
       // held back by the rules only if the stock (or, for a backorder, the free inbound supply) at
-      // the channel's locations was there; supply `free` changes only when a request is accepted
+      // the channel's locations was there; supply `free` changes only when a request is accepted.
+      // A pinned line can only reach its own location: stock elsewhere does not make it "protected".
       const v = budget.view;
-      const reach = v.physical + (req.allowBackorder ? backorderableSupply(suppliesBySku.get(l.sku) ?? [], policy.locations) : 0);
-      const reason: ShortLine['reason'] = reach >= need.get(l.sku)! ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
-      short.push({ sku: l.sku, requested: l.qty, available: budget.onHand, reason, ...(l.location ? { location: l.location } : {}) });
+      const here = (loc: string) => !l.location || loc === l.location;
+      const physical = l.location ? (bySku.get(l.sku) ?? []).filter((p) => p.location === l.location).reduce((n, p) => n + availableOf(p), 0) : v.physical;
+      const inbound = req.allowBackorder ? backorderableSupply((suppliesBySku.get(l.sku) ?? []).filter((s) => here(s.location)), policy.locations) : 0;
+      const demand = l.location ? req.lines.filter((x) => x.sku === l.sku && x.location === l.location).reduce((n, x) => n + x.qty, 0) : need.get(l.sku)!;
+      const reason: ShortLine['reason'] = physical + inbound >= demand ? (v.capRoom < need.get(l.sku)! ? 'channel-cap' : 'protected') : 'insufficient-stock';
+      short.push({ sku: l.sku, requested: l.qty, available: Math.min(budget.onHand, physical), reason, ...(l.location ? { location: l.location } : {}), ...(l.line !== undefined ? { line: l.line } : {}) });
       continue;
     }
     planned.push({

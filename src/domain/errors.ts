@@ -38,6 +38,10 @@ export interface ShortLine {
   available: number;
   reason: 'insufficient-stock' | 'protected' | 'channel-cap' | 'location-not-allowed';
   location?: string;
+  /** index of the caller's line (`body.lines.<line>`) */
+  line?: number;
+  /** for a kit line (sku = the kit, requested/available in kits): the components that fall short, in base units */
+  components?: { sku: string; requested: number; available: number; reason: ShortLine['reason'] }[];
 }
 
 export class InsufficientStock extends DomainError {
@@ -55,6 +59,22 @@ export class ChannelLimit extends DomainError {
 
 function describe(lines: ShortLine[]): string {
   return lines.map((l) => `${l.sku}: requested ${l.requested}, available ${l.available} (${l.reason})`).join('; ');
+}
+
+/** A kit is virtual (its availability comes from its components): it cannot be counted or stocked. */
+export class KitHoldsNoStock extends DomainError {
+  constructor(sku: string, field: string) {
+    const reason = `${sku} is a kit: it holds no stock of its own (its availability comes from its components); count or order the components instead`;
+    super('kit-holds-no-stock', 422, 'A kit holds no stock of its own', `${field}: ${reason}`, { errors: [{ field, reason }] });
+  }
+}
+
+/** A line pinned to a location the service does not know (locations: PUT /v1/locations/{id}, or a first count or supply there). */
+export class UnknownLocation extends DomainError {
+  constructor(lines: readonly { field: string; location: string }[]) {
+    const errors = lines.map((l) => ({ field: l.field, reason: `no location "${l.location}": register it with PUT /v1/locations/${l.location} or count stock there first` }));
+    super('unknown-location', 422, 'Unknown location', errors.map((e) => `${e.field}: ${e.reason}`).join('; '), { errors });
+  }
 }
 
 export class NotFound extends DomainError {

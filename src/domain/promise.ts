@@ -10,7 +10,8 @@
  * whole order can be covered together, else null with the reason; then each line is also
  * decided on its own so the caller sees which lines could be promised separately.
  */
-import { type AllocationState, decideBatch, type LineRequest, type PlannedAllocation } from './allocate.js';
+import { type AllocationState, decideBatch, type LineRequest, type PlannedAllocation, type PlannedLine } from './allocate.js';
+import { type CallerLine, callerLines } from './caller-lines.js';
 import type { DomainError, ShortLine } from './errors.js';
 import type { RulesDocument } from '../rules/schema.js';
 
@@ -23,7 +24,8 @@ export interface LinePromise {
   promisedAt: Date | null;
   /** 'on-hand' | 'inbound' | 'mixed'; absent when null */
   source?: 'on-hand' | 'inbound' | 'mixed';
-  allocations: PlannedAllocation[];
+  /** for a kit line, each names the component `sku` it sources */
+  allocations: (PlannedAllocation & { sku?: string })[];
   reason?: string;
   detail?: string;
 }
@@ -67,28 +69,33 @@ function explain(err: DomainError, sku?: string): { reason: string; detail: stri
   return { reason: REASONS[first.reason], detail };
 }
 
+/**
+ * Promise one answer line per line the caller wrote (`lines` are the expanded base-unit lines,
+ * each carrying the caller's `line`): a kit line is answered as the kit, dated by its latest
+ * component, with the components' sources (each naming its `sku`). Overdue inbound supply is
+ * promised from `now`, as a reservation made now would be.
+ */
 export function promiseOrder(state: AllocationState, rules: RulesDocument, channel: string, lines: readonly LineRequest[], now: Date): OrderPromise {
-  const whole = decideBatch(state, rules, [{ channel, lines: [...lines], allowBackorder: true }]).outcomes[0]!;
-  const base = (l: LineRequest, i: number) => ({ lineNo: i + 1, sku: l.sku, qty: l.qty, ...(l.location ? { location: l.location } : {}) });
+  const groups = callerLines(lines);
+  const whole = decideBatch(state, rules, [{ channel, lines: [...lines], allowBackorder: true }], now).outcomes[0]!;
+  const base = (g: CallerLine) => ({ lineNo: g.line + 1, sku: g.sku, qty: g.qty, ...(g.location ? { location: g.location } : {}) });
+  /** the group's allocations from planned lines numbered `lineNoOf(part)` */
+  const allocsOf = (g: CallerLine, planned: readonly PlannedLine[], lineNoOf: (part: LineRequest, k: number) => number) =>
+    g.parts.flatMap((part, k) => planned.find((p) => p.lineNo === lineNoOf(part, k))!.allocations.map((a) => (g.kit ? { ...a, sku: part.sku } : a)));
+  const dated = (g: CallerLine, allocs: LinePromise['allocations']): LinePromise => ({ ...base(g), promisedAt: lineDate(allocs, now), source: sourceOf(allocs), allocations: allocs });
   if (whole.ok) {
-    const out = lines.map((l, i) => {
-      const allocs = whole.lines.find((p) => p.lineNo === i + 1)!.allocations;
-      return { ...base(l, i), promisedAt: lineDate(allocs, now), source: sourceOf(allocs), allocations: allocs };
-    });
-    const promisedAt = out.reduce((d, l) => (l.promisedAt > d ? l.promisedAt : d), now);
+    const out = groups.map((g) => dated(g, allocsOf(g, whole.lines, (part) => lines.indexOf(part) + 1)));
+    const promisedAt = out.reduce((d, l) => (l.promisedAt! > d ? l.promisedAt! : d), now);
     return { promisedAt, lines: out };
   }
   const why = explain(whole.error);
   return {
     promisedAt: null,
     ...why,
-    lines: lines.map((l, i) => {
-      const alone = decideBatch(state, rules, [{ channel, lines: [l], allowBackorder: true }]).outcomes[0]!;
-      if (alone.ok) {
-        const allocs = alone.lines[0]!.allocations;
-        return { ...base(l, i), promisedAt: lineDate(allocs, now), source: sourceOf(allocs), allocations: allocs };
-      }
-      return { ...base(l, i), promisedAt: null, allocations: [], ...explain(alone.error, l.sku) };
+    lines: groups.map((g) => {
+      const alone = decideBatch(state, rules, [{ channel, lines: g.parts, allowBackorder: true }], now).outcomes[0]!;
+      if (alone.ok) return dated(g, allocsOf(g, alone.lines, (_part, k) => k + 1));
+      return { ...base(g), promisedAt: null, allocations: [], ...explain(alone.error) };
     }),
   };
 }

@@ -9,6 +9,7 @@
  * The caller passes the state with the displaced units already given back (positions' reserved,
  * supply's free, channel holds) and the displaced items in the order they should be served
  * (promise order for supply changes; the reverse of the losing order for short picks).
+ * With `state.now`, overdue supply is promised from now (never at a past date).
  */
 import { type AllocationState, decideBatch, type PlannedAllocation, type PositionState, type SupplyState } from './allocate.js';
 import type { RulesDocument } from '../rules/schema.js';
@@ -38,12 +39,12 @@ export interface ReplanResult {
   holds: Map<string, number>;
 }
 
-export function replan(state: AllocationState, rules: RulesDocument, displaced: readonly Displaced[]): ReplanResult {
+export function replan(state: AllocationState & { now?: Date | undefined }, rules: RulesDocument, displaced: readonly Displaced[]): ReplanResult {
   let cur = { positions: state.positions, supplies: state.supplies ?? [], holds: state.holds ?? new Map<string, number>() };
   const results: Replanned[] = [];
   for (const d of displaced) {
     const attempt = (q: number) =>
-      decideBatch(cur, rules, [{ channel: d.channel, lines: [{ sku: d.sku, qty: q, location: d.location }], allowBackorder: true }]);
+      decideBatch(cur, rules, [{ channel: d.channel, lines: [{ sku: d.sku, qty: q, location: d.location }], allowBackorder: true }], state.now);
     let best: { q: number; r: ReturnType<typeof decideBatch> } | undefined;
     const full = d.qty > 0 ? attempt(d.qty) : undefined;
     if (full?.outcomes[0]!.ok) best = { q: d.qty, r: full };

@@ -19,7 +19,7 @@ export const CreateSupplyBody = z
     sku: Sku,
     location: LocationId,
     qty: Qty,
-    expectedAt: Instant,
+    expectedAt: Instant.openapi({ description: 'arrival at the location; a past date (overdue supply) is accepted and promised from now: no promise date is ever before the time of the answer' }),
     kind: z.enum(['po', 'transfer']).optional(),
     reference: StoredText(200).optional(),
   })
@@ -112,14 +112,22 @@ export const PromiseResult = z
     rulesVersion: z.number().int(),
     lines: z.array(
       z.object({
-        lineNo: z.number().int(),
+        lineNo: z.number().int().openapi({ description: 'the caller\'s line (1-based): one answer line per request line; a kit line is answered as the kit, in kits, dated by its latest component' }),
         sku: z.string(),
         qty: z.number().int(),
         location: z.string().optional(),
         promisedAt: z.string().nullable(),
         shipAt: z.string().nullable().optional(),
         source: z.enum(['on-hand', 'inbound', 'mixed']).optional(),
-        sources: z.array(z.object({ location: z.string(), qty: z.number().int(), supplyId: z.string().optional(), expectedAt: z.string().optional() })),
+        sources: z.array(
+          z.object({
+            sku: z.string().optional().openapi({ description: 'for a kit line: the component this source supplies (its qty in base units of that component)' }),
+            location: z.string(),
+            qty: z.number().int(),
+            supplyId: z.string().optional(),
+            expectedAt: z.string().optional(),
+          }),
+        ),
         reason: z.string().optional(),
         detail: z.string().optional(),
       }),
@@ -129,10 +137,24 @@ export const PromiseResult = z
 
 // ---- time-phased ATP
 const ByDate = z.array(z.object({ date: z.string(), available: z.number().int() })).openapi('AtpByDate', {
-  description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders)',
+  description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders); overdue supply (expected in the past, not received) counts from now, so no date is before the answer',
 });
 export const TimePhasedAtpSku = AtpSku.extend({
-  locations: z.array(Position.extend({ rank: z.number().int(), byDate: ByDate })),
+  locations: z.array(Position.extend({ rank: z.number().int(), byDate: ByDate })).openapi({
+    description: 'per location; for a kit: the kits a line pinned to that location can take (its components there)',
+  }),
+  kit: z
+    .object({
+      components: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
+      acrossLocations: z.number().int().openapi({
+        description: 'kits available only by combining components held at different locations: available = Σ locations[].available + acrossLocations, all reservable at once',
+      }),
+    })
+    .optional()
+    .openapi({
+      description:
+        'present when the SKU is a kit. A reservation sources each component of a kit line on its own, so available (and channel.available) is what an unpinned kit line can take, components combined across locations',
+    }),
   byDate: ByDate,
   inbound: z.array(
     z.object({

@@ -1,7 +1,14 @@
 /**
  * ATP of kits and in pack units, derived from the physical SKUs' time-phased ATP:
  * - a kit's availability (now, per location, by date, for a channel) is the fewest whole kits
- *   its components allow: min over components of floor(component available / qty per kit);
+ *   its components allow: min over components of floor(component available / qty per kit) —
+ *   exactly what a reservation gets, because a reservation sources each component of a kit line
+ *   on its own (src/domain/allocate.ts): the total (and the channel's figure) is what an unpinned
+ *   kit line can take, with components combined across locations; a location's figure is what a
+ *   line pinned to that location can take. `kit.acrossLocations` = total − Σ locations: the kits
+ *   that exist only by combining components held at different locations. All of them can be
+ *   reserved at once (pinned lines for each location's figure plus an unpinned line for the rest);
+ *   property-tested in test/defects.kits.test.ts;
  * - in a pack unit, availability is floor(base units / pack size) — never a fractional pack.
  */
 import type { DatedAvailable, TimePhasedAtpSku } from './promise.js';
@@ -22,7 +29,7 @@ function kitSeries(components: readonly Component[], series: (sku: string) => { 
   return dates.map((date) => ({ date, available: kitsAvailable(components, (sku) => at(series(sku).byDate, series(sku).now, date)) }));
 }
 
-export type KitAtp = TimePhasedAtpSku & { kit: { components: Component[] } };
+export type KitAtp = TimePhasedAtpSku & { kit: { components: Component[]; acrossLocations: number } };
 
 export function kitAtp(kitSku: string, components: readonly Component[], rows: ReadonlyMap<string, TimePhasedAtpSku>): KitAtp {
   const row = (sku: string) => rows.get(sku);
@@ -46,14 +53,15 @@ export function kitAtp(kitSku: string, components: readonly Component[], rows: R
     })
     .sort((a, b) => a.rank - b.rank || a.location.localeCompare(b.location));
   const first = row(components[0]!.sku)?.channel;
+  const available = kitsAvailable(components, (sku) => total(sku).now);
   return {
     sku: kitSku,
-    kit: { components: [...components] },
+    kit: { components: [...components], acrossLocations: available - locations.reduce((n, l) => n + l.available, 0) },
     onHand: kitsAvailable(components, (sku) => row(sku)?.onHand ?? 0),
     reserved: 0,
     qualityHold: 0,
     safetyStock: 0,
-    available: kitsAvailable(components, (sku) => total(sku).now),
+    available,
     byDate: kitSeries(components, total),
     locations,
     inbound: [],

@@ -6,7 +6,7 @@ import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
-import { WouldOvercommit } from '../domain/errors.js';
+import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
 import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
@@ -33,6 +33,8 @@ export interface SetPositionInput {
   reorderPoint?: number | null | undefined;
   reorderQty?: number | null | undefined;
   reason?: string | undefined;
+  /** the request field naming the SKU, for a refusal (default `param.sku`) */
+  skuField?: string | undefined;
 }
 
 interface PositionRow {
@@ -72,6 +74,7 @@ export const positionDto = (p: PositionState): PositionDto => ({
  * rather than stored.
  */
 export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
+  await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   // make sure the row exists before locking it: two first counts of a new position must serialise
   // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
@@ -123,6 +126,22 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
     ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), now),
   ]);
   return dto;
+}
+
+/**
+ * Refuse stock for a kit SKU (422 kit-holds-no-stock naming the field): a kit is virtual. Takes
+ * the catalog lock shared, so a kit defined concurrently (PUT /v1/kits takes it exclusively and
+ * refuses a SKU with stock) and a count of the same SKU cannot both succeed.
+ */
+export async function refuseKits(tx: Tx, items: readonly { sku: string; field: string }[]): Promise<void> {
+  if (items.length === 0) return;
+  // two statements, pipelined (one round trip): the check must read a snapshot taken after the lock
+  const [, kits] = await Promise.all([
+    query(tx, sql`select pg_advisory_xact_lock_shared(hashtext('atp:catalog'))`),
+    query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where kit_sku = any(${pgArray([...new Set(items.map((i) => i.sku))])}::text[])`),
+  ]);
+  const first = items.find((i) => kits.some((k) => k.kit_sku === i.sku));
+  if (first) throw new KitHoldsNoStock(first.sku, first.field);
 }
 
 export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }) {

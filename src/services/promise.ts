@@ -4,10 +4,9 @@
  * channel holds in one REPEATABLE READ, READ ONLY transaction (one consistent snapshot) and take
  * no locks; nothing is reserved.
  */
-import { sql } from 'drizzle-orm';
-import { type Db, query } from '../db/client.js';
+import { type Db } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
-import { channelAvailable, holdKey, type LineRequest, type PositionState } from '../domain/allocate.js';
+import { channelAvailable, holdKey, type LineRequest, type PositionState, promiseDate } from '../domain/allocate.js';
 import { type OrderPromise, promiseOrder } from '../domain/promise.js';
 import { policyFor } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
@@ -29,7 +28,8 @@ export interface PromiseLineDto {
   /** with shipComplete: the date the whole order ships (the order's promisedAt) */
   shipAt?: string | null;
   source?: 'on-hand' | 'inbound' | 'mixed';
-  sources: { location: string; qty: number; supplyId?: string; expectedAt?: string }[];
+  /** for a kit line, each source names the component `sku` */
+  sources: { sku?: string; location: string; qty: number; supplyId?: string; expectedAt?: string }[];
   reason?: string;
   detail?: string;
 }
@@ -62,7 +62,7 @@ export function promiseDto(channel: string, shipComplete: boolean, now: Date, ru
       promisedAt: l.promisedAt ? l.promisedAt.toISOString() : null,
       ...(shipComplete ? { shipAt: order } : {}),
       ...(l.source ? { source: l.source } : {}),
-      sources: l.allocations.map((a) => ({ location: a.location, qty: a.qty, ...(a.supplyId ? { supplyId: a.supplyId, expectedAt: a.promisedAt!.toISOString() } : {}) })),
+      sources: l.allocations.map((a) => ({ ...(a.sku ? { sku: a.sku } : {}), location: a.location, qty: a.qty, ...(a.supplyId ? { supplyId: a.supplyId, expectedAt: a.promisedAt!.toISOString() } : {}) })),
       ...(l.reason ? { reason: l.reason, detail: l.detail } : {}),
     })),
   };
@@ -71,9 +71,9 @@ export function promiseDto(channel: string, shipComplete: boolean, now: Date, ru
 /** The earliest dates for these lines for this channel, from one consistent snapshot. */
 export async function promise(db: Db, rules: RulesDocument, input: { channel: string; lines: LineRequest[]; shipComplete?: boolean | undefined }): Promise<PromiseDto> {
   return snapshot(db, async (exec) => {
+    // the snapshot's now() comes with the state (one round trip)
     const state = await loadState(exec, input.lines.map((l) => l.sku), { lock: false });
-    const [{ now }] = (await query<{ now: Date | string }>(exec, sql`select now() as now`)) as [{ now: Date | string }];
-    const at = new Date(now);
+    const at = state.now;
     return promiseDto(input.channel, input.shipComplete ?? false, at, rules, promiseOrder(state, rules, input.channel, input.lines, at));
   });
 }
@@ -141,7 +141,9 @@ function phase(a: AtpSku, state: LoadedState, rules: RulesDocument, channel?: st
     allocatedQty: s.allocated_qty,
     freeQty: s.qty - s.received_qty - s.allocated_qty,
   }));
-  const free = (pred: (loc: string) => boolean) => rows.filter((s) => pred(s.location)).map((s) => ({ at: new Date(s.expected_at), free: s.qty - s.received_qty - s.allocated_qty }));
+  // overdue supply (expected before now, not yet received) counts from now, never at a past date
+  const free = (pred: (loc: string) => boolean) =>
+    rows.filter((s) => pred(s.location)).map((s) => ({ at: promiseDate({ expectedAt: new Date(s.expected_at) }, state.now), free: s.qty - s.received_qty - s.allocated_qty }));
   const locations = [...a.locations];
   for (const s of rows) {
     if (!locations.some((l) => l.location === s.location)) {

@@ -10,6 +10,7 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { ExceedsHeld, InvalidState } from '../domain/errors.js';
+import type { FactorOf } from './catalog.js';
 import type { StoredResponse } from './idempotency.js';
 import {
   type AllocationChange,
@@ -27,6 +28,23 @@ import { outboxEvent } from '../events/types.js';
 export interface SkuQty {
   sku: string;
   qty: number;
+}
+
+/**
+ * The quantities a release or commit names, converted to base units once the reservation is
+ * loaded: `stored` answers the unit factor recorded on the reservation's own line (the pack size
+ * when it was ordered), so a pack size changed since then does not change what the order's
+ * "1 case" means. Throws 400 naming the field, like the catalog.
+ */
+export type ToBase = (stored: FactorOf) => SkuQty[];
+
+/** The factor of `unit` stored on a plain (non-kit) line of `sku`, or on the lines of kit `sku`. */
+export function storedFactors(res: LoadedReservation): FactorOf {
+  return (sku, unit) => {
+    if (unit === undefined) return undefined;
+    const line = res.lines.find((l) => l.unit === unit && l.unit_factor != null && (l.kit_sku ? l.kit_sku === sku : l.sku === sku));
+    return line?.unit_factor ?? undefined;
+  };
 }
 
 export interface VerbContext {
@@ -137,8 +155,14 @@ async function finish(
   return { status: 200, body };
 }
 
-export async function releaseReservation(tx: Tx, id: string, lines: SkuQty[] | undefined, ctx: VerbContext): Promise<StoredResponse> {
+/**
+ * Release all that a reservation holds, or the given quantities (converted with the unit factors
+ * stored on its lines). Locks the reservation row, then the positions in global order; one
+ * transaction. Errors: 404, 409 exceeds-held, 400 for a quantity that is not whole base units.
+ */
+export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  const lines = toBase?.(storedFactors(res));
   if (res.row.status !== 'held') {
     if (lines && lines.length > 0) throw new ExceedsHeld(`reservation ${id} is ${res.row.status} and holds nothing`);
     return { status: 200, body: toDto(res) };
@@ -149,8 +173,13 @@ export async function releaseReservation(tx: Tx, id: string, lines: SkuQty[] | u
   return finish(tx, res, 'released', { type: 'reservation.released', released: changes.filter((c) => c.release > 0).map((c) => moved(c, c.release)) });
 }
 
-export async function commitReservation(tx: Tx, id: string, lines: SkuQty[] | undefined, ctx: VerbContext): Promise<StoredResponse> {
+/**
+ * Commit (ship) all on-hand allocations, or the given quantities (converted with the unit factors
+ * stored on its lines). Same locks and errors as release; 409 invalid-state unless held.
+ */
+export async function commitReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  const lines = toBase?.(storedFactors(res));
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { reservationStatus: res.row.status });
   const changes = pick(res, lines, 'commit');
   if (changes.length === 0) throw new InvalidState(`reservation ${id} holds nothing on hand to commit (backordered lines wait for their supply)`);

@@ -166,15 +166,16 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   for (const r of holdRows) holds.set(holdKey(r.sku, r.channel), r.reserved);
   const supplies: SupplyState[] = supplyRows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
 
-  // 5. decide (pure)
+  // 5. decide (pure); overdue supply is promised from now, the reservations' creation time
+  const now = new Date();
   const decision = decideBatch(
     { positions, supplies, holds },
     rules,
     fresh.map((i) => ({ channel: cmds[i]!.channel, lines: cmds[i]!.lines, allowBackorder: cmds[i]!.allowBackorder })),
+    now,
   );
 
   // 6. apply every accepted outcome in one statement
-  const now = new Date();
   const w = new Writes();
   fresh.forEach((i, k) => {
     const outcome = decision.outcomes[k]!;

@@ -20,7 +20,7 @@ import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { WouldOvercommit } from '../domain/errors.js';
 import { loadProjected, projectedOf } from '../events/stock.js';
 import { RetryTransaction } from '../db/tx.js';
-import { setPosition } from './inventory.js';
+import { refuseKits, setPosition } from './inventory.js';
 
 export interface Breach {
   check: 'reserved-vs-allocations' | 'ledger-vs-onhand' | 'ledger-vs-reserved' | 'supply-vs-backorders' | 'holds-vs-allocations' | 'oversold' | 'status-vs-allocations';
@@ -181,8 +181,9 @@ export interface ReconcileOptions {
  * the same: the snapshot is the truth for its positions.
  */
 export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<{ gaps: Gap[]; compared: number; applied: number }> {
+  await refuseKits(tx, snapshot.map((r, i) => ({ sku: r.sku, field: `body.snapshot.${i}.sku` })));
   const counted = new Map<string, SnapshotRow>();
-  for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // a later row for the same position wins
+  for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // one row per position (the route refuses repeats)
   const locations = [...new Set(snapshot.map((r) => r.location))];
   const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number }>(
     tx,

@@ -1,6 +1,6 @@
 /**
- * Loading the allocation state of some SKUs — positions (with location rank), open inbound supply
- * and channel holds — either as a plain snapshot read (promise, ATP) or locked in the global lock
+ * Loading the allocation state of some SKUs — positions (with location rank), open inbound supply,
+ * channel holds and the database's now() — either as a plain snapshot read (promise, ATP) or locked in the global lock
  * order (positions by sku, location; then open supply by sku, expected_at, id) for the verbs that
  * change it (receipts, slips, cancels, short picks).
  */
@@ -29,13 +29,15 @@ export interface SupplyRowFull {
 
 export interface LoadedState extends Required<AllocationState> {
   supplyRows: SupplyRowFull[];
+  /** the database's now() (the transaction's start): overdue supply is promised from it */
+  now: Date;
 }
 
 export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean }): Promise<LoadedState> {
   const list = pgArray([...new Set(skus)].sort());
   // the three reads are issued together: pipelined on one connection they run in this order (so
   // with `lock`, positions are locked before supply, the global order) in one round trip
-  const [positions, supplyRows, holdRows] = await Promise.all([
+  const [positions, supplyRows, holdRows, clock] = await Promise.all([
     query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     exec,
     opts.lock
@@ -57,6 +59,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
             order by s.sku, s.expected_at, s.id`,
     ),
     query<{ sku: string; channel: string; reserved: number }>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`),
+    query<{ now: Date | string }>(exec, sql`select now() as now`),
   ]);
   return {
     positions: positions.map(
@@ -65,6 +68,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
     supplies: supplyRows.map(toSupplyState),
     holds: new Map(holdRows.map((h) => [holdKey(h.sku, h.channel), h.reserved])),
     supplyRows,
+    now: new Date(clock[0]!.now),
   };
 }
 

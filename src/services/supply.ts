@@ -22,9 +22,11 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
+import { promiseDate } from '../domain/allocate.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { emit } from './allocation-changes.js';
+import { refuseKits } from './inventory.js';
 import type { StoredResponse } from './idempotency.js';
 import {
   type ActiveAlloc,
@@ -90,6 +92,7 @@ export interface CreateSupplyInput {
 }
 
 export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string): Promise<StoredResponse> {
+  await refuseKits(tx, [{ sku: input.sku, field: 'body.sku' }]);
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   const [row] = await query<SupplyRowFull>(
     tx,
@@ -270,17 +273,19 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
     extra,
   );
   if (advanced) {
-    // the backorders that stay on this supply are now due earlier
+    // the backorders that stay on this supply are now due earlier (never before now: a date moved
+    // into the past is promised from now)
+    const due = promiseDate({ expectedAt: newDate }, state.now);
     const staying = await activeAllocations(tx, sql`a.supply_id = ${id}`);
-    const moved = staying.filter((a) => !a.promised_at || new Date(a.promised_at).getTime() !== newDate.getTime());
+    const moved = staying.filter((a) => !a.promised_at || new Date(a.promised_at).getTime() > due.getTime());
     if (moved.length > 0) {
-      await query(tx, sql`update allocations set promised_at = ${newDate.toISOString()} where supply_id = ${id} and qty > 0`);
+      await query(tx, sql`update allocations set promised_at = ${due.toISOString()} where supply_id = ${id} and qty > 0 and (promised_at is null or promised_at > ${due.toISOString()})`);
       const byRes = new Map<string, AllocationMove[]>();
       for (const a of moved) {
         const m = byRes.get(a.reservation_id) ?? [];
         m.push({
           from: { location: a.location, supplyId: id, qty: a.qty, ...(a.promised_at ? { promisedAt: new Date(a.promised_at).toISOString() } : {}) },
-          to: [{ location: a.location, supplyId: id, qty: a.qty, promisedAt: newDate.toISOString() }],
+          to: [{ location: a.location, supplyId: id, qty: a.qty, promisedAt: due.toISOString() }],
           shortQty: 0,
         });
         byRes.set(a.reservation_id, m);

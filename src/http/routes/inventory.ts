@@ -16,8 +16,9 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       path: '/v1/inventory/{sku}/{location}',
       tags: ['inventory'],
       summary: 'Set a position (cycle count); the onHand change is audited in the ledger',
+      description: 'A location the service has never seen is created on first use with the default rank 100 (set it with PUT /v1/locations/{id}). A kit SKU holds no stock of its own (its availability comes from its components): a count of one is refused with 422 kit-holds-no-stock and changes nothing.',
       request: { params: PositionParams, ...jsonBody(SetPositionBody) },
-      responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 503) },
+      responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
@@ -52,6 +53,8 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       path: '/v1/locations/{id}',
       tags: ['inventory'],
       summary: 'Create or update a location (rank: lower ships first)',
+      description:
+        'Locations are also created on first use, with rank 100, by a count or an inbound supply that names them; this sets the name and rank (ahead of time, or later). Reservation and promise lines may pin only a location that exists (else 422 unknown-location).',
       request: { params: z.object({ id: LocationId.openapi({ param: { name: 'id', in: 'path' } }) }), ...jsonBody(LocationBody) },
       responses: { 200: jsonResponse(Location, 'the location'), ...problemResponses(400, 401, 403) },
     }),

@@ -2,8 +2,10 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
+import { inCallerTerms } from '../../domain/caller-lines.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
-import { commitReservation, extendReservation, getReservation, releaseReservation, type VerbContext } from '../../services/reservations.js';
+import { refuseUnknownLocations } from '../../services/locations.js';
+import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
@@ -32,7 +34,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       tags: ['reservations'],
       summary: 'Reserve stock for an order: all lines or nothing',
       description:
-        'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line.',
+        'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line the caller wrote (lines[].line is its index in body.lines; a line pinned to a location: what is available there; a kit line is named as the kit, requested/available in kits, with the short components in lines[].components). A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location.',
       request: { headers: IdempotencyHeaders, ...jsonBody(ReserveBody) },
       responses: { 201: jsonResponse(Reservation, 'reserved (or the replay of the first answer for this Idempotency-Key)'), ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
     }),
@@ -43,6 +45,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       // kits become their components and pack units become base units before allocation
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
+      await refuseUnknownLocations(db, body.lines, 'body.lines');
       const cmd = {
         caller: p.id,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
@@ -51,7 +54,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
         lines,
       };
       const r = await deps.telemetry.reserve(cmd, () => deps.allocator.reserve(cmd));
-      if (!r.ok) throw r.error;
+      // a refusal names the lines as the caller wrote them (a kit line as the kit, in kits)
+      if (!r.ok) throw inCallerTerms(r.error, lines);
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
       c.header('Location', `/v1/reservations/${r.result.body.id}`);
       return c.json(r.result.body, 201);
@@ -83,11 +87,15 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     return c.json(r.body as never, 200);
   };
 
-  /** Release/commit quantities in base units (a kit is resolved later, by the reservation's own composition). */
-  const baseLines = async (lines: { sku: string; qty: number; unit?: string | undefined }[] | undefined) => {
+  /**
+   * Release/commit quantities in base units, converted inside the verb's transaction with the unit
+   * factor stored on the reservation's line (today's catalog only for a unit the order did not use);
+   * a kit is resolved later, by the reservation's own composition.
+   */
+  const baseLines = async (lines: { sku: string; qty: number; unit?: string | undefined }[] | undefined): Promise<ToBase | undefined> => {
     if (!lines) return undefined;
     await deps.catalog.fresh();
-    return deps.catalog.baseQuantities(lines, 'body.lines', MAX_QTY);
+    return (stored) => deps.catalog.baseQuantities(lines, 'body.lines', MAX_QTY, stored);
   };
 
   const verbResponses = { 200: jsonResponse(Reservation, 'the reservation after the change'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };

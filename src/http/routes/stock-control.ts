@@ -39,7 +39,18 @@ const ReconciliationBody = z
     snapshot: z
       .array(z.object({ sku: Sku, location: LocationId, onHand: z.number().int('must be a whole number of base units').min(0).max(1_000_000_000) }).strict())
       .min(1)
-      .max(MAX_SNAPSHOT_ROWS, `at most ${MAX_SNAPSHOT_ROWS} rows per snapshot`),
+      .max(MAX_SNAPSHOT_ROWS, `at most ${MAX_SNAPSHOT_ROWS} rows per snapshot`)
+      .superRefine((rows, ctx) => {
+        // one count per position: a second row for the same SKU and location is refused, naming it
+        const first = new Map<string, number>();
+        rows.forEach((r, i) => {
+          const k = `${r.sku}\u0000${r.location}`;
+          const j = first.get(k);
+          if (j === undefined) first.set(k, i);
+          else ctx.addIssue({ code: 'custom', path: [i], message: `${r.sku} at ${r.location} is listed twice (first at snapshot.${j}); send one count per position` });
+        });
+      })
+      .openapi({ description: 'one row per (sku, location): a position listed twice is refused (400 naming each repeated row)' }),
     apply: z.boolean().default(false),
     complete: z.boolean().default(false).openapi({ description: "true: the snapshot is a full count of its locations; positions there that it does not list count as 0" }),
     reason: StoredText(200).default('reconciliation'),
@@ -107,7 +118,7 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       tags: ['stock control'],
       summary: "Compare a warehouse snapshot with onHand; with apply=true book the gaps as audited cycle counts",
       description:
-        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first.',
+        'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first. A row for a kit SKU is refused (422 kit-holds-no-stock naming body.snapshot.i.sku): a kit holds no stock of its own.',
       request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationBody) },
       responses: { 200: jsonResponse(ReconciliationResult, 'the parity gaps (and what was applied)'), ...problemResponses(400, 401, 403, 413, 415, 422, 503) },
     }),

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { getReservation } from '../../services/reservations.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
+import { refuseUnknownLocations } from '../../services/locations.js';
 import { promise } from '../../services/promise.js';
 import { recordShortPick } from '../../services/short-picks.js';
 import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
@@ -50,7 +51,8 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       path: '/v1/supply',
       tags: ['supply'],
       summary: 'Register inbound supply (a PO line or transfer) expected at a location',
-      description: 'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received.',
+      description:
+        'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received. A location the service has never seen is created on first use with the default rank 100 (PUT /v1/locations/{id} sets it). A kit SKU cannot have supply of its own (422 kit-holds-no-stock naming body.sku).',
       request: { headers: IdempotencyHeaders, ...jsonBody(CreateSupplyBody) },
       responses: { 201: jsonResponse(Supply, 'the supply'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
@@ -168,9 +170,9 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       tags: ['availability'],
       summary: 'Earliest promise dates per line and for the whole order (read-only: nothing is reserved)',
       description:
-        'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt.',
+        'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt. A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location.',
       request: { ...jsonBody(PromiseBody) },
-      responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 503) },
+      responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 422, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -178,6 +180,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       // kits are promised through their components, pack units in base units
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
+      await refuseUnknownLocations(db, body.lines, 'body.lines');
       return c.json(await promise(db, deps.rules.current(), { ...body, lines }), 200);
     },
   );
