@@ -58,7 +58,13 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const keys = new KeyRing(config.ATP_API_KEYS);
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
   const database = await openDatabase(config);
-  await migrateDatabase(database, config.DATABASE_URL);
+  try {
+    await migrateDatabase(database, config.DATABASE_URL);
+  } catch (err) {
+    // release the pool (and the embedded data directory's lock) before reporting
+    await database.close().catch(() => {});
+    throw err;
+  }
   const rules =
     opts.rules ??
     (config.REDIS_URL
