@@ -12,7 +12,7 @@ import { OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger, safeError } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
-import { MemoryRulesStore, type RulesStore } from './rules/store.js';
+import { PostgresRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
@@ -68,9 +68,14 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const rules =
     opts.rules ??
     (config.REDIS_URL
-      ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
-      : new MemoryRulesStore());
-  await rules.start();
+      ? new RedisRulesStore({ db: database.db, url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger }));
+  try {
+    await rules.start();
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
   const telemetry =
     opts.telemetry ?? createTelemetry({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, metricExportIntervalMs: config.OTEL_METRIC_EXPORT_INTERVAL });
   const allocator = new Allocator(telemetry.traceDb(database.db, 'atp.allocation.transaction'), rules, {

@@ -48,7 +48,7 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
-      const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']));
+      const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']), c.get('principal').id);
       deps.logger.info({ rulesVersion: doc.version, actor: c.get('principal').id }, 'rules replaced');
       c.header('ETag', `"${doc.version}"`);
       return c.json(doc, 200);
