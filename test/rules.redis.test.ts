@@ -39,7 +39,8 @@ const configFor = (redisUrl: string, key: string) =>
   loadConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, ATP_RULES_KEY: key, ATP_DB_POOL_MAX: '5', LOG_LEVEL: 'silent' });
 
 async function service(redisUrl: string, key: string): Promise<Service> {
-  const s = await createService(configFor(redisUrl, key), { sweeper: false });
+  // no outbox relay: these services share Redis's default event stream name, and only the rules matter here
+  const s = await createService(configFor(redisUrl, key), { sweeper: false, relay: false });
   services.push(s);
   return s;
 }
