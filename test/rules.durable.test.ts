@@ -5,7 +5,8 @@
  * - Postgres without Redis: a restarted service enforces the last version and the next PUT
  *   continues the numbering; two instances racing with one If-Match give exactly one 200, and the
  *   other instance applies the winner (its periodic re-read);
- * - embedded PGlite: the same across a restart on one data directory;
+ * - embedded PGlite: the same across a restart on one data directory, and concurrent PUTs with
+ *   one If-Match give exactly one 200;
  * - with Redis (private, no persistence): after Redis restarts empty the instance writes the
  *   Postgres version back; a service started while Redis is empty enforces the Postgres version;
  * - upgrade: rules that lived only in Redis are adopted as the first stored version.
@@ -100,6 +101,9 @@ it('embedded PGlite: rules survive a restart on the same data directory, version
   expect(await get(again)).toMatchObject({ etag: '"1"', body: { version: 1, channels: { b2b: { tier: 1 } } } });
   expect((await put(again, { defaultTier: 2 }, '"0"')).status).toBe(412);
   expect((await put(again, { defaultTier: 2 }, '"1"')).etag).toBe('"2"');
+  const racing = await Promise.all(Array.from({ length: 4 }, (_, i) => put(again, { defaultTier: 1 + (i % 3) }, '"2"')));
+  expect(racing.map((r) => r.status).sort()).toEqual([200, 412, 412, 412]);
+  expect(again.rules.current().version).toBe(3);
   await again.stop();
 });
 
