@@ -41,44 +41,15 @@
  */
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import { type Db, type Exec, query } from '../db/client.js';
+import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import type { Logger } from '../logger.js';
-import { type OutboxRow, toCloudEvent } from './types.js';
+import { appendBatch, ForeignStream, requireLastEntry, resumeFromStream, type StreamRef } from './stream.js';
+import type { OutboxRow } from './types.js';
 
 /** The advisory lock (per database) whose holder publishes. 'ATPRELAY' as 8 bytes. */
 export const RELAY_LOCK = 0x41545052454c4159n;
-
-/** The stream entry id of an outbox row (see the header): `<txid>-<id>`. */
-export const streamIdOf = (r: { txid: string; id: string }) => `${r.txid}-${r.id}`;
-
-/**
- * Append a batch. KEYS[1] = stream; ARGV[1] = MAXLEN (approximate); then per entry: stream id,
- * event id, type, subject, event JSON. Returns one status per entry — 1 appended, 0 refused as
- * already present (id not above the stream's top) — and stops at the first other error, whose
- * message ends the list: the stream never gets an entry after one that failed.
- */
-const APPEND_SCRIPT = `
-local out = {}
-for i = 2, #ARGV, 5 do
-  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'id', ARGV[i + 1], 'type', ARGV[i + 2], 'subject', ARGV[i + 3], 'event', ARGV[i + 4])
-  if type(r) == 'table' and r.err then
-    if string.find(r.err, 'equal or smaller', 1, true) then
-      out[#out + 1] = 0
-    else
-      out[#out + 1] = r.err
-      return out
-    end
-  else
-    out[#out + 1] = 1
-  end
-end
-return out`;
-
-/** The stream's last entry is not a row of this outbox: nothing can be appended after it in order. */
-export class ForeignStream extends Error {
-  override name = 'ForeignStream';
-}
+export { ForeignStream, streamIdOf } from './stream.js';
 
 export interface RelayOptions {
   db: Db;
@@ -128,6 +99,7 @@ export interface PassResult {
 
 export class OutboxRelay {
   private readonly redis: Redis;
+  private readonly stream: StreamRef;
   private readonly ownsRedis: boolean;
   private readonly batchSize: number;
   private readonly intervalMs: number;
@@ -181,6 +153,7 @@ export class OutboxRelay {
     this.redis.on('ready', () => {
       this.connects++;
     });
+    this.stream = { redis: this.redis, name: opts.stream, logger: opts.logger };
   }
 
   /**
@@ -198,7 +171,7 @@ export class OutboxRelay {
         if (!lock?.ok) return { leader: false, published: 0 };
         const connect = this.connects;
         let resumed = 0;
-        if (this.checkedConnect !== connect) resumed = await this.resumeFromStream(tx);
+        if (this.checkedConnect !== connect) resumed = await resumeFromStream(this.stream, tx);
         const rows = await query<OutboxRow>(
           tx,
           sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
@@ -208,12 +181,7 @@ export class OutboxRelay {
               limit ${this.batchSize}`,
         );
         if (rows.length === 0) return { leader: true, published: 0, resumed, connect };
-        const args: string[] = [String(this.opts.maxLen)];
-        for (const r of rows) {
-          const ev = toCloudEvent(r);
-          args.push(streamIdOf(r), ev.id, ev.type, ev.subject, JSON.stringify(ev));
-        }
-        const replies = (await this.redis.eval(APPEND_SCRIPT, 1, this.opts.stream, ...args)) as (number | string)[];
+        const replies = await appendBatch(this.stream, this.opts.maxLen, rows);
         // the prefix that is in the stream (appended now, or refused as already there) is published
         let ok = 0;
         let present = 0;
@@ -221,7 +189,7 @@ export class OutboxRelay {
           if (replies[ok] === 0) present++;
           ok++;
         }
-        if (present > 0) await this.checkLastEntry(tx, 'refused as already present');
+        if (present > 0) await requireLastEntry(this.stream, tx, 'refused as already present');
         if (ok > 0) {
           await query(
             tx,
@@ -246,59 +214,6 @@ export class OutboxRelay {
       if (r.error) throw r.error;
       return { leader: r.leader, published: r.published };
     });
-  }
-
-  /**
-   * The stream's last entry, checked to be a row of this outbox: its id `<txid>-<id>` names a row
-   * whose event id is the entry's. `undefined` for a missing or empty stream; throws
-   * `ForeignStream` otherwise.
-   */
-  private async lastEntry(tx: Exec, why: string): Promise<{ txid: string; id: string } | undefined> {
-    const top = await this.redis.xrevrange(this.opts.stream, '+', '-', 'COUNT', 1);
-    if (top.length === 0) return undefined;
-    const [entryId, fields] = top[0]!;
-    const m = /^(\d+)-(\d+)$/.exec(entryId);
-    const eventId = fields[fields.indexOf('id') + 1];
-    const [row] = m ? await query<{ event_id: string }>(tx, sql`select event_id::text as event_id from outbox where id = ${m[2]}::bigint and txid = ${m[1]}::xid8`) : [];
-    if (!m || !row || fields.indexOf('id') < 0 || row.event_id !== eventId) {
-      throw new ForeignStream(
-        `stream ${this.opts.stream} ends with entry ${entryId}, which is not an event of this outbox (${why}): events cannot be appended after it in order. ` +
-          'Point ATP_EVENTS_STREAM at a new stream, or delete this one (a stream written by a relay before explicit entry ids, or by another deployment)',
-      );
-    }
-    return { txid: m[1]!, id: m[2]! };
-  }
-
-  private async checkLastEntry(tx: Exec, why: string): Promise<void> {
-    if (!(await this.lastEntry(tx, why))) throw new ForeignStream(`stream ${this.opts.stream} is empty but refused entries as not above its top (${why}): its entries were deleted; point ATP_EVENTS_STREAM at a new stream`);
-  }
-
-  /**
-   * After a (re)connect: rows published after the stream's last entry are not in the stream any
-   * more (failover to a lagging replica, an older snapshot restored): mark them unpublished so
-   * they go out again, in order. Returns how many. A stream that is missing, empty or ends with an
-   * entry of another outbox is left to the append (which refuses what it must).
-   */
-  private async resumeFromStream(tx: Exec): Promise<number> {
-    let last: { txid: string; id: string } | undefined;
-    try {
-      last = await this.lastEntry(tx, 'resuming after a connect');
-    } catch (err) {
-      if (err instanceof ForeignStream) return 0;
-      throw err;
-    }
-    if (!last) return 0;
-    const [row] = await query<{ n: number }>(
-      tx,
-      sql`with lost as (
-            update outbox set published_at = null
-            where published_at is not null and (txid, id) > (${last.txid}::xid8, ${last.id}::bigint)
-            returning 1)
-          select count(*)::int as n from lost`,
-    );
-    const n = row?.n ?? 0;
-    if (n > 0) this.opts.logger?.warn({ stream: this.opts.stream, lastEntry: streamIdOf(last), republish: n }, 'outbox relay: the stream lost its last entries (failover or older snapshot); publishing them again from the outbox');
-    return n;
   }
 
   /** Publish until the settled backlog is empty (or another instance is the publisher). */
