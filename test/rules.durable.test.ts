@@ -9,7 +9,8 @@
  *   one If-Match give exactly one 200;
  * - with Redis (private, no persistence): after Redis restarts empty the instance writes the
  *   Postgres version back; a service started while Redis is empty enforces the Postgres version;
- * - upgrade: rules that lived only in Redis are adopted as the first stored version.
+ * - upgrade: rules that lived only in Redis are adopted as the first stored version;
+ * - a stored version that fails validation is never enforced (a new instance is not ready).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -153,4 +154,26 @@ it('upgrade: rules that lived only in Redis are adopted as the first version sto
   expect(s.rules.current()).toMatchObject({ defaultTier: 2, channels: { web: { tier: 1 } } });
   expect(await storedVersions(db.url)).toEqual([7]);
   expect((await put(s, { defaultTier: 3 }, '"7"')).etag).toBe('"8"');
+});
+
+it('a stored version that is not a valid document (edited by hand) is never enforced: a running instance keeps its version, a new one is not ready until a PUT', async () => {
+  const db = await database();
+  const env = { DATABASE_URL: db.url, ATP_RULES_POLL_MS: '100' };
+  const s = await start(env);
+  expect((await put(s, { defaultTier: 2 }, '"0"')).etag).toBe('"1"');
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`insert into rules (version, doc) values (2, ${sql.json({ defaultTier: 99 })})`;
+  } finally {
+    await sql.end();
+  }
+  const fresh = await start(env);
+  const ready = await fresh.app.request('/readyz');
+  expect(ready.status).toBe(503);
+  expect(((await ready.json()) as { checks: { rules: { state: string; reason: string } } }).checks.rules).toMatchObject({ state: 'unloaded', reason: expect.stringMatching(/rules version 2 in Postgres is not a valid rules document \(defaultTier/) });
+  expect(s.rules.current()).toMatchObject({ version: 1, defaultTier: 2 });
+  // the operator stores a valid version over it
+  expect((await put(fresh, { defaultTier: 1 }, '"2"')).etag).toBe('"3"');
+  expect((await fresh.app.request('/readyz')).status).toBe(200);
+  await waitFor('the running instance applies version 3', () => s.rules.current().version === 3);
 });

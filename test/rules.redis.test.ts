@@ -4,7 +4,8 @@
  *   other (propagation delay recorded, deadline 5 s, no timing assertion beyond that);
  * - optimistic concurrency: a stale If-Match is a 412, two concurrent PUTs with the same If-Match
  *   give exactly one 200; an invalid document is a 400 naming the field; a version written
- *   straight into Redis that Postgres (the authority) lacks is never enforced and is replaced;
+ *   straight into Redis that Postgres (the authority) lacks is never enforced nor overwritten
+ *   (degraded, with the remedy) and is replaced once the key is deleted;
  * - a PRIVATE redis-server is killed in the middle of reservation traffic: no request fails for
  *   that reason, the rules stay enforced from memory, /readyz says degraded (still 200); after a
  *   restart on the same port (empty: no persistence) the Postgres version is written back, and
@@ -184,23 +185,32 @@ describe('two instances, one Redis', () => {
     expect(a.rules.current().version).toBe(version);
   });
 
-  it('a version written straight into Redis that Postgres does not have is never enforced: the instances write the Postgres version back over it', async () => {
+  it('a version written straight into Redis that Postgres does not have is never enforced nor overwritten: degraded with the remedy; once the key is deleted the Postgres version is written back', async () => {
     const r = redis(SHARED_REDIS);
     const good = a.rules.current();
-    // a higher version (as if written by hand or by another deployment), and an invalid document
-    for (const doc of [{ channels: { web: { tier: 2 } } }, { channels: { web: { tier: 'high' } } }]) {
-      await r.hset(key, 'version', String(good.version + 5), 'doc', JSON.stringify(doc));
-      await r.publish(`${key}:changed`, String(good.version + 5));
-      await waitFor('the Postgres version is back in Redis', async () => (await r.hget(key, 'version')) === String(good.version));
+    const input = (({ version: _v, updatedAt: _u, ...rest }) => rest)(good);
+    // a higher version (by hand, or another deployment sharing the key), then an unparsable one
+    for (const [version, doc] of [[String(good.version + 5), { channels: { web: { tier: 2 } } }], ['x1', { channels: { web: { tier: 'high' } } }]] as const) {
+      await r.hset(key, 'version', version, 'doc', JSON.stringify(doc));
+      await r.publish(`${key}:changed`, version);
+      await waitFor('both report the foreign copy', () => [a, b].every((s) => s.rules.status().detail?.includes(`Redis holds rules version ${version}, which Postgres does not have`)));
       expect(a.rules.current()).toEqual(good);
       expect(b.rules.current()).toEqual(good);
-      expect(JSON.parse((await r.hget(key, 'doc'))!)).toEqual((({ version: _v, updatedAt: _u, ...input }) => input)(good));
+      expect(await r.hget(key, 'version')).toBe(version);
+      const ready = await a.app.request('/readyz');
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { status: string }).status).toBe('degraded');
     }
+    // the operator deletes the key: the instances write the Postgres version there
+    await r.del(key);
+    await waitFor('the Postgres version is back in Redis', async () => (await r.hget(key, 'version')) === String(good.version));
+    expect(JSON.parse((await r.hget(key, 'doc'))!)).toEqual(input);
+    await waitFor('both fresh again', () => a.rules.status().state === 'fresh' && b.rules.status().state === 'fresh');
     // the next version is Postgres's next, whatever Redis held
     const next = await putRules(a, { channels: { web: { tier: 1 } } }, `"${good.version}"`);
     expect(next.status).toBe(200);
     expect(next.headers.get('etag')).toBe(`"${good.version + 1}"`);
-    await waitFor('both at the new version and fresh', () => b.rules.current().version === good.version + 1 && a.rules.status().state === 'fresh' && b.rules.status().state === 'fresh');
+    await waitFor('b at the new version', () => b.rules.current().version === good.version + 1);
   });
 });
 

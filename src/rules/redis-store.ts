@@ -17,8 +17,10 @@
  *   - Redis behind Postgres (key missing after a restart without persistence, an older version
  *     after a failover, a write lost after a commit): the Postgres version is written back, only
  *     over an older one, so versions never go back;
- *   - Redis ahead of Postgres or unparsable (written by hand or by another deployment): not
- *     enforced; replaced by the Postgres version, only if it is still the copy that was seen;
+ *   - Redis ahead of Postgres or unparsable (written by hand, or another deployment shares the
+ *     key): never enforced, and not overwritten either (two deployments on one key would
+ *     otherwise overwrite each other forever); reported as degraded, with the remedy, until the
+ *     key is deleted or Postgres's version passes it;
  *   - Postgres has no rules and Redis has a valid document (upgrade from a release that kept the
  *     rules only in Redis): it is adopted as the first stored version, with its number.
  * - Every Redis call is bounded (connect and command timeouts, no offline queue, no per-request
@@ -39,17 +41,14 @@ export interface RedisRulesStoreOptions extends PostgresRulesStoreOptions {
 }
 
 /**
- * Write the copy and announce it. KEYS[1] = hash; ARGV = version, doc JSON, updatedAt, channel,
- * expected: '' → only over a missing or older version; otherwise only if the stored version field
- * is exactly this string (replacing a copy Postgres does not have, unless it changed meanwhile).
+ * Write the copy and announce it, only over a missing or older version (never over a newer or
+ * unparsable one). KEYS[1] = hash; ARGV = version, doc JSON, updatedAt, channel.
  */
 const PUBLISH_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'version')
-if ARGV[5] ~= '' then
-  if cur ~= ARGV[5] then return 0 end
-else
-  local n = tonumber(cur or '0')
-  if n ~= nil and n >= tonumber(ARGV[1]) then return 0 end
+if cur then
+  local n = tonumber(cur)
+  if n == nil or n >= tonumber(ARGV[1]) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2], 'updatedAt', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
@@ -66,8 +65,10 @@ export class RedisRulesStore extends PostgresRulesStore {
   /** when Redis last answered a re-read (ms epoch); 0 = never */
   private redisConfirmedAt = 0;
   private redisError: string | undefined;
-  /** a foreign copy already reported (its raw version field) */
-  private foreignSeen: string | undefined;
+  /** the version field of a copy in Redis that Postgres does not have (undefined: none) */
+  private foreign: string | undefined;
+  /** an invalid document found in Redis while Postgres had none (logged once) */
+  private invalidSeen: string | undefined;
 
   constructor(opts: RedisRulesStoreOptions) {
     super(opts);
@@ -134,7 +135,7 @@ export class RedisRulesStore extends PostgresRulesStore {
     }
     const doc = await super.put(input, ifVersion, actor);
     try {
-      await this.publish(doc, '');
+      await this.publish(doc);
     } catch (err) {
       this.redisError = (err as Error).message;
       this.log.warn({ rulesVersion: doc.version, err: (err as Error).message }, 'rules store: version committed in Postgres and in force here, but not written to Redis; the instances write it there when Redis answers');
@@ -147,6 +148,8 @@ export class RedisRulesStore extends PostgresRulesStore {
     if (!detail && this.redisConfirmedAt === 0) detail = `Redis not reached yet (${this.redisError ?? 'connecting'}); enforcing version ${this.doc.version} from Postgres`;
     else if (!detail && (this.client.status !== 'ready' || Date.now() - this.redisConfirmedAt > this.staleAfterMs))
       detail = `Redis unreachable (${this.redisError ?? 'no answer'}); serving the last good rules (version ${this.doc.version}) from memory`;
+    else if (!detail && this.foreign !== undefined)
+      detail = `Redis holds rules version ${this.foreign}, which Postgres does not have (written outside the service, or another deployment shares ATP_RULES_KEY ${this.key}); not enforced: serving version ${this.doc.version} from Postgres. Delete the key (the instances then write the Postgres version there) or give this deployment its own ATP_RULES_KEY`;
     const confirmedAt = Math.min(this.pgConfirmedAt, this.redisConfirmedAt || this.pgConfirmedAt);
     return { source: 'redis', state: detail ? 'degraded' : 'fresh', version: this.doc.version, ageSeconds: this.ageSeconds(confirmedAt), loaded: this.loaded, ...(detail ? { detail } : {}) };
   }
@@ -179,16 +182,15 @@ export class RedisRulesStore extends PostgresRulesStore {
     if (this.pgLatest === 0 || this.doc.version !== this.pgLatest) return; // nothing stored yet, or not applied
     const n = raw === null ? 0 : Number(raw);
     const numeric = raw === null || (Number.isSafeInteger(n) && String(n) === raw);
-    if (numeric && n === this.pgLatest) return;
-    if (numeric && n < this.pgLatest) {
-      if (await this.publish(this.doc, '')) this.log.warn({ rulesVersion: this.doc.version, found: raw }, 'rules store: Redis was behind Postgres (restart without persistence, failover, or a write lost after a commit); wrote the Postgres version back');
+    if (numeric && n <= this.pgLatest) {
+      if (this.foreign !== undefined) this.log.info({ rulesVersion: this.pgLatest }, 'rules store: the copy in Redis is the Postgres version again');
+      this.foreign = undefined;
+      if (n < this.pgLatest && (await this.publish(this.doc)))
+        this.log.warn({ rulesVersion: this.doc.version, found: raw }, 'rules store: Redis was behind Postgres (restart without persistence, failover, or a write lost after a commit); wrote the Postgres version back');
       return;
     }
-    if (this.foreignSeen !== raw) {
-      this.foreignSeen = raw ?? undefined;
-      this.log.error({ found: raw, rulesVersion: this.doc.version }, 'rules store: Redis holds a rules version Postgres does not have (written outside the service); not enforced, replacing it with the Postgres version');
-    }
-    await this.publish(this.doc, raw!);
+    if (this.foreign !== raw) this.log.error({ found: raw, rulesVersion: this.doc.version, rulesKey: this.key }, 'rules store: Redis holds a rules version Postgres does not have; not enforced (see /readyz for the remedy)');
+    this.foreign = raw!;
   }
 
   /** Postgres has no rules yet, Redis has some: adopt a valid document as the first version. */
@@ -202,8 +204,8 @@ export class RedisRulesStore extends PostgresRulesStore {
     }
     const parsed = RulesDocument.safeParse({ ...(body && typeof body === 'object' ? body : { invalid: true }), version: Number(v), ...(updatedAt ? { updatedAt } : {}) });
     if (!parsed.success || parsed.data.version < 1) {
-      if (this.foreignSeen !== v) {
-        this.foreignSeen = v ?? undefined;
+      if (this.invalidSeen !== v) {
+        this.invalidSeen = v ?? undefined;
         this.log.error({ found: v }, 'rules store: Redis holds an invalid rules document and Postgres has none; ignored (the defaults are in force until a PUT)');
       }
       return;
@@ -212,9 +214,9 @@ export class RedisRulesStore extends PostgresRulesStore {
     await this.readPostgres(false);
   }
 
-  private async publish(doc: RulesDocument, expected: string): Promise<boolean> {
+  private async publish(doc: RulesDocument): Promise<boolean> {
     const { version, updatedAt, ...input } = doc;
-    const wrote = await this.client.eval(PUBLISH_SCRIPT, 1, this.key, String(version), JSON.stringify(input), updatedAt ?? '', this.channel, expected);
+    const wrote = await this.client.eval(PUBLISH_SCRIPT, 1, this.key, String(version), JSON.stringify(input), updatedAt ?? '', this.channel);
     return wrote === 1;
   }
 }

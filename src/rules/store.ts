@@ -12,7 +12,7 @@ import { PreconditionFailed } from '../domain/errors.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_RULES, type RulesDocument, type RulesInput } from './schema.js';
-import { insertRules, latestRules } from './versions.js';
+import { insertRules, InvalidStoredRules, latestRules } from './versions.js';
 
 export interface RulesStatus {
   source: 'memory' | 'postgres' | 'redis';
@@ -80,7 +80,7 @@ export class PostgresRulesStore implements RulesStore {
     return this.doc;
   }
 
-  /** Loads the latest version from Postgres (throws when it cannot: no start on unknown rules). */
+  /** Loads the latest version from Postgres (throws when Postgres cannot be read: no start on unknown rules). */
   async start(): Promise<void> {
     this.startedAt = Date.now();
     await this.readPostgres(true);
@@ -145,7 +145,8 @@ export class PostgresRulesStore implements RulesStore {
       const message = (err as Error).message;
       if (message !== this.pgError) this.log.error({ err: message, inForce: this.doc.version }, 'rules store: cannot read the rules from Postgres; keeping the version in force');
       this.pgError = message;
-      if (rethrow) throw err;
+      // no start without Postgres; an invalid stored version is reported (/readyz) until a PUT replaces it
+      if (rethrow && !(err instanceof InvalidStoredRules)) throw err;
     }
   }
 

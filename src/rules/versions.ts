@@ -10,6 +10,11 @@ import { RulesDocument, type RulesInput } from './schema.js';
 
 const ISO = sql.raw(`'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`);
 
+/** The latest stored version is not a valid rules document (edited by hand): never enforced. */
+export class InvalidStoredRules extends Error {
+  override name = 'InvalidStoredRules';
+}
+
 function rethrow(err: unknown): never {
   throw mapDatabaseError(err) ?? err;
 }
@@ -32,7 +37,7 @@ export async function latestRules(db: Db, newerThan = -1): Promise<{ version: nu
   const parsed = RulesDocument.safeParse({ ...(JSON.parse(row.doc) as object), version, updatedAt: row.updated_at ?? undefined });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`rules version ${version} in Postgres is not a valid rules document (${issue?.path.join('.') || '(document)'}: ${issue?.message})`);
+    throw new InvalidStoredRules(`rules version ${version} in Postgres is not a valid rules document (${issue?.path.join('.') || '(document)'}: ${issue?.message})`);
   }
   return { version, doc: parsed.data };
 }
