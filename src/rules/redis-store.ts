@@ -161,15 +161,12 @@ export class RedisRulesStore extends PostgresRulesStore {
       raw = await this.client.hget(this.key, 'version');
     } catch (err) {
       this.redisError = (err as Error).message;
-      await this.readPostgres(false).catch(() => {});
+      await this.readPostgres(false);
       return;
     }
     this.redisConfirmedAt = Date.now();
-    const read = await this.readPostgres(false).then(
-      () => true,
-      () => false,
-    );
-    if (!read || this.pgError) return;
+    await this.readPostgres(false); // never throws with false: a failure is in pgError
+    if (this.pgError) return;
     try {
       if (this.pgLatest === 0 && raw !== null) await this.adopt();
       else await this.sync(raw);

@@ -129,7 +129,7 @@ export class PostgresRulesStore implements RulesStore {
   }
 
   protected async readOnce(): Promise<void> {
-    await this.readPostgres(false).catch(() => {});
+    await this.readPostgres(false);
   }
 
   /** Read the latest version (its document only when newer than ours) and apply it. */
