@@ -14,11 +14,11 @@ export const ConfigSchema = z.object({
   /** unset → embedded PGlite under ATP_DATA_DIR */
   DATABASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   ATP_DATA_DIR: z.string().default('./data'),
-  /** unset → rules and events stay in process */
+  /** unset → no live copy of the rules (they are in Postgres either way) and events only in the outbox feed */
   REDIS_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^rediss?$/ }).optional()),
   /** Redis hash holding the rules document (change announcements on `<key>:changed`) */
   ATP_RULES_KEY: z.string().min(1).max(200).default('atp:rules'),
-  /** periodic re-read of the rules from Redis, ms (fallback for missed change announcements) */
+  /** periodic re-read of the rules version from Postgres (and Redis when set), ms: how soon another instance applies a change without an announcement */
   ATP_RULES_POLL_MS: int(500, 50, 60_000),
   ATP_EVENTS_STREAM: z.string().min(1).default('atp:events'),
   ATP_EVENTS_MAXLEN: int(1_000_000, 1000, 1_000_000_000),

@@ -57,7 +57,7 @@ async function main() {
   }
   const server = serve({ fetch: service.app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const mode = service.database.mode === 'pglite' ? `embedded PGlite at ${config.ATP_DATA_DIR}` : 'Postgres';
-    const rules = config.REDIS_URL ? 'rules in Redis' : 'rules in process';
+    const rules = config.REDIS_URL ? 'rules in Postgres, live copy in Redis' : 'rules in Postgres';
     logger.info({ port: info.port, mode: service.database.mode }, 'listening');
     console.log(`ATP service listening on http://localhost:${info.port} (${mode}; ${rules})`);
   }) as Server;

@@ -12,7 +12,7 @@ import { OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger, safeError } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
-import { MemoryRulesStore, type RulesStore } from './rules/store.js';
+import { PostgresRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { Catalog } from './services/catalog.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
@@ -58,13 +58,24 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const keys = new KeyRing(config.ATP_API_KEYS);
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
   const database = await openDatabase(config);
-  await migrateDatabase(database, config.DATABASE_URL);
+  try {
+    await migrateDatabase(database, config.DATABASE_URL);
+  } catch (err) {
+    // release the pool (and the embedded data directory's lock) before reporting
+    await database.close().catch(() => {});
+    throw err;
+  }
   const rules =
     opts.rules ??
     (config.REDIS_URL
-      ? new RedisRulesStore({ url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
-      : new MemoryRulesStore());
-  await rules.start();
+      ? new RedisRulesStore({ db: database.db, url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger }));
+  try {
+    await rules.start();
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
   const telemetry =
     opts.telemetry ?? createTelemetry({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, metricExportIntervalMs: config.OTEL_METRIC_EXPORT_INTERVAL });
   const allocator = new Allocator(telemetry.traceDb(database.db, 'atp.allocation.transaction'), rules, {

@@ -1,6 +1,6 @@
 /**
  * The embedded default: no DATABASE_URL → PGlite persisted under ATP_DATA_DIR, migrations applied
- * at start, rules in process. It passes the same API smoke scenario as Postgres, and what it
+ * at start, rules in Postgres (the same PGlite). It passes the same API smoke scenario as Postgres, and what it
  * acknowledged survives a restart on the same directory.
  */
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -3,12 +3,14 @@
  * - two service instances share one Redis key and one database: a PUT on one is enforced by the
  *   other (propagation delay recorded, deadline 5 s, no timing assertion beyond that);
  * - optimistic concurrency: a stale If-Match is a 412, two concurrent PUTs with the same If-Match
- *   give exactly one 200; an invalid document is a 400 naming the field; an invalid document
- *   written straight into Redis is ignored (last good version stays in force, status degraded);
+ *   give exactly one 200; an invalid document is a 400 naming the field; a version written
+ *   straight into Redis that Postgres (the authority) lacks is never enforced nor overwritten
+ *   (degraded, with the remedy) and is replaced once the key is deleted;
  * - a PRIVATE redis-server is killed in the middle of reservation traffic: no request fails for
  *   that reason, the rules stay enforced from memory, /readyz says degraded (still 200); after a
- *   restart on the same port (empty: no persistence) the last good version is written back, and
- *   new rules written straight into Redis are picked up.
+ *   restart on the same port (empty: no persistence) the Postgres version is written back, and
+ *   a version committed in Postgres but never written to Redis is picked up and written there.
+ * Each describe has its own database (the rules and their versions live in Postgres).
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -22,7 +24,14 @@ import { PrivateRedis } from './helpers/redis-server.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const json = { 'content-type': 'application/json' };
+/** each describe gets its own database: the rules (and their versions) live there */
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const dbs: (typeof db)[] = [];
+const freshDb = () =>
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dbs.push(db);
+  });
 const services: Service[] = [];
 const redisClients: Redis[] = [];
 let privateRedis: PrivateRedis | undefined;
@@ -31,7 +40,8 @@ const configFor = (redisUrl: string, key: string) =>
   loadConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, ATP_RULES_KEY: key, ATP_DB_POOL_MAX: '5', LOG_LEVEL: 'silent' });
 
 async function service(redisUrl: string, key: string): Promise<Service> {
-  const s = await createService(configFor(redisUrl, key), { sweeper: false });
+  // no outbox relay: these services share Redis's default event stream name, and only the rules matter here
+  const s = await createService(configFor(redisUrl, key), { sweeper: false, relay: false });
   services.push(s);
   return s;
 }
@@ -81,18 +91,15 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, dea
   }
 }
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
 afterAll(async () => {
   for (const s of services) await s.stop().catch(() => {});
   for (const c of redisClients) c.disconnect();
   await privateRedis?.kill();
-  await db?.drop();
+  for (const d of dbs) await d.drop();
 });
 
 describe('two instances, one Redis', () => {
+  freshDb();
   let a: Service;
   let b: Service;
   const key = uniqueKey();
@@ -178,26 +185,37 @@ describe('two instances, one Redis', () => {
     expect(a.rules.current().version).toBe(version);
   });
 
-  it('an invalid document written straight into Redis is ignored: last good version stays, status degraded, a PUT recovers', async () => {
+  it('a version written straight into Redis that Postgres does not have is never enforced nor overwritten: degraded with the remedy; once the key is deleted the Postgres version is written back', async () => {
     const r = redis(SHARED_REDIS);
     const good = a.rules.current();
-    await r.hset(key, 'version', String(good.version + 1), 'doc', JSON.stringify({ channels: { web: { tier: 'high' } } }));
-    await r.publish(`${key}:changed`, String(good.version + 1));
-    await waitFor('a reports the invalid document', () => a.rules.status().state === 'degraded' && b.rules.status().state === 'degraded');
-    expect(a.rules.current().version).toBe(good.version);
-    expect(b.rules.current()).toEqual(good);
-    expect(a.rules.status().detail).toMatch(/not a valid rules document/);
-    const ready = await a.app.request('/readyz');
-    expect(ready.status).toBe(200);
-    expect(((await ready.json()) as { status: string }).status).toBe('degraded');
-    // the operator fixes it with a PUT against the version in Redis
-    const fix = await putRules(a, { channels: { web: { tier: 1 } } }, `"${good.version + 1}"`);
-    expect(fix.status).toBe(200);
-    await waitFor('both fresh again', () => a.rules.status().state === 'fresh' && b.rules.current().version === good.version + 2 && b.rules.status().state === 'fresh');
+    const input = (({ version: _v, updatedAt: _u, ...rest }) => rest)(good);
+    // a higher version (by hand, or another deployment sharing the key), then an unparsable one
+    for (const [version, doc] of [[String(good.version + 5), { channels: { web: { tier: 2 } } }], ['x1', { channels: { web: { tier: 'high' } } }]] as const) {
+      await r.hset(key, 'version', version, 'doc', JSON.stringify(doc));
+      await r.publish(`${key}:changed`, version);
+      await waitFor('both report the foreign copy', () => [a, b].every((s) => s.rules.status().detail?.includes(`Redis holds rules version ${version}, which Postgres does not have`)));
+      expect(a.rules.current()).toEqual(good);
+      expect(b.rules.current()).toEqual(good);
+      expect(await r.hget(key, 'version')).toBe(version);
+      const ready = await a.app.request('/readyz');
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { status: string }).status).toBe('degraded');
+    }
+    // the operator deletes the key: the instances write the Postgres version there
+    await r.del(key);
+    await waitFor('the Postgres version is back in Redis', async () => (await r.hget(key, 'version')) === String(good.version));
+    expect(JSON.parse((await r.hget(key, 'doc'))!)).toEqual(input);
+    await waitFor('both fresh again', () => a.rules.status().state === 'fresh' && b.rules.status().state === 'fresh');
+    // the next version is Postgres's next, whatever Redis held
+    const next = await putRules(a, { channels: { web: { tier: 1 } } }, `"${good.version}"`);
+    expect(next.status).toBe(200);
+    expect(next.headers.get('etag')).toBe(`"${good.version + 1}"`);
+    await waitFor('b at the new version', () => b.rules.current().version === good.version + 1);
   });
 });
 
 describe('Redis killed and restarted in the middle of reservation traffic (private redis-server)', () => {
+  freshDb();
   it('no request fails for that reason; rules enforced from memory; /readyz degraded; fresh rules picked up after restart', async () => {
     privateRedis = await PrivateRedis.start();
     const key = uniqueKey();
@@ -246,11 +264,18 @@ describe('Redis killed and restarted in the middle of reservation traffic (priva
       // the instance writes its last good copy back into the empty Redis
       await waitFor('last good version written back', async () => (await r.hget(key, 'version').catch(() => null)) === String(v1), 10_000, 50);
       await waitFor('readyz fresh', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
-      // new rules written straight into Redis (no announcement): the periodic re-read picks them up
+      // a version committed in Postgres whose writer died before writing Redis (no announcement):
+      // the periodic re-read applies it and writes it to Redis
       const v2 = v1 + 1;
-      await r.hset(key, 'version', String(v2), 'doc', JSON.stringify({ channels: { web: { tier: 1 }, mkt: { tier: 1 } }, protect: { '1': 99_900 } }), 'updatedAt', new Date().toISOString());
-      const seen = await waitFor('instance applies the rules written into Redis', () => s.rules.current().version === v2, 10_000);
-      console.log(`rules written straight into Redis (no PUBLISH) applied after ${seen.toFixed(0)} ms`);
+      const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+      try {
+        await sql`insert into rules (version, doc) values (${v2}, ${sql.json({ channels: { web: { tier: 1 }, mkt: { tier: 1 } }, protect: { '1': 99_900 } })})`;
+      } finally {
+        await sql.end();
+      }
+      const seen = await waitFor('instance applies the version committed in Postgres', () => s.rules.current().version === v2, 10_000);
+      await waitFor('and writes it to Redis', async () => (await r.hget(key, 'version')) === String(v2), 10_000, 50);
+      console.log(`version committed in Postgres only (no PUBLISH) applied after ${seen.toFixed(0)} ms`);
       phase = 'after';
       await waitFor('traffic after the new rules', () => results.filter((x) => x.phase === 'after' && x.channel === 'mkt' && x.status === 201).length >= 20, 20_000, 20);
     } finally {
@@ -289,6 +314,7 @@ describe('Redis killed and restarted in the middle of reservation traffic (priva
 });
 
 describe('Redis hanging (SIGSTOP on a private redis-server)', () => {
+  freshDb();
   it('calls are bounded: PUT answers 503, reservations go on under the rules in memory, /readyz degraded, then fresh after SIGCONT', async () => {
     const hung = await PrivateRedis.start();
     try {
@@ -314,8 +340,9 @@ describe('Redis hanging (SIGSTOP on a private redis-server)', () => {
   });
 });
 
-describe('without REDIS_URL: the same API, rules in process', () => {
-  it('same schema, same optimistic concurrency, /readyz reports the in-process store', async () => {
+describe('without REDIS_URL: the same API, rules in Postgres', () => {
+  freshDb();
+  it('same schema, same optimistic concurrency, /readyz reports the Postgres store', async () => {
     const s = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '2', LOG_LEVEL: 'silent' }), { sweeper: false });
     services.push(s);
     const get = await s.app.request('/v1/rules');
@@ -326,6 +353,6 @@ describe('without REDIS_URL: the same API, rules in process', () => {
     expect((await putRules(s, { defaultTier: 2 }, '"0"')).status).toBe(412);
     expect((await putRules(s, { channels: { mkt: { maxShare: 2 } } }, '"1"')).status).toBe(400);
     const ready = (await (await s.app.request('/readyz')).json()) as { status: string; checks: { rules: unknown } };
-    expect(ready).toMatchObject({ status: 'ready', checks: { rules: { ok: true, source: 'memory', state: 'fresh', version: 1 } } });
+    expect(ready).toMatchObject({ status: 'ready', checks: { rules: { ok: true, source: 'postgres', state: 'fresh', version: 1 } } });
   });
 });

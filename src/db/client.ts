@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { Config } from '../config.js';
+import { lockDataDir } from './data-dir-lock.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>>;
@@ -60,9 +61,23 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
-  const dir = path.resolve(config.ATP_DATA_DIR, 'pglite');
-  mkdirSync(dir, { recursive: true });
-  const client = await PGlite.create(dir);
-  const db = drizzle({ client }) as unknown as Db;
-  return { db, mode: 'pglite', concurrency: 1, close: () => client.close() };
+  // one process per data directory: a second one refuses to start (DataDirLocked)
+  const lock = lockDataDir(config.ATP_DATA_DIR);
+  try {
+    const dir = path.resolve(config.ATP_DATA_DIR, 'pglite');
+    mkdirSync(dir, { recursive: true });
+    const client = await PGlite.create(dir);
+    const db = drizzle({ client }) as unknown as Db;
+    const close = async () => {
+      try {
+        await client.close();
+      } finally {
+        lock.release();
+      }
+    };
+    return { db, mode: 'pglite', concurrency: 1, close };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }

@@ -305,3 +305,23 @@ export const skuUnits = pgTable(
   },
   (t) => [primaryKey({ columns: [t.sku, t.unit] }), check('sku_units_factor_pos', sql`${t.factor} > 0`)],
 );
+
+/**
+ * The channel-priority rules, every version kept (issue 16 item 2): Postgres is the one authority.
+ * A PUT inserts `max(version) + 1` in one statement that also checks If-Match; the primary key
+ * makes two concurrent writers of the same version impossible (the loser sees 412). Rows are never
+ * updated or deleted, so a version never repeats and never goes back. Redis (REDIS_URL) holds a
+ * live copy of the latest row.
+ */
+export const rules = pgTable(
+  'rules',
+  {
+    version: integer('version').primaryKey(),
+    /** the RulesInput document (without version and updatedAt) */
+    doc: jsonb('doc').notNull(),
+    /** who set it (the API key's id) */
+    actor: text('actor'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [check('rules_version_pos', sql`${t.version} > 0`)],
+);

@@ -3,10 +3,28 @@
  * 1.0 JSON, then marks them published.
  *
  * Contract:
- * - At least once: a row is marked `published_at` only after its XADD succeeded, in the same
- *   transaction that read it; if Redis fails mid-batch, the rows whose XADD succeeded are marked
- *   and the rest stay for the next pass (a reply lost in flight can still duplicate an entry, so
- *   consumers dedupe on the CloudEvents `id`, which is the row's stable `event_id`).
+ * - Exactly once into the stream. Each entry gets an explicit stream id derived from its row,
+ *   `<txid>-<id>` (writer's transaction id, outbox id: both 64-bit, as a Redis stream id's two
+ *   parts). Rows are published in (txid, id) order (below), so the ids increase strictly in the
+ *   order entries are appended, and Redis itself refuses a second XADD of the same event ("ERR
+ *   The ID specified in XADD is equal or smaller than the target stream top item"). outbox.id
+ *   alone would not do: ids are drawn at insert, commits land in another order, and a smaller id
+ *   published after a larger one would be refused as a duplicate and lost.
+ * - One pass appends its batch in one Lua script that stops at the first error other than that
+ *   refusal, so the stream always holds a prefix of the publication order; a row refused as
+ *   already present (an earlier pass whose reply was lost, a Redis killed after its append) is
+ *   marked published like an appended one — after checking that the stream's last entry
+ *   (XREVRANGE … COUNT 1) is a row of this outbox. A stream whose last entry is not (written by
+ *   another deployment, or by a relay before explicit ids) stops the relay with an error that
+ *   says so, rather than mark events published that are not in it.
+ * - Resume from the stream: on every (re)connect the first pass reads the stream's last entry
+ *   and, if it is a row of this outbox, marks every later row unpublished again, so after a
+ *   failover to a lagging replica (or a restore of an older snapshot) the relay resumes exactly
+ *   from the last id present and the stream loses nothing that is still in the outbox. A missing
+ *   or empty stream is not replayed (it cannot be told apart from a new stream name).
+ * - A row is marked `published_at` only after its XADD succeeded (or was refused as present), in
+ *   the same transaction that read it; if Redis fails mid-batch the rest waits for the next pass.
+ *   Consumers may still dedupe on the CloudEvents `id` (the row's stable `event_id`).
  * - Commit order: a pass only takes rows whose writer transaction id is below the xmin of the
  *   current snapshot (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction below it has
  *   finished, so no transaction still in flight can later commit a row that sorts before one
@@ -26,10 +44,12 @@ import { Redis } from 'ioredis';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import type { Logger } from '../logger.js';
-import { type OutboxRow, toCloudEvent } from './types.js';
+import { appendBatch, ForeignStream, requireLastEntry, resumeFromStream, type StreamRef } from './stream.js';
+import type { OutboxRow } from './types.js';
 
 /** The advisory lock (per database) whose holder publishes. 'ATPRELAY' as 8 bytes. */
 export const RELAY_LOCK = 0x41545052454c4159n;
+export { ForeignStream, streamIdOf } from './stream.js';
 
 export interface RelayOptions {
   db: Db;
@@ -61,8 +81,12 @@ export interface RelayStatus {
   /** last pass failed (Redis or database) and the loop is backing off */
   failing: boolean;
   lastError: string | null;
-  /** rows this instance published since start */
+  /** rows this instance published since start (appended, or found already in the stream) */
   published: number;
+  /** of those, rows Redis refused as already present (a pass whose reply was lost) */
+  alreadyPresent: number;
+  /** rows marked unpublished again because the stream had lost them (failover, older snapshot) */
+  resumed: number;
   lastPublishedAt: string | null;
   /** completed loop drains (successful or not-leader) since start */
   passes: number;
@@ -75,6 +99,7 @@ export interface PassResult {
 
 export class OutboxRelay {
   private readonly redis: Redis;
+  private readonly stream: StreamRef;
   private readonly ownsRedis: boolean;
   private readonly batchSize: number;
   private readonly intervalMs: number;
@@ -86,6 +111,11 @@ export class OutboxRelay {
   private failing = false;
   private lastError: string | null = null;
   private published = 0;
+  private alreadyPresent = 0;
+  private resumed = 0;
+  /** Redis (re)connects seen, and the last one whose stream top a pass has checked */
+  private connects = 1;
+  private checkedConnect = 0;
   private lastPublishedAt: Date | null = null;
   private lastRedisErrorLog = 0;
   private passes = 0;
@@ -120,11 +150,17 @@ export class OutboxRelay {
       this.ownsRedis = false;
       this.redis = opts.redis;
     }
+    this.redis.on('ready', () => {
+      this.connects++;
+    });
+    this.stream = { redis: this.redis, name: opts.stream, logger: opts.logger };
   }
 
   /**
    * One pass: if this instance holds the relay lock, publish up to `batchSize` settled rows in
-   * (txid, id) order and mark them. Throws when Redis or the database fails (nothing lost).
+   * (txid, id) order, each under its stream id, and mark them. After a (re)connect it first
+   * resumes from the stream's last entry. Throws when Redis or the database fails (nothing lost),
+   * and `ForeignStream` when the stream ends with an entry that is not of this outbox.
    */
   async publishOnce(): Promise<PassResult> {
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
@@ -133,6 +169,9 @@ export class OutboxRelay {
       async (tx) => {
         const [lock] = await query<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${RELAY_LOCK.toString()}::bigint) as ok`);
         if (!lock?.ok) return { leader: false, published: 0 };
+        const connect = this.connects;
+        let resumed = 0;
+        if (this.checkedConnect !== connect) resumed = await resumeFromStream(this.stream, tx);
         const rows = await query<OutboxRow>(
           tx,
           sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
@@ -141,16 +180,16 @@ export class OutboxRelay {
               order by outbox.txid, outbox.id
               limit ${this.batchSize}`,
         );
-        if (rows.length === 0) return { leader: true, published: 0 };
-        const pipe = this.redis.pipeline();
-        for (const r of rows) {
-          const ev = toCloudEvent(r);
-          pipe.xadd(this.opts.stream, 'MAXLEN', '~', this.opts.maxLen, '*', 'id', ev.id, 'type', ev.type, 'subject', ev.subject, 'event', JSON.stringify(ev));
-        }
-        const replies = (await pipe.exec()) ?? [];
-        // the prefix that Redis acknowledged is published; the rest waits for the next pass
+        if (rows.length === 0) return { leader: true, published: 0, resumed, connect };
+        const replies = await appendBatch(this.stream, this.opts.maxLen, rows);
+        // the prefix that is in the stream (appended now, or refused as already there) is published
         let ok = 0;
-        while (ok < rows.length && replies[ok] && !replies[ok]![0]) ok++;
+        let present = 0;
+        while (ok < rows.length && (replies[ok] === 1 || replies[ok] === 0)) {
+          if (replies[ok] === 0) present++;
+          ok++;
+        }
+        if (present > 0) await requireLastEntry(this.stream, tx, 'refused as already present');
         if (ok > 0) {
           await query(
             tx,
@@ -158,17 +197,18 @@ export class OutboxRelay {
                 where id in (select jsonb_array_elements_text(${JSON.stringify(rows.slice(0, ok).map((r) => r.id))}::jsonb)::bigint)`,
           );
         }
-        if (ok < rows.length) {
-          const err = replies[ok]?.[0] ?? new Error('no reply from redis');
-          // commit what was acknowledged, report the failure after the transaction
-          return { leader: true, published: ok, error: err } as PassResult & { error?: Error };
-        }
-        return { leader: true, published: ok };
+        const result = { leader: true, published: ok, present, resumed, connect };
+        // commit what is in the stream, report the failure after the transaction
+        if (ok < rows.length) return { ...result, error: new Error(String(replies[ok] ?? 'no reply from redis')) };
+        return result;
       },
       0,
-    ).then((r: PassResult & { error?: Error }) => {
+    ).then((r: PassResult & { error?: Error; present?: number; resumed?: number; connect?: number }) => {
+      if (r.connect !== undefined) this.checkedConnect = r.connect;
+      this.resumed += r.resumed ?? 0;
       if (r.published > 0) {
         this.published += r.published;
+        this.alreadyPresent += r.present ?? 0;
         this.lastPublishedAt = new Date();
       }
       if (r.error) throw r.error;
@@ -218,6 +258,8 @@ export class OutboxRelay {
       failing: this.failing,
       lastError: this.lastError,
       published: this.published,
+      alreadyPresent: this.alreadyPresent,
+      resumed: this.resumed,
       lastPublishedAt: this.lastPublishedAt?.toISOString() ?? null,
       passes: this.passes,
     };
@@ -273,6 +315,7 @@ export class OutboxRelay {
         wait = this.intervalMs;
       } catch (err) {
         this.failing = true;
+        if (err instanceof ForeignStream && err.message !== this.lastError) this.opts.logger?.error({ err: err.message }, 'outbox relay: cannot publish to this stream');
         this.lastError = (err as Error).message;
         backoff = Math.min(this.maxBackoffMs, backoff === 0 ? this.minBackoffMs : backoff * 2);
         wait = backoff / 2 + (Math.random() * backoff) / 2;

@@ -1,110 +1,80 @@
 /**
- * The rules in Redis, shared by every instance (issue 3).
- *
- * Layout (one hash per deployment, key `ATP_RULES_KEY`, default `atp:rules`):
+ * The live copy of the rules in Redis, shared by every instance; Postgres stays the one authority
+ * (src/rules/versions.ts). Layout (one hash per deployment, key `ATP_RULES_KEY`, default `atp:rules`):
  *   HSET <key> version <n> doc <RulesInput JSON> updatedAt <ISO time>
- * and a change announcement `PUBLISH <key>:changed <n>` after every write.
+ * and a change announcement `PUBLISH <key>:changed <n>` whenever the copy is written.
  *
- * - `current()` never touches the network: the hot path (every allocation) reads the copy in
- *   memory, so a Redis outage can never fail or slow a reservation.
- * - `put()` is a compare-and-set in one Lua script (read version, compare with If-Match, write,
- *   publish), so two operators cannot overwrite each other: a stale version is a 412.
- * - Every instance subscribes to `<key>:changed` and reloads on a message; a periodic re-read
- *   (`pollMs`, default 500 ms) catches messages lost while a connection was down.
- * - A document in Redis that fails validation is ignored: the last good copy stays in force, the
- *   error is logged once per version and `status()` says degraded.
- * - If Redis comes back without the document (restart without persistence, failover to a lagging
- *   replica) or with an older version, the instance writes its last good copy back (only if the
- *   stored version is still lower), so versions never go backwards.
+ * - `current()` never touches the network: the hot path reads the copy in memory, so neither a
+ *   Redis nor a Postgres outage can fail or slow a reservation.
+ * - `put()`: a PING first (Redis unreachable or hung → 503, nothing changed); then the version is
+ *   committed in Postgres (If-Match checked in the same statement → 412), put in force in this
+ *   instance, and only then written to Redis (never over a newer version) and announced. If that
+ *   last write fails the PUT still succeeded: it is durable, and the instances re-publish it.
+ * - Every instance re-reads on an announcement and every `pollMs` (500 ms): first the version in
+ *   Redis, then the latest version in Postgres, whose document it applies when newer than its own.
+ *   Reading Redis first makes "Redis holds a version Postgres lacks" a proof that the copy was not
+ *   written by an instance (those write only after the commit), so:
+ *   - Redis behind Postgres (key missing after a restart without persistence, an older version
+ *     after a failover, a write lost after a commit): the Postgres version is written back, only
+ *     over an older one, so versions never go back;
+ *   - Redis ahead of Postgres or unparsable (written by hand, or another deployment shares the
+ *     key): never enforced, and not overwritten either (two deployments on one key would
+ *     otherwise overwrite each other forever); reported as degraded, with the remedy, until the
+ *     key is deleted or Postgres's version passes it;
+ *   - Postgres has no rules and Redis has a valid document (upgrade from a release that kept the
+ *     rules only in Redis): it is adopted as the first stored version, with its number.
  * - Every Redis call is bounded (connect and command timeouts, no offline queue, no per-request
- *   retries): when Redis is down calls fail at once and the instance keeps its last good copy.
+ *   retries): when Redis is down calls fail at once and the instance keeps the rules it has.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { PreconditionFailed, Unavailable } from '../domain/errors.js';
-import type { Logger } from '../logger.js';
-import { DEFAULT_RULES, RulesDocument, type RulesInput } from './schema.js';
-import type { RulesStatus, RulesStore } from './store.js';
+import { Unavailable } from '../domain/errors.js';
+import { RulesDocument } from './schema.js';
+import { PostgresRulesStore, type PostgresRulesStoreOptions, type RulesStatus } from './store.js';
+import { adoptRules } from './versions.js';
 
-export interface RedisRulesStoreOptions {
+export interface RedisRulesStoreOptions extends PostgresRulesStoreOptions {
   url: string;
   /** hash key holding the document; the change channel is `<key>:changed` */
   key?: string;
-  /** periodic re-read, ms (fallback for missed announcements) */
-  pollMs?: number;
-  /** the rules count as degraded when not confirmed against Redis for this long, ms */
-  staleAfterMs?: number;
-  /** how long start() waits for the first load before going on with the defaults, ms */
+  /** how long start() waits for Redis before going on (degraded) with the rules from Postgres, ms */
   startWaitMs?: number;
-  logger: Logger;
 }
 
 /**
- * CAS write. KEYS[1] = hash; ARGV = expected version ('' = unconditional), doc JSON, updatedAt,
- * channel, this instance's version, deadline (ms, Redis clock). A script that reaches Redis after
- * its deadline (Redis hung, then resumed, after the caller gave up with a 503) does nothing, so a
- * write reported as failed cannot land later and overwrite a newer change.
+ * Write the copy and announce it, only over a missing or older version (never over a newer or
+ * unparsable one). KEYS[1] = hash; ARGV = version, doc JSON, updatedAt, channel.
  */
-const PUT_SCRIPT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[6]) then return {2, now} end
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
--- floor: the version this instance holds; higher than Redis only if Redis lost data (not yet written back)
-cur = math.max(cur, tonumber(ARGV[5]) or 0)
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then return {0, cur} end
-local v = cur + 1
-redis.call('HSET', KEYS[1], 'version', v, 'doc', ARGV[2], 'updatedAt', ARGV[3])
-redis.call('PUBLISH', ARGV[4], v)
-return {1, v}`;
-
-/** Write back a last good copy only if Redis holds an older version (or none). Same ARGV shape, ARGV[1] = version. */
-const RESEED_SCRIPT = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
-local v = tonumber(ARGV[1])
-if cur >= v then return 0 end
-redis.call('HSET', KEYS[1], 'version', v, 'doc', ARGV[2], 'updatedAt', ARGV[3])
-redis.call('PUBLISH', ARGV[4], v)
+const PUBLISH_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], 'version')
+if cur then
+  local n = tonumber(cur)
+  if n == nil or n >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2], 'updatedAt', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
 
 const COMMAND_TIMEOUT_MS = 1000;
 
-const inputOf = (doc: RulesDocument): RulesInput => {
-  const { version: _v, updatedAt: _u, ...input } = doc;
-  return input;
-};
-
-export class RedisRulesStore implements RulesStore {
+export class RedisRulesStore extends PostgresRulesStore {
   readonly key: string;
   readonly channel: string;
-  private readonly pollMs: number;
-  private readonly staleAfterMs: number;
   private readonly startWaitMs: number;
-  private readonly log: Logger;
   private readonly client: Redis;
   private readonly subscriber: Redis;
-
-  private doc: RulesDocument = DEFAULT_RULES;
-  private loaded = false;
-  /** when the copy in memory was last confirmed against Redis (ms epoch); 0 = never */
-  private confirmedAt = 0;
-  private startedAt = Date.now();
-  private lastError: string | undefined;
-  /** the raw version field of a document found invalid in Redis (logged once) */
-  private invalidVersion: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  /** Redis clock − local clock, ms */
-  private clockOffsetMs = 0;
+  /** when Redis last answered a re-read (ms epoch); 0 = never */
+  private redisConfirmedAt = 0;
+  private redisError: string | undefined;
+  /** the version field of a copy in Redis that Postgres does not have (undefined: none) */
+  private foreign: string | undefined;
+  /** an invalid document found in Redis while Postgres had none (logged once) */
+  private invalidSeen: string | undefined;
 
   constructor(opts: RedisRulesStoreOptions) {
+    super(opts);
     this.key = opts.key ?? 'atp:rules';
     this.channel = `${this.key}:changed`;
-    this.pollMs = opts.pollMs ?? 500;
-    this.staleAfterMs = opts.staleAfterMs ?? Math.max(3 * this.pollMs, 2000);
     this.startWaitMs = opts.startWaitMs ?? 2000;
-    this.log = opts.logger.child({ component: 'rules', rulesKey: this.key });
     const common: RedisOptions = {
       lazyConnect: true,
       connectTimeout: 1000,
@@ -118,11 +88,11 @@ export class RedisRulesStore implements RulesStore {
     this.subscriber = new Redis(opts.url, { ...common, connectionName: 'atp-rules-sub', autoResubscribe: false });
     let errorLogged = 0;
     const onError = (err: Error) => {
-      this.lastError = err.message;
+      this.redisError = err.message;
       // a down Redis raises an error per reconnect attempt: log at most every 10 s
       if (Date.now() - errorLogged > 10_000) {
         errorLogged = Date.now();
-        this.log.warn({ err: err.message }, 'rules store: Redis error; serving the last good rules from memory');
+        this.log.warn({ err: err.message, rulesKey: this.key }, 'rules store: Redis error; serving the rules in memory (Postgres is the authority)');
       }
     };
     this.client.on('error', onError);
@@ -137,177 +107,113 @@ export class RedisRulesStore implements RulesStore {
         (err: Error) => onError(err),
       );
     });
-    this.client.on('ready', () => {
-      void this.reload();
-      void this.measureClock();
-    });
+    this.client.on('ready', () => void this.reload());
   }
 
-  /** Offset of the Redis clock from ours (for PUT deadlines), measured on every connect. */
-  private async measureClock() {
-    try {
-      const t0 = Date.now();
-      const [sec, usec] = (await this.client.time()) as [number | string, number | string];
-      const t1 = Date.now();
-      this.clockOffsetMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - (t0 + t1) / 2;
-    } catch {
-      // keep the last offset
-    }
-  }
-
-  current(): RulesDocument {
-    return this.doc;
-  }
-
-  async start(): Promise<void> {
-    this.startedAt = Date.now();
+  override async start(): Promise<void> {
+    await super.start();
     this.client.connect().catch(() => {});
     this.subscriber.connect().catch(() => {});
-    this.timer = setInterval(() => void this.reload(), this.pollMs);
-    this.timer.unref();
-    // wait (bounded) for the first load so a normal start serves the shared rules from the first request
+    // wait (bounded) for Redis, so a normal start can take a PUT at once; the rules are already loaded
     const deadline = Date.now() + this.startWaitMs;
-    while (!this.loaded && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    if (!this.loaded) this.log.error({ err: this.lastError }, 'rules store: could not load the rules from Redis at start; enforcing the defaults until it can (/readyz is 503 meanwhile)');
+    while (this.redisConfirmedAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (this.redisConfirmedAt === 0) this.log.error({ err: this.redisError }, 'rules store: Redis not reachable at start; enforcing the rules from Postgres (/readyz degraded meanwhile)');
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.reloading?.catch(() => {});
+  override async stop(): Promise<void> {
+    await super.stop();
     this.client.disconnect();
     this.subscriber.disconnect();
   }
 
-  async put(input: RulesInput, ifVersion?: number): Promise<RulesDocument> {
-    const updatedAt = new Date().toISOString();
-    // the script must run before the client stops waiting (COMMAND_TIMEOUT_MS), with room for the reply
-    const deadline = Math.round(Date.now() + this.clockOffsetMs + COMMAND_TIMEOUT_MS - 250);
-    let res: [number, number];
+  override async put(input: Parameters<PostgresRulesStore['put']>[0], ifVersion?: number, actor?: string) {
     try {
-      res = (await this.client.eval(
-        PUT_SCRIPT,
-        1,
-        this.key,
-        ifVersion === undefined ? '' : String(ifVersion),
-        JSON.stringify(input),
-        updatedAt,
-        this.channel,
-        String(this.doc.version),
-        String(deadline),
-      )) as [number, number];
+      await this.client.ping();
     } catch (err) {
-      this.lastError = (err as Error).message;
+      this.redisError = (err as Error).message;
       throw new Unavailable(`the rules store (Redis) did not answer: ${(err as Error).message}; the rules were not changed`, 1, 'rules-store-unavailable');
     }
-    const [ok, version] = res;
-    if (ok === 2) throw new Unavailable('the rules store (Redis) was too slow to apply the change before its deadline; the rules were not changed', 1, 'rules-store-unavailable');
-    if (ok !== 1) throw new PreconditionFailed(`rules are at version ${version}, not ${ifVersion}`, { currentVersion: version });
-    const doc: RulesDocument = { ...input, version, updatedAt };
-    this.apply(doc);
+    const doc = await super.put(input, ifVersion, actor);
+    try {
+      await this.publish(doc);
+    } catch (err) {
+      this.redisError = (err as Error).message;
+      this.log.warn({ rulesVersion: doc.version, err: (err as Error).message }, 'rules store: version committed in Postgres and in force here, but not written to Redis; the instances write it there when Redis answers');
+    }
     return doc;
   }
 
-  status(): RulesStatus {
-    const ageSeconds = Math.round((Date.now() - (this.confirmedAt || this.startedAt)) / 100) / 10;
-    let detail: string | undefined;
-    if (!this.loaded) detail = `rules never loaded from Redis (${this.lastError ?? 'not connected yet'}); enforcing the defaults`;
-    else if (this.client.status !== 'ready' || Date.now() - this.confirmedAt > this.staleAfterMs) detail = `Redis unreachable (${this.lastError ?? 'no answer'}); serving the last good rules (version ${this.doc.version}) from memory`;
-    else if (this.invalidVersion !== undefined) detail = `version ${this.invalidVersion} in Redis is not a valid rules document; serving version ${this.doc.version}`;
-    return {
-      source: 'redis',
-      state: detail ? 'degraded' : 'fresh',
-      version: this.doc.version,
-      ageSeconds,
-      loaded: this.loaded,
-      ...(detail ? { detail } : {}),
-    };
+  override status(): RulesStatus {
+    let detail = this.pgDetail();
+    if (!detail && this.redisConfirmedAt === 0) detail = `Redis not reached yet (${this.redisError ?? 'connecting'}); enforcing version ${this.doc.version} from Postgres`;
+    else if (!detail && (this.client.status !== 'ready' || Date.now() - this.redisConfirmedAt > this.staleAfterMs))
+      detail = `Redis unreachable (${this.redisError ?? 'no answer'}); serving the last good rules (version ${this.doc.version}) from memory`;
+    else if (!detail && this.foreign !== undefined)
+      detail = `Redis holds rules version ${this.foreign}, which Postgres does not have (written outside the service, or another deployment shares ATP_RULES_KEY ${this.key}); not enforced: serving version ${this.doc.version} from Postgres. Delete the key (the instances then write the Postgres version there) or give this deployment its own ATP_RULES_KEY`;
+    const confirmedAt = Math.min(this.pgConfirmedAt, this.redisConfirmedAt || this.pgConfirmedAt);
+    return { source: 'redis', state: detail ? 'degraded' : 'fresh', version: this.doc.version, ageSeconds: this.ageSeconds(confirmedAt), loaded: this.loaded, ...(detail ? { detail } : {}) };
   }
 
-  /** Re-read Redis now; concurrent calls coalesce into one read plus at most one more. */
-  reload(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.readOnce();
-        } while (this.again && !this.stopped);
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
-    return this.reloading;
-  }
-
-  private async readOnce(): Promise<void> {
-    let raw: (string | null)[];
+  /** Redis first, then Postgres (see the header), then bring Redis up to Postgres. */
+  protected override async readOnce(): Promise<void> {
+    let raw: string | null;
     try {
-      raw = await this.client.hmget(this.key, 'version', 'doc', 'updatedAt');
+      raw = await this.client.hget(this.key, 'version');
     } catch (err) {
-      this.lastError = (err as Error).message;
+      this.redisError = (err as Error).message;
+      await this.readPostgres(false);
       return;
     }
-    const [v, docJson, updatedAt] = raw;
-    const stored = v === null ? 0 : Number(v);
-    if (v !== null && v === this.invalidVersion) {
-      this.confirmedAt = Date.now();
-      return;
-    }
-    if (v === null || (Number.isInteger(stored) && stored < this.doc.version)) {
-      this.confirmedAt = Date.now();
-      this.invalidVersion = undefined;
-      if (!this.loaded) {
-        // nothing in Redis yet: the defaults (version 0) are the shared rules
-        this.loaded = true;
-        if (this.doc.version === 0) return;
-      }
-      if (this.doc.version > stored) await this.reseed();
-      return;
-    }
-    if (stored === this.doc.version && this.loaded) {
-      this.confirmedAt = Date.now();
-      this.invalidVersion = undefined;
-      return;
-    }
-    let doc: RulesDocument;
+    this.redisConfirmedAt = Date.now();
+    await this.readPostgres(false); // never throws with false: a failure is in pgError
+    if (this.pgError) return;
     try {
-      const parsed = RulesDocument.safeParse({ ...(JSON.parse(docJson ?? 'null') as object), version: stored, ...(updatedAt ? { updatedAt } : {}) });
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new Error(`${issue?.path.join('.') || '(document)'}: ${issue?.message}`);
-      }
-      doc = parsed.data;
+      if (this.pgLatest === 0 && raw !== null) await this.adopt();
+      else await this.sync(raw);
     } catch (err) {
-      this.invalidVersion = v ?? undefined;
-      this.confirmedAt = Date.now();
-      this.log.error({ rulesVersion: stored, err: (err as Error).message, inForce: this.doc.version }, 'rules store: invalid rules document in Redis ignored; keeping the last good version');
-      return;
+      this.redisError = (err as Error).message;
     }
-    this.confirmedAt = Date.now();
-    this.apply(doc);
   }
 
-  private apply(doc: RulesDocument) {
-    if (this.loaded && doc.version <= this.doc.version) return;
-    const from = this.doc.version;
-    this.doc = doc;
-    this.loaded = true;
-    this.invalidVersion = undefined;
-    this.confirmedAt = Date.now();
-    if (from !== doc.version) this.log.info({ rulesVersion: doc.version, from }, 'rules applied');
+  private async sync(raw: string | null) {
+    if (this.pgLatest === 0 || this.doc.version !== this.pgLatest) return; // nothing stored yet, or not applied
+    const n = raw === null ? 0 : Number(raw);
+    const numeric = raw === null || (Number.isSafeInteger(n) && String(n) === raw);
+    if (numeric && n <= this.pgLatest) {
+      if (this.foreign !== undefined) this.log.info({ rulesVersion: this.pgLatest }, 'rules store: the copy in Redis is the Postgres version again');
+      this.foreign = undefined;
+      if (n < this.pgLatest && (await this.publish(this.doc)))
+        this.log.warn({ rulesVersion: this.doc.version, found: raw }, 'rules store: Redis was behind Postgres (restart without persistence, failover, or a write lost after a commit); wrote the Postgres version back');
+      return;
+    }
+    if (this.foreign !== raw) this.log.error({ found: raw, rulesVersion: this.doc.version, rulesKey: this.key }, 'rules store: Redis holds a rules version Postgres does not have; not enforced (see /readyz for the remedy)');
+    this.foreign = raw!;
   }
 
-  private async reseed() {
+  /** Postgres has no rules yet, Redis has some: adopt a valid document as the first version. */
+  private async adopt() {
+    const [v, docJson, updatedAt] = await this.client.hmget(this.key, 'version', 'doc', 'updatedAt');
+    let body: unknown = null;
     try {
-      const wrote = await this.client.eval(RESEED_SCRIPT, 1, this.key, String(this.doc.version), JSON.stringify(inputOf(this.doc)), this.doc.updatedAt ?? new Date().toISOString(), this.channel);
-      if (wrote === 1) this.log.warn({ rulesVersion: this.doc.version }, 'rules store: Redis had lost the rules (or held an older version); wrote the last good version back');
-    } catch (err) {
-      this.lastError = (err as Error).message;
+      body = JSON.parse(docJson ?? 'null');
+    } catch {
+      // not JSON: invalid below
     }
+    const parsed = RulesDocument.safeParse({ ...(body && typeof body === 'object' ? body : { invalid: true }), version: Number(v), ...(updatedAt ? { updatedAt } : {}) });
+    if (!parsed.success || parsed.data.version < 1) {
+      if (this.invalidSeen !== v) {
+        this.invalidSeen = v ?? undefined;
+        this.log.error({ found: v }, 'rules store: Redis holds an invalid rules document and Postgres has none; ignored (the defaults are in force until a PUT)');
+      }
+      return;
+    }
+    if (await adoptRules(this.db, parsed.data)) this.log.warn({ rulesVersion: parsed.data.version }, 'rules store: adopted the rules found in Redis as the first version stored in Postgres');
+    await this.readPostgres(false);
+  }
+
+  private async publish(doc: RulesDocument): Promise<boolean> {
+    const { version, updatedAt, ...input } = doc;
+    const wrote = await this.client.eval(PUBLISH_SCRIPT, 1, this.key, String(version), JSON.stringify(input), updatedAt ?? '', this.channel);
+    return wrote === 1;
   }
 }

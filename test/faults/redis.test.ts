@@ -11,8 +11,10 @@
  *   (a probe beyond it: 409 channel-limit); a rules change meanwhile is refused with 503 +
  *   Retry-After and changes nothing; `/readyz` is back to `ready` afterwards;
  * - the events written meanwhile wait in the outbox (the backlog is measured at each outage) and
- *   drain to the stream after the restart with nothing lost: every outbox row is published, every
- *   event id appears in the stream, every reservation.created exactly once;
+ *   drain to the stream after the restart with nothing lost and nothing twice: every outbox row
+ *   is published, and the stream is exactly the outbox in (txid, id) order, one entry per event
+ *   under the entry id `<txid>-<id>` (Redis refuses a second XADD of an event, so a batch whose
+ *   reply was lost to the SIGKILL cannot repeat: exactly once, deterministically);
  * - the usual invariants: every acknowledged 201 in the database once, nothing oversold, reserved
  *   == Σ allocations, ledger balanced; the rules in Redis are still the version set before.
  */
@@ -174,19 +176,22 @@ it('Redis killed and restarted mid-load: reservations go on under the last good 
   cleanup.push(() => client.disconnect());
   await client.connect();
   const streamIds = new Map<string, number>();
+  const streamEntries: string[] = [];
   let entries = 0;
   for (let from = '-'; ; ) {
     const batch = await client.xrange(STREAM, from, '+', 'COUNT', 5000);
-    for (const [, fields] of batch) {
+    for (const [entryId, fields] of batch) {
       const i = fields.indexOf('id');
       const id = i >= 0 ? fields[i + 1]! : '(no id field)';
       streamIds.set(id, (streamIds.get(id) ?? 0) + 1);
+      streamEntries.push(`${entryId} ${id}`);
       entries++;
     }
     if (batch.length < 5000) break;
     from = `(${batch[batch.length - 1]![0]}`;
   }
-  const rows = await sql<{ event_id: string; type: string; published: boolean }[]>`select event_id::text, type, published_at is not null as published from outbox`;
+  const rows = await sql<{ event_id: string; type: string; published: boolean; entry: string }[]>`
+    select event_id::text, type, published_at is not null as published, txid::text || '-' || id::text || ' ' || event_id::text as entry from outbox order by txid, id`;
   const created = rows.filter((r) => r.type === 'reservation.created');
   const missing = rows.filter((r) => !streamIds.has(r.event_id));
   const createdDuplicated = created.filter((r) => (streamIds.get(r.event_id) ?? 0) > 1);
@@ -261,6 +266,9 @@ it('Redis killed and restarted mid-load: reservations go on under the last good 
   expect(missing.map((r) => `${r.type} ${r.event_id}`)).toEqual([]);
   expect(createdDuplicated.map((r) => r.event_id)).toEqual([]);
   expect(foreign).toEqual([]);
+  // exactly once, in commit order: the stream is the outbox, entry for entry
+  expect(duplicatedEntries).toBe(0);
+  expect(streamEntries).toEqual(rows.map((r) => r.entry));
   expect(created.length).toBe(acked.length);
   expect(rulesInRedis).toBe(version);
   expect(rulesServed).toBe(version);

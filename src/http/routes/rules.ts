@@ -40,6 +40,10 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
       path: '/v1/rules',
       tags: ['rules'],
       summary: 'Replace the rules; send If-Match with the version you read to avoid overwriting a concurrent change',
+      description:
+        'Postgres stores every version and assigns the number; If-Match is checked in the same statement (412 with `currentVersion` otherwise, also when a concurrent PUT with the same If-Match won). ' +
+        'The answer comes once the version is committed and in force on this instance; other instances apply it within ATP_RULES_POLL_MS (with REDIS_URL, at once through the live copy in Redis). ' +
+        'With REDIS_URL, 503 `rules-store-unavailable` when Redis does not answer a PING (nothing changed).',
       request: {
         headers: z.object({ 'if-match': z.string().optional().openapi({ param: { name: 'if-match', in: 'header' }, example: '"3"' }) }),
         ...jsonBody(RulesIn),
@@ -48,7 +52,7 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
-      const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']));
+      const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']), c.get('principal').id);
       deps.logger.info({ rulesVersion: doc.version, actor: c.get('principal').id }, 'rules replaced');
       c.header('ETag', `"${doc.version}"`);
       return c.json(doc, 200);

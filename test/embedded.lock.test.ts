@@ -1,0 +1,100 @@
+/**
+ * One process per embedded data directory (issue 16 item 1). Invariant: two service processes
+ * never run on one ATP_DATA_DIR at the same time (each would work on its own copy and lose the
+ * other's acknowledged writes), while a lock left by a dead process never stops a start.
+ * The service runs as real processes (`tsx src/index.ts`), as deployed:
+ * - a second process on a directory in use exits non-zero with a message naming the directory
+ *   and the pid that holds it, and the first one goes on serving;
+ * - after the first exits (SIGTERM), the directory can be used again;
+ * - a lock naming a dead pid (a crash) is taken over; a second open in one process is refused.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { DataDirLocked, lockDataDir } from '../src/db/data-dir-lock.js';
+import { startService, type ServiceProcess } from './faults/helpers/service-process.js';
+
+let dir: string;
+const running: ServiceProcess[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'atp-lock-'));
+});
+afterAll(async () => {
+  for (const p of running) await p.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ ATP_DATA_DIR: dir, LOG_LEVEL: 'warn' });
+const lockFile = () => join(dir, 'atp.lock');
+/** the child's log: its stderr may land a moment after the exit event */
+async function logOf(file: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const text = readFileSync(file, 'utf8');
+    if (text.includes('cannot start') || i > 100) return text;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('a second process on the same data directory refuses to start; after the first exits the directory is usable again', async () => {
+  const first = await startService('lock-first', env());
+  running.push(first);
+  const holder = JSON.parse(readFileSync(lockFile(), 'utf8')) as { pid: number };
+  expect(holder.pid).toBeGreaterThan(0);
+
+  const second = await startService('lock-second', env()).then(
+    (p) => {
+      running.push(p);
+      return undefined;
+    },
+    (err: Error) => err,
+  );
+  expect(second?.message, 'the second process must not start').toMatch(/exited during start \(code [1-9]\d*\)/);
+  const log = await logOf(second!.message.match(/see (\S+)$/)![1]!);
+  expect(log).toContain(`ATP_DATA_DIR ${dir} is in use by another process (pid ${holder.pid}`);
+
+  // the first one still serves
+  const res = await fetch(`${first.url}/v1/inventory/LOCK-1/DC1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 3 }) });
+  expect(res.status).toBe(200);
+
+  await first.stop();
+  expect(existsSync(lockFile()), 'released on exit').toBe(false);
+  const third = await startService('lock-third', env());
+  running.push(third);
+  const atp = (await (await fetch(`${third.url}/v1/atp?sku=LOCK-1`)).json()) as { skus: { onHand: number }[] };
+  expect(atp.skus[0]!.onHand).toBe(3);
+  await third.stop();
+}, 180_000);
+
+it('a stale lock of a dead process is taken over', async () => {
+  // a pid that existed and is gone
+  const dead = spawnSync('true').pid!;
+  writeFileSync(lockFile(), JSON.stringify({ pid: dead, startedAt: '2020-01-01T00:00:00.000Z' }));
+  const p = await startService('lock-stale', env());
+  running.push(p);
+  const now = JSON.parse(readFileSync(lockFile(), 'utf8')) as { pid: number };
+  expect(now.pid).not.toBe(dead);
+  expect((await fetch(`${p.url}/healthz`)).status).toBe(200);
+  await p.stop();
+  expect(existsSync(lockFile())).toBe(false);
+}, 120_000);
+
+it('in one process: a second open of a held directory is refused, a lock naming this pid that it does not hold is stale', () => {
+  const cfg = loadConfig(env());
+  const lock = lockDataDir(cfg.ATP_DATA_DIR);
+  try {
+    expect(() => lockDataDir(cfg.ATP_DATA_DIR)).toThrow(DataDirLocked);
+  } finally {
+    lock.release();
+  }
+  expect(existsSync(lockFile())).toBe(false);
+  // a container restarted with the same pid finds its previous life's lock
+  writeFileSync(lockFile(), JSON.stringify({ pid: process.pid, startedAt: 'earlier' }));
+  const again = lockDataDir(cfg.ATP_DATA_DIR);
+  expect(JSON.parse(readFileSync(lockFile(), 'utf8')).startedAt).not.toBe('earlier');
+  again.release();
+});
