@@ -38,7 +38,7 @@ const RULES = {
 beforeAll(async () => {
   db = await createTestDatabase();
   svc = await createService(
-    loadConfig({ DATABASE_URL: db.url, REDIS_URL: REDIS, ATP_RULES_KEY: `atp:test:flash:${randomBytes(6).toString('hex')}`, ATP_DB_POOL_MAX: '10', LOG_LEVEL: 'silent' }),
+    loadConfig({ DATABASE_URL: db.url, REDIS_URL: REDIS, ATP_RULES_KEY: `atp:test:flash:${randomBytes(6).toString('hex')}`, ATP_EVENTS_STREAM: `atp:test:flash:${randomBytes(6).toString('hex')}`, ATP_DB_POOL_MAX: '10', LOG_LEVEL: 'silent' }),
     { sweeper: false },
   );
   server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });

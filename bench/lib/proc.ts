@@ -87,12 +87,17 @@ export interface ServiceEnv {
   extra?: Record<string, string> | undefined;
 }
 
+const benchTag = (databaseUrl: string) => new URL(databaseUrl).pathname.replace(/^\//, '') || 'default';
+
 export function serviceEnv(e: ServiceEnv): Record<string, string> {
   return {
     DATABASE_URL: e.databaseUrl,
     ...(e.redisUrl ? { REDIS_URL: e.redisUrl } : {}),
     ATP_API_KEYS: `${ADMIN_KEY}=admin,${OMS_KEY}=oms`,
-    ATP_EVENTS_STREAM: `atp:bench:${process.pid}:${Date.now()}`,
+    // one stream and one rules key per bench database: every service process of a run shares
+    // them, and no run adopts another run's rules or appends to another outbox's stream
+    ATP_EVENTS_STREAM: `atp:bench:${benchTag(e.databaseUrl)}:events`,
+    ATP_RULES_KEY: `atp:bench:${benchTag(e.databaseUrl)}:rules`,
     ...e.extra,
   };
 }
