@@ -102,8 +102,15 @@ export function pgEnv(baseDir: string): Record<string, string> {
 /** argv prefix running a command as the postgres user (setpriv execs: the pid is the command's). */
 export const asPostgres = (argv: string[]): string[] => ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--', ...argv];
 
+let aborted = false;
+/** After this, startDetached refuses: a failing ha:up stops what exists and starts nothing more. */
+export function abortStarts(): void {
+  aborted = true;
+}
+
 /** Start a long-running process detached (own process group), output appended to `log`. */
 export function startDetached(name: string, argv: string[], log: string, env?: Record<string, string>): Proc {
+  if (aborted) throw new Error(`${name}: not started (ha:up is stopping)`);
   const fd = openSync(log, 'a');
   const [cmd, ...args] = argv;
   const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });

@@ -11,7 +11,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DB_NAME, DB_USER, SENTINEL_NAME, STANZA, alive, freePorts, readState, requireTools, stateFile, writeState, type HaState } from './lib.js';
+import { DB_NAME, DB_USER, SENTINEL_NAME, STANZA, abortStarts, alive, freePorts, readState, requireTools, stateFile, writeState, type HaState } from './lib.js';
 import { backrestConfig, monitorUri, startPostgres } from './postgres.js';
 import { DOWN_AFTER_MS, startRedis } from './redis.js';
 import { stopAll } from './stop.js';
@@ -45,13 +45,16 @@ const state: HaState = {
 writeState(state);
 log(`base directory ${state.baseDir}`);
 
-let stopping = false;
+// the first failure (or signal) stops everything; a later one (e.g. the other half of the
+// topology failing because of the stop) waits for that stop instead of exiting under it
+let stopping: Promise<void> | undefined;
 async function fail(reason: string): Promise<never> {
   if (!stopping) {
-    stopping = true;
+    abortStarts();
     console.error(`ha:up: ${reason}\nha:up: stopping what was started (logs are lost unless ATP_HA_KEEP=1)`);
-    await stopAll(state, (m) => console.error(m)).catch((e: Error) => console.error(`ha:up: ${e.message}`));
+    stopping = stopAll(state, (m) => console.error(m)).catch((e: Error) => console.error(`ha:up: ${e.message}`));
   }
+  await stopping;
   process.exit(1);
 }
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void fail(`interrupted (${sig})`));
@@ -61,6 +64,7 @@ try {
 } catch (e) {
   await fail((e as Error).message);
 }
+if (stopping) await fail('interrupted');
 
 const host = (p: number) => `127.0.0.1:${p}`;
 const settings: Record<string, string> = {
