@@ -6,7 +6,7 @@
  * Nothing here touches the machine's own Postgres (5432) or Redis (6379): every port is one the
  * kernel hands out free at start, every directory is under a fresh temporary directory.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -103,9 +103,17 @@ export function pgEnv(baseDir: string): Record<string, string> {
 export const asPostgres = (argv: string[]): string[] => ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--', ...argv];
 
 let aborted = false;
-/** After this, startDetached refuses: a failing ha:up stops what exists and starts nothing more. */
-export function abortStarts(): void {
+/** commands run() is waiting for (initdb, pg_autoctl create, pgbackrest …) */
+const running = new Set<import('node:child_process').ChildProcess>();
+/** After this, startDetached refuses and running commands are terminated: a failing ha:up stops
+ * what exists and starts nothing more. */
+export async function abortStarts(): Promise<void> {
   aborted = true;
+  const children = [...running];
+  for (const child of children) killGroup(child, 'SIGTERM');
+  const deadline = Date.now() + 3000;
+  while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await sleep(50);
+  for (const child of children) killGroup(child, 'SIGKILL');
 }
 
 /** Start a long-running process detached (own process group), output appended to `log`. */
@@ -120,15 +128,37 @@ export function startDetached(name: string, argv: string[], log: string, env?: R
   return { name, pid: child.pid, log };
 }
 
-/** Run a command to completion; rejects with its output on a non-zero exit. */
+/** Run a command to completion in its own process group; rejects with its output on a non-zero
+ * exit. On timeout or abort the whole group is killed (initdb under pg_autoctl, for instance). */
 export function run(argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
   const [cmd, ...args] = argv;
   return new Promise((resolve, reject) => {
-    execFile(cmd!, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stdout}${stderr}`.trim()));
-      else resolve(stdout);
+    const child = spawn(cmd!, args, { env: opts.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.timeoutMs ?? 60_000);
+    running.add(child);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      running.delete(child);
+      reject(new Error(`${argv.join(' ')}: ${err.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${argv.join(' ')} failed (${signal ?? `exit ${code}`})\n${out}`.trim()));
     });
   });
+}
+
+function killGroup(child: import('node:child_process').ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, sig);
+  } catch {
+    /* gone */
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -92,10 +92,12 @@ export async function startPostgres(s: HaState, log: (m: string) => void): Promi
   writeBackrestConfig(s);
   await run(['chown', '-R', 'postgres:postgres', s.baseDir]);
 
-  // 1. the monitor
+  // 1. the monitor: created, bound to 127.0.0.1 (pg_autoctl's default is every interface), run
   const monitorDir = path.join(s.baseDir, 'monitor');
+  await run(asPostgres(['pg_autoctl', 'create', 'monitor', '--pgdata', monitorDir, '--pgport', String(s.ports.monitor), ...COMMON]), { env, timeoutMs: 120_000 });
+  await autoctl(s, 'config', 'set', '--pgdata', monitorDir, 'postgresql.listen_addresses', '127.0.0.1');
   s.procs.push({
-    ...startDetached('pg:monitor', asPostgres(['pg_autoctl', 'create', 'monitor', '--pgdata', monitorDir, '--pgport', String(s.ports.monitor), ...COMMON, '--run']), path.join(s.baseDir, 'monitor.log'), env),
+    ...startDetached('pg:monitor', asPostgres(['pg_autoctl', 'run', '--pgdata', monitorDir]), path.join(s.baseDir, 'monitor.log'), env),
     pgdata: monitorDir,
   });
   writeState(s);

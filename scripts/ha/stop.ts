@@ -4,7 +4,7 @@
  * there, and any postmaster left in a data directory. Then the temporary directory is removed
  * (kept with ATP_HA_KEEP=1) and so is the state file. Used by ha:down and by a failed ha:up.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { alive, asPostgres, pgEnv, run, sleep, stateFile, type HaState, type Proc } from './lib.js';
 
@@ -31,7 +31,14 @@ function postmaster(pgdata: string): number | undefined {
   const file = path.join(pgdata, 'postmaster.pid');
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
-  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  // a stale file (crash) may name a pid since reused by something else: only a postgres on this directory
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return cmdline[0]?.endsWith('/postgres') && cmdline.includes(pgdata) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function stopAll(state: HaState, log: (m: string) => void = console.log): Promise<void> {
@@ -52,10 +59,15 @@ export async function stopAll(state: HaState, log: (m: string) => void = console
     if (group.length) log(`stopped ${group.map((p) => p.name).join(', ')} in ${Date.now() - t0} ms${left.length ? ` (${left.length} killed)` : ''}`);
   }
   if (process.env.ATP_HA_DEBUG) log(`  keepers done: ${Date.now() - t00} ms`);
-  for (const p of keepers) {
-    const pm = postmaster(p.pgdata);
+  // every data directory under baseDir, not only the keepers': a `pg_autoctl create` cut short
+  // may have left a postmaster that no state entry names
+  const dataDirs = existsSync(state.baseDir)
+    ? readdirSync(state.baseDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(state.baseDir, d.name))
+    : [];
+  for (const pgdata of new Set([...keepers.map((p) => p.pgdata), ...dataDirs])) {
+    const pm = postmaster(pgdata);
     if (pm) {
-      log(`postmaster ${pm} of ${p.pgdata} outlived its keeper: SIGQUIT`);
+      log(`postmaster ${pm} of ${pgdata} outlived its keeper: SIGQUIT`);
       signal(pm, 'SIGQUIT', false);
       if ((await waitGone([pm], 5000)).length) signal(pm, 'SIGKILL', false);
     }

@@ -50,9 +50,10 @@ log(`base directory ${state.baseDir}`);
 let stopping: Promise<void> | undefined;
 async function fail(reason: string): Promise<never> {
   if (!stopping) {
-    abortStarts();
     console.error(`ha:up: ${reason}\nha:up: stopping what was started (logs are lost unless ATP_HA_KEEP=1)`);
-    stopping = stopAll(state, (m) => console.error(m)).catch((e: Error) => console.error(`ha:up: ${e.message}`));
+    stopping = abortStarts()
+      .then(() => stopAll(state, (m) => console.error(m)))
+      .catch((e: Error) => console.error(`ha:up: ${e.message}`));
   }
   await stopping;
   process.exit(1);
