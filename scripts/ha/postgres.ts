@@ -30,6 +30,26 @@ export const autoctl = (s: HaState, ...args: string[]) => run(asPostgres(['pg_au
 
 const COMMON = ['--auth', 'trust', '--no-ssl', '--hostname', '127.0.0.1', '--pgctl', `${PG_BIN}/pg_ctl`];
 
+/**
+ * Failover timing for the 30 s target. pg_auto_failover's defaults took 53 s from a SIGKILL of a
+ * whole primary node (keeper and Postgres) to the first write on the new primary: ≈ 20 s before
+ * the monitor judges the node unhealthy, then primary_demote_timeout (30 s) during which the
+ * promoted node stays read-only in case the old primary is only partitioned. Both are shortened
+ * here, keeping the order that prevents two writable primaries: a keeper that loses the monitor
+ * and its standbys demotes its Postgres after network_partition_timeout, which must stay below
+ * the monitor's primary_demote_timeout.
+ */
+export const MONITOR_TIMING: Record<string, number> = {
+  'pgautofailover.health_check_period': 2000,
+  'pgautofailover.health_check_timeout': 2000,
+  'pgautofailover.health_check_max_retries': 1,
+  'pgautofailover.health_check_retry_delay': 1000,
+  'pgautofailover.node_considered_unhealthy_timeout': 6000,
+  'pgautofailover.primary_demote_timeout': 12_000,
+};
+/** keeper side, seconds; below primary_demote_timeout (12 s) with margin */
+export const NETWORK_PARTITION_TIMEOUT_S = 8;
+
 function writeBackrestConfig(s: HaState): void {
   const dir = path.join(s.baseDir, 'pgbackrest');
   for (const d of ['repo', 'log', 'lock', 'spool']) mkdirSync(path.join(dir, d), { recursive: true });
@@ -102,6 +122,9 @@ export async function startPostgres(s: HaState, log: (m: string) => void): Promi
   });
   writeState(s);
   await waitFor('the monitor', 60_000, async () => ((await psql(s.ports.monitor, 'pg_auto_failover', 'autoctl_node', "select count(*) from pgautofailover.formation where formationid = 'default'")) === '1' ? true : undefined), 500);
+  for (const [name, value] of Object.entries(MONITOR_TIMING))
+    await psql(s.ports.monitor, 'pg_auto_failover', 'postgres', `alter system set ${name} = ${value}`);
+  await psql(s.ports.monitor, 'pg_auto_failover', 'postgres', 'select pg_reload_conf()');
   log(`monitor up on ${s.ports.monitor}`);
 
   // 2. the primary: initdb here with archiving configured, then registered by pg_autoctl
@@ -159,6 +182,12 @@ export async function startPostgres(s: HaState, log: (m: string) => void): Promi
     return nodes;
   }, 1000);
   log(`standbys node2 (${s.ports.pg[1]}) and node3 (${s.ports.pg[2]}) streaming`);
+
+  // keeper-side partition timeout, then a reload so the running keepers take it
+  for (let i = 0; i < 3; i++) {
+    await autoctl(s, 'config', 'set', '--pgdata', nodeDir(s, i), 'timeout.network_partition_timeout', String(NETWORK_PARTITION_TIMEOUT_S));
+    await autoctl(s, 'reload', '--pgdata', nodeDir(s, i));
+  }
 
   // 4. synchronous: one of the two standbys acknowledges every commit (ANY 1)
   await psql(s.ports.monitor, 'pg_auto_failover', 'autoctl_node', "select pgautofailover.set_formation_number_sync_standbys('default', 1)");
