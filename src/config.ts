@@ -7,15 +7,75 @@ import { z } from 'zod';
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
+/** `host:port` with a port in 1–65535; an IPv6 address in brackets (`[::1]:26379`) */
+function hostPort(entry: string, portRequired: boolean): { host: string; port?: number } | string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/.exec(entry);
+  if (!m) return `"${entry}" is not host:port`;
+  const port = m[3] === undefined ? undefined : Number(m[3]);
+  if (port === undefined && portRequired) return `"${entry}" has no port`;
+  if (port !== undefined && (port < 1 || port > 65535)) return `"${entry}": port out of 1–65535`;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** target_session_attrs values postgres.js knows (it throws on any other) */
+const SESSION_ATTRS = ['read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
+/**
+ * A postgres:// URL, single host or several (`postgres://u@h1:p1,h2:p2/db?target_session_attrs=…`,
+ * which WHATWG URL parsing rejects, so it is checked here; postgres.js tries the hosts in order).
+ * Several hosts need target_session_attrs=read-write or primary, else the pool may open on a
+ * standby. `read-write` is passed to postgres.js as `primary`: postgres.js 3.4 judges read-write by
+ * the default_transaction_read_only a server reports, which a Postgres ≥ 14 hot standby reports
+ * as `off`, so it would accept a standby; `primary` is judged by in_hot_standby, as libpq does.
+ */
+const databaseUrl = z
+  .string()
+  .superRefine((v, ctx) => {
+    const bad = (message: string) => ctx.addIssue({ code: 'custom', message });
+    const m = /^(postgres(?:ql)?):\/\/(?:([^@/?#]*)@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/.exec(v);
+    if (!m) return bad('expected postgres://[user[:password]@]host[:port][,host[:port]…]/database[?params]');
+    const hosts = m[3]!.split(',');
+    // `postgres:///atp`: no host, libpq-style (PGHOST, e.g. a Unix socket directory)
+    for (const h of hosts.length === 1 && hosts[0] === '' ? [] : hosts) {
+      const parsed = hostPort(h, false);
+      if (typeof parsed === 'string') return bad(`host ${parsed}`);
+      if (hosts.length > 1 && h.startsWith('[')) return bad(`host "${h}": IPv6 addresses are not supported in a multi-host URL (postgres.js splits hosts on ":"); use names`);
+    }
+    if (hosts.length === 1 && !URL.canParse(v)) return bad('not a valid URL');
+    const tsa = new URLSearchParams(m[5] ?? '').get('target_session_attrs');
+    if (tsa !== null && !SESSION_ATTRS.includes(tsa)) return bad(`target_session_attrs=${tsa}: expected one of ${SESSION_ATTRS.join(', ')}`);
+    if (hosts.length > 1 && tsa !== 'read-write' && tsa !== 'primary')
+      return bad('a URL with several hosts needs target_session_attrs=read-write (or primary): otherwise the pool may open on a standby');
+  })
+  .transform((v) => v.replace(/([?&]target_session_attrs=)read-write(?=&|$)/, '$1primary'));
+
+/** `host:port,host:port,…` → [{ host, port }] */
+const sentinelList = z.string().transform((v, ctx) => {
+  const out: { host: string; port: number }[] = [];
+  for (const entry of v.split(',').map((e) => e.trim())) {
+    const parsed = hostPort(entry, true);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: `expected host:port,host:port,… of the sentinels; ${parsed}` });
+      return z.NEVER;
+    }
+    out.push({ host: parsed.host, port: parsed.port! });
+  }
+  return out;
+});
+
 export const ConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: int(8080, 0, 65535),
   HOST: z.string().default('0.0.0.0'),
-  /** unset → embedded PGlite under ATP_DATA_DIR */
-  DATABASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  /** unset → embedded PGlite under ATP_DATA_DIR; several `host:port` for a replicated cluster (see databaseUrl) */
+  DATABASE_URL: z.preprocess(emptyAsUndefined, databaseUrl.optional()),
   ATP_DATA_DIR: z.string().default('./data'),
   /** unset → no live copy of the rules (they are in Postgres either way) and events only in the outbox feed */
   REDIS_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^rediss?$/ }).optional()),
+  /** Redis through Sentinel instead of REDIS_URL: `host:port,host:port,…` of the sentinels */
+  REDIS_SENTINELS: z.preprocess(emptyAsUndefined, sentinelList.optional()),
+  /** the master group name the sentinels monitor (required with REDIS_SENTINELS) */
+  REDIS_SENTINEL_NAME: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'a sentinel master name: letters, digits, . _ -').optional()),
   /** Redis hash holding the rules document (change announcements on `<key>:changed`) */
   ATP_RULES_KEY: z.string().min(1).max(200).default('atp:rules'),
   /** periodic re-read of the rules version from Postgres (and Redis when set), ms: how soon another instance applies a change without an announcement */
@@ -58,6 +118,14 @@ export const ConfigSchema = z.object({
   ATP_QUEUE_BUDGET_MS: int(1000, 0, 600_000),
   /** how long an instance trusts a sold-out observation before asking Postgres again (0: off) */
   ATP_SOLDOUT_TTL_MS: int(250, 0, 60_000),
+}).superRefine((c, ctx) => {
+  // one way to reach Redis: a URL, or the sentinels and the name of the master they watch
+  if (c.REDIS_URL && c.REDIS_SENTINELS)
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'REDIS_URL and REDIS_SENTINELS are mutually exclusive: set REDIS_URL for one Redis, or REDIS_SENTINELS and REDIS_SENTINEL_NAME for Redis under Sentinel' });
+  if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME)
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_NAME'], message: 'REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the master group name the sentinels monitor)' });
+  if (c.REDIS_SENTINEL_NAME && !c.REDIS_SENTINELS)
+    ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINEL_NAME'], message: 'REDIS_SENTINEL_NAME is set but REDIS_SENTINELS is not' });
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
