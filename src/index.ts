@@ -12,6 +12,7 @@
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
+import { describeRedis, redisTarget } from './redis-connection.js';
 import { isOrphanedConnectionLoss, isPostgresJsClosedSocketWrite } from './db/driver-guard.js';
 import { answerMalformedRequests } from './http/client-error.js';
 import { createService } from './service.js';
@@ -57,7 +58,8 @@ async function main() {
   }
   const server = serve({ fetch: service.app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const mode = service.database.mode === 'pglite' ? `embedded PGlite at ${config.ATP_DATA_DIR}` : 'Postgres';
-    const rules = config.REDIS_URL ? 'rules in Postgres, live copy in Redis' : 'rules in Postgres';
+    const redis = redisTarget(config);
+    const rules = redis ? `rules in Postgres, live copy in Redis (${describeRedis(redis)})` : 'rules in Postgres';
     logger.info({ port: info.port, mode: service.database.mode }, 'listening');
     console.log(`ATP service listening on http://localhost:${info.port} (${mode}; ${rules})`);
   }) as Server;

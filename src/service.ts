@@ -4,6 +4,7 @@
  * queued and in-flight batch commit, then close the pools.
  */
 import type { Config } from './config.js';
+import { redisTarget } from './redis-connection.js';
 import { createApp } from './app.js';
 import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
@@ -65,10 +66,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     await database.close().catch(() => {});
     throw err;
   }
+  const redis = redisTarget(config);
   const rules =
     opts.rules ??
-    (config.REDIS_URL
-      ? new RedisRulesStore({ db: database.db, url: config.REDIS_URL, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
+    (redis
+      ? new RedisRulesStore({ db: database.db, url: redis, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
       : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger }));
   try {
     await rules.start();
@@ -93,8 +95,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     wrapBatch: telemetry.wrapBatch,
   });
   const relay =
-    config.REDIS_URL && opts.relay !== false
-      ? new OutboxRelay({ db: database.db, redis: config.REDIS_URL, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
+    redis && opts.relay !== false
+      ? new OutboxRelay({ db: database.db, redis, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
       : undefined;
   relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
@@ -141,7 +143,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
             lastPurge = Date.now();
             await purgeIdempotency(database.db, config.ATP_IDEMPOTENCY_TTL_HOURS);
             // without Redis nothing is ever marked published: the feed's window is the retention period
-            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !config.REDIS_URL });
+            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !redis });
           }
         } catch (err) {
           logger.warn({ err: safeError(err).message }, 'expiry sweep failed; will retry');

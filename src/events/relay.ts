@@ -41,6 +41,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
+import { createRedis, type RedisTarget } from '../redis-connection.js';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import type { Logger } from '../logger.js';
@@ -54,7 +55,7 @@ export { ForeignStream, streamIdOf } from './stream.js';
 export interface RelayOptions {
   db: Db;
   /** a Redis URL (the relay owns and closes its client) or a client (the caller owns it) */
-  redis: string | Redis;
+  redis: string | RedisTarget | Redis;
   stream: string;
   /** approximate MAXLEN of the stream (XADD MAXLEN ~) */
   maxLen: number;
@@ -127,9 +128,10 @@ export class OutboxRelay {
     this.intervalMs = opts.intervalMs ?? 200;
     this.minBackoffMs = opts.minBackoffMs ?? 100;
     this.maxBackoffMs = opts.maxBackoffMs ?? 10_000;
-    if (typeof opts.redis === 'string') {
+    if (typeof opts.redis === 'string' || 'kind' in opts.redis) {
       this.ownsRedis = true;
-      this.redis = new Redis(opts.redis, {
+      const target: RedisTarget = typeof opts.redis === 'string' ? { kind: 'url', url: opts.redis } : opts.redis;
+      this.redis = createRedis(target, {
         // fail fast while disconnected: the backlog waits in Postgres, not in process memory
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,

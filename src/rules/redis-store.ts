@@ -26,14 +26,16 @@
  * - Every Redis call is bounded (connect and command timeouts, no offline queue, no per-request
  *   retries): when Redis is down calls fail at once and the instance keeps the rules it has.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRedis, type RedisTarget } from '../redis-connection.js';
 import { Unavailable } from '../domain/errors.js';
 import { RulesDocument } from './schema.js';
 import { PostgresRulesStore, type PostgresRulesStoreOptions, type RulesStatus } from './store.js';
 import { adoptRules } from './versions.js';
 
 export interface RedisRulesStoreOptions extends PostgresRulesStoreOptions {
-  url: string;
+  /** a Redis URL, or where Redis is from the configuration (URL or Sentinel): src/redis-connection.ts */
+  url: string | RedisTarget;
   /** hash key holding the document; the change channel is `<key>:changed` */
   key?: string;
   /** how long start() waits for Redis before going on (degraded) with the rules from Postgres, ms */
@@ -84,8 +86,9 @@ export class RedisRulesStore extends PostgresRulesStore {
       // keep reconnecting forever, at most once a second
       retryStrategy: (times) => Math.min(times * 100, 1000),
     };
-    this.client = new Redis(opts.url, { ...common, connectionName: 'atp-rules' });
-    this.subscriber = new Redis(opts.url, { ...common, connectionName: 'atp-rules-sub', autoResubscribe: false });
+    const target: RedisTarget = typeof opts.url === 'string' ? { kind: 'url', url: opts.url } : opts.url;
+    this.client = createRedis(target, { ...common, connectionName: 'atp-rules' });
+    this.subscriber = createRedis(target, { ...common, connectionName: 'atp-rules-sub', autoResubscribe: false });
     let errorLogged = 0;
     const onError = (err: Error) => {
       this.redisError = err.message;
