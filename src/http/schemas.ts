@@ -102,29 +102,6 @@ export const AtpQuery = z.object({
   unit: UnitName.optional().openapi({ param: { name: 'unit', in: 'query' }, description: 'also answer in this pack unit (inUnit: whole packs, rounded down)' }),
 });
 
-export const AtpSku = z
-  .object({
-    sku: z.string(),
-    onHand: z.number().int(),
-    reserved: z.number().int(),
-    qualityHold: z.number().int(),
-    safetyStock: z.number().int(),
-    available: z.number().int(),
-    locations: z.array(Position.extend({ rank: z.number().int() })),
-    channel: z
-      .object({
-        name: z.string(),
-        tier: z.number().int(),
-        available: z.number().int(),
-        protectedUnits: z.number().int(),
-        capRoom: z.number().int().nullable(),
-        rulesVersion: z.number().int(),
-      })
-      .optional(),
-  })
-  .catchall(z.unknown())
-  .openapi('AtpSku');
-
 // ---- reservations
 /** A quantity in `unit` (default: the base unit, where it must be whole); converted to base units by the catalog. */
 const UnitQty = z.number().positive('must be more than 0').max(MAX_QTY, `must be at most ${MAX_QTY}`);
@@ -195,6 +172,14 @@ export const Reservation = z
         qty: z.number().int(),
         location: z.string().optional(),
         status: z.enum(['allocated', 'backordered', 'short']),
+        kit: z
+          .object({ sku: z.string(), perKit: z.number().int() })
+          .optional()
+          .openapi({ description: 'this line is a component of a kit the caller ordered: qty = kits × perKit' }),
+        unit: z
+          .object({ name: z.string(), factor: z.number().int() })
+          .optional()
+          .openapi({ description: 'the caller ordered in a pack unit: qty (base units) = quantity in the unit × factor' }),
         allocations: z.array(Allocation),
       }),
     ),
