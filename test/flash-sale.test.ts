@@ -17,6 +17,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -44,9 +45,9 @@ afterAll(async () => {
 
 const json = { 'content-type': 'application/json' };
 const put = (svc: Service, sku: string, onHand: number) =>
-  svc.app.request(`/v1/inventory/${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand }) });
+  client(svc.app).raw(`/v1/inventory/${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand }) });
 const reserve = (svc: Service, sku: string, key: string, qty = 1) =>
-  svc.app.request('/v1/reservations', {
+  client(svc.app).raw('/v1/reservations', {
     method: 'POST',
     headers: { ...json, 'idempotency-key': key },
     body: JSON.stringify({ orderRef: `o-${key}`, channel: 'web', lines: [{ sku, qty }] }),
@@ -107,7 +108,7 @@ it('a release makes released stock reservable at once despite the memory', async
   expect(r.status).toBe(201);
   const { id } = (await r.json()) as { id: string };
   expect((await reserve(a, 'MEM-4', 'm4-2')).status).toBe(409);
-  const rel = await a.app.request(`/v1/reservations/${id}/release`, { method: 'POST', headers: { ...json, 'idempotency-key': 'm4-rel' }, body: '{}' });
+  const rel = await client(a.app).raw(`/v1/reservations/${id}/release`, { method: 'POST', headers: { ...json, 'idempotency-key': 'm4-rel' }, body: '{}' });
   expect(rel.status).toBe(200);
   expect((await reserve(a, 'MEM-4', 'm4-3')).status).toBe(201);
 });

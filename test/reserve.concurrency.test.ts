@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { reserveBatch } from '../src/services/reserve.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let svc: Service;
@@ -27,11 +28,11 @@ afterAll(async () => {
 const json = { 'content-type': 'application/json' };
 
 it('500 concurrent requests for 100 units allocate exactly 100', async () => {
-  const put = await svc.app.request('/v1/inventory/HOT/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
+  const put = await client(svc.app).raw('/v1/inventory/HOT/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
   expect(put.status).toBe(200);
   const responses = await Promise.all(
     Array.from({ length: 500 }, (_, i) =>
-      svc.app.request('/v1/reservations', {
+      client(svc.app).raw('/v1/reservations', {
         method: 'POST',
         headers: { ...json, 'idempotency-key': `k-${i}` },
         body: JSON.stringify({ orderRef: `o-${i}`, channel: 'web', lines: [{ sku: 'HOT', qty: 1 }] }),
@@ -45,7 +46,7 @@ it('500 concurrent requests for 100 units allocate exactly 100', async () => {
 });
 
 it('500 concurrent single-request transactions for 100 units allocate exactly 100', async () => {
-  await svc.app.request('/v1/inventory/HOT2/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
+  await client(svc.app).raw('/v1/inventory/HOT2/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
   const rules = svc.rules.current();
   const reports = await Promise.all(
     Array.from({ length: 500 }, (_, i) =>

@@ -37,6 +37,10 @@ export const IdempotencyHeaders = z.object({
     .openapi({ param: { name: 'idempotency-key', in: 'header' }, example: 'order-1001-reserve' }),
 });
 
+/**
+ * RFC 9457 problem details plus `code`, and every extension member the service sends (each present
+ * only with the codes named in its description). Closed: a new extension member is documented here.
+ */
 export const Problem = z
   .object({
     type: z.string(),
@@ -45,8 +49,35 @@ export const Problem = z
     code: z.string(),
     detail: z.string().optional(),
     instance: z.string().optional(),
+    errors: z
+      .array(z.object({ field: z.string(), reason: z.string() }))
+      .optional()
+      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
+    lines: z
+      .array(
+        z.object({
+          sku: z.string(),
+          requested: z.number().int(),
+          available: z.number().int().optional().openapi({ description: 'insufficient-stock, channel-limit: what this caller may have now' }),
+          reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']).optional(),
+          location: z.string().optional(),
+          held: z.number().int().optional().openapi({ description: 'exceeds-held: what the reservation holds of this SKU (`kit/component` for a kit line)' }),
+        }),
+      )
+      .optional()
+      .openapi({ description: 'insufficient-stock, channel-limit, exceeds-held: the lines that could not be served' }),
+    rulesVersion: z.number().int().optional().openapi({ description: 'channel-limit: the rules version that held the lines back' }),
+    currentVersion: z.number().int().optional().openapi({ description: 'precondition-failed (PUT /v1/rules): the version in force' }),
+    reservationStatus: z.string().optional().openapi({ description: 'invalid-state: the reservation status that refused the change' }),
+    supplyStatus: z.string().optional().openapi({ description: 'invalid-state: the supply status that refused the change' }),
+    receivedQty: z.number().int().optional().openapi({ description: 'invalid-state (supply): units already received' }),
+    remaining: z.number().int().optional().openapi({ description: 'over-receipt: units the supply still expects' }),
+    sku: z.string().optional().openapi({ description: 'would-overcommit: the position' }),
+    location: z.string().optional(),
+    onHand: z.number().int().optional(),
+    reserved: z.number().int().optional(),
+    qualityHold: z.number().int().optional(),
   })
-  .catchall(z.unknown())
   .openapi('Problem');
 
 export const problemResponses = (...codes: number[]) =>
