@@ -259,7 +259,7 @@ it('a stream that ends with an entry of another outbox stops the relay: nothing 
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
   try {
     await until(() => relay.status().redis === 'ready');
-    await svc.app.request('/v1/inventory/FOREIGN/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
+    await client(svc.app).raw('/v1/inventory/FOREIGN/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
     await expect(relay.drain()).rejects.toThrow(/not an event of this outbox.*ATP_EVENTS_STREAM/);
     expect((await relay.lag()).unpublished).toBe(1);
     expect(await redis.xlen(stream)).toBe(1);

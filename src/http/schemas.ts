@@ -52,7 +52,7 @@ export const Problem = z
     errors: z
       .array(z.object({ field: z.string(), reason: z.string() }))
       .optional()
-      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
+      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
     lines: z
       .array(
         z.object({
@@ -61,6 +61,18 @@ export const Problem = z
           available: z.number().int().optional().openapi({ description: 'insufficient-stock, channel-limit: what this caller may have now' }),
           reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']).optional(),
           location: z.string().optional(),
+          line: z.number().int().optional().openapi({ description: 'index of the caller\'s line (`body.lines.<line>`)' }),
+          components: z
+            .array(
+              z.object({
+                sku: z.string(),
+                requested: z.number().int(),
+                available: z.number().int(),
+                reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']),
+              }),
+            )
+            .optional()
+            .openapi({ description: 'for a kit line (sku = the kit, requested/available in kits): the components that fall short, in base units' }),
           held: z.number().int().optional().openapi({ description: 'exceeds-held: what the reservation holds of this SKU (`kit/component` for a kit line)' }),
         }),
       )

@@ -42,6 +42,8 @@ const Readiness = z
         failing: z.boolean(),
         lastError: z.string().nullable(),
         published: z.number().int(),
+        alreadyPresent: z.number().int().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
+        resumed: z.number().int().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
         lastPublishedAt: z.string().nullable(),
         passes: z.number().int(),
         unpublished: z.number().int().optional(),
