@@ -9,7 +9,8 @@
  * - caps are never exceeded: after an accepted request, what the channel holds ≤ its cap;
  * - a channel limited to some locations never gets others; a refused request changes nothing;
  *   a `channel-limit` refusal only happens when the stock was physically there (or, for a
- *   backorder, the free inbound supply), and an `insufficient-stock` one only when it was not;
+ *   backorder, the free inbound supply; for a pinned line, at its location), and an
+ *   `insufficient-stock` one only when it was not;
  * - a higher tier can always take what is protected for it, whatever lower tiers did before it,
  *   also when its request arrives last in a batch full of lower-tier requests.
  * The oracle is a small model of its own (`model` below: plain arithmetic over positions, tiers,
@@ -169,15 +170,27 @@ function stepAndCheck(state: State, rules: RulesDocument, req: AllocationRequest
     expect(next.supplies).toEqual(state.supplies);
     expect([...next.holds]).toEqual([...state.holds]);
     // held back by the rules only when the stock (and, for a backorder, the free inbound supply)
-    // was physically there in the locations it may use; blamed on stock only when it was not
+    // was physically there in the locations it may use — for a pinned line, at its own location,
+    // against what the request pins there; blamed on stock only when it was not
+    const reachOf = (l: { sku: string; location?: string | undefined }) => {
+      if (!l.location) return { reach: limits.get(l.sku)!.reach, demand: demand.get(l.sku)! };
+      const at = l.location;
+      const sellable = state.positions.filter((p) => p.sku === l.sku && p.location === at).reduce((n, p) => n + model.sellable(p), 0);
+      const inbound = req.allowBackorder && model.allowed(rules, req.channel, at) ? state.supplies.filter((x) => x.sku === l.sku && x.location === at).reduce((n, x) => n + Math.max(0, x.free), 0) : 0;
+      return { reach: sellable + inbound, demand: req.lines.filter((x) => x.sku === l.sku && x.location === at).reduce((n, x) => n + x.qty, 0) };
+    };
     if (outcome.error instanceof ChannelLimit) {
       for (const l of outcome.error.lines) {
         expect(['protected', 'channel-cap']).toContain(l.reason);
-        expect(limits.get(l.sku)!.reach).toBeGreaterThanOrEqual(demand.get(l.sku)!);
+        const { reach, demand: d } = reachOf(l);
+        expect(reach).toBeGreaterThanOrEqual(d);
       }
     }
     if (outcome.error instanceof InsufficientStock) {
-      for (const l of outcome.error.lines.filter((x) => x.reason === 'insufficient-stock')) expect(limits.get(l.sku)!.reach).toBeLessThan(demand.get(l.sku)!);
+      for (const l of outcome.error.lines.filter((x) => x.reason === 'insufficient-stock')) {
+        const { reach, demand: d } = reachOf(l);
+        expect(reach).toBeLessThan(d);
+      }
     }
     return { next, outcome };
   }
