@@ -9,6 +9,7 @@ import type { AppDeps, AppEnv } from './http/context.js';
 import { bodyLimit } from './http/body-limit.js';
 import { newRouter } from './http/context.js';
 import { problemResponse, toDomainError } from './http/problem.js';
+import { problemResponses } from './http/schemas.js';
 import { atpRoutes } from './http/routes/atp.js';
 import { eventRoutes } from './http/routes/events.js';
 import { catalogRoutes } from './http/routes/catalog.js';
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps) {
   catalogRoutes(app, deps);
   supplyRoutes(app, deps);
 
+  documentCommonRefusals(app);
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'ATP allocation service', version: '1.0.0', description: 'Concurrency-safe available-to-promise allocation.' },
@@ -72,6 +74,33 @@ export function createApp(deps: AppDeps) {
     return problemResponse(c, new DomainError('internal', 500, 'Internal error', `see the service log for request ${c.get('requestId')}`));
   });
   return app;
+}
+
+/** Operations that touch no database (their answers cannot be a 503 database-unavailable). */
+const NO_DATABASE = new Set(['GET /healthz', 'GET /docs', 'GET /openapi.json', 'GET /v1/rules']);
+
+/**
+ * The refusals that come from the shared layers rather than from one handler, documented on every
+ * operation they can reach: 400 for any validated input (params, query, headers, body — including
+ * malformed JSON and a missing Idempotency-Key), 413 (body limit) and 415 (not JSON) where a body
+ * is accepted (and on DELETE, whose body the limit also measures), 401 wherever a key is needed,
+ * and 503 wherever the database is read or written (unreachable, lock or statement timeout).
+ */
+function documentCommonRefusals(app: ReturnType<typeof newRouter>) {
+  for (const d of app.openAPIRegistry.definitions) {
+    if (d.type !== 'route') continue;
+    const r = d.route;
+    const op = `${r.method.toUpperCase()} ${r.path}`;
+    const codes: number[] = [];
+    const req = r.request ?? {};
+    if (req.params || req.query || req.headers || req.body) codes.push(400);
+    if (req.body || r.method === 'delete') codes.push(413);
+    if (req.body) codes.push(415);
+    if (!PUBLIC_PATHS.has(r.path)) codes.push(401);
+    if (!NO_DATABASE.has(op) && r.path !== '/readyz') codes.push(503);
+    const missing = codes.filter((c) => !(String(c) in r.responses));
+    if (missing.length > 0) r.responses = Object.fromEntries(Object.entries({ ...r.responses, ...problemResponses(...missing) }).sort(([a], [b]) => Number(a) - Number(b)));
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The pure allocation decision: all-or-nothing, no oversell, protection and tier order. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { availableOf, decideBatch, type PositionState } from '../src/domain/allocate.js';
+import { decideBatch, type PositionState } from '../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../src/domain/errors.js';
 import { DEFAULT_RULES, type RulesDocument } from '../src/rules/schema.js';
 
@@ -44,7 +44,7 @@ describe('decideBatch', () => {
     expect(!short.ok && short.error).toBeInstanceOf(InsufficientStock);
   });
 
-  it('never oversells any position (property)', () => {
+  it('never oversells any position: exactly what a first-come model grants, every unit accounted for (property)', () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 4 }),
@@ -52,10 +52,28 @@ describe('decideBatch', () => {
         (stock, reqs) => {
           const positions = stock.map((s, i) => pos(`L${i}`, s, i));
           const r = decideBatch({ positions }, DEFAULT_RULES, reqs.map((q) => ({ channel: q.ch, lines: [{ sku: 'A', qty: q.qty }] })));
-          const granted = r.outcomes.reduce((s, o) => s + (o.ok ? o.lines[0]!.qty : 0), 0);
-          expect(granted).toBeLessThanOrEqual(stock.reduce((a, b) => a + b, 0));
-          for (const p of r.positions) expect(p.reserved).toBeLessThanOrEqual(p.onHand);
-          expect(r.positions.every((p) => availableOf(p) >= 0)).toBe(true);
+          // the model: no rules (both channels the default tier), so arrival order; a request is
+          // granted whole iff it fits in what is left across all locations
+          let left = stock.reduce((a, b) => a + b, 0);
+          const expected = reqs.map((q) => (q.qty <= left ? ((left -= q.qty), true) : false));
+          expect(r.outcomes.map((o) => o.ok)).toEqual(expected);
+          const allocatedAt = new Map<string, number>();
+          r.outcomes.forEach((o, i) => {
+            if (!o.ok) return;
+            const line = o.lines[0]!;
+            expect(line.qty).toBe(reqs[i]!.qty);
+            expect(line.allocations.reduce((n, a) => n + a.qty, 0)).toBe(reqs[i]!.qty);
+            for (const a of line.allocations) allocatedAt.set(a.location, (allocatedAt.get(a.location) ?? 0) + a.qty);
+          });
+          // per position: reserved is exactly what was allocated there, and the unclamped
+          // availability (onHand − reserved, nothing held or kept back here) is exactly the rest
+          for (const [i, p] of r.positions.entries()) {
+            expect(p.onHand).toBe(stock[i]);
+            expect(p.reserved).toBe(allocatedAt.get(p.location) ?? 0);
+            expect(p.onHand - p.reserved - p.qualityHold - p.safetyStock).toBe(stock[i]! - (allocatedAt.get(p.location) ?? 0));
+            expect(p.onHand - p.reserved).toBeGreaterThanOrEqual(0); // no oversell, unclamped
+          }
+          expect(r.positions.reduce((n, p) => n + p.onHand - p.reserved, 0)).toBe(left);
         },
       ),
     );

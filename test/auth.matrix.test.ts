@@ -15,6 +15,7 @@ import { KeyRing } from '../src/http/auth.js';
 import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/service.js';
 import { createTelemetry, type Telemetry } from '../src/telemetry.js';
+import { client, type Client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { servedRoutes } from './helpers/routes.js';
 
@@ -29,6 +30,8 @@ const auth = (who: Who): Record<string, string> =>
   who === 'none' ? {} : { authorization: `Bearer ${who === 'wrong' ? WRONG : KEYS[who]}` };
 
 let svc: Service;
+/** no default key: each call sends its own Authorization (or none) */
+let http: Client;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let telemetry: Telemetry;
 const spans = new InMemorySpanExporter();
@@ -52,6 +55,7 @@ beforeAll(async () => {
     }),
     { sweeper: false, telemetry, logger: createLogger('trace', sink) },
   );
+  http = client(svc.app);
   expect((await call('admin', 'PUT', '/v1/inventory/AUTH-1/DC1', { onHand: 100_000 })).status).toBe(200);
 });
 afterAll(async () => {
@@ -65,7 +69,7 @@ async function call(who: Who, method: string, path: string, body?: unknown, head
   const h: Record<string, string> = { ...auth(who), ...headers };
   if (method === 'POST' || method === 'PATCH') h['idempotency-key'] ??= `idem-${++seq}`;
   if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await svc.app.request(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await http.raw(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   bodies.push(text);
   return { status: res.status, text, type: res.headers.get('content-type') ?? '' };
@@ -230,8 +234,8 @@ describe('key handling', () => {
       'Bearer',
       KEYS.admin,
     ];
-    for (const v of variants) expect((await svc.app.request('/v1/rules', { headers: { authorization: v } })).status).toBe(401);
-    expect((await svc.app.request('/v1/rules', { headers: { authorization: `bearer   ${KEYS.oms}` } })).status).toBe(200);
+    for (const v of variants) expect((await http.raw('/v1/rules', { headers: { authorization: v } })).status).toBe(401);
+    expect((await http.raw('/v1/rules', { headers: { authorization: `bearer   ${KEYS.oms}` } })).status).toBe(200);
   });
 
   it('configuration errors about keys never echo a key', () => {

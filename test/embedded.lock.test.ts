@@ -17,6 +17,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { DataDirLocked, lockDataDir } from '../src/db/data-dir-lock.js';
 import { startService, type ServiceProcess } from './faults/helpers/service-process.js';
+import { client, overHttp } from './helpers/api.js';
 
 let dir: string;
 const running: ServiceProcess[] = [];
@@ -58,14 +59,13 @@ it('a second process on the same data directory refuses to start; after the firs
   expect(log).toContain(`ATP_DATA_DIR ${dir} is in use by another process (pid ${holder.pid}`);
 
   // the first one still serves
-  const res = await fetch(`${first.url}/v1/inventory/LOCK-1/DC1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 3 }) });
-  expect(res.status).toBe(200);
+  expect((await client(overHttp(first.url)).setStock('LOCK-1', 'DC1', 3)).status).toBe(200);
 
   await first.stop();
   expect(existsSync(lockFile()), 'released on exit').toBe(false);
   const third = await startService('lock-third', env());
   running.push(third);
-  const atp = (await (await fetch(`${third.url}/v1/atp?sku=LOCK-1`)).json()) as { skus: { onHand: number }[] };
+  const atp = (await client(overHttp(third.url)).atp(['LOCK-1'])).body as { skus: { onHand: number }[] };
   expect(atp.skus[0]!.onHand).toBe(3);
   await third.stop();
 }, 180_000);
@@ -78,7 +78,7 @@ it('a stale lock of a dead process is taken over', async () => {
   running.push(p);
   const now = JSON.parse(readFileSync(lockFile(), 'utf8')) as { pid: number };
   expect(now.pid).not.toBe(dead);
-  expect((await fetch(`${p.url}/healthz`)).status).toBe(200);
+  expect((await client(overHttp(p.url)).call('GET', '/healthz')).status).toBe(200);
   await p.stop();
   expect(existsSync(lockFile())).toBe(false);
 }, 120_000);

@@ -14,6 +14,7 @@ import { CloudEvent, parseEventData } from '../src/events/types.js';
 import { newRouter } from '../src/http/context.js';
 import { eventRoutes } from '../src/http/routes/events.js';
 import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 const ADMIN = 'admin-key-0123456789';
@@ -42,7 +43,7 @@ afterAll(async () => {
 type Page = { events: CloudEvent[]; next: string };
 let keyNo = 0;
 const req = (app: Service['app'], method: string, url: string, key: string | undefined, body?: unknown) =>
-  app.request(url, {
+  client(app).raw(url, {
     method,
     headers: { 'content-type': 'application/json', 'idempotency-key': `k-${++keyNo}`, ...(key ? { authorization: `Bearer ${key}` } : {}) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

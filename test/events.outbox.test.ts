@@ -14,6 +14,7 @@ import { type AvailablePoint, type ProjectedPoint, reorderCrossings, soldOutCros
 import { parseEventData } from '../src/events/types.js';
 import { createService, type Service } from '../src/service.js';
 import { setPosition } from '../src/services/inventory.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let svc: Service;
@@ -35,8 +36,8 @@ afterAll(async () => {
 const json = { 'content-type': 'application/json' };
 let keyNo = 0;
 const post = (path: string, body: unknown) =>
-  svc.app.request(path, { method: 'POST', headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, body: JSON.stringify(body) });
-const put = (path: string, body: unknown) => svc.app.request(path, { method: 'PUT', headers: json, body: JSON.stringify(body) });
+  client(svc.app).raw(path, { method: 'POST', headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, body: JSON.stringify(body) });
+const put = (path: string, body: unknown) => client(svc.app).raw(path, { method: 'PUT', headers: json, body: JSON.stringify(body) });
 
 interface Row {
   id: number;

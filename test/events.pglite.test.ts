@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { CloudEvent, parseEventData } from '../src/events/types.js';
 import { createService } from '../src/service.js';
+import { client } from './helpers/api.js';
 
 const json = { 'content-type': 'application/json' };
 let keyNo = 0;
@@ -20,7 +21,7 @@ it('works on embedded PGlite without Redis', async () => {
     expect(local.database.mode).toBe('pglite');
     expect(local.relay).toBeUndefined();
     const call = (method: string, url: string, body?: unknown) =>
-      local.app.request(url, { method, headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      client(local.app).raw(url, { method, headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     expect((await call('PUT', '/v1/inventory/L/DC1', { onHand: 3 })).status).toBe(200);
     const r = await call('POST', '/v1/reservations', { orderRef: 'x', channel: 'web', lines: [{ sku: 'L', qty: 3 }] });
     const { id } = (await r.json()) as { id: string };

@@ -27,6 +27,7 @@ import { OutboxRelay } from '../src/events/relay.js';
 import { purgeOutbox } from '../src/events/retention.js';
 import { CloudEvent } from '../src/events/types.js';
 import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PersistentRedis } from './helpers/redis-persistent.js';
 import { PrivateRedis } from './helpers/redis-server.js';
@@ -62,12 +63,12 @@ const newStream = () => {
 const json = { 'content-type': 'application/json' };
 let keyNo = 0;
 const post = (path: string, body: unknown) =>
-  svc.app.request(path, { method: 'POST', headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, body: JSON.stringify(body) });
+  client(svc.app).raw(path, { method: 'POST', headers: { ...json, 'idempotency-key': `k-${++keyNo}` }, body: JSON.stringify(body) });
 
 /** Concurrent mixed traffic: reservations on a few SKUs, then releases and commits of them. */
 async function traffic(tag: string, n: number): Promise<string[]> {
   for (const sku of ['X', 'Y', 'Z']) {
-    await svc.app.request(`/v1/inventory/${tag}-${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand: n, reorderPoint: Math.floor(n / 2) }) });
+    await client(svc.app).raw(`/v1/inventory/${tag}-${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand: n, reorderPoint: Math.floor(n / 2) }) });
   }
   const ids = (
     await Promise.all(
@@ -258,7 +259,7 @@ it('a stream that ends with an entry of another outbox stops the relay: nothing 
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
   try {
     await until(() => relay.status().redis === 'ready');
-    await svc.app.request('/v1/inventory/FOREIGN/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
+    await client(svc.app).raw('/v1/inventory/FOREIGN/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
     await expect(relay.drain()).rejects.toThrow(/not an event of this outbox.*ATP_EVENTS_STREAM/);
     expect((await relay.lag()).unpublished).toBe(1);
     expect(await redis.xlen(stream)).toBe(1);
@@ -283,7 +284,7 @@ it('the relay holds back events of transactions newer than one still open, then 
       await gate;
     });
     await isOpen;
-    await svc.app.request('/v1/inventory/NEWER/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
+    await client(svc.app).raw('/v1/inventory/NEWER/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1 }) });
     await until(() => relay.status().redis === 'ready');
     expect(await relay.drain()).toBe(0);
     expect((await relay.lag()).unpublished).toBe(1);
@@ -321,10 +322,10 @@ it('createService with REDIS_URL runs the relay: events reach the stream, /ready
   );
   try {
     expect(other.relay).toBeDefined();
-    const res = await other.app.request('/v1/inventory/SVC/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) });
+    const res = await client(other.app).raw('/v1/inventory/SVC/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) });
     expect(res.status).toBe(200);
     await until(async () => (await redis.xlen(stream)) > 0 && other.relay!.status().passes > 0 && !other.relay!.status().failing);
-    const ready = (await (await other.app.request('/readyz')).json()) as { checks: { events: Record<string, unknown> } };
+    const ready = (await (await client(other.app).raw('/readyz')).json()) as { checks: { events: Record<string, unknown> } };
     expect(ready.checks.events).toMatchObject({ ok: true, redis: 'ready', failing: false });
     expect(typeof ready.checks.events.unpublished).toBe('number');
     expect(typeof ready.checks.events.oldestAgeSeconds).toBe('number');

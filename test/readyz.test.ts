@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { MemoryRulesStore, type RulesStatus } from '../src/rules/store.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 /** the in-process store, reporting that its backing store has been unreachable for 42 s */
@@ -35,16 +36,16 @@ afterAll(async () => {
 
 type Body = { status: string; checks: Record<string, { ok: boolean; state: string; reason?: string }> };
 const readyz = async (s: Service = svc) => {
-  const res = await s.app.request('/readyz');
+  const res = await client(s.app).raw('/readyz');
   return { status: res.status, body: (await res.json()) as Body, connection: res.headers.get('connection') };
 };
 
 it('/healthz answers without any key or dependency; X-Request-Id is echoed or generated', async () => {
-  const res = await svc.app.request('/healthz', { headers: { 'x-request-id': 'probe-123' } });
+  const res = await client(svc.app).raw('/healthz', { headers: { 'x-request-id': 'probe-123' } });
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({ status: 'ok' });
   expect(res.headers.get('x-request-id')).toBe('probe-123');
-  const gen = await svc.app.request('/healthz');
+  const gen = await client(svc.app).raw('/healthz');
   expect(gen.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 });
 

@@ -1,7 +1,13 @@
 /**
- * Invariant proven: no oversell under concurrency, for 100 units and 500 one-unit requests at once
- * → exactly 100 accepted, reserved == Σ active allocations == 100, ledger balanced.
- * (1) through the HTTP app: requests for one SKU ride the batcher's lane (natural batching);
+ * Invariant proven: no oversell under concurrency — 500 one-unit requests at once for 100
+ * promisable units → exactly 100 accepted, every refusal `insufficient-stock`, reserved ==
+ * Σ active allocations == 100, ledger balanced, availability exactly 0 (never below).
+ * (1) through the HTTP apps of TWO service instances on one database, each with
+ *     ATP_LANE_CONCURRENCY=4 and small batches: up to 8 allocation transactions on the same row
+ *     overlap for real, so only the row lock (`for update`) keeps them apart. The position keeps
+ *     10 units of safety stock, which no CHECK constraint guards (positions_no_oversell counts
+ *     reserved + quality hold only): a decision made on a stale read oversells into it instead
+ *     of failing. Removing `for update` in services/reserve.ts makes this case fail.
  * (2) straight to reserveBatch, one transaction per request over 20 pooled connections, so the
  *     row locks (not the batcher) are what keep them apart.
  */
@@ -10,42 +16,41 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { reserveBatch } from '../src/services/reserve.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let svc: Service;
+let other: Service;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  svc = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '20', LOG_LEVEL: 'silent' }), { sweeper: false });
+  // lanes overlap: 4 batches of one SKU in flight per instance, at most 8 requests per batch
+  const env = { DATABASE_URL: db.url, ATP_DB_POOL_MAX: '20', ATP_LANE_CONCURRENCY: '4', ATP_BATCH_MAX: '8', ATP_SOLDOUT_TTL_MS: '0', LOG_LEVEL: 'silent' };
+  svc = await createService(loadConfig(env), { sweeper: false });
+  other = await createService(loadConfig({ ...env, ATP_DB_POOL_MAX: '10' }), { sweeper: false });
 });
 afterAll(async () => {
+  await other?.stop();
   await svc?.stop();
   await db?.drop();
 });
 
-const json = { 'content-type': 'application/json' };
-
-it('500 concurrent requests for 100 units allocate exactly 100', async () => {
-  const put = await svc.app.request('/v1/inventory/HOT/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
-  expect(put.status).toBe(200);
-  const responses = await Promise.all(
-    Array.from({ length: 500 }, (_, i) =>
-      svc.app.request('/v1/reservations', {
-        method: 'POST',
-        headers: { ...json, 'idempotency-key': `k-${i}` },
-        body: JSON.stringify({ orderRef: `o-${i}`, channel: 'web', lines: [{ sku: 'HOT', qty: 1 }] }),
-      }),
-    ),
-  );
+it('500 concurrent requests over two instances with overlapping lanes allocate exactly the 100 promisable units', async () => {
+  const apis = [client(svc.app), client(other.app)];
+  expect((await apis[0]!.setStock('HOT', 'DC1', 110, { safetyStock: 10 })).status).toBe(200);
+  const responses = await Promise.all(Array.from({ length: 500 }, (_, i) => apis[i % 2]!.reserve({ orderRef: `o-${i}`, channel: 'web', lines: [{ sku: 'HOT', qty: 1 }] }, `k-${i}`)));
   const statuses = responses.map((r) => r.status);
   expect(statuses.filter((s) => s === 201)).toHaveLength(100);
   expect(statuses.filter((s) => s === 409)).toHaveLength(400);
-  await expectBalanced('HOT');
+  expect(new Set(responses.filter((r) => r.status === 409).map((r) => r.body.code))).toEqual(new Set(['insufficient-stock']));
+  await expectBalanced('HOT', 110);
+  const atp = (await apis[1]!.atp(['HOT'])).body.skus[0];
+  expect(atp).toMatchObject({ onHand: 110, reserved: 100, safetyStock: 10, available: 0 });
 });
 
 it('500 concurrent single-request transactions for 100 units allocate exactly 100', async () => {
-  await svc.app.request('/v1/inventory/HOT2/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 100 }) });
+  expect((await client(svc.app).setStock('HOT2', 'DC1', 100)).status).toBe(200);
   const rules = svc.rules.current();
   const reports = await Promise.all(
     Array.from({ length: 500 }, (_, i) =>
@@ -55,16 +60,16 @@ it('500 concurrent single-request transactions for 100 units allocate exactly 10
     ),
   );
   expect(reports.filter((r) => r.results[0]!.ok)).toHaveLength(100);
-  await expectBalanced('HOT2');
+  await expectBalanced('HOT2', 100);
 });
 
-async function expectBalanced(sku: string) {
+async function expectBalanced(sku: string, onHand: number) {
   const sql = postgres(db.url, { max: 1 });
   const [p] = await sql`select on_hand, reserved from positions where sku = ${sku}`;
   const [a] = await sql`select coalesce(sum(qty),0)::int as s from allocations where sku = ${sku} and supply_id is null`;
   const [l] = await sql`select coalesce(sum(delta_on_hand),0)::int as oh, coalesce(sum(delta_reserved),0)::int as r from ledger where sku = ${sku}`;
   await sql.end();
-  expect(p).toMatchObject({ on_hand: 100, reserved: 100 });
+  expect(p).toMatchObject({ on_hand: onHand, reserved: 100 });
   expect(a!.s).toBe(100);
-  expect(l).toMatchObject({ oh: 100, r: 100 });
+  expect(l).toMatchObject({ oh: onHand, r: 100 });
 }

@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { afterAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PrivateRedis } from './helpers/redis-server.js';
 
@@ -42,12 +43,12 @@ async function start(env: Record<string, string>): Promise<Service> {
 }
 
 async function put(s: Service, body: unknown, ifMatch?: string) {
-  const r = await s.app.request('/v1/rules', { method: 'PUT', headers: { 'content-type': 'application/json', ...(ifMatch ? { 'if-match': ifMatch } : {}) }, body: JSON.stringify(body) });
+  const r = await client(s.app).raw('/v1/rules', { method: 'PUT', headers: { 'content-type': 'application/json', ...(ifMatch ? { 'if-match': ifMatch } : {}) }, body: JSON.stringify(body) });
   return { status: r.status, etag: r.headers.get('etag'), body: (await r.json()) as Record<string, unknown> };
 }
 
 async function get(s: Service) {
-  const r = await s.app.request('/v1/rules');
+  const r = await client(s.app).raw('/v1/rules');
   return { etag: r.headers.get('etag'), body: (await r.json()) as Record<string, unknown> };
 }
 
@@ -168,12 +169,12 @@ it('a stored version that is not a valid document (edited by hand) is never enfo
     await sql.end();
   }
   const fresh = await start(env);
-  const ready = await fresh.app.request('/readyz');
+  const ready = await client(fresh.app).raw('/readyz');
   expect(ready.status).toBe(503);
   expect(((await ready.json()) as { checks: { rules: { state: string; reason: string } } }).checks.rules).toMatchObject({ state: 'unloaded', reason: expect.stringMatching(/rules version 2 in Postgres is not a valid rules document \(defaultTier/) });
   expect(s.rules.current()).toMatchObject({ version: 1, defaultTier: 2 });
   // the operator stores a valid version over it
   expect((await put(fresh, { defaultTier: 1 }, '"2"')).etag).toBe('"3"');
-  expect((await fresh.app.request('/readyz')).status).toBe(200);
+  expect((await client(fresh.app).raw('/readyz')).status).toBe(200);
   await waitFor('the running instance applies version 3', () => s.rules.current().version === 3);
 });

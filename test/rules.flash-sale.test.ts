@@ -19,6 +19,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
+import { client, type Client, overHttp } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -26,6 +27,7 @@ let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let svc: Service;
 let server: ServerType;
 let base: string;
+let api: Client;
 let rulesVersion: number;
 
 const RULES = {
@@ -44,13 +46,11 @@ beforeAll(async () => {
   server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((r) => server.once('listening', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const put = await fetch(`${base}/v1/rules`, { method: 'PUT', headers: { 'content-type': 'application/json', 'if-match': '"0"' }, body: JSON.stringify(RULES) });
+  api = client(overHttp(base));
+  const put = await api.putRules(RULES, '"0"');
   expect(put.status).toBe(200);
-  rulesVersion = ((await put.json()) as { version: number }).version;
-  for (const sku of ['FLASH-1', 'FLASH-2']) {
-    const r = await fetch(`${base}/v1/inventory/${sku}/DC1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onHand: 100 }) });
-    expect(r.status).toBe(200);
-  }
+  rulesVersion = (put.body as { version: number }).version;
+  for (const sku of ['FLASH-1', 'FLASH-2']) expect((await api.setStock(sku, 'DC1', 100)).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -70,12 +70,8 @@ interface Answer {
 let n = 0;
 async function reserve(sku: string, channel: string): Promise<Answer> {
   const i = ++n;
-  const r = await fetch(`${base}/v1/reservations`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': `flash-${i}` },
-    body: JSON.stringify({ orderRef: `o-${i}`, channel, lines: [{ sku, qty: 1 }] }),
-  });
-  const body = (await r.json()) as { code?: string; rulesVersion?: number; lines?: { reason?: string }[] };
+  const r = await api.reserve({ orderRef: `o-${i}`, channel, lines: [{ sku, qty: 1 }] }, `flash-${i}`);
+  const body = r.body as { code?: string; rulesVersion?: number; lines?: { reason?: string }[] };
   return { channel, status: r.status, code: body.code, reason: body.lines?.[0]?.reason, rulesVersion: body.rulesVersion };
 }
 
@@ -136,8 +132,8 @@ it('low tiers answered before the first web request is even sent: web still gets
   expect(before.b2b + before.mkt).toBe(60);
   // the channel view of ATP answers after the rules
   const atp = async (channel: string) => {
-    const r = await fetch(`${base}/v1/atp?sku=FLASH-1&channel=${channel}`);
-    return ((await r.json()) as { skus: { available: number; channel: Record<string, unknown> }[] }).skus[0]!;
+    const r = await api.atp(['FLASH-1'], channel);
+    return (r.body as { skus: { available: number; channel: Record<string, unknown> }[] }).skus[0]!;
   };
   expect(await atp('mkt')).toMatchObject({ available: 40, channel: { name: 'mkt', tier: 3, available: 0, protectedUnits: 60, rulesVersion } });
   expect(await atp('b2b')).toMatchObject({ available: 40, channel: { tier: 2, available: 0, protectedUnits: 40 } });

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { RedisRulesStore } from '../src/rules/redis-store.js';
 import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PrivateRedis } from './helpers/redis-server.js';
 
@@ -56,18 +57,18 @@ function redis(url: string): Redis {
 const uniqueKey = () => `atp:test:rules:${randomBytes(6).toString('hex')}`;
 
 async function putRules(s: Service, body: unknown, ifMatch?: string) {
-  return s.app.request('/v1/rules', { method: 'PUT', headers: { ...json, ...(ifMatch ? { 'if-match': ifMatch } : {}) }, body: JSON.stringify(body) });
+  return client(s.app).raw('/v1/rules', { method: 'PUT', headers: { ...json, ...(ifMatch ? { 'if-match': ifMatch } : {}) }, body: JSON.stringify(body) });
 }
 
 async function stock(s: Service, sku: string, onHand: number) {
-  const r = await s.app.request(`/v1/inventory/${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand }) });
+  const r = await client(s.app).raw(`/v1/inventory/${sku}/DC1`, { method: 'PUT', headers: json, body: JSON.stringify({ onHand }) });
   expect(r.status).toBe(200);
 }
 
 let seq = 0;
 async function reserve(s: Service, channel: string, sku: string, qty = 1) {
   const n = ++seq;
-  const r = await s.app.request('/v1/reservations', {
+  const r = await client(s.app).raw('/v1/reservations', {
     method: 'POST',
     headers: { ...json, 'idempotency-key': `rk-${n}-${randomBytes(4).toString('hex')}` },
     body: JSON.stringify({ orderRef: `o-${n}`, channel, lines: [{ sku, qty }] }),
@@ -76,7 +77,7 @@ async function reserve(s: Service, channel: string, sku: string, qty = 1) {
 }
 
 async function channelAtp(s: Service, sku: string, channel: string) {
-  const r = await s.app.request(`/v1/atp?sku=${sku}&channel=${channel}`);
+  const r = await client(s.app).raw(`/v1/atp?sku=${sku}&channel=${channel}`);
   expect(r.status).toBe(200);
   const body = (await r.json()) as { skus: { available: number; channel: { available: number; rulesVersion: number } }[] };
   return body.skus[0]!;
@@ -117,7 +118,7 @@ describe('two instances, one Redis', () => {
     for (let round = 0; round < 10; round++) {
       // alternate between "mkt may take nothing" and "mkt may take everything"
       const protect = round % 2 === 0 ? { '1': 10 } : {};
-      const before = (await a.app.request('/v1/rules')).headers.get('etag')!;
+      const before = (await client(a.app).raw('/v1/rules')).headers.get('etag')!;
       const t0 = performance.now();
       const put = await putRules(a, { channels: { web: { tier: 1 }, mkt: { tier: 3 } }, protect }, before);
       expect(put.status).toBe(200);
@@ -133,7 +134,7 @@ describe('two instances, one Redis', () => {
     );
 
     // the last round left mkt free; protect everything again and reserve on b
-    const etag = (await a.app.request('/v1/rules')).headers.get('etag')!;
+    const etag = (await client(a.app).raw('/v1/rules')).headers.get('etag')!;
     const put = await putRules(a, { channels: { web: { tier: 1 }, mkt: { tier: 3 } }, protect: { '1': 10 } }, etag);
     const version = ((await put.json()) as { version: number }).version;
     await waitFor('b applies the protection', () => b.rules.current().version === version);
@@ -151,7 +152,7 @@ describe('two instances, one Redis', () => {
   });
 
   it('a stale If-Match is a 412; two concurrent PUTs with the same If-Match: exactly one wins', async () => {
-    const etag = (await a.app.request('/v1/rules')).headers.get('etag')!;
+    const etag = (await client(a.app).raw('/v1/rules')).headers.get('etag')!;
     const first = await putRules(b, { defaultTier: 2 }, etag);
     expect(first.status).toBe(200);
     const stale = await putRules(a, { defaultTier: 3 }, etag);
@@ -197,7 +198,7 @@ describe('two instances, one Redis', () => {
       expect(a.rules.current()).toEqual(good);
       expect(b.rules.current()).toEqual(good);
       expect(await r.hget(key, 'version')).toBe(version);
-      const ready = await a.app.request('/readyz');
+      const ready = await client(a.app).raw('/readyz');
       expect(ready.status).toBe(200);
       expect(((await ready.json()) as { status: string }).status).toBe('degraded');
     }
@@ -243,11 +244,11 @@ describe('Redis killed and restarted in the middle of reservation traffic (priva
       await privateRedis.kill();
       phase = 'down';
       await waitFor('readyz degraded', async () => {
-        const r = await s.app.request('/readyz');
+        const r = await client(s.app).raw('/readyz');
         const body = (await r.json()) as { status: string };
         return r.status === 200 && body.status === 'degraded';
       }, 10_000, 50);
-      const ready = (await (await s.app.request('/readyz')).json()) as { status: string; checks: { rules: Record<string, unknown> } };
+      const ready = (await (await client(s.app).raw('/readyz')).json()) as { status: string; checks: { rules: Record<string, unknown> } };
       expect(ready.checks.rules).toMatchObject({ ok: true, source: 'redis', state: 'degraded', version: v1, loaded: true });
       expect(typeof ready.checks.rules.ageSeconds).toBe('number');
       console.log(`/readyz while Redis is down: ${JSON.stringify(ready.checks.rules)}`);
@@ -263,7 +264,7 @@ describe('Redis killed and restarted in the middle of reservation traffic (priva
       const r = redis(privateRedis.url);
       // the instance writes its last good copy back into the empty Redis
       await waitFor('last good version written back', async () => (await r.hget(key, 'version').catch(() => null)) === String(v1), 10_000, 50);
-      await waitFor('readyz fresh', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
+      await waitFor('readyz fresh', async () => ((await (await client(s.app).raw('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
       // a version committed in Postgres whose writer died before writing Redis (no announcement):
       // the periodic re-read applies it and writes it to Redis
       const v2 = v1 + 1;
@@ -326,12 +327,12 @@ describe('Redis hanging (SIGSTOP on a private redis-server)', () => {
       // the connection stays open and silent: only the command timeout ends the wait
       const putHung = await putRules(s, { channels: {} }, '"1"');
       expect(putHung.status).toBe(503);
-      await waitFor('readyz degraded while Redis hangs', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'degraded', 10_000, 50);
+      await waitFor('readyz degraded while Redis hangs', async () => ((await (await client(s.app).raw('/readyz')).json()) as { status: string }).status === 'degraded', 10_000, 50);
       const answers = await Promise.all(Array.from({ length: 4 }, () => reserve(s, 'mkt', 'HANG-1')));
       expect(answers.map((a) => a.status).sort()).toEqual([201, 201, 409, 409]);
       expect(answers.filter((a) => a.status === 409).every((a) => a.body.code === 'channel-limit')).toBe(true);
       hung.resume();
-      await waitFor('readyz fresh after SIGCONT', async () => ((await (await s.app.request('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
+      await waitFor('readyz fresh after SIGCONT', async () => ((await (await client(s.app).raw('/readyz')).json()) as { status: string }).status === 'ready', 10_000, 50);
       expect(s.rules.current().version).toBe(1);
     } finally {
       hung.resume();
@@ -345,14 +346,14 @@ describe('without REDIS_URL: the same API, rules in Postgres', () => {
   it('same schema, same optimistic concurrency, /readyz reports the Postgres store', async () => {
     const s = await createService(loadConfig({ DATABASE_URL: db.url, ATP_DB_POOL_MAX: '2', LOG_LEVEL: 'silent' }), { sweeper: false });
     services.push(s);
-    const get = await s.app.request('/v1/rules');
+    const get = await client(s.app).raw('/v1/rules');
     expect(get.headers.get('etag')).toBe('"0"');
     const put = await putRules(s, { channels: { mkt: { tier: 3, maxUnits: 1 } } }, '"0"');
     expect(put.status).toBe(200);
     expect(put.headers.get('etag')).toBe('"1"');
     expect((await putRules(s, { defaultTier: 2 }, '"0"')).status).toBe(412);
     expect((await putRules(s, { channels: { mkt: { maxShare: 2 } } }, '"1"')).status).toBe(400);
-    const ready = (await (await s.app.request('/readyz')).json()) as { status: string; checks: { rules: unknown } };
+    const ready = (await (await client(s.app).raw('/readyz')).json()) as { status: string; checks: { rules: unknown } };
     expect(ready).toMatchObject({ status: 'ready', checks: { rules: { ok: true, source: 'postgres', state: 'fresh', version: 1 } } });
   });
 });

@@ -16,6 +16,8 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { overHttp } from './helpers/api.js';
+import { ContractViolation, contractOf } from './helpers/contract.js';
 import { createTestDatabase } from './helpers/db.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -69,9 +71,15 @@ it('SIGTERM during a burst: every 201 is durable, nothing is cut, exit 0 within 
   const { port, exited } = await start();
   const base = `http://127.0.0.1:${port}`;
   const agent = new Agent({ connections: 32, keepAliveTimeout: 30_000 });
+  // every answer is checked against the service's /openapi.json (read once, before the burst); the
+  // raw undici client stays, to tell connection-level failures (refused / reset) from answers
+  const contract = await contractOf(overHttp(base));
   const send = async (method: string, p: string, body: unknown, headers: Record<string, string> = {}) => {
     const r = await request(`${base}${p}`, { method: method as 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return { status: r.statusCode, body: (await r.body.json()) as { id?: string } };
+    const text = await r.body.text();
+    const type = r.headers['content-type'];
+    contract.assert({ method, path: p, status: r.statusCode, contentType: typeof type === 'string' ? type : null, text });
+    return { status: r.statusCode, body: JSON.parse(text) as { id?: string } };
   };
   expect((await send('PUT', '/v1/inventory/SHUT-1/DC1', { onHand: 100_000 })).status).toBe(200);
 
@@ -90,6 +98,7 @@ it('SIGTERM during a burst: every 201 is durable, nothing is cut, exit 0 within 
           child!.kill('SIGTERM');
         }
       } catch (err) {
+        if (err instanceof ContractViolation) throw err;
         const e = err as { code?: string; cause?: { code?: string } };
         outcomes.push({ i, error: e.code ?? e.cause?.code ?? String(err) });
       }

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import postgres from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
 // the service (and with it @hono/zod-openapi) first: it extends zod before any schema is built
-import { availableOf, type PositionState, type SupplyState } from '../src/domain/allocate.js';
+import { type PositionState, type SupplyState } from '../src/domain/allocate.js';
 import { replan } from '../src/domain/replan.js';
 import { DEFAULT_RULES } from '../src/rules/schema.js';
 import { serviceFixture } from './helpers/service.js';
@@ -188,14 +188,28 @@ describe('replan (pure)', () => {
           const supplies: SupplyState[] = sup.map((s, i) => ({ id: `s${i}`, sku: 'A', location: `L${s.loc}`, rank: s.loc, free: s.free, expectedAt: new Date(day(s.day)) }));
           const r = replan({ positions, supplies }, DEFAULT_RULES, displaced.map((d, i) => ({ ref: `${i}`, channel: d.ch, sku: 'A', qty: d.qty })));
           for (const [i, res] of r.results.entries()) expect(res.allocations.reduce((s, a) => s + a.qty, 0) + res.shortQty).toBe(displaced[i]!.qty);
-          for (const p of r.positions) expect(availableOf(p)).toBeGreaterThanOrEqual(0);
-          for (const p of r.positions) expect(p.reserved).toBeLessThanOrEqual(p.onHand);
-          for (const s of r.supplies) expect(s.free).toBeGreaterThanOrEqual(0);
-          const placedOnHand = r.results.flatMap((x) => x.allocations.filter((a) => !a.supplyId)).reduce((s, a) => s + a.qty, 0);
-          const availBefore = positions.reduce((s, p) => s + availableOf(p), 0);
-          expect(placedOnHand).toBeLessThanOrEqual(availBefore);
+          // every placed unit is accounted for exactly: at its position (reserved grows by it, the
+          // unclamped availability falls by it) or against its supply (free falls by it)
+          const placed = (where: (a: { location: string; supplyId?: string | undefined }) => boolean) =>
+            r.results.flatMap((x) => x.allocations.filter(where)).reduce((s, a) => s + a.qty, 0);
+          const raw = (p: PositionState) => p.onHand - p.reserved - p.qualityHold - p.safetyStock;
+          for (const [i, p] of r.positions.entries()) {
+            const here = placed((a) => !a.supplyId && a.location === p.location);
+            expect(p.location).toBe(positions[i]!.location);
+            expect(p.onHand).toBe(positions[i]!.onHand);
+            expect(p.reserved).toBe(positions[i]!.reserved + here);
+            expect(raw(p)).toBe(raw(positions[i]!) - here);
+            expect(raw(p)).toBeGreaterThanOrEqual(0); // no oversell, unclamped
+          }
+          for (const [i, x] of r.supplies.entries()) {
+            expect(x.id).toBe(supplies[i]!.id);
+            expect(x.free).toBe(supplies[i]!.free - placed((a) => a.supplyId === x.id));
+            expect(x.free).toBeGreaterThanOrEqual(0);
+          }
+          const freeBefore = supplies.reduce((s, x) => s + x.free, 0) + positions.reduce((s, p) => s + raw(p), 0);
+          const freeLeft = r.supplies.reduce((s, x) => s + x.free, 0) + r.positions.reduce((s, p) => s + raw(p), 0);
+          expect(freeLeft).toBe(freeBefore - placed(() => true));
           // short only when nothing was left to take
-          const freeLeft = r.supplies.reduce((s, x) => s + x.free, 0) + r.positions.reduce((s, p) => s + availableOf(p), 0);
           if (r.results.some((x) => x.shortQty > 0)) expect(freeLeft).toBe(0);
         },
       ),

@@ -21,6 +21,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/service.js';
 import { createTelemetry, type Telemetry } from '../src/telemetry.js';
+import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let svc: Service;
@@ -52,7 +53,7 @@ afterAll(async () => {
 
 const json = { 'content-type': 'application/json' };
 const reserve = (key: string, sku: string, qty: number, extra: Record<string, string> = {}) =>
-  svc.app.request('/v1/reservations', {
+  client(svc.app).raw('/v1/reservations', {
     method: 'POST',
     headers: { ...json, 'idempotency-key': key, ...extra },
     body: JSON.stringify({ orderRef: `o-${key}`, channel: 'web', lines: [{ sku, qty }] }),
@@ -71,14 +72,14 @@ function sample(text: string, name: string, want: Record<string, string> = {}): 
 }
 
 it('GET /metrics exposes the named series after traffic', async () => {
-  expect((await svc.app.request('/v1/inventory/MET-1/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 3 }) })).status).toBe(200);
+  expect((await client(svc.app).raw('/v1/inventory/MET-1/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 3 }) })).status).toBe(200);
   expect((await reserve('m1', 'MET-1', 2)).status).toBe(201);
   expect((await reserve('m1', 'MET-1', 2)).status).toBe(201); // replay
   expect((await reserve('m2', 'MET-1', 5)).status).toBe(409); // insufficient
-  expect((await svc.app.request('/v1/rules', { method: 'PUT', headers: json, body: JSON.stringify({ channels: { web: { tier: 1 } } }) })).status).toBe(200);
+  expect((await client(svc.app).raw('/v1/rules', { method: 'PUT', headers: json, body: JSON.stringify({ channels: { web: { tier: 1 } } }) })).status).toBe(200);
   await svc.sweep();
 
-  const res = await svc.app.request('/metrics');
+  const res = await client(svc.app).raw('/metrics');
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
   const text = await res.text();
@@ -112,7 +113,7 @@ const byTrace = (traceId: string) => exporter.getFinishedSpans().filter((s) => s
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 
 it('a trace for one reservation shows the server span, the batch with its size, and the transaction', async () => {
-  expect((await svc.app.request('/v1/inventory/TR-1/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) })).status).toBe(200);
+  expect((await client(svc.app).raw('/v1/inventory/TR-1/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 5 }) })).status).toBe(200);
   const traceId = randomBytes(16).toString('hex');
   const callerSpan = randomBytes(8).toString('hex');
   const res = await reserve('t1', 'TR-1', 1, { traceparent: `00-${traceId}-${callerSpan}-01` });
@@ -144,7 +145,7 @@ it('a trace for one reservation shows the server span, the batch with its size, 
 });
 
 it('under a burst, every reservation is carried by exactly one batch whose size counts it', async () => {
-  expect((await svc.app.request('/v1/inventory/TR-2/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1000 }) })).status).toBe(200);
+  expect((await client(svc.app).raw('/v1/inventory/TR-2/DC1', { method: 'PUT', headers: json, body: JSON.stringify({ onHand: 1000 }) })).status).toBe(200);
   exporter.reset();
   const n = 60;
   const statuses = await Promise.all(Array.from({ length: n }, (_, i) => Promise.resolve(reserve(`b-${i}`, 'TR-2', 1)).then((r) => r.status)));

@@ -9,6 +9,7 @@ import type { Allocator } from '../services/allocator.js';
 import type { Catalog } from '../services/catalog.js';
 import type { Telemetry } from '../telemetry.js';
 import type { KeyRing, Principal } from './auth.js';
+import { IdempotencyKeyRequired } from '../domain/errors.js';
 import { validationError } from './problem.js';
 
 export interface AppDeps {
@@ -36,11 +37,18 @@ export interface AppEnv {
 
 export type Router = OpenAPIHono<AppEnv>;
 
-/** A router whose validation failures become 400 problem+json naming each bad field. */
+/**
+ * A router whose validation failures become 400 problem+json naming each bad field; a missing
+ * Idempotency-Key is its own code (`idempotency-key-required`, as the README lists it), a
+ * malformed one is `validation-failed`.
+ */
 export function newRouter(): Router {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) throw validationError(result.target, result.error);
+      if (result.success) return;
+      const { issues } = result.error;
+      if (result.target === 'header' && issues.some((i) => i.path[0] === 'idempotency-key' && i.code === 'invalid_type')) throw new IdempotencyKeyRequired();
+      throw validationError(result.target, result.error);
     },
   });
 }

@@ -37,6 +37,10 @@ export const IdempotencyHeaders = z.object({
     .openapi({ param: { name: 'idempotency-key', in: 'header' }, example: 'order-1001-reserve' }),
 });
 
+/**
+ * RFC 9457 problem details plus `code`, and every extension member the service sends (each present
+ * only with the codes named in its description). Closed: a new extension member is documented here.
+ */
 export const Problem = z
   .object({
     type: z.string(),
@@ -45,8 +49,47 @@ export const Problem = z
     code: z.string(),
     detail: z.string().optional(),
     instance: z.string().optional(),
+    errors: z
+      .array(z.object({ field: z.string(), reason: z.string() }))
+      .optional()
+      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
+    lines: z
+      .array(
+        z.object({
+          sku: z.string(),
+          requested: z.number().int(),
+          available: z.number().int().optional().openapi({ description: 'insufficient-stock, channel-limit: what this caller may have now' }),
+          reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']).optional(),
+          location: z.string().optional(),
+          line: z.number().int().optional().openapi({ description: 'index of the caller\'s line (`body.lines.<line>`)' }),
+          components: z
+            .array(
+              z.object({
+                sku: z.string(),
+                requested: z.number().int(),
+                available: z.number().int(),
+                reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']),
+              }),
+            )
+            .optional()
+            .openapi({ description: 'for a kit line (sku = the kit, requested/available in kits): the components that fall short, in base units' }),
+          held: z.number().int().optional().openapi({ description: 'exceeds-held: what the reservation holds of this SKU (`kit/component` for a kit line)' }),
+        }),
+      )
+      .optional()
+      .openapi({ description: 'insufficient-stock, channel-limit, exceeds-held: the lines that could not be served' }),
+    rulesVersion: z.number().int().optional().openapi({ description: 'channel-limit: the rules version that held the lines back' }),
+    currentVersion: z.number().int().optional().openapi({ description: 'precondition-failed (PUT /v1/rules): the version in force' }),
+    reservationStatus: z.string().optional().openapi({ description: 'invalid-state: the reservation status that refused the change' }),
+    supplyStatus: z.string().optional().openapi({ description: 'invalid-state: the supply status that refused the change' }),
+    receivedQty: z.number().int().optional().openapi({ description: 'invalid-state (supply): units already received' }),
+    remaining: z.number().int().optional().openapi({ description: 'over-receipt: units the supply still expects' }),
+    sku: z.string().optional().openapi({ description: 'would-overcommit: the position' }),
+    location: z.string().optional(),
+    onHand: z.number().int().optional(),
+    reserved: z.number().int().optional(),
+    qualityHold: z.number().int().optional(),
   })
-  .catchall(z.unknown())
   .openapi('Problem');
 
 export const problemResponses = (...codes: number[]) =>
@@ -101,29 +144,6 @@ export const AtpQuery = z.object({
   channel: Channel.optional().openapi({ param: { name: 'channel', in: 'query' } }),
   unit: UnitName.optional().openapi({ param: { name: 'unit', in: 'query' }, description: 'also answer in this pack unit (inUnit: whole packs, rounded down)' }),
 });
-
-export const AtpSku = z
-  .object({
-    sku: z.string(),
-    onHand: z.number().int(),
-    reserved: z.number().int(),
-    qualityHold: z.number().int(),
-    safetyStock: z.number().int(),
-    available: z.number().int(),
-    locations: z.array(Position.extend({ rank: z.number().int() })),
-    channel: z
-      .object({
-        name: z.string(),
-        tier: z.number().int(),
-        available: z.number().int(),
-        protectedUnits: z.number().int(),
-        capRoom: z.number().int().nullable(),
-        rulesVersion: z.number().int(),
-      })
-      .optional(),
-  })
-  .catchall(z.unknown())
-  .openapi('AtpSku');
 
 // ---- reservations
 /** A quantity in `unit` (default: the base unit, where it must be whole); converted to base units by the catalog. */
@@ -195,6 +215,14 @@ export const Reservation = z
         qty: z.number().int(),
         location: z.string().optional(),
         status: z.enum(['allocated', 'backordered', 'short']),
+        kit: z
+          .object({ sku: z.string(), perKit: z.number().int() })
+          .optional()
+          .openapi({ description: 'this line is a component of a kit the caller ordered: qty = kits × perKit' }),
+        unit: z
+          .object({ name: z.string(), factor: z.number().int() })
+          .optional()
+          .openapi({ description: 'the caller ordered in a pack unit: qty (base units) = quantity in the unit × factor' }),
         allocations: z.array(Allocation),
       }),
     ),

@@ -1,6 +1,6 @@
 /** Request and response schemas of the supply, promise and time-phased ATP routes. */
 import { z } from '@hono/zod-openapi';
-import { AtpSku, Channel, LocationId, Position, Qty, ReserveLine, Sku, StoredText, MAX_LINES } from './schemas.js';
+import { Channel, LocationId, Position, Qty, ReserveLine, Sku, StoredText, MAX_LINES } from './schemas.js';
 
 const Instant = z.iso
   .datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' })
@@ -139,45 +139,63 @@ export const PromiseResult = z
 const ByDate = z.array(z.object({ date: z.string(), available: z.number().int() })).openapi('AtpByDate', {
   description: 'cumulative ATP: available now plus free inbound supply expected by each date (after existing backorders); overdue supply (expected in the past, not received) counts from now, so no date is before the answer',
 });
-export const TimePhasedAtpSku = AtpSku.extend({
-  locations: z.array(Position.extend({ rank: z.number().int(), byDate: ByDate })).openapi({
-    description: 'per location; for a kit: the kits a line pinned to that location can take (its components there)',
-  }),
-  kit: z
-    .object({
-      components: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
-      acrossLocations: z.number().int().openapi({
-        description: 'kits available only by combining components held at different locations: available = Σ locations[].available + acrossLocations, all reservable at once',
-      }),
-    })
-    .optional()
-    .openapi({
-      description:
-        'present when the SKU is a kit. A reservation sources each component of a kit line on its own, so available (and channel.available) is what an unpinned kit line can take, components combined across locations',
-    }),
+const AtpChannel = z.object({
+  name: z.string(),
+  tier: z.number().int(),
+  available: z.number().int(),
+  protectedUnits: z.number().int(),
+  capRoom: z.number().int().nullable(),
+  rulesVersion: z.number().int(),
   byDate: ByDate,
-  inbound: z.array(
-    z.object({
-      supplyId: z.string(),
-      location: z.string(),
-      expectedAt: z.string(),
-      openQty: z.number().int(),
-      allocatedQty: z.number().int(),
-      freeQty: z.number().int(),
+});
+export const TimePhasedAtpSku = z
+  .object({
+    sku: z.string(),
+    kit: z
+      .object({
+        components: z.array(z.object({ sku: z.string(), qty: z.number().int() })),
+        acrossLocations: z.number().int().openapi({
+          description: 'kits available only by combining components held at different locations: available = Σ locations[].available + acrossLocations, all reservable at once',
+        }),
+      })
+      .optional()
+      .openapi({
+        description:
+          'present when the SKU is a kit. A reservation sources each component of a kit line on its own, so available (and channel.available) is what an unpinned kit line can take, components combined across locations',
+      }),
+    onHand: z.number().int(),
+    reserved: z.number().int(),
+    qualityHold: z.number().int(),
+    safetyStock: z.number().int(),
+    available: z.number().int(),
+    byDate: ByDate,
+    locations: z.array(Position.extend({ rank: z.number().int().openapi({ description: 'the location rank (lower ships first)' }), byDate: ByDate })).openapi({
+      description: 'per location; for a kit: the kits a line pinned to that location can take (its components there)',
     }),
-  ),
-  channel: z
-    .object({
-      name: z.string(),
-      tier: z.number().int(),
-      available: z.number().int(),
-      protectedUnits: z.number().int(),
-      capRoom: z.number().int().nullable(),
-      rulesVersion: z.number().int(),
-      byDate: ByDate,
-    })
-    .optional(),
-}).openapi('TimePhasedAtpSku');
+    inbound: z.array(
+      z.object({
+        supplyId: z.string(),
+        location: z.string(),
+        expectedAt: z.string(),
+        openQty: z.number().int(),
+        allocatedQty: z.number().int(),
+        freeQty: z.number().int(),
+      }),
+    ),
+    channel: AtpChannel.optional(),
+    inUnit: z
+      .object({
+        unit: z.string(),
+        factor: z.number().int(),
+        available: z.number().int(),
+        byDate: ByDate,
+        locations: z.array(z.object({ location: z.string(), available: z.number().int(), byDate: ByDate })),
+        channel: z.object({ available: z.number().int(), byDate: ByDate }).optional(),
+      })
+      .optional()
+      .openapi({ description: 'with ?unit=: the same availability in whole packs of that unit (rounded down)' }),
+  })
+  .openapi('TimePhasedAtpSku');
 
 // ---- short picks
 export const ShortPickBody = z

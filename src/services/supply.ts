@@ -144,7 +144,7 @@ export interface ReceiptInput {
  */
 export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string): Promise<StoredResponse> {
   const { row, allocs } = await lockSupply(tx, id);
-  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { status: row.status });
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { supplyStatus: row.status });
   const remaining = row.qty - row.received_qty;
   if (input.qty > remaining) {
     throw new OverReceipt(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, { remaining });
@@ -231,7 +231,7 @@ export interface UpdateSupplyInput {
 export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string): Promise<StoredResponse> {
   const { row, state, allocs } = await lockSupply(tx, id);
   const stockBefore = await stockSnapshot(tx, [row.sku]);
-  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { status: row.status });
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { supplyStatus: row.status });
   const newQty = input.qty ?? row.qty;
   if (newQty < row.received_qty) throw new InvalidState(`supply ${id} has already received ${row.received_qty}; qty cannot go below that`, { receivedQty: row.received_qty });
   const oldDate = new Date(row.expected_at);
@@ -310,7 +310,7 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
 export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string): Promise<StoredResponse> {
   const { row, state, allocs } = await lockSupply(tx, id);
   if (row.status === 'cancelled') return { status: 200, body: { supply: supplyDto(row), affected: [] } };
-  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { status: row.status });
+  if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { supplyStatus: row.status });
   const stockBefore = await stockSnapshot(tx, [row.sku]);
   const items = allocs.map((a) => ({ alloc: a, displaced: a.qty }));
   state.supplies = state.supplies.filter((s) => s.id !== id);

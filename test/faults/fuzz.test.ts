@@ -28,6 +28,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { answerMalformedRequests } from '../../src/http/client-error.js';
 import { createService, type Service } from '../../src/service.js';
+import { overHttp } from '../helpers/api.js';
+import { contractOf } from '../helpers/contract.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { servedRoutes } from '../helpers/routes.js';
 import { digestAll } from './helpers/digest.js';
@@ -620,7 +622,8 @@ async function send(r: Req): Promise<Outcome | 'client-refused'> {
     // the HTTP client refused to send it (a header value it rejects): such bytes are sent raw below
     if (o.kind === 'connection-error' && o.message.startsWith('UND_ERR_INVALID_ARG')) return 'client-refused';
     return o;
-  } catch {
+  } catch (err) {
+    if ((err as Error).name === 'ContractViolation') throw err; // an answer the document does not describe
     return 'client-refused'; // the HTTP client itself refused to send it (e.g. a header value it rejects)
   }
 }
@@ -722,6 +725,10 @@ it('malformed HTTP on a raw socket: a 4xx problem+json, the database unchanged',
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
     expect(status >= 400 && status < 500, `${JSON.stringify(text.slice(0, 80))} → ${answer.slice(0, 200)}`).toBe(true);
     expect(answer.toLowerCase(), answer.slice(0, 300)).toContain('content-type: application/problem+json');
+    // answered by the HTTP parser before any route: checked as a problem document (schema, status member)
+    const [head = '', ...rest] = answer.split('\r\n\r\n');
+    const contentType = /\r\ncontent-type: *([^\r\n]*)/i.exec(head)?.[1] ?? null;
+    (await contractOf(overHttp(`http://127.0.0.1:${port}`))).assert({ method: 'GET', path: '/(malformed HTTP, refused before routing)', status, contentType, text: rest.join('\r\n\r\n') });
   }
   expect(await digestAll(sql)).toBe(before);
 });

@@ -1,8 +1,14 @@
-/** A thin client over `app.request` (no sockets) plus the database invariants every test checks. */
+/**
+ * The one HTTP client of the tests: over `app.request` (no sockets) or, with `overHttp(base)`, a real
+ * socket. Every answer is checked against the service's own /openapi.json with documented objects
+ * closed (see contract.ts): an undeclared status, content type or field fails the test with the
+ * operation, the status and the JSON pointer. Plus the database invariants every test checks.
+ */
 import postgres from 'postgres';
 import { expect } from 'vitest';
+import { checked, contractOf } from './contract.js';
 
-type Fetchable = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
+export type Fetchable = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
 
 export interface Reply<T = any> {
   status: number;
@@ -10,11 +16,30 @@ export interface Reply<T = any> {
   body: T;
 }
 
+const sockets = new Map<string, Fetchable>();
+/** A service listening at `base` (e.g. `http://127.0.0.1:8080`), as a Fetchable (one per base, so its contract is fetched once). */
+export function overHttp(base: string): Fetchable {
+  let f = sockets.get(base);
+  if (!f) {
+    f = { request: (path, init) => fetch(new URL(path, base), init) };
+    sockets.set(base, f);
+  }
+  return f;
+}
+
 export function client(app: Fetchable, auth?: string) {
   let seq = 0;
+  /**
+   * Any request, answered as a Response that has been checked against the document (read it as
+   * usual). For what `call` cannot express: raw bytes, no Authorization header, streams.
+   */
+  const raw = async (path: string, init: RequestInit = {}): Promise<Response> => {
+    const res = await app.request(path, init);
+    return checked(app, init.method ?? 'GET', path, res);
+  };
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
     const h: Record<string, string> = { ...headers };
-    if (auth) h.authorization = `Bearer ${auth}`;
+    if (auth) h.authorization ??= `Bearer ${auth}`;
     if (body !== undefined) h['content-type'] ??= 'application/json';
     const res = await app.request(path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
@@ -24,11 +49,13 @@ export function client(app: Fetchable, auth?: string) {
     } catch {
       /* not JSON: keep the text */
     }
+    (await contractOf(app)).assert({ method, path, status: res.status, contentType: res.headers.get('content-type'), text }, parsed);
     return { status: res.status, headers: res.headers, body: parsed };
   };
   const key = () => `k-${process.pid}-${Date.now().toString(36)}-${++seq}`;
   return {
     call,
+    raw,
     setStock: (sku: string, location: string, onHand: number, extra: Record<string, unknown> = {}) => call('PUT', `/v1/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(location)}`, { onHand, ...extra }),
     reserve: (body: Record<string, unknown>, idempotencyKey = key()) => call('POST', '/v1/reservations', body, { 'idempotency-key': idempotencyKey }),
     get: (id: string) => call('GET', `/v1/reservations/${id}`),
@@ -36,6 +63,8 @@ export function client(app: Fetchable, auth?: string) {
     commit: (id: string, body: Record<string, unknown> = {}, idempotencyKey = key()) => call('POST', `/v1/reservations/${id}/commit`, body, { 'idempotency-key': idempotencyKey }),
     extend: (id: string, holdSeconds: number, idempotencyKey = key()) => call('POST', `/v1/reservations/${id}/extend`, { holdSeconds }, { 'idempotency-key': idempotencyKey }),
     atp: (skus: string[], channel?: string) => call('GET', `/v1/atp?${skus.map((s) => `sku=${encodeURIComponent(s)}`).join('&')}${channel ? `&channel=${encodeURIComponent(channel)}` : ''}`),
+    rules: () => call('GET', '/v1/rules'),
+    putRules: (doc: unknown, ifMatch?: string) => call('PUT', '/v1/rules', doc, ifMatch ? { 'if-match': ifMatch } : {}),
   };
 }
 

@@ -1,22 +1,23 @@
-/** Shared by the supply / promise / short-pick tests: an HTTP client on the app and invariant checks on the database. */
+/** Shared by the supply / promise / short-pick tests: an HTTP client on the app (the contract-checking one of api.ts) and invariant checks on the database. */
 import postgres from 'postgres';
 import { expect } from 'vitest';
 import type { Service } from '../../src/service.js';
+import { client as apiClient } from './api.js';
 
 let seq = 0;
 
 export function client(svc: Service) {
+  const api = apiClient(svc.app);
   const call = async (method: string, path: string, body?: unknown, key?: string) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = {};
     if (method !== 'GET' && method !== 'PUT') headers['idempotency-key'] = key ?? `k-${process.pid}-${++seq}-${Math.random()}`;
     // the documented client contract: a 503 (lock wait, contention) or 429 (shed) is retried with the same Idempotency-Key
-    let res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    let res = await api.call(method, path, body, headers);
     for (let attempt = 0; (res.status === 503 || res.status === 429) && attempt < 30; attempt++) {
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
-      res = await svc.app.request(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      res = await api.call(method, path, body, headers);
     }
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    return res;
   };
   return {
     call,

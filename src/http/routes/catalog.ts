@@ -47,7 +47,7 @@ export function catalogRoutes(app: Router, deps: AppDeps) {
       tags: ['catalog'],
       summary: 'Read a kit definition',
       request: { params: SkuParam },
-      responses: { 200: jsonResponse(Kit, 'the kit'), ...problemResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(Kit, 'the kit'), ...problemResponses(400, 401, 403, 404) },
     }),
     async (c) => {
       requireScope(c.get('principal'), 'read');
@@ -93,7 +93,7 @@ export function catalogRoutes(app: Router, deps: AppDeps) {
       tags: ['catalog'],
       summary: 'The units of a SKU',
       request: { params: SkuParam },
-      responses: { 200: jsonResponse(Units, 'the units'), ...problemResponses(400, 401) },
+      responses: { 200: jsonResponse(Units, 'the units'), ...problemResponses(400, 401, 403) },
     }),
     async (c) => {
       requireScope(c.get('principal'), 'read');

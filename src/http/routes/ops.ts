@@ -22,15 +22,48 @@ const journal = (): JournalEntry[] => (JSON.parse(readFileSync(path.join(MIGRATI
 
 const READY_DB_TIMEOUT_MS = 2000;
 
-const Check = z.object({ ok: z.boolean(), state: z.string(), reason: z.string().optional() }).catchall(z.unknown());
+/** every check: ok (false makes the instance not ready), its state, and why when it is not plainly fine */
+const check = <T extends z.ZodRawShape>(shape: T) => z.object({ ok: z.boolean(), state: z.string(), reason: z.string().optional(), ...shape });
 const Readiness = z
   .object({
     status: z.enum(['ready', 'degraded', 'not-ready']),
-    checks: z.record(z.string(), Check),
+    checks: z.object({
+      lifecycle: check({}).openapi({ description: 'serving, or draining for shutdown' }),
+      database: check({ mode: z.string(), migrationsApplied: z.number().int().optional(), migrationsExpected: z.number().int().optional() }).openapi({
+        description: 'up, unmigrated or unreachable',
+      }),
+      rules: check({ source: z.string(), version: z.number().int(), ageSeconds: z.number(), loaded: z.boolean(), detail: z.string().optional() }).openapi({
+        description: 'fresh, degraded (last good copy) or unloaded',
+      }),
+      outbox: check({ lagSeconds: z.number().optional() }).openapi({ description: 'ok, lagging or unknown' }),
+      events: check({
+        running: z.boolean(),
+        redis: z.string(),
+        failing: z.boolean(),
+        lastError: z.string().nullable(),
+        published: z.number().int(),
+        alreadyPresent: z.number().int().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
+        resumed: z.number().int().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
+        lastPublishedAt: z.string().nullable(),
+        passes: z.number().int(),
+        unpublished: z.number().int().optional(),
+        oldestAgeSeconds: z.number().optional(),
+      })
+        .optional()
+        .openapi({ description: 'the outbox relay to the Redis Stream (only with REDIS_URL): publishing, failing or stopped' }),
+      allocator: check({
+        queued: z.number().int(),
+        running: z.number().int(),
+        lanes: z.number().int(),
+        shed: z.number().int(),
+        soldOutHits: z.number().int(),
+        soldOutSkus: z.number().int(),
+      }),
+    }),
   })
   .openapi('Readiness');
 
-type CheckResult = z.infer<typeof Check>;
+type CheckResult = { ok: boolean; state: string; reason?: string; [k: string]: unknown };
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

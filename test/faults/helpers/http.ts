@@ -1,9 +1,13 @@
 /**
- * One HTTP attempt with a hard deadline. Never throws: a connection failure or a deadline is an
- * outcome, so load generators can count them. `deadline` outcomes are hangs (the service did not
- * answer in time) and every test asserts there are none.
+ * One HTTP attempt with a hard deadline. Never throws for the network: a connection failure or a
+ * deadline is an outcome, so load generators can count them. `deadline` outcomes are hangs (the
+ * service did not answer in time) and every test asserts there are none. Every answer is checked
+ * against the service's own /openapi.json with the test client's contract (test/helpers/
+ * contract.ts, documented objects closed): an answer the document does not describe throws a
+ * ContractViolation, which fails the test.
  */
 import { Agent, fetch } from 'undici';
+import { type Contract, contractOf } from '../../helpers/contract.js';
 
 /**
  * One connection per request (pipelining 0 disables keep-alive): a reused keep-alive socket can
@@ -37,6 +41,7 @@ export async function call(url: string, opts: CallOptions): Promise<Outcome> {
       dispatcher: agent,
     });
     const text = await res.text();
+    (await contractAt(url)).assert({ method: opts.method ?? 'GET', path: new URL(url).pathname + new URL(url).search, status: res.status, contentType: res.headers.get('content-type'), text });
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
@@ -45,6 +50,7 @@ export async function call(url: string, opts: CallOptions): Promise<Outcome> {
     }
     return { kind: 'response', status: res.status, headers: res.headers, text, json };
   } catch (err) {
+    if ((err as Error).name === 'ContractViolation') throw err;
     if (ctl.signal.aborted) return { kind: 'deadline' };
     const e = err as Error & { cause?: { code?: string; message?: string } };
     return { kind: 'connection-error', message: [e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(' ') };
@@ -59,4 +65,25 @@ export function isProblem(o: Outcome): boolean {
   const ct = o.headers.get('content-type') ?? '';
   const b = o.json as { type?: unknown; title?: unknown; status?: unknown; code?: unknown } | undefined;
   return ct.startsWith('application/problem+json') && !!b && typeof b.type === 'string' && typeof b.title === 'string' && b.status === o.status && typeof b.code === 'string';
+}
+
+/** One Fetchable per origin (its contract is read once), with its own deadline. */
+const origins = new Map<string, { request: (path: string, init?: RequestInit) => Promise<Response> }>();
+/** the last document read: the same code serves the same document, so it stands in while an instance is down */
+let lastContract: Contract | undefined;
+
+async function contractAt(url: string): Promise<Contract> {
+  const origin = new URL(url).origin;
+  let f = origins.get(origin);
+  if (!f) {
+    f = { request: (path, init) => globalThis.fetch(new URL(path, origin), { ...init, signal: AbortSignal.timeout(10_000) }) };
+    origins.set(origin, f);
+  }
+  try {
+    lastContract = await contractOf(f);
+    return lastContract;
+  } catch (err) {
+    if (lastContract) return lastContract;
+    throw err;
+  }
 }
