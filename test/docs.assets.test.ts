@@ -55,10 +55,10 @@ it('every asset /docs references is same-origin and served 200 with the right co
   }
 });
 
-it('Scalar is configured to fetch nothing from its own hosts: no default fonts, no telemetry, no agent', async () => {
+it('Scalar is configured to fetch nothing from its own hosts: no default fonts, no telemetry, no agent, no hosted developer tools', async () => {
   const html = await (await t.svc.app.request('/docs')).text();
   const config = JSON.parse(/createApiReference\(\s*'#app'\s*,\s*(\{[\s\S]*?\})\s*\)/.exec(html)![1]!) as Record<string, unknown>;
-  expect(config).toMatchObject({ url: '/openapi.json', withDefaultFonts: false, telemetry: false, agent: { disabled: true } });
+  expect(config).toMatchObject({ url: '/openapi.json', withDefaultFonts: false, telemetry: false, agent: { disabled: true }, showDeveloperTools: 'never' });
   expect(config).not.toHaveProperty('proxyUrl');
   expect(config).not.toHaveProperty('cdn');
 });

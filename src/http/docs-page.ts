@@ -26,6 +26,7 @@ const CONFIGURATION = {
   withDefaultFonts: false,
   telemetry: false,
   agent: { disabled: true },
+  showDeveloperTools: 'never',
   defaultOpenAllTags: true,
 };
 
