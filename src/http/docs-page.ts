@@ -53,8 +53,8 @@ export function docsPage(): string {
 }
 
 export interface DocsScript {
-  body: Buffer;
-  gzipped: Buffer;
+  body: Uint8Array<ArrayBuffer>;
+  gzipped: Uint8Array<ArrayBuffer>;
   etag: string;
 }
 
@@ -68,8 +68,9 @@ let script: Promise<DocsScript> | undefined;
 export function docsScript(): Promise<DocsScript> {
   script ??= (async () => {
     const text = readFileSync(BUNDLE_FILE, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
-    const body = Buffer.from(text, 'utf8');
-    return { body, gzipped: await promisify(gzip)(body), etag: `"scalar-api-reference-${SCALAR_VERSION}"` };
+    const body = new Uint8Array(Buffer.from(text, 'utf8'));
+    const gzipped = new Uint8Array(await promisify(gzip)(body));
+    return { body, gzipped, etag: `"scalar-api-reference-${SCALAR_VERSION}"` };
   })();
   script.catch(() => (script = undefined)); // a failed read is retried by the next request
   return script;

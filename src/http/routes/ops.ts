@@ -195,8 +195,8 @@ export function opsRoutes(app: Router, deps: AppDeps) {
       vary: 'Accept-Encoding',
     };
     if (c.req.header('if-none-match') === s.etag) return c.body(null, 304, headers);
-    if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '')) return c.body(new Uint8Array(s.gzipped), 200, { ...headers, 'content-encoding': 'gzip' });
-    return c.body(new Uint8Array(s.body), 200, headers);
+    if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '')) return c.body(s.gzipped, 200, { ...headers, 'content-encoding': 'gzip' });
+    return c.body(s.body, 200, headers);
   });
   app.openAPIRegistry.registerPath({
     method: 'get',
