@@ -290,7 +290,7 @@ it('every README shell example runs, in order, against a fresh embedded start', 
   console.log(log.join('\n'));
 });
 
-it('the README links only to files the project carries (no ../shared, no absolute machine paths)', () => {
+it('the README links only to files the project carries, and the design doc is one of them', () => {
   const links = [...README.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l));
   expect(links).toContain('docs/DESIGN.md');
   for (const l of links) expect(existsSync(path.join(ROOT, l)), l).toBe(true);
@@ -300,7 +300,7 @@ it('the README links only to files the project carries (no ../shared, no absolut
   expect(design).not.toContain(outside);
 });
 
-it('no file of the project refers to ../shared (a clone has only the project)', () => {
+it('no file of the project refers to the shared folder beside the repository (a clone has only the project)', () => {
   const outside = ['..', 'shared'].join('/');
   const files = execFileSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\0').filter(Boolean);
   expect(files.length).toBeGreaterThan(50);
