@@ -164,12 +164,17 @@ async function stopService() {
   const c = service;
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise<void>((r) => c.once('exit', () => r()));
-  try {
-    process.kill(-c.pid!, 'SIGTERM'); // npm and the node process it started
-  } catch {
-    return;
-  }
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-c.pid!, sig); // npm and the node process it started
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const hung = setTimeout(() => signal('SIGKILL'), 30_000); // a guard against a hung shutdown, not a check
   await exited;
+  clearTimeout(hung);
 }
 
 beforeAll(async () => {
