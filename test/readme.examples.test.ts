@@ -6,7 +6,8 @@
  * `localhost:8080`, and `<id>` = the `id` of the latest answer that created something (201).
  * Each command runs in bash verbatim otherwise; every curl must answer 2xx, and a following
  * comment line `#   → {…}` is checked against the answer (objects: the fields shown; `…` = the
- * fields or array elements left out). Prose around the blocks is free to change. Other `npm`
+ * fields or array elements left out). An example that shows a refusal on purpose says so with
+ * the status first, `#   → 409 {…}`, and its answer must have exactly that status. Prose around the blocks is free to change. Other `npm`
  * commands (install, test…) are not run here: the test runs from an installed tree and inside
  * `npm test`. Any other command must exit 0.
  */
@@ -272,8 +273,14 @@ it('every README shell example runs, in order, against a fresh embedded start', 
         prelude += `${text}\n`;
         continue;
       }
-      for (const a of result.answers) {
+      // `#   → 409 {…}`: the example shows a refusal on purpose (its last curl answers that status)
+      const shown = cmd.expected.map((e) => /^(\d{3})\b\s*(.*)$/.exec(e)).find(Boolean);
+      for (const [i, a] of result.answers.entries()) {
         log.push(`${a.status} ${cmd.text.split('\n')[0]!.slice(0, 100)}`);
+        if (shown && i === result.answers.length - 1) {
+          expect(a.status, `${where}\nanswer: ${a.body}`).toBe(Number(shown[1]));
+          continue;
+        }
         expect(a.status, `${where}\nanswer: ${a.body}`).toBeGreaterThanOrEqual(200);
         expect(a.status, `${where}\nanswer: ${a.body}`).toBeLessThan(300);
         if (a.status === 201) {
@@ -285,7 +292,10 @@ it('every README shell example runs, in order, against a fresh embedded start', 
         const last = result.answers.at(-1);
         expect(last, `${where}: an expected answer (#   →) but no curl answered`).toBeDefined();
         const body = JSON.parse(last!.body) as unknown;
-        for (const e of cmd.expected) expect(mismatch(body, parseExpected(e)), `${where}\nexpected: ${e}\nanswer: ${last!.body}`).toBeNull();
+        for (const e of cmd.expected) {
+          const pattern = e.replace(/^\d{3}\b\s*/, '');
+          if (pattern) expect(mismatch(body, parseExpected(pattern)), `${where}\nexpected: ${e}\nanswer: ${last!.body}`).toBeNull();
+        }
       }
     }
   }
