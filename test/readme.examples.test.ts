@@ -161,20 +161,32 @@ function startService(startLine: string): Promise<void> {
   });
 }
 
+/**
+ * SIGTERM to the process group: npm exits at once, the service (node, same group) drains and
+ * exits after it; the data directory is removed only when the whole group is gone.
+ */
 async function stopService() {
   const c = service;
-  if (!c || c.exitCode !== null || c.signalCode !== null) return;
-  const exited = new Promise<void>((r) => c.once('exit', () => r()));
+  if (!c) return;
+  const group = c.pid!;
+  const alive = () => {
+    try {
+      process.kill(-group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const signal = (sig: NodeJS.Signals) => {
     try {
-      process.kill(-c.pid!, sig); // npm and the node process it started
+      process.kill(-group, sig);
     } catch {
       // already gone
     }
   };
   signal('SIGTERM');
   const hung = setTimeout(() => signal('SIGKILL'), 30_000); // a guard against a hung shutdown, not a check
-  await exited;
+  while (alive()) await new Promise((r) => setTimeout(r, 100)); // waiting for exits, not for time
   clearTimeout(hung);
 }
 
