@@ -10,6 +10,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/copy-docs-assets.mjs ./scripts/
+# tsc, then the /docs UI bundle (a devDependency) copied to dist/assets
 RUN npm run build
 
 # ---- deps: production dependencies only ---------------------------------------------------------

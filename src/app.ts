@@ -8,6 +8,7 @@ import { DomainError } from './domain/errors.js';
 import type { AppDeps, AppEnv } from './http/context.js';
 import { bodyLimit } from './http/body-limit.js';
 import { newRouter } from './http/context.js';
+import { DOCS_SCRIPT_PATH } from './http/docs-page.js';
 import { problemResponse, toDomainError } from './http/problem.js';
 import { problemResponses } from './http/schemas.js';
 import { atpRoutes } from './http/routes/atp.js';
@@ -22,7 +23,7 @@ import { supplyRoutes } from './http/routes/supply.js';
 import { safeError } from './logger.js';
 
 /** no key needed (GET /metrics is not public: it needs a `metrics` or `admin` key) */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', DOCS_SCRIPT_PATH]);
 
 export function createApp(deps: AppDeps) {
   const app = newRouter();

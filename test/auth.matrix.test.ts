@@ -97,6 +97,7 @@ const MATRIX: Record<string, Row> = {
   'GET /readyz': { request: fixed('GET', '/readyz'), expect: PUBLIC },
   'GET /openapi.json': { request: fixed('GET', '/openapi.json'), expect: PUBLIC },
   'GET /docs': { request: fixed('GET', '/docs'), expect: PUBLIC },
+  'GET /docs/api-reference.js': { request: fixed('GET', '/docs/api-reference.js'), expect: PUBLIC },
   'GET /metrics': { request: fixed('GET', '/metrics'), expect: row(401, 401, 200, 403, 403, 403, 200) },
   'PUT /v1/inventory/{sku}/{location}': { request: fixed('PUT', '/v1/inventory/AUTH-2/DC1', { onHand: 5 }), expect: ADMIN_ONLY },
   'GET /v1/inventory/{sku}/{location}': { request: fixed('GET', '/v1/inventory/AUTH-1/DC1'), expect: OMS },

@@ -8,6 +8,7 @@
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_PATHS } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { client, type Client } from './helpers/api.js';
@@ -60,7 +61,7 @@ it('/openapi.json lists every route the app serves, and nothing else', async () 
   expect(documented).toEqual(served);
 });
 
-it('every documented operation outside /healthz, /readyz, /docs and /openapi.json requires the bearer key', async () => {
+it('every documented operation outside the public paths (/healthz, /readyz, /docs and its script, /openapi.json) requires the bearer key', async () => {
   const doc = (await api.call('GET', '/openapi.json')).body as {
     security: unknown[];
     components: { securitySchemes: Record<string, unknown> };
@@ -70,7 +71,7 @@ it('every documented operation outside /healthz, /readyz, /docs and /openapi.jso
   expect(doc.security).toEqual([{ bearer: [] }]);
   for (const [p, ops] of Object.entries(doc.paths)) {
     for (const op of Object.values(ops)) {
-      if (['/healthz', '/readyz', '/docs', '/openapi.json'].includes(p)) expect(op.security).toEqual([]);
+      if (PUBLIC_PATHS.has(p)) expect(op.security).toEqual([]);
       else expect(op.security).toBeUndefined(); // inherits the document-level bearer requirement
     }
   }

@@ -608,7 +608,7 @@ const newArms: Arm[] = [
   arm('GET /v1/events', fc.constantFrom(...wrongWho).map((h) => req('events-forbidden', 'GET', '/v1/events', h))),
   // operations: /metrics refuses, the public endpoints answer (never a 5xx, nothing written)
   arm('GET /metrics', fc.tuple(fc.constantFrom(...wrongWho.slice(0, 2), webWho), junkQuery).map(([h, q]) => req('metrics-forbidden', 'GET', `/metrics${q}`, h))),
-  ...['/healthz', '/readyz', '/openapi.json', '/docs'].map((p) =>
+  ...['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/api-reference.js'].map((p) =>
     arm(`GET ${p}`, fc.tuple(fc.constantFrom(...wrongWho, webWho, hdr()), junkQuery).map(([h, q]) => answered(req(`public${p.replace('/', '-')}`, 'GET', `${p}${q}`, h)))),
   ),
 ];

@@ -52,7 +52,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       method: 'put',
       path: '/v1/locations/{id}',
       tags: ['inventory'],
-      summary: 'Create or update a location (rank: lower ships first)',
+      summary: 'Create or update a location (rank: a line ships from the lowest-rank location that covers it, else from the fewest locations)',
       description:
         'Locations are also created on first use, with rank 100, by a count or an inbound supply that names them; this sets the name and rank (ahead of time, or later). Reservation and promise lines may pin only a location that exists (else 422 unknown-location).',
       request: { params: z.object({ id: LocationId.openapi({ param: { name: 'id', in: 'path' } }) }), ...jsonBody(LocationBody) },

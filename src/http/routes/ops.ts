@@ -1,16 +1,17 @@
 /**
  * Operations endpoints: /healthz (process up), /readyz (may this instance take traffic: database
  * reachable and fully migrated, not draining; rules and outbox lag can only degrade it), /metrics
- * (Prometheus text; `metrics` or `admin` key) and /docs (interactive reference over /openapi.json).
+ * (Prometheus text; `metrics` or `admin` key) and /docs (interactive reference over /openapi.json,
+ * its script served from the pinned npm package: see docs-page.ts).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRoute, z } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import { sql } from 'drizzle-orm';
 import { query } from '../../db/client.js';
 import { MIGRATIONS_DIR } from '../../db/migrate.js';
 import { requireScope } from '../auth.js';
+import { DOCS_SCRIPT_PATH, docsPage, docsScript } from '../docs-page.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
 
@@ -175,14 +176,38 @@ export function opsRoutes(app: Router, deps: AppDeps) {
     },
   );
 
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'ATP allocation service API' }));
+  const page = docsPage();
+  app.get('/docs', (c) => c.html(page));
   app.openAPIRegistry.registerPath({
     method: 'get',
     path: '/docs',
     tags: ['operations'],
-    summary: 'Interactive API reference (Scalar) over /openapi.json',
+    summary: 'Interactive API reference (Scalar) over /openapi.json; every asset it loads is served here',
     security: [],
     responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  });
+  app.get(DOCS_SCRIPT_PATH, async (c) => {
+    const s = await docsScript();
+    const headers: Record<string, string> = {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'public, max-age=86400',
+      etag: s.etag,
+      vary: 'Accept-Encoding',
+    };
+    if (c.req.header('if-none-match') === s.etag) return c.body(null, 304, headers);
+    if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '')) return c.body(s.gzipped, 200, { ...headers, 'content-encoding': 'gzip' });
+    return c.body(s.body, 200, headers);
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: DOCS_SCRIPT_PATH,
+    tags: ['operations'],
+    summary: 'The API reference UI script used by /docs (@scalar/api-reference standalone bundle, the version pinned in package.json)',
+    security: [],
+    responses: {
+      200: { description: 'JavaScript (gzip when accepted)', content: { 'text/javascript': { schema: z.string() } } },
+      304: { description: 'not modified (If-None-Match)' },
+    },
   });
   app.openAPIRegistry.registerPath({
     method: 'get',
