@@ -1,9 +1,13 @@
 /**
  * Issue 16, API items seen through HTTP as a caller would:
+ * - 8: releasing a committed reservation is a 409 invalid-state with its status, and changes
+ *   nothing; a line that holds nothing any more says `released` or `committed`;
  * - 11: a malformed `after` cursor is a 400 validation-failed naming `query.after`;
  * - 12: every response carries X-Request-Id, errors from every layer included;
  * - 13: a known path with a method it does not serve is a 405 problem with an Allow header
- *   derived from the routes the app registered.
+ *   derived from the routes the app registered;
+ * - 16: a hold without holdSeconds never expires (documented); extend never shortens a hold
+ *   (409 hold-would-shorten naming body.holdSeconds, nothing changes).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -12,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { answerMalformedRequests } from '../src/http/client-error.js';
 import { createService, type Service } from '../src/service.js';
-import type { Reply } from './helpers/api.js';
+import { expectInvariants, type Reply } from './helpers/api.js';
 import { servedRoutes } from './helpers/routes.js';
 import { serviceFixture } from './helpers/service.js';
 
@@ -181,5 +185,108 @@ describe('405 with Allow (item 13)', () => {
     expectProblem(await t.api.call('GET', '/v1/nothing-here'), 404, 'not-found');
     expectProblem(await t.api.call('DELETE', '/v1/reservations/x/y/z'), 404, 'not-found');
     expect(await footprint()).toEqual(before);
+  });
+});
+
+describe('release and line status (item 8)', () => {
+  beforeAll(async () => {
+    expect((await t.api.setStock('REL-1', 'DC1', 100)).status).toBe(200);
+  });
+
+  it('releasing a committed reservation is 409 invalid-state naming its status, and changes nothing', async () => {
+    const r = await t.api.reserve({ orderRef: 'rel-c', channel: 'web', lines: [{ sku: 'REL-1', qty: 2 }] });
+    expect((await t.api.commit(r.body.id)).status).toBe(200);
+    const before = await footprint();
+    for (const body of [{}, { lines: [{ sku: 'REL-1', qty: 1 }] }]) {
+      const rel = await t.api.release(r.body.id, body);
+      expectProblem(rel, 409, 'invalid-state');
+      expect(rel.body.reservationStatus).toBe('committed');
+      expect(rel.body.detail).toMatch(/committed/);
+    }
+    expect(await footprint()).toEqual(before);
+    const g = await t.api.get(r.body.id);
+    expect(g.body.status).toBe('committed');
+    expect(g.body.lines.map((l: { status: string }) => l.status)).toEqual(['committed']);
+  });
+
+  it('a released line says released (in the answer, on GET and in the event); a released reservation released again is a no-op', async () => {
+    const r = await t.api.reserve({ orderRef: 'rel-r', channel: 'web', lines: [{ sku: 'REL-1', qty: 3 }, { sku: 'REL-1', qty: 1, location: 'DC1' }] });
+    expect(r.status).toBe(201);
+    const part = await t.api.release(r.body.id, { lines: [{ sku: 'REL-1', qty: 1 }] });
+    expect(part.status).toBe(200);
+    expect(part.body.status).toBe('held');
+    // release takes the newest allocation first: line 2 gave up its only unit, line 1 still holds 3
+    expect(part.body.lines.map((l: { status: string }) => l.status)).toEqual(['allocated', 'released']);
+    const rel = await t.api.release(r.body.id);
+    expect(rel.status).toBe(200);
+    expect(rel.body.status).toBe('released');
+    expect(rel.body.lines.map((l: { status: string }) => l.status)).toEqual(['released', 'released']);
+    expect((await t.api.get(r.body.id)).body.lines.map((l: { status: string }) => l.status)).toEqual(['released', 'released']);
+    const [ev] = await t.sql`select data from outbox where subject = ${r.body.id} and type = 'reservation.released' order by id desc limit 1`;
+    expect(ev!.data.reservation.lines.map((l: { status: string }) => l.status)).toEqual(['released', 'released']);
+    const before = await footprint();
+    const again = await t.api.release(r.body.id);
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('released');
+    expect((await footprint())!.outbox).toBe(before!.outbox);
+  });
+
+  it('part shipped, rest released: the reservation and its line say committed; an expired hold’s lines say released', async () => {
+    const r = await t.api.reserve({ orderRef: 'rel-p', channel: 'web', lines: [{ sku: 'REL-1', qty: 4 }] });
+    expect((await t.api.commit(r.body.id, { lines: [{ sku: 'REL-1', qty: 1 }] })).body.lines[0].status).toBe('allocated');
+    const rel = await t.api.release(r.body.id);
+    expect(rel.body.status).toBe('committed');
+    expect(rel.body.lines[0].status).toBe('committed');
+
+    const e = await t.api.reserve({ orderRef: 'rel-e', channel: 'web', lines: [{ sku: 'REL-1', qty: 2 }], holdSeconds: 600 });
+    await t.sql`update reservations set expires_at = now() - interval '1 second' where id = ${e.body.id}`;
+    expect(await t.svc.sweep()).toBeGreaterThanOrEqual(1);
+    const g = await t.api.get(e.body.id);
+    expect(g.body.status).toBe('expired');
+    expect(g.body.lines[0].status).toBe('released');
+    expect((await t.api.release(e.body.id)).status).toBe(200); // nothing held: a no-op
+    await expectInvariants(t.db.url, 'REL-');
+  });
+});
+
+describe('holds: default and extend (item 16)', () => {
+  beforeAll(async () => {
+    expect((await t.api.setStock('HOLD-1', 'DC1', 50)).status).toBe(200);
+  });
+
+  it('extend that would end the hold earlier is 409 naming body.holdSeconds, and changes nothing', async () => {
+    const r = await t.api.reserve({ orderRef: 'h1', channel: 'web', lines: [{ sku: 'HOLD-1', qty: 1 }], holdSeconds: 600 });
+    const expiresAt = r.body.expiresAt as string;
+    const before = await footprint();
+    const short = await t.api.extend(r.body.id, 60);
+    expectProblem(short, 409, 'hold-would-shorten', 'body.holdSeconds');
+    expect(short.body.expiresAt).toBe(expiresAt);
+    expect(short.body.errors[0].reason).toContain(expiresAt);
+    expect(await footprint()).toEqual(before);
+    expect((await t.api.get(r.body.id)).body.expiresAt).toBe(expiresAt);
+    const longer = await t.api.extend(r.body.id, 1200);
+    expect(longer.status).toBe(200);
+    expect(Date.parse(longer.body.expiresAt)).toBeGreaterThan(Date.parse(expiresAt));
+  });
+
+  it('without holdSeconds a hold never expires, and extend cannot put an end on it', async () => {
+    const r = await t.api.reserve({ orderRef: 'h2', channel: 'web', lines: [{ sku: 'HOLD-1', qty: 1 }] });
+    expect(r.body.expiresAt).toBeNull();
+    const before = await footprint();
+    const ext = await t.api.extend(r.body.id, 3600);
+    expectProblem(ext, 409, 'hold-would-shorten', 'body.holdSeconds');
+    expect(ext.body.errors[0].reason).toMatch(/never expires/);
+    expect(await footprint()).toEqual(before);
+    await t.sql`update reservations set created_at = now() - interval '30 days' where id = ${r.body.id}`;
+    await t.svc.sweep();
+    expect((await t.api.get(r.body.id)).body).toMatchObject({ status: 'held', expiresAt: null });
+  });
+
+  it('the OpenAPI document states the default and the rule', async () => {
+    const doc = (await t.api.call('GET', '/openapi.json')).body;
+    expect(doc.components.schemas.ReserveRequest.properties.holdSeconds.description).toMatch(/never expires/);
+    expect(doc.components.schemas.ExtendRequest.properties.holdSeconds.description).toMatch(/hold-would-shorten/);
+    expect(doc.paths['/v1/reservations/{id}/extend'].post.responses['409']).toBeDefined();
+    expect(doc.components.schemas.Reservation.properties.lines.items.properties.status.enum).toEqual(expect.arrayContaining(['released', 'committed']));
   });
 });

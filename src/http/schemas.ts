@@ -168,7 +168,15 @@ export const ReserveBody = z
     orderRef: StoredText(128),
     channel: Channel,
     lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
-    holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).optional(),
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .optional()
+      .openapi({
+        description: `seconds until the hold expires and releases itself (1–${MAX_HOLD_SECONDS}). Omitted: the hold never expires (expiresAt null) and lasts until it is released or committed; extend cannot give it an end later.`,
+      }),
     allowBackorder: z.boolean().optional(),
   })
   .strict()
@@ -184,7 +192,17 @@ export const SkuQtyLines = z
   .max(MAX_LINES);
 export const ReleaseBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('ReleaseRequest');
 export const CommitBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('CommitRequest');
-export const ExtendBody = z.object({ holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS) }).strict().openapi('ExtendRequest');
+export const ExtendBody = z
+  .object({
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .openapi({ description: 'the hold now ends this many seconds from now; it must not end earlier than it does now (409 hold-would-shorten)' }),
+  })
+  .strict()
+  .openapi('ExtendRequest');
 
 export const Allocation = z
   .object({
@@ -214,7 +232,10 @@ export const Reservation = z
         sku: z.string(),
         qty: z.number().int(),
         location: z.string().optional(),
-        status: z.enum(['allocated', 'backordered', 'short']),
+        status: z.enum(['allocated', 'backordered', 'short', 'released', 'committed']).openapi({
+          description:
+            'allocated / backordered / short while the line holds units; once it holds nothing: committed if any of it shipped, else released (by release or expiry); a short line stays short',
+        }),
         kit: z
           .object({ sku: z.string(), perKit: z.number().int() })
           .optional()

@@ -106,6 +106,9 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       path: '/v1/reservations/{id}/release',
       tags: ['reservations'],
       summary: 'Release all, or the given quantities per SKU; releasing what is already released is a no-op',
+      description:
+        'Releasing a released or expired reservation in full answers 200 and changes nothing; a committed reservation (shipped) answers 409 invalid-state with its `reservationStatus`. ' +
+        'Once a line holds nothing its status says where its units went: `released` or `committed`.',
       request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ReleaseBody, false) },
       responses: verbResponses,
     }),
@@ -140,6 +143,9 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       path: '/v1/reservations/{id}/extend',
       tags: ['reservations'],
       summary: 'Extend a hold: it now expires holdSeconds from now',
+      description:
+        'Never shortens a hold: when holdSeconds from now is earlier than the current expiresAt, or the hold has no expiry (reserved without holdSeconds), ' +
+        'the answer is 409 hold-would-shorten naming body.holdSeconds, with the current expiresAt, and nothing changes. Needs an oms key.',
       request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ExtendBody) },
       responses: verbResponses,
     }),
