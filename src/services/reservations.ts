@@ -6,11 +6,12 @@
  *   held → released | committed | expired; partial release/commit keeps it held while anything
  *   is held. Releasing a released or expired reservation is a no-op (idempotent); releasing a
  *   committed one, and commit or extend of one that is not held → 409 invalid-state. Extend never
- *   shortens a hold (409 hold-would-shorten).
+ *   shortens a hold (409 hold-would-shorten). Only release is open to a channel key, for its own
+ *   channel's reservations.
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { ExceedsHeld, HoldWouldShorten, InvalidState } from '../domain/errors.js';
+import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../domain/errors.js';
 import type { FactorOf } from './catalog.js';
 import type { StoredResponse } from './idempotency.js';
 import {
@@ -52,6 +53,23 @@ export interface VerbContext {
   actor: string;
   /** for a channel-scoped caller: which channels' reservations it may see (others are 404) */
   visible?: ((channel: string) => boolean) | undefined;
+  /** for a channel-scoped caller of a verb it may use: which channels' reservations it may change (others, and unknown ids, are 403) */
+  mayChange?: ((channel: string) => boolean) | undefined;
+}
+
+/**
+ * Load and lock a reservation for a change. A channel caller (`mayChange`) gets 403 for another
+ * channel's reservation and, alike, for an id that does not exist: the answer does not tell which
+ * (no existence oracle, as GET answers 404 for both).
+ */
+async function loadForChange(tx: Tx, id: string, ctx: VerbContext): Promise<LoadedReservation> {
+  if (!ctx.mayChange) return loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  try {
+    return await loadReservation(tx, id, { lock: true, visible: ctx.mayChange });
+  } catch (err) {
+    if (err instanceof NotFound) throw new Forbidden(`this key may change only its own channel's reservations; ${id} is not one of them`);
+    throw err;
+  }
 }
 
 export async function getReservation(exec: Exec, id: string, ctx: Pick<VerbContext, 'visible'>): Promise<ReservationDto> {
@@ -160,13 +178,14 @@ async function finish(
  * Release all that a reservation holds, or the given quantities (converted with the unit factors
  * stored on its lines). Concurrency: the reservation row is locked first, then its positions in
  * global order, so it serialises with commit, extend, expiry and short picks on the same
- * reservation; one transaction. Errors: 404 not visible to the caller; 400 for a quantity that is
- * not whole base units; 409 invalid-state when it is committed (it shipped: nothing is left to
- * release); 409 exceeds-held for more than it holds. Releasing a released or expired reservation
- * in full is a no-op (200).
+ * reservation; one transaction. Errors: 404 not visible to the caller; 403 a channel caller
+ * (`ctx.mayChange`) naming a reservation not of its channel (or an unknown id); 400 for a
+ * quantity that is not whole base units; 409 invalid-state when it is committed (it shipped:
+ * nothing is left to release); 409 exceeds-held for more than it holds. Releasing a released or
+ * expired reservation in full is a no-op (200).
  */
 export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
-  const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  const res = await loadForChange(tx, id, ctx);
   const lines = toBase?.(storedFactors(res));
   if (res.row.status === 'committed') {
     throw new InvalidState(`reservation ${id} is committed: it shipped and holds nothing to release`, { reservationStatus: res.row.status });
