@@ -64,7 +64,13 @@ export function createApp(deps: AppDeps) {
   documentCommonRefusals(app);
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'ATP allocation service', version: '1.0.0', description: 'Concurrency-safe available-to-promise allocation.' },
+    info: {
+      title: 'ATP allocation service',
+      version: '1.0.0',
+      description:
+        'Concurrency-safe available-to-promise allocation. Every response, errors included, carries X-Request-Id (the caller\'s, echoed, or a generated one). ' +
+        'A path listed here called with a method it does not list answers 405 application/problem+json (code method-not-allowed) with an Allow header.',
+    },
     security: [{ bearer: [] }],
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
