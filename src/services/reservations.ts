@@ -72,6 +72,7 @@ async function loadForChange(tx: Tx, id: string, ctx: VerbContext): Promise<Load
   }
 }
 
+/** Read one reservation (no lock, no transaction: three plain reads). 404 when missing or not visible to the caller. */
 export async function getReservation(exec: Exec, id: string, ctx: Pick<VerbContext, 'visible'>): Promise<ReservationDto> {
   return toDto(await loadReservation(exec, id, { visible: ctx.visible }));
 }
