@@ -52,7 +52,7 @@ export const Problem = z
     errors: z
       .array(z.object({ field: z.string(), reason: z.string() }))
       .optional()
-      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
+      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location, hold-would-shorten: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
     lines: z
       .array(
         z.object({
@@ -81,6 +81,8 @@ export const Problem = z
     rulesVersion: z.number().int().optional().openapi({ description: 'channel-limit: the rules version that held the lines back' }),
     currentVersion: z.number().int().optional().openapi({ description: 'precondition-failed (PUT /v1/rules): the version in force' }),
     reservationStatus: z.string().optional().openapi({ description: 'invalid-state: the reservation status that refused the change' }),
+    expiresAt: z.string().nullable().optional().openapi({ description: 'hold-would-shorten: when the hold ends now (null: it never expires)' }),
+    allow: z.array(z.string()).optional().openapi({ description: 'method-not-allowed (405): the methods the path serves, as in the Allow header' }),
     supplyStatus: z.string().optional().openapi({ description: 'invalid-state: the supply status that refused the change' }),
     receivedQty: z.number().int().optional().openapi({ description: 'invalid-state (supply): units already received' }),
     remaining: z.number().int().optional().openapi({ description: 'over-receipt: units the supply still expects' }),

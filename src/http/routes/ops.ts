@@ -38,22 +38,25 @@ const Readiness = z
       rules: check({ source: z.string(), version: z.number().int(), ageSeconds: z.number(), loaded: z.boolean(), detail: z.string().optional() }).openapi({
         description: 'fresh, degraded (last good copy) or unloaded',
       }),
-      outbox: check({ lagSeconds: z.number().optional() }).openapi({ description: 'ok, lagging or unknown' }),
+      outbox: check({ lagSeconds: z.number().optional() })
+        .optional()
+        .openapi({ description: 'only with REDIS_URL (a publisher): ok, lagging (degraded) or unknown' }),
       events: check({
-        running: z.boolean(),
-        redis: z.string(),
-        failing: z.boolean(),
-        lastError: z.string().nullable(),
-        published: z.number().int(),
-        alreadyPresent: z.number().int().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
-        resumed: z.number().int().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
-        lastPublishedAt: z.string().nullable(),
-        passes: z.number().int(),
+        running: z.boolean().optional(),
+        redis: z.string().optional(),
+        failing: z.boolean().optional(),
+        lastError: z.string().nullable().optional(),
+        published: z.number().int().optional(),
+        alreadyPresent: z.number().int().optional().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
+        resumed: z.number().int().optional().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
+        lastPublishedAt: z.string().nullable().optional(),
+        passes: z.number().int().optional(),
         unpublished: z.number().int().optional(),
         oldestAgeSeconds: z.number().optional(),
-      })
-        .optional()
-        .openapi({ description: 'the outbox relay to the Redis Stream (only with REDIS_URL): publishing, failing or stopped' }),
+      }).openapi({
+        description:
+          'the publisher, informational (never fails readiness): `disabled` without REDIS_URL (only ok, state, reason); with it the outbox relay to the Redis Stream, publishing, failing or stopped, with every other member',
+      }),
       allocator: check({
         queued: z.number().int(),
         running: z.number().int(),
