@@ -1,15 +1,16 @@
 /**
  * Assembles the HTTP application: request ids, body limit, authentication, request logs, the
- * routes, the OpenAPI document and the single error mapper. No I/O happens here.
+ * routes, the OpenAPI document, the 404/405 answer and the single error mapper. No I/O happens here.
  */
 import type { MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
 import { DomainError } from './domain/errors.js';
 import type { AppDeps, AppEnv } from './http/context.js';
 import { bodyLimit } from './http/body-limit.js';
+import { allowedMethods } from './http/method-not-allowed.js';
 import { newRouter } from './http/context.js';
 import { DOCS_SCRIPT_PATH } from './http/docs-page.js';
 import { problemResponse, toDomainError } from './http/problem.js';
+import { requestIds } from './http/request-id.js';
 import { problemResponses } from './http/schemas.js';
 import { atpRoutes } from './http/routes/atp.js';
 import { eventRoutes } from './http/routes/events.js';
@@ -28,13 +29,14 @@ export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz',
 export function createApp(deps: AppDeps) {
   const app = newRouter();
 
+  // first: every later layer (and every error it answers with) is inside it
+  app.use('*', requestIds());
   app.use('*', deps.telemetry.httpMiddleware());
   app.use('*', async (c, next) => {
     await next();
     // graceful shutdown: tell keep-alive clients to reconnect (to another instance)
     if (deps.lifecycle.draining) c.header('Connection', 'close');
   });
-  app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 128 }));
   app.use('*', requestLog(deps));
   app.use(
     '*',
@@ -62,12 +64,24 @@ export function createApp(deps: AppDeps) {
   documentCommonRefusals(app);
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'ATP allocation service', version: '1.0.0', description: 'Concurrency-safe available-to-promise allocation.' },
+    info: {
+      title: 'ATP allocation service',
+      version: '1.0.0',
+      description:
+        'Concurrency-safe available-to-promise allocation. Every response, errors included, carries X-Request-Id (the caller\'s, echoed, or a generated one). ' +
+        'A path listed here called with a method it does not list answers 405 application/problem+json (code method-not-allowed) with an Allow header.',
+    },
     security: [{ bearer: [] }],
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
-  app.notFound((c) => problemResponse(c, new DomainError('not-found', 404, 'Not found', `no route for ${c.req.method} ${c.req.path}`)));
+  const allowed = allowedMethods(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return problemResponse(c, new DomainError('not-found', 404, 'Not found', `no route for ${c.req.method} ${c.req.path}`));
+    const detail = `${c.req.path} does not serve ${c.req.method}; it serves ${methods.join(', ')}`;
+    return problemResponse(c, new DomainError('method-not-allowed', 405, 'Method not allowed', detail, { allow: methods }), { allow: methods.join(', ') });
+  });
   app.onError((err, c) => {
     const mapped = toDomainError(err);
     if (mapped) return problemResponse(c, mapped);

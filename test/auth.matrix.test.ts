@@ -2,7 +2,8 @@
  * Authorization matrix. Every route the app serves × {no key, wrong key, admin, oms, channel:a,
  * channel:b, metrics} → the expected status (the route list comes from `app.routes`, so a new
  * route without a row here fails). Then the channel boundary: a channel key cannot reserve, read
- * or release as another channel, and nothing is written when it tries. Keys never appear in logs
+ * or release as another channel, and nothing is written when it tries; it may release (not commit
+ * or extend) its own channel's reservations. Keys never appear in logs
  * (pino captured to a stream at trace level), response bodies or spans; 401/403 are problem+json.
  */
 import { randomBytes } from 'node:crypto';
@@ -114,7 +115,11 @@ const MATRIX: Record<string, Row> = {
     // another channel's reservation is indistinguishable from a missing one
     expect: row(401, 401, 200, 200, 200, 404, 404),
   },
-  'POST /v1/reservations/{id}/release': { request: async () => ({ method: 'POST', path: `/v1/reservations/${await reservationOfA()}/release`, body: {} }), expect: OMS },
+  // a channel key may release its own channel's holds (an abandoned cart), not another's
+  'POST /v1/reservations/{id}/release': {
+    request: async () => ({ method: 'POST', path: `/v1/reservations/${await reservationOfA()}/release`, body: {} }),
+    expect: row(401, 401, 200, 200, 200, 403, 403),
+  },
   'POST /v1/reservations/{id}/commit': { request: async () => ({ method: 'POST', path: `/v1/reservations/${await reservationOfA()}/commit`, body: {} }), expect: OMS },
   'POST /v1/reservations/{id}/extend': {
     request: async () => ({ method: 'POST', path: `/v1/reservations/${await reservationOfA()}/extend`, body: { holdSeconds: 900 } }),
@@ -222,8 +227,40 @@ describe('a channel key cannot act as another channel', () => {
     expect((await call('b', 'POST', `/v1/reservations/${id}/extend`, { holdSeconds: 60 })).status).toBe(403);
     const r = await call('oms', 'GET', `/v1/reservations/${id}`);
     expect(JSON.parse(r.text).status).toBe('held');
+    const [row] = await sqlOnce((sql) => sql`select (select count(*) from outbox where subject = ${id})::int as events, (select sum(qty) from allocations where reservation_id = ${id})::int as held`);
+    expect(row).toEqual({ events: 1, held: 1 }); // only its reservation.created
+  });
+
+  it('releases its own channel’s hold (an abandoned cart), but cannot commit or extend it; another’s or an unknown id is 403 alike', async () => {
+    const id = await reservationOfA();
+    expect((await call('a', 'POST', `/v1/reservations/${id}/commit`, {})).status).toBe(403);
+    expect((await call('a', 'POST', `/v1/reservations/${id}/extend`, { holdSeconds: 1200 })).status).toBe(403);
+    const rel = await call('a', 'POST', `/v1/reservations/${id}/release`, {}, { 'idempotency-key': 'cart-abandoned-1' });
+    expect(rel.status).toBe(200);
+    expect(JSON.parse(rel.text)).toMatchObject({ status: 'released', lines: [{ status: 'released' }] });
+    // a retry with the same key replays the first answer
+    const replay = await call('a', 'POST', `/v1/reservations/${id}/release`, {}, { 'idempotency-key': 'cart-abandoned-1' });
+    expect(replay.status).toBe(200);
+    expect(JSON.parse(replay.text)).toEqual(JSON.parse(rel.text));
+    // another channel's reservation and a missing one get the same answer: no existence oracle
+    const own = await call('b', 'POST', '/v1/reservations', { orderRef: 'own-b', channel: 'b', lines: [{ sku: 'AUTH-1', qty: 1 }] });
+    const ofB = (JSON.parse(own.text) as { id: string }).id;
+    const missing = '4b1d7c1e-0000-4000-8000-000000000001';
+    const [other, unknown] = [await call('a', 'POST', `/v1/reservations/${ofB}/release`, {}), await call('a', 'POST', `/v1/reservations/${missing}/release`, {})];
+    expect([other.status, unknown.status]).toEqual([403, 403]);
+    expect(JSON.parse(other.text).detail.replace(ofB, '<id>')).toBe(JSON.parse(unknown.text).detail.replace(missing, '<id>'));
+    expect(JSON.parse((await call('b', 'GET', `/v1/reservations/${ofB}`)).text).status).toBe('held');
   });
 });
+
+async function sqlOnce<T>(run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    return await run(sql);
+  } finally {
+    await sql.end();
+  }
+}
 
 describe('key handling', () => {
   it('rejects malformed and near-miss credentials with 401', async () => {

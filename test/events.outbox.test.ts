@@ -120,8 +120,8 @@ describe('each state change emits its event in the same transaction', () => {
     expect(types(ev)).toEqual(['reservation.released']);
     expect(ev[0]!.data).toMatchObject({ released: [{ qty: 3 }], reservation: { status: 'committed' } });
 
-    // releasing again is a no-op: no event
-    expect((await post(`/v1/reservations/${r.body.id}/release`, {})).status).toBe(200);
+    // releasing it again is refused (it is committed: nothing is left to release): no event
+    expect((await post(`/v1/reservations/${r.body.id}/release`, {})).status).toBe(409);
     expect(await newEvents()).toEqual([]);
     // commit of a non-held reservation is refused: no event
     expect((await post(`/v1/reservations/${r.body.id}/commit`, {})).status).toBe(409);

@@ -2,9 +2,13 @@
  * /healthz and /readyz with reasons: ready on a migrated database; 503 when a migration from the
  * drizzle journal is missing, when Postgres cannot be reached (its database dropped under it) and
  * while draining for shutdown (responses then also carry `Connection: close`); 200 `degraded`
- * when the rules are stale or the outbox lags. X-Request-Id is echoed (or generated).
+ * when the rules are stale or, with a publisher (REDIS_URL), the outbox lags. Without a publisher
+ * readiness ignores unpublished rows however old (nothing would ever publish them) and the
+ * `events` check says `disabled`. X-Request-Id is echoed (or generated).
  */
+import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -56,8 +60,24 @@ it('ready on a migrated database, with every check in the body', async () => {
   const migrations = (await readdir(new URL('../drizzle/', import.meta.url))).filter((f) => f.endsWith('.sql')).length;
   expect(r.body.checks.database).toMatchObject({ ok: true, state: 'up', migrationsApplied: migrations, migrationsExpected: migrations });
   expect(r.body.checks.rules).toMatchObject({ ok: true, state: 'fresh' });
-  expect(r.body.checks.outbox).toMatchObject({ ok: true, state: 'ok' });
+  expect(r.body.checks.events).toMatchObject({ ok: true, state: 'disabled' });
+  expect(r.body.checks.outbox).toBeUndefined();
   expect(r.body.checks.lifecycle).toMatchObject({ ok: true, state: 'serving' });
+});
+
+it('without Redis, an outbox row older than the lag limit does not degrade readiness: there is no publisher', async () => {
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    expect((await svc.app.request('/v1/inventory/RDY/DC1', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"onHand":1}' })).status).toBe(200);
+    await sql`update outbox set created_at = now() - interval '10 minutes' where published_at is null`;
+    const r = await readyz();
+    expect(r.status).toBe(200);
+    expect(r.body.status).toBe('ready');
+    expect(r.body.checks.events).toMatchObject({ ok: true, state: 'disabled' });
+    expect(r.body.checks.events!.reason).toMatch(/REDIS_URL/);
+  } finally {
+    await sql.end();
+  }
 });
 
 it('degraded (still 200) when the rules are stale or the outbox lags, with the reason', async () => {
@@ -71,15 +91,29 @@ it('degraded (still 200) when the rules are stale or the outbox lags, with the r
   } finally {
     rules.stale = false;
   }
-  svc.telemetry.setOutboxLagSource(() => 95);
+  // the outbox lags only when something publishes it: a service with the relay (shared Redis, own stream)
+  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const stream = `test:atp-readyz:${randomBytes(6).toString('hex')}`;
+  const published = await createService(
+    loadConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, ATP_EVENTS_STREAM: stream, LOG_LEVEL: 'silent', ATP_DB_POOL_MAX: '2', ATP_READY_OUTBOX_LAG_S: '30' }),
+    { sweeper: false, rules: new MemoryRulesStore() },
+  );
   try {
-    const r = await readyz();
+    published.telemetry.setOutboxLagSource(() => 95);
+    const r = await readyz(published);
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('degraded');
     expect(r.body.checks.outbox).toMatchObject({ ok: true, state: 'lagging', lagSeconds: 95 });
     expect(r.body.checks.outbox!.reason).toContain('limit 30 s');
+    expect(r.body.checks.events).toMatchObject({ ok: true });
+    expect(['publishing', 'failing', 'stopped']).toContain(r.body.checks.events!.state);
+    published.telemetry.setOutboxLagSource(() => 0);
+    expect((await readyz(published)).body.status).toBe('ready');
   } finally {
-    svc.telemetry.setOutboxLagSource(() => 0);
+    await published.stop();
+    const redis = new Redis(redisUrl);
+    await redis.del(stream);
+    redis.disconnect();
   }
 });
 

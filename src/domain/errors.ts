@@ -89,6 +89,20 @@ export class InvalidState extends DomainError {
   }
 }
 
+/** POST …/extend would end a hold earlier than it ends now (or put an end on a hold that has none). */
+export class HoldWouldShorten extends DomainError {
+  constructor(holdSeconds: number, expiresAt: string | null) {
+    const reason =
+      expiresAt === null
+        ? 'the hold never expires; extend cannot put an end on it (release it instead)'
+        : `the hold already runs until ${expiresAt}; ${holdSeconds} s from now is earlier, and extend never shortens a hold`;
+    super('hold-would-shorten', 409, 'Extend would shorten the hold', `body.holdSeconds: ${reason}`, {
+      errors: [{ field: 'body.holdSeconds', reason }],
+      expiresAt,
+    });
+  }
+}
+
 export class ExceedsHeld extends DomainError {
   constructor(detail: string, extra: Record<string, unknown> = {}) {
     super('exceeds-held', 409, 'Quantity exceeds what the reservation holds', detail, extra);

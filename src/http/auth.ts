@@ -5,7 +5,7 @@
  * appear in logs or errors: the principal is identified by a digest prefix.
  * Scopes: `admin` (everything), `metrics` (GET /metrics only), `oms` (reserve for any channel, release, commit, extend, short
  * picks, read all), `channel:<name>` (ATP and promise for itself, reserve only as itself, read
- * only its own reservations).
+ * and release only its own reservations — an abandoned cart; commit and extend stay oms).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Forbidden, Unauthorized } from '../domain/errors.js';

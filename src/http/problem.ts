@@ -45,8 +45,9 @@ export function problemBody(err: DomainError, instance?: string): ProblemBody {
   };
 }
 
-export function problemResponse(c: Context, err: DomainError): Response {
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+/** The problem+json answer for `err`; `extraHeaders` for what the status itself needs (Allow on a 405). */
+export function problemResponse(c: Context, err: DomainError, extraHeaders: Record<string, string> = {}): Response {
+  const headers: Record<string, string> = { ...extraHeaders, 'content-type': 'application/problem+json' };
   if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
   return new Response(JSON.stringify(problemBody(err, c.req.path)), { status: err.status, headers });
 }
@@ -62,8 +63,8 @@ export function toDomainError(err: unknown): DomainError | undefined {
     const known = HTTP_CODES[err.status] ?? { code: 'http-error', title: 'Request failed' };
     return new DomainError(known.code, err.status, known.title, err.message || known.title);
   }
-  // JSON.parse errors from a body read outside the validator
-  if (err instanceof SyntaxError) return malformedJson();
+  // JSON.parse errors from a body read outside the validator (any other SyntaxError is a bug: a 500)
+  if (err instanceof SyntaxError && /JSON/.test(err.message)) return malformedJson();
   return mapDatabaseError(err);
 }
 

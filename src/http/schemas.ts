@@ -52,7 +52,7 @@ export const Problem = z
     errors: z
       .array(z.object({ field: z.string(), reason: z.string() }))
       .optional()
-      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
+      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location, hold-would-shorten: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
     lines: z
       .array(
         z.object({
@@ -81,6 +81,8 @@ export const Problem = z
     rulesVersion: z.number().int().optional().openapi({ description: 'channel-limit: the rules version that held the lines back' }),
     currentVersion: z.number().int().optional().openapi({ description: 'precondition-failed (PUT /v1/rules): the version in force' }),
     reservationStatus: z.string().optional().openapi({ description: 'invalid-state: the reservation status that refused the change' }),
+    expiresAt: z.string().nullable().optional().openapi({ description: 'hold-would-shorten: when the hold ends now (null: it never expires)' }),
+    allow: z.array(z.string()).optional().openapi({ description: 'method-not-allowed (405): the methods the path serves, as in the Allow header' }),
     supplyStatus: z.string().optional().openapi({ description: 'invalid-state: the supply status that refused the change' }),
     receivedQty: z.number().int().optional().openapi({ description: 'invalid-state (supply): units already received' }),
     remaining: z.number().int().optional().openapi({ description: 'over-receipt: units the supply still expects' }),
@@ -168,7 +170,15 @@ export const ReserveBody = z
     orderRef: StoredText(128),
     channel: Channel,
     lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
-    holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).optional(),
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .optional()
+      .openapi({
+        description: `seconds until the hold expires and releases itself (1–${MAX_HOLD_SECONDS}). Omitted: the hold never expires (expiresAt null) and lasts until it is released or committed; extend cannot give it an end later.`,
+      }),
     allowBackorder: z.boolean().optional(),
   })
   .strict()
@@ -184,7 +194,17 @@ export const SkuQtyLines = z
   .max(MAX_LINES);
 export const ReleaseBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('ReleaseRequest');
 export const CommitBody = z.object({ lines: SkuQtyLines.optional() }).strict().openapi('CommitRequest');
-export const ExtendBody = z.object({ holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS) }).strict().openapi('ExtendRequest');
+export const ExtendBody = z
+  .object({
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .openapi({ description: 'the hold now ends this many seconds from now; it must not end earlier than it does now (409 hold-would-shorten)' }),
+  })
+  .strict()
+  .openapi('ExtendRequest');
 
 export const Allocation = z
   .object({
@@ -214,7 +234,10 @@ export const Reservation = z
         sku: z.string(),
         qty: z.number().int(),
         location: z.string().optional(),
-        status: z.enum(['allocated', 'backordered', 'short']),
+        status: z.enum(['allocated', 'backordered', 'short', 'released', 'committed']).openapi({
+          description:
+            'allocated / backordered / short while the line holds units; once it holds nothing: committed if any of it shipped, else released (by release or expiry); a short line stays short',
+        }),
         kit: z
           .object({ sku: z.string(), perKit: z.number().int() })
           .optional()

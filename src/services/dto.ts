@@ -18,7 +18,12 @@ export interface LineDto {
   sku: string;
   qty: number;
   location?: string;
-  status: 'allocated' | 'backordered' | 'short';
+  /**
+   * allocated / backordered / short while the line holds units (as stored); once it holds nothing,
+   * where its units went: `committed` if any shipped, else `released` (by release or expiry) —
+   * a `short` line stays `short` to say why. Derived from the allocations, not stored.
+   */
+  status: 'allocated' | 'backordered' | 'short' | 'released' | 'committed';
   /** this line is a component of a kit the caller ordered: qty = kits × perKit */
   kit?: { sku: string; perKit: number };
   /** the caller ordered in a pack unit: qty (base units) = unit quantity × factor */
@@ -54,7 +59,7 @@ export interface LineRow {
   sku: string;
   qty: number;
   location: string | null;
-  status: LineDto['status'];
+  status: 'allocated' | 'backordered' | 'short';
   kit_sku?: string | null;
   per_kit?: number | null;
   unit?: string | null;
@@ -77,6 +82,12 @@ export interface AllocationRow {
 export const iso = (d: Date | string | null | undefined): string | null =>
   d == null ? null : (d instanceof Date ? d : new Date(d)).toISOString();
 
+/** A line's status as callers see it (see LineDto.status): the stored one while it holds anything. */
+export function lineStatus(stored: LineRow['status'], allocations: readonly Pick<AllocationRow, 'qty' | 'committed_qty'>[]): LineDto['status'] {
+  if (stored === 'short' || allocations.length === 0 || allocations.some((a) => a.qty > 0)) return stored;
+  return allocations.some((a) => a.committed_qty > 0) ? 'committed' : 'released';
+}
+
 export function reservationDto(r: ReservationRow, lines: LineRow[], allocations: AllocationRow[]): ReservationDto {
   return {
     id: r.id,
@@ -89,16 +100,17 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
     updatedAt: iso(r.updated_at)!,
     lines: [...lines]
       .sort((a, b) => a.line_no - b.line_no)
-      .map((l) => ({
+      .map((l) => {
+        const own = allocations.filter((a) => a.line_no === l.line_no);
+        return {
         lineNo: l.line_no,
         sku: l.sku,
         qty: l.qty,
         ...(l.location ? { location: l.location } : {}),
-        status: l.status,
+        status: lineStatus(l.status, own),
         ...(l.kit_sku ? { kit: { sku: l.kit_sku, perKit: l.per_kit ?? 1 } } : {}),
         ...(l.unit ? { unit: { name: l.unit, factor: l.unit_factor ?? 1 } } : {}),
-        allocations: allocations
-          .filter((a) => a.line_no === l.line_no)
+        allocations: own
           .map((a) => ({
             location: a.location,
             qty: a.qty,
@@ -108,6 +120,7 @@ export function reservationDto(r: ReservationRow, lines: LineRow[], allocations:
             ...(a.supply_id ? { supplyId: a.supply_id } : {}),
             ...(a.promised_at ? { promisedAt: iso(a.promised_at)! } : {}),
           })),
-      })),
+        };
+      }),
   };
 }

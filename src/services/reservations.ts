@@ -4,12 +4,14 @@
  * reservation row first (so release, commit, extend and expiry on one reservation serialise), then
  * the positions it touches in global order. State rules:
  *   held → released | committed | expired; partial release/commit keeps it held while anything
- *   is held. Release of a reservation that holds nothing is a no-op (idempotent);
- *   commit or extend of one that is not held → 409 invalid-state.
+ *   is held. Releasing a released or expired reservation is a no-op (idempotent); releasing a
+ *   committed one, and commit or extend of one that is not held → 409 invalid-state. Extend never
+ *   shortens a hold (409 hold-would-shorten). Only release is open to a channel key, for its own
+ *   channel's reservations.
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { ExceedsHeld, InvalidState } from '../domain/errors.js';
+import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../domain/errors.js';
 import type { FactorOf } from './catalog.js';
 import type { StoredResponse } from './idempotency.js';
 import {
@@ -22,7 +24,7 @@ import {
   settledStatus,
   toDto,
 } from './allocation-changes.js';
-import type { ReservationDto } from './dto.js';
+import { iso, type ReservationDto } from './dto.js';
 import { outboxEvent } from '../events/types.js';
 
 export interface SkuQty {
@@ -51,8 +53,26 @@ export interface VerbContext {
   actor: string;
   /** for a channel-scoped caller: which channels' reservations it may see (others are 404) */
   visible?: ((channel: string) => boolean) | undefined;
+  /** for a channel-scoped caller of a verb it may use: which channels' reservations it may change (others, and unknown ids, are 403) */
+  mayChange?: ((channel: string) => boolean) | undefined;
 }
 
+/**
+ * Load and lock a reservation for a change. A channel caller (`mayChange`) gets 403 for another
+ * channel's reservation and, alike, for an id that does not exist: the answer does not tell which
+ * (no existence oracle, as GET answers 404 for both).
+ */
+async function loadForChange(tx: Tx, id: string, ctx: VerbContext): Promise<LoadedReservation> {
+  if (!ctx.mayChange) return loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  try {
+    return await loadReservation(tx, id, { lock: true, visible: ctx.mayChange });
+  } catch (err) {
+    if (err instanceof NotFound) throw new Forbidden(`this key may change only its own channel's reservations; ${id} is not one of them`);
+    throw err;
+  }
+}
+
+/** Read one reservation (no lock, no transaction: three plain reads). 404 when missing or not visible to the caller. */
 export async function getReservation(exec: Exec, id: string, ctx: Pick<VerbContext, 'visible'>): Promise<ReservationDto> {
   return toDto(await loadReservation(exec, id, { visible: ctx.visible }));
 }
@@ -157,12 +177,20 @@ async function finish(
 
 /**
  * Release all that a reservation holds, or the given quantities (converted with the unit factors
- * stored on its lines). Locks the reservation row, then the positions in global order; one
- * transaction. Errors: 404, 409 exceeds-held, 400 for a quantity that is not whole base units.
+ * stored on its lines). Concurrency: the reservation row is locked first, then its positions in
+ * global order, so it serialises with commit, extend, expiry and short picks on the same
+ * reservation; one transaction. Errors: 404 not visible to the caller; 403 a channel caller
+ * (`ctx.mayChange`) naming a reservation not of its channel (or an unknown id); 400 for a
+ * quantity that is not whole base units; 409 invalid-state when it is committed (it shipped:
+ * nothing is left to release); 409 exceeds-held for more than it holds. Releasing a released or
+ * expired reservation in full is a no-op (200).
  */
 export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
-  const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
+  const res = await loadForChange(tx, id, ctx);
   const lines = toBase?.(storedFactors(res));
+  if (res.row.status === 'committed') {
+    throw new InvalidState(`reservation ${id} is committed: it shipped and holds nothing to release`, { reservationStatus: res.row.status });
+  }
   if (res.row.status !== 'held') {
     if (lines && lines.length > 0) throw new ExceedsHeld(`reservation ${id} is ${res.row.status} and holds nothing`);
     return { status: 200, body: toDto(res) };
@@ -175,7 +203,10 @@ export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | un
 
 /**
  * Commit (ship) all on-hand allocations, or the given quantities (converted with the unit factors
- * stored on its lines). Same locks and errors as release; 409 invalid-state unless held.
+ * stored on its lines): onHand and reserved both go down. Concurrency: the reservation row is
+ * locked first, then its positions in global order. Errors: 404 not visible; 400 for a quantity
+ * that is not whole base units; 409 invalid-state when not held or nothing on hand is held
+ * (backorders wait for their supply); 409 exceeds-held for more than it holds on hand.
  */
 export async function commitReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
@@ -188,16 +219,26 @@ export async function commitReservation(tx: Tx, id: string, toBase: ToBase | und
   return finish(tx, res, 'released', { type: 'reservation.committed', committed: changes.filter((c) => c.commit > 0).map((c) => moved(c, c.commit)) });
 }
 
+/**
+ * Extend a held reservation: it now expires `holdSeconds` after the database's now. Never
+ * shortens: a new expiry before the current one, or any expiry on a hold that never expires, is
+ * refused (409 hold-would-shorten naming `body.holdSeconds`) and nothing changes. Concurrency: the
+ * reservation row is locked first (serialises with release, commit, expiry), and the comparison
+ * is made in the updating statement with the same clock that set the expiry. Errors: 404 not
+ * visible; 409 invalid-state when not held.
+ */
 export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { reservationStatus: res.row.status });
   const [row] = await query<{ expires_at: Date; updated_at: Date }>(
     tx,
     sql`update reservations set hold_seconds = ${holdSeconds}, expires_at = now() + make_interval(secs => ${holdSeconds}), updated_at = now()
-        where id = ${id} returning expires_at, updated_at`,
+        where id = ${id} and expires_at is not null and expires_at <= now() + make_interval(secs => ${holdSeconds})
+        returning expires_at, updated_at`,
   );
-  res.row.expires_at = row!.expires_at;
-  res.row.updated_at = row!.updated_at;
+  if (!row) throw new HoldWouldShorten(holdSeconds, iso(res.row.expires_at));
+  res.row.expires_at = row.expires_at;
+  res.row.updated_at = row.updated_at;
   const body = toDto(res);
   await emit(tx, [outboxEvent('reservation.extended', id, { holdSeconds, expiresAt: body.expiresAt, reservation: body })]);
   return { status: 200, body };

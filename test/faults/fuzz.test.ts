@@ -52,6 +52,7 @@ let server: ReturnType<typeof serve>;
 let port: number;
 let sql: postgres.Sql;
 let heldId: string;
+let otherChannelId: string;
 /** supply in each state (setup): open 10; partial 10 with 4 received; received 5 of 5; cancelled */
 const S = { open: '', partial: '', received: '', cancelled: '' };
 type SupplyName = keyof typeof S;
@@ -80,6 +81,15 @@ beforeAll(async () => {
   });
   if (made.kind !== 'response' || made.status !== 201) throw new Error(`setup reservation failed: ${JSON.stringify(made)}`);
   heldId = (made.json as { id: string }).id;
+  // a hold of another channel: what the channel key (channel:web) may not release
+  const other = await call(`http://127.0.0.1:${port}/v1/reservations`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'idempotency-key': 'fz-held-store' },
+    body: JSON.stringify({ orderRef: 'held-store', channel: 'store', lines: [{ sku: 'FZ-2', qty: 5 }], holdSeconds: 3600 }),
+    deadlineMs: DEADLINE_MS,
+  });
+  if (other.kind !== 'response' || other.status !== 201) throw new Error(`setup reservation failed: ${JSON.stringify(other)}`);
+  otherChannelId = (other.json as { id: string }).id;
   // the catalog and supply the new arms attack: units (FZ-1 pack = 4, FZ-2 case = 12), a kit, supply in every state
   const admin = async (method: string, path: string, body: unknown, key?: string) => {
     const o = await call(`http://127.0.0.1:${port}${path}`, { method, headers: hdr(key ? { 'idempotency-key': key } : {}), body: JSON.stringify(body), deadlineMs: DEADLINE_MS });
@@ -414,7 +424,8 @@ const arms: Arm[] = [
         )
         .map(([k, b]) => req('verb-bad-body', 'POST', `/v1/reservations/${heldId}/${v}`, hdr({ 'idempotency-key': k }), v === 'extend' ? { holdSeconds: (b as { lines?: unknown }).lines ?? b } : b)),
     ),
-    arm(VERB(v), goodKey.map((k) => req('verb-no-oms-scope', 'POST', `/v1/reservations/${heldId}/${v}`, { ...hdr({ 'idempotency-key': k }), authorization: `Bearer ${WEB}` }, v === 'extend' ? { holdSeconds: 60 } : {}))),
+    // a channel key may release its own channel's holds (not commit or extend them), never another channel's
+    arm(VERB(v), goodKey.map((k) => req('verb-no-oms-scope', 'POST', `/v1/reservations/${v === 'release' ? otherChannelId : heldId}/${v}`, { ...hdr({ 'idempotency-key': k }), authorization: `Bearer ${WEB}` }, v === 'extend' ? { holdSeconds: 60 } : {}))),
     arm(VERB(v), badKey.map((k) => req('verb-bad-key', 'POST', `/v1/reservations/${heldId}/${v}`, hdr(k === '' ? {} : { 'idempotency-key': k }), v === 'extend' ? { holdSeconds: 60 } : {}))),
     arm(VERB(v), fc.tuple(badJsonText.filter((t) => t !== '\ufeff{}'), goodKey).map(([t, k]) => req('verb-json-text', 'POST', `/v1/reservations/${heldId}/${v}`, hdr({ 'idempotency-key': k }), t))),
   ]),

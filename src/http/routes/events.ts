@@ -22,9 +22,11 @@ const EventsQuery = z.object({
     .string()
     .regex(CURSOR_RE, 'a cursor returned as `next` (or an event\'s `atpseq`), e.g. 0.0')
     // in range of the columns it is compared with (txid xid8, id bigint): beyond them Postgres fails the query (a 500)
+    // zod 4 runs this even when the pattern failed: a malformed cursor is the pattern's to report
+    // (BigInt('abc') throws, and that used to surface as a 400 malformed-json about the body)
     .refine((c) => {
-      const [txid, id] = c.split('.').map(BigInt) as [bigint, bigint];
-      return txid <= MAX_XID8 && id <= MAX_BIGINT;
+      const m = CURSOR_RE.exec(c);
+      return !m || (BigInt(m[1]!) <= MAX_XID8 && BigInt(m[2]!) <= MAX_BIGINT);
     }, 'cursor out of range')
     .optional()
     .openapi({ param: { name: 'after', in: 'query' }, description: 'start after this cursor; omit to start at the oldest retained event', example: START_CURSOR }),

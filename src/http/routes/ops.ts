@@ -1,6 +1,7 @@
 /**
- * Operations endpoints: /healthz (process up), /readyz (may this instance take traffic: database
- * reachable and fully migrated, not draining; rules and outbox lag can only degrade it), /metrics
+ * Operations endpoints: /healthz (process up), /readyz (can this instance serve: database
+ * reachable and fully migrated, not draining; stale rules and, when a publisher runs, outbox lag
+ * can only degrade it; the publisher is reported in its own informational check), /metrics
  * (Prometheus text; `metrics` or `admin` key) and /docs (interactive reference over /openapi.json,
  * its script served from the pinned npm package: see docs-page.ts).
  */
@@ -10,6 +11,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import { query } from '../../db/client.js';
 import { MIGRATIONS_DIR } from '../../db/migrate.js';
+import type { OutboxRelay } from '../../events/relay.js';
 import { requireScope } from '../auth.js';
 import { DOCS_SCRIPT_PATH, docsPage, docsScript } from '../docs-page.js';
 import type { AppDeps, Router } from '../context.js';
@@ -36,22 +38,25 @@ const Readiness = z
       rules: check({ source: z.string(), version: z.number().int(), ageSeconds: z.number(), loaded: z.boolean(), detail: z.string().optional() }).openapi({
         description: 'fresh, degraded (last good copy) or unloaded',
       }),
-      outbox: check({ lagSeconds: z.number().optional() }).openapi({ description: 'ok, lagging or unknown' }),
+      outbox: check({ lagSeconds: z.number().optional() })
+        .optional()
+        .openapi({ description: 'only with REDIS_URL (a publisher): ok, lagging (degraded) or unknown' }),
       events: check({
-        running: z.boolean(),
-        redis: z.string(),
-        failing: z.boolean(),
-        lastError: z.string().nullable(),
-        published: z.number().int(),
-        alreadyPresent: z.number().int().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
-        resumed: z.number().int().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
-        lastPublishedAt: z.string().nullable(),
-        passes: z.number().int(),
+        running: z.boolean().optional(),
+        redis: z.string().optional(),
+        failing: z.boolean().optional(),
+        lastError: z.string().nullable().optional(),
+        published: z.number().int().optional(),
+        alreadyPresent: z.number().int().optional().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
+        resumed: z.number().int().optional().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
+        lastPublishedAt: z.string().nullable().optional(),
+        passes: z.number().int().optional(),
         unpublished: z.number().int().optional(),
         oldestAgeSeconds: z.number().optional(),
-      })
-        .optional()
-        .openapi({ description: 'the outbox relay to the Redis Stream (only with REDIS_URL): publishing, failing or stopped' }),
+      }).openapi({
+        description:
+          'the publisher, informational (never fails readiness): `disabled` without REDIS_URL (only ok, state, reason); with it the outbox relay to the Redis Stream, publishing, failing or stopped, with every other member',
+      }),
       allocator: check({
         queued: z.number().int(),
         running: z.number().int(),
@@ -71,6 +76,35 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() =>
     clearTimeout(timer),
   );
+}
+
+/** The age of the oldest unpublished outbox row against ATP_READY_OUTBOX_LAG_S (only with a publisher). */
+async function outboxCheck(deps: AppDeps): Promise<CheckResult> {
+  try {
+    const lag = await withTimeout(deps.telemetry.outboxLagSeconds(), READY_DB_TIMEOUT_MS);
+    const max = deps.config.ATP_READY_OUTBOX_LAG_S;
+    if (lag === undefined) return { ok: true, state: 'unknown', reason: 'no outbox lag source' };
+    return lag > max
+      ? { ok: true, state: 'lagging', reason: `oldest unpublished event is ${Math.round(lag)} s old (limit ${max} s)`, lagSeconds: lag }
+      : { ok: true, state: 'ok', lagSeconds: lag };
+  } catch (err) {
+    return { ok: true, state: 'unknown', reason: `outbox lag check failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+/**
+ * The relay (REDIS_URL set): a Redis outage does not make the service unready — events wait in the
+ * outbox and drain when Redis is back; this says whether it publishes and how far behind it is.
+ */
+async function publisherCheck(relay: OutboxRelay): Promise<CheckResult> {
+  const status = relay.status();
+  const state = status.failing ? 'failing' : status.running ? 'publishing' : 'stopped';
+  try {
+    const lag = await withTimeout(relay.lag(), READY_DB_TIMEOUT_MS);
+    return { ok: true, state, ...status, ...lag, ...(status.failing ? { reason: `publishing to Redis fails: ${status.lastError}` } : {}) };
+  } catch (err) {
+    return { ok: true, state, ...status, reason: `relay lag check failed: ${(err as Error).message.split('\n')[0]}` };
+  }
 }
 
 export function opsRoutes(app: Router, deps: AppDeps) {
@@ -96,7 +130,8 @@ export function opsRoutes(app: Router, deps: AppDeps) {
       summary: 'Readiness, with the reason for every check',
       description:
         '503 `not-ready` when Postgres cannot be reached, a migration in drizzle/ is not applied, or the instance is draining for shutdown. ' +
-        '200 `degraded` when the rules are served from the last good copy or the outbox lags; 200 `ready` otherwise.',
+        '200 `degraded` when the rules are served from the last good copy, or when the event publisher (REDIS_URL set) lags behind the outbox by more than ATP_READY_OUTBOX_LAG_S; 200 `ready` otherwise. ' +
+        'The `events` check reports the publisher and never fails readiness: `disabled` without REDIS_URL (events are read from GET /v1/events; there is no publisher lag, and no `outbox` check), else `publishing`, `failing` or `stopped` with the backlog.',
       security: [],
       responses: { 200: jsonResponse(Readiness, 'ready or degraded'), 503: jsonResponse(Readiness, 'not ready') },
     }),
@@ -125,35 +160,18 @@ export function opsRoutes(app: Router, deps: AppDeps) {
           ? { ok: true, ...rules }
           : { ok: true, ...rules, reason: `rules store unreachable; serving version ${rules.version} confirmed ${Math.round(rules.ageSeconds)} s ago${rules.detail ? ` (${rules.detail})` : ''}` };
 
-      try {
-        const lag = await withTimeout(deps.telemetry.outboxLagSeconds(), READY_DB_TIMEOUT_MS);
-        const max = deps.config.ATP_READY_OUTBOX_LAG_S;
-        checks.outbox =
-          lag === undefined
-            ? { ok: true, state: 'unknown', reason: 'no outbox lag source' }
-            : lag > max
-              ? { ok: true, state: 'lagging', reason: `oldest unpublished event is ${Math.round(lag)} s old (limit ${max} s)`, lagSeconds: lag }
-              : { ok: true, state: 'ok', lagSeconds: lag };
-      } catch (err) {
-        checks.outbox = { ok: true, state: 'unknown', reason: `outbox lag check failed: ${(err as Error).message.split('\n')[0]}` };
-      }
-
-      // the relay (REDIS_URL set): a Redis outage does not make the service unready — events wait in
-      // the outbox and drain when Redis is back; this says whether it publishes and how far behind it is
+      // outbox lag is the publisher's lag: without one (no REDIS_URL) nothing is ever marked
+      // published, consumers page GET /v1/events, and an old row is no reason to look unhealthy
       if (deps.relay) {
-        const relay = deps.relay.status();
-        const state = relay.failing ? 'failing' : relay.running ? 'publishing' : 'stopped';
-        try {
-          const lag = await withTimeout(deps.relay.lag(), READY_DB_TIMEOUT_MS);
-          checks.events = { ok: true, state, ...relay, ...lag, ...(relay.failing ? { reason: `publishing to Redis fails: ${relay.lastError}` } : {}) };
-        } catch (err) {
-          checks.events = { ok: true, state, ...relay, reason: `relay lag check failed: ${(err as Error).message.split('\n')[0]}` };
-        }
+        checks.outbox = await outboxCheck(deps);
+        checks.events = await publisherCheck(deps.relay);
+      } else {
+        checks.events = { ok: true, state: 'disabled', reason: 'no publisher (REDIS_URL is not set): events are read from GET /v1/events' };
       }
 
       checks.allocator = { ok: true, state: 'ok', ...deps.allocator.depth };
       const ready = Object.values(checks).every((x) => x.ok);
-      const degraded = checks.rules.state !== 'fresh' || checks.outbox.state === 'lagging';
+      const degraded = checks.rules.state !== 'fresh' || checks.outbox?.state === 'lagging';
       const status = !ready ? 'not-ready' : degraded ? 'degraded' : 'ready';
       return c.json({ status, checks } as z.infer<typeof Readiness>, ready ? 200 : 503);
     },

@@ -77,12 +77,19 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     },
   );
 
-  /** The shared shape of release / commit / extend: oms scope, idempotent, one transaction. */
-  const verb = async (c: Context<AppEnv>, id: string, body: unknown, run: (tx: Tx, ctx: VerbContext) => Promise<StoredResponse>) => {
+  /**
+   * The shared shape of release / commit / extend: idempotent, one transaction. Commit and extend
+   * need an oms (or admin) key; release (`ownChannel`) also takes a channel key, for reservations
+   * of its own channel only (another channel's, like an unknown id, is 403, checked under the
+   * reservation's lock).
+   */
+  const verb = async (c: Context<AppEnv>, id: string, body: unknown, run: (tx: Tx, ctx: VerbContext) => Promise<StoredResponse>, ownChannel = false) => {
     const p = c.get('principal');
-    requireScope(p, 'oms');
+    const asChannel = ownChannel && !p.oms && !p.admin && p.channels.size > 0;
+    if (!asChannel) requireScope(p, 'oms');
+    const ctx: VerbContext = asChannel ? { actor: p.id, mayChange: (channel) => p.channels.has(channel) } : { actor: p.id, visible: visibility(p) };
     const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint('POST', c.req.path, body) };
-    const r = await runIdempotent(db, key, (tx) => run(tx, { actor: p.id, visible: visibility(p) }), deps.config.ATP_TX_RETRIES);
+    const r = await runIdempotent(db, key, (tx) => run(tx, ctx), deps.config.ATP_TX_RETRIES);
     if (r.replayed) c.header(REPLAY_HEADER, 'true');
     return c.json(r.body as never, 200);
   };
@@ -106,6 +113,10 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       path: '/v1/reservations/{id}/release',
       tags: ['reservations'],
       summary: 'Release all, or the given quantities per SKU; releasing what is already released is a no-op',
+      description:
+        'Needs an oms key, or the key of the reservation\'s own channel (an abandoned cart): a channel key gets 403 for another channel\'s reservation, and alike for an unknown id. ' +
+        'Releasing a released or expired reservation in full answers 200 and changes nothing; a committed reservation (shipped) answers 409 invalid-state with its `reservationStatus`. ' +
+        'Once a line holds nothing its status says where its units went: `released` or `committed`.',
       request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ReleaseBody, false) },
       responses: verbResponses,
     }),
@@ -113,7 +124,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
       const lines = await baseLines(body.lines);
-      return verb(c, id, body, (tx, ctx) => releaseReservation(tx, id, lines, ctx));
+      return verb(c, id, body, (tx, ctx) => releaseReservation(tx, id, lines, ctx), true);
     },
   );
 
@@ -140,6 +151,9 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       path: '/v1/reservations/{id}/extend',
       tags: ['reservations'],
       summary: 'Extend a hold: it now expires holdSeconds from now',
+      description:
+        'Never shortens a hold: when holdSeconds from now is earlier than the current expiresAt, or the hold has no expiry (reserved without holdSeconds), ' +
+        'the answer is 409 hold-would-shorten naming body.holdSeconds, with the current expiresAt, and nothing changes. Needs an oms key.',
       request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ExtendBody) },
       responses: verbResponses,
     }),
