@@ -35,7 +35,10 @@ export async function call(url: string, opts: CallOptions): Promise<Outcome> {
   try {
     const res = await fetch(url, {
       method: opts.method ?? 'GET',
-      headers: opts.headers,
+      // identity unless the request says otherwise: undici 7's fetch trips its own assertion
+      // (`assert(!this.paused)`, an uncaught exception) when a gzip body meets a connection that
+      // closes after the response, as every connection of this agent does (GET /docs/api-reference.js)
+      headers: { 'accept-encoding': 'identity', ...opts.headers },
       body: opts.body as string | undefined,
       signal: ctl.signal,
       dispatcher: agent,
