@@ -4,6 +4,7 @@
  */
 import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
@@ -72,19 +73,24 @@ export const positionDto = (p: PositionState): PositionDto => ({
  * ledger with its reason and an `inventory.adjusted` event goes to the outbox in the same
  * transaction. A count below what is reserved + quality-held is refused (409 would-overcommit)
  * rather than stored.
+ * Time: `{ at }` when the caller's transaction already read its instant (reconciliation), else
+ * the lock statement reads it (Postgres time, or the test `clock`); the row, the ledger and the
+ * events carry it.
  */
-export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
+export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<PositionDto> {
   await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
   await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
   // make sure the row exists before locking it: two first counts of a new position must serialise
   // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
   await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
   // every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out)
-  const all = await query<PositionRow>(
+  const all = await query<PositionRow & { at: Date | string }>(
     tx,
-    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
+    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, ${'at' in time ? sql`null` : nowSql(time.clock)} as at
         from positions p where p.sku = ${input.sku} order by p.location for update`,
   );
+  const at = 'at' in time ? time.at : asDate(all[0]!.at);
+  const stamp = sql`${at.toISOString()}::timestamptz`;
   const projectedBefore = await loadProjected(tx, [input.sku]);
   const before = all.find((r) => r.location === input.location);
   const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
@@ -108,23 +114,26 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
           safety_stock = excluded.safety_stock,
           reorder_point = case when ${input.reorderPoint === undefined} then positions.reorder_point else excluded.reorder_point end,
           reorder_qty = case when ${input.reorderQty === undefined} then positions.reorder_qty else excluded.reorder_qty end,
-          updated_at = now()`,
+          updated_at = ${stamp}`,
   );
   const reason = input.reason ?? 'cycle-count';
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor)
-        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor})`,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, created_at)
+        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor}, ${stamp})`,
   );
   const dto = positionDto(next);
   const beforeAll = all.map(toState);
   const afterAll = [...beforeAll.filter((p) => p.location !== input.location), next];
-  const now = new Date();
-  await emit(tx, [
-    outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
-    ...soldOutCrossings(beforeAll, afterAll, now),
-    ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), now),
-  ]);
+  await emit(
+    tx,
+    [
+      outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
+      ...soldOutCrossings(beforeAll, afterAll, at),
+      ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), at),
+    ],
+    at,
+  );
   return dto;
 }
 

@@ -24,7 +24,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       requireScope(c.get('principal'), 'admin');
       const { sku, location } = c.req.valid('param');
       const body = c.req.valid('json');
-      const dto = await inTransaction(db, (tx) => setPosition(tx, { sku, location, ...body }, c.get('principal').id), deps.config.ATP_TX_RETRIES);
+      const dto = await inTransaction(db, (tx) => setPosition(tx, { sku, location, ...body }, c.get('principal').id, { clock: deps.clock }), deps.config.ATP_TX_RETRIES);
       return c.json(dto, 200);
     },
   );
