@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import { type Db, type Exec, query } from '../db/client.js';
 import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { inTransaction } from '../db/tx.js';
-import { type Clock, ttlClock } from '../db/clock.js';
+import { type Clock, nowSql, ttlClock } from '../db/clock.js';
 
 export const BASE_UNIT = 'each';
 
@@ -76,7 +76,7 @@ export class Catalog {
   constructor(
     private readonly db: Db,
     private readonly ttlMs = 2000,
-    clock?: Clock,
+    private readonly clock?: Clock,
   ) {
     this.now = ttlClock(clock);
   }
@@ -216,8 +216,8 @@ export class Catalog {
       const rows = [...merged].map(([component, qty]) => ({ component, qty }));
       await query(
         tx,
-        sql`insert into kit_components (kit_sku, component_sku, qty)
-            select ${sku}, component, qty from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
+        sql`insert into kit_components (kit_sku, component_sku, qty, updated_at)
+            select ${sku}, component, qty, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
       );
       return { sku, components: rows.map((r) => ({ sku: r.component, qty: r.qty })) };
     });
@@ -249,7 +249,7 @@ export class Catalog {
     await inTransaction(this.db, async (tx) => {
       await query(tx, sql`delete from sku_units where sku = ${sku}`);
       if (units.length > 0) {
-        await query(tx, sql`insert into sku_units (sku, unit, factor) select ${sku}, unit, factor from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
+        await query(tx, sql`insert into sku_units (sku, unit, factor, updated_at) select ${sku}, unit, factor, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
       }
     });
     this.invalidate();

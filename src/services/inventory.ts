@@ -74,23 +74,28 @@ export const positionDto = (p: PositionState): PositionDto => ({
  * transaction. A count below what is reserved + quality-held is refused (409 would-overcommit)
  * rather than stored.
  * Time: `{ at }` when the caller's transaction already read its instant (reconciliation), else
- * the lock statement reads it (Postgres time, or the test `clock`); the row, the ledger and the
- * events carry it.
+ * its first statement reads it (Postgres time, or the test `clock`); the rows (location,
+ * position, ledger) and the events carry it.
  */
 export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<PositionDto> {
   await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
-  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  const [first] = await query<{ at: Date | string }>(
+    tx,
+    sql`with t as (select ${'at' in time ? sql`${time.at.toISOString()}::timestamptz` : nowSql(time.clock)} as at),
+          l as (insert into locations (id, created_at) select ${input.location}, t.at from t on conflict (id) do nothing)
+        select t.at from t`,
+  );
+  const at = asDate(first!.at);
+  const stamp = sql`${at.toISOString()}::timestamptz`;
   // make sure the row exists before locking it: two first counts of a new position must serialise
   // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
-  await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
+  await query(tx, sql`insert into positions (sku, location, updated_at) values (${input.sku}, ${input.location}, ${stamp}) on conflict (sku, location) do nothing`);
   // every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out)
-  const all = await query<PositionRow & { at: Date | string }>(
+  const all = await query<PositionRow>(
     tx,
-    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, ${'at' in time ? sql`null` : nowSql(time.clock)} as at
+    sql`select p.sku, p.location, 0 as rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
         from positions p where p.sku = ${input.sku} order by p.location for update`,
   );
-  const at = 'at' in time ? time.at : asDate(all[0]!.at);
-  const stamp = sql`${at.toISOString()}::timestamptz`;
   const projectedBefore = await loadProjected(tx, [input.sku]);
   const before = all.find((r) => r.location === input.location);
   const old = before ? toState(before) : { sku: input.sku, location: input.location, rank: 0, onHand: 0, reserved: 0, qualityHold: 0, safetyStock: 0 };
@@ -153,10 +158,11 @@ export async function refuseKits(tx: Tx, items: readonly { sku: string; field: s
   if (first) throw new KitHoldsNoStock(first.sku, first.field);
 }
 
-export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }) {
+/** Create or update a location (one statement; a new row is stamped with Postgres time, or the test `clock`). */
+export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }, clock?: Clock) {
   const [row] = await query<{ id: string; name: string | null; rank: number }>(
     exec,
-    sql`insert into locations (id, name, rank) values (${id}, ${input.name ?? null}, ${input.rank ?? 100})
+    sql`insert into locations (id, name, rank, created_at) values (${id}, ${input.name ?? null}, ${input.rank ?? 100}, ${nowSql(clock)})
         on conflict (id) do update set name = coalesce(${input.name ?? null}, locations.name), rank = coalesce(${input.rank ?? null}::int, locations.rank)
         returning id, name, rank`,
   );

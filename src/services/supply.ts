@@ -156,7 +156,7 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
     throw new OverReceipt(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, { remaining });
   }
   // the position may not exist yet (first stock at this location); its row lock joins the ones held
-  await query(tx, sql`insert into positions (sku, location) values (${row.sku}, ${row.location}) on conflict (sku, location) do nothing`);
+  await query(tx, sql`insert into positions (sku, location, updated_at) values (${row.sku}, ${row.location}, ${now}) on conflict (sku, location) do nothing`);
   await query(tx, sql`select 1 from positions where sku = ${row.sku} and location = ${row.location} for update`);
 
   let left = input.qty;

@@ -60,7 +60,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
-      return c.json(await putLocation(db, c.req.valid('param').id, c.req.valid('json')), 200);
+      return c.json(await putLocation(db, c.req.valid('param').id, c.req.valid('json'), deps.clock), 200);
     },
   );
 
