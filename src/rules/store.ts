@@ -50,6 +50,11 @@ export interface PostgresRulesStoreOptions {
   /** degraded when the rules were not confirmed against Postgres for this long, ms */
   staleAfterMs?: number;
   logger: Logger;
+  /**
+   * the clock of confirmations and staleness (ms); tests inject one to make the rules stale
+   * without waiting (ServiceOptions.clock); default Date.now
+   */
+  now?: (() => number) | undefined;
 }
 
 export class PostgresRulesStore implements RulesStore {
@@ -63,7 +68,8 @@ export class PostgresRulesStore implements RulesStore {
   protected readonly pollMs: number;
   protected readonly staleAfterMs: number;
   protected readonly log: Logger;
-  protected startedAt = Date.now();
+  protected readonly now: () => number;
+  protected startedAt: number;
   protected stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -74,6 +80,8 @@ export class PostgresRulesStore implements RulesStore {
     this.pollMs = opts.pollMs ?? 500;
     this.staleAfterMs = opts.staleAfterMs ?? Math.max(3 * this.pollMs, 2000);
     this.log = opts.logger.child({ component: 'rules' });
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
   }
 
   current(): RulesDocument {
@@ -82,7 +90,7 @@ export class PostgresRulesStore implements RulesStore {
 
   /** Loads the latest version from Postgres (throws when Postgres cannot be read: no start on unknown rules). */
   async start(): Promise<void> {
-    this.startedAt = Date.now();
+    this.startedAt = this.now();
     await this.readPostgres(true);
     if (this.pollMs > 0) {
       this.timer = setInterval(() => void this.reload(), this.pollMs);
@@ -137,7 +145,7 @@ export class PostgresRulesStore implements RulesStore {
     try {
       const latest = await latestRules(this.db, this.loaded ? this.doc.version : -1);
       this.pgLatest = latest?.version ?? 0;
-      this.pgConfirmedAt = Date.now();
+      this.pgConfirmedAt = this.now();
       this.pgError = undefined;
       if (latest?.doc) this.apply(latest.doc);
       else if (!latest) this.loaded = true; // nothing set yet: the defaults (version 0) are the rules
@@ -160,13 +168,13 @@ export class PostgresRulesStore implements RulesStore {
 
   protected pgDetail(): string | undefined {
     if (!this.loaded) return `rules never loaded from Postgres (${this.pgError ?? 'not read yet'}); enforcing the defaults`;
-    if (this.pgError && Date.now() - this.pgConfirmedAt > this.staleAfterMs) return `Postgres unreadable (${this.pgError}); serving the last good rules (version ${this.doc.version}) from memory`;
+    if (this.pgError && this.now() - this.pgConfirmedAt > this.staleAfterMs) return `Postgres unreadable (${this.pgError}); serving the last good rules (version ${this.doc.version}) from memory`;
     return undefined;
   }
 
   protected ageSeconds(confirmedAt: number): number {
     // a single process (no re-read) is the only writer: its copy is always the latest
-    return this.pollMs === 0 ? 0 : Math.round((Date.now() - (confirmedAt || this.startedAt)) / 100) / 10;
+    return this.pollMs === 0 ? 0 : Math.round((this.now() - (confirmedAt || this.startedAt)) / 100) / 10;
   }
 }
 
