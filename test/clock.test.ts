@@ -9,9 +9,18 @@
  *   supply, receipt, short pick: rows, ledger, events) — tests pass time, they do not sleep;
  * - expiry is decided by the same clock: a hold is not expired one millisecond before its
  *   expiresAt and is expired at it (also after an extend), the expiry's answer and event carry
- *   that instant, and the stock is available again.
+ *   that instant, and the stock is available again;
+ * - the same on embedded PGlite.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { query } from '../src/db/client.js';
+import { createService, type Service } from '../src/service.js';
+import { client } from './helpers/api.js';
 import { ManualClock, micros, US_FORMAT } from './helpers/clock.js';
 import { serviceFixture, type ServiceFixture } from './helpers/service.js';
 
@@ -198,5 +207,38 @@ describe('a test clock', () => {
     clock.set(T(200_050_000));
     expect(await t.svc.sweep()).toBe(1);
     expect((await t.api.get(id)).body).toMatchObject({ status: 'expired', updatedAt: T(200_050_000) });
+  });
+});
+
+describe('embedded PGlite, with a test clock', () => {
+  let dir: string;
+  let svc: Service;
+  const clock = new ManualClock('2031-06-01T12:00:00.000Z');
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'atp-clock-'));
+    svc = await createService(loadConfig({ ATP_DATA_DIR: dir, LOG_LEVEL: 'silent' }), { sweeper: false, clock });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers what it stores, and expires by the clock', async () => {
+    const api = client(svc.app);
+    expect((await api.setStock('EM-1', 'DC1', 2)).status).toBe(200);
+    const r = await api.reserve({ orderRef: 'em-1', channel: 'web', lines: [{ sku: 'EM-1', qty: 2 }], holdSeconds: 5 });
+    expect(r.status).toBe(201);
+    expect(times(r.body)).toEqual({ createdAt: '2031-06-01T12:00:00.000Z', updatedAt: '2031-06-01T12:00:00.000Z', expiresAt: '2031-06-01T12:00:05.000Z' });
+    const [row] = await query<{ c: string; e: string }>(
+      svc.database.db,
+      sql`select to_char(created_at at time zone 'UTC', ${US_FORMAT}) as c, to_char(expires_at at time zone 'UTC', ${US_FORMAT}) as e from reservations where id = ${r.body.id}`,
+    );
+    expect(row).toEqual({ c: micros(r.body.createdAt), e: micros(r.body.expiresAt) });
+    clock.advance(4_999);
+    expect(await svc.sweep()).toBe(0);
+    clock.advance(1);
+    expect(await svc.sweep()).toBe(1);
+    expect((await api.get(r.body.id)).body).toMatchObject({ status: 'expired', updatedAt: '2031-06-01T12:00:05.000Z' });
   });
 });
