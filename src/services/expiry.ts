@@ -17,9 +17,10 @@ import { moved } from './reservations.js';
 /** Expire up to `limit` due holds (expiresAt at or before the transaction's instant); returns how many were expired. */
 export async function expireDue(db: Db, limit = 200, clock?: Clock): Promise<number> {
   return inTransaction(db, async (tx) => {
+    const now = nowSql(clock); // one instant, bound twice
     const due = await query<{ id: string; at: Date | string }>(
       tx,
-      sql`select id, ${nowSql(clock)} as at from reservations where status = 'held' and expires_at <= ${nowSql(clock)}
+      sql`select id, ${now} as at from reservations where status = 'held' and expires_at <= ${now}
           order by id limit ${limit} for update skip locked`,
     );
     if (due.length === 0) return 0;
