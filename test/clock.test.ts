@@ -171,6 +171,27 @@ describe('a test clock', () => {
     expect(timeOf('reservation.released')).toEqual([T(50_000)]);
   });
 
+  it('answers that carry "now" carry the clock: promise asOf and on-hand promise date, consistency checkedAt, a change record\'s at', async () => {
+    clock.set(T(300_000_000));
+    await t.api.setStock('TC-4', 'DC1', 1);
+    const p = await t.api.call('POST', '/v1/promise', { channel: 'web', lines: [{ sku: 'TC-4', qty: 1 }] });
+    expect(p.status).toBe(200);
+    expect(p.body).toMatchObject({ asOf: T(300_000_000), promisedAt: T(300_000_000) });
+    const c = await t.api.call('GET', '/v1/consistency');
+    expect(c.status).toBe(200);
+    expect(c.body.checkedAt).toBe(T(300_000_000));
+    // a backorder filled by a receipt: the change record's `at` is the receipt's instant
+    const sup = await t.api.call('POST', '/v1/supply', { sku: 'TC-4', location: 'DC1', qty: 2, expectedAt: T(400_000_000) }, { 'idempotency-key': 'tc4-sup' });
+    const r = await t.api.reserve({ orderRef: 'tc-4', channel: 'web', lines: [{ sku: 'TC-4', qty: 3 }], allowBackorder: true });
+    expect(r.status).toBe(201);
+    clock.set(T(300_060_000));
+    expect((await t.api.call('POST', `/v1/supply/${sup.body.id}/receipts`, { qty: 2 }, { 'idempotency-key': 'tc4-rec' })).status).toBe(200);
+    const changes = await t.api.call('GET', `/v1/reservations/${r.body.id}/changes`);
+    expect(changes.status).toBe(200);
+    expect(JSON.stringify(changes.body)).toContain(`"at":"${T(300_060_000)}"`);
+    expect((await t.api.get(r.body.id)).body.updatedAt).toBe(T(300_060_000));
+  });
+
   it('expiry follows the clock: held a millisecond before expiresAt, expired at it — no sleeping', async () => {
     clock.set(T(100_000_000));
     await t.api.setStock('TC-2', 'DC1', 3);
