@@ -192,6 +192,19 @@ describe('a test clock', () => {
     expect((await t.api.get(r.body.id)).body.updatedAt).toBe(T(300_060_000));
   });
 
+  it('a backorder on overdue supply is promised at the same instant the reservation is created (the clamp uses the one clock)', async () => {
+    clock.set(T(500_000_000));
+    const sup = await t.api.call('POST', '/v1/supply', { sku: 'TC-5', location: 'DC1', qty: 5, expectedAt: T(500_000_000 - 3_600_000) }, { 'idempotency-key': 'tc5-sup' });
+    expect(sup.status).toBe(201);
+    clock.advance(1_234);
+    const r = await t.api.reserve({ orderRef: 'tc-5', channel: 'web', lines: [{ sku: 'TC-5', qty: 2 }], allowBackorder: true });
+    expect(r.status).toBe(201);
+    expect(r.body.createdAt).toBe(T(500_001_234));
+    expect(r.body.lines[0].allocations[0]).toMatchObject({ supplyId: sup.body.id, promisedAt: T(500_001_234) });
+    const [a] = await t.sql`select to_char(promised_at at time zone 'UTC', ${US_FORMAT}) as at from allocations where reservation_id = ${r.body.id}`;
+    expect(a!.at).toBe(micros(T(500_001_234)));
+  });
+
   it('expiry follows the clock: held a millisecond before expiresAt, expired at it — no sleeping', async () => {
     clock.set(T(100_000_000));
     await t.api.setStock('TC-2', 'DC1', 3);
