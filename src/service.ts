@@ -53,8 +53,8 @@ export interface ServiceOptions {
   telemetry?: Telemetry;
   /**
    * Tests only: the source of "now" (db/clock.ts). Every writer binds its instant into the same
-   * statements in place of Postgres now(); the catalog and sold-out memory TTLs and the rules'
-   * staleness follow it too.
+   * statements in place of Postgres now() (the rules' updatedAt included); the catalog and
+   * sold-out memory TTLs and the rules' staleness follow it too.
    * Unset (production): Postgres time.
    */
   clock?: Clock;
@@ -75,13 +75,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     throw err;
   }
   const redis = redisTarget(config);
-  // the rules' staleness runs on the test clock when one is injected
-  const rulesNow = opts.clock ? () => opts.clock!.now().getTime() : undefined;
   const rules =
     opts.rules ??
     (redis
-      ? new RedisRulesStore({ db: database.db, url: redis, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger, now: rulesNow })
-      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger, now: rulesNow }));
+      ? new RedisRulesStore({ db: database.db, url: redis, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger, clock: opts.clock })
+      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger, clock: opts.clock }));
   try {
     await rules.start();
   } catch (err) {

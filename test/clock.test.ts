@@ -83,6 +83,14 @@ describe('Postgres time (no test clock)', () => {
     expect(times(created.data.reservation)).toEqual(times(r.body));
   });
 
+  it('a rules PUT answers the updatedAt it stored, to the microsecond', async () => {
+    const put = await t.api.call('PUT', '/v1/rules', { channels: { web: { tier: 1 } } });
+    expect(put.status).toBe(200);
+    const [row] = await t.sql`select to_char(created_at at time zone 'UTC', ${US_FORMAT}) as at from rules where version = ${put.body.version}`;
+    expect(row!.at).toBe(micros(put.body.updatedAt));
+    expect((await t.api.call('GET', '/v1/rules')).body.updatedAt).toBe(put.body.updatedAt);
+  });
+
   it('extend and release answer what they stored', async () => {
     await t.api.setStock('PG-2', 'DC1', 10);
     const r = await t.api.reserve({ orderRef: 'pg-2', channel: 'web', lines: [{ sku: 'PG-2', qty: 1 }], holdSeconds: 60 });
@@ -203,6 +211,13 @@ describe('a test clock', () => {
     expect(r.body.lines[0].allocations[0]).toMatchObject({ supplyId: sup.body.id, promisedAt: T(500_001_234) });
     const [a] = await t.sql`select to_char(promised_at at time zone 'UTC', ${US_FORMAT}) as at from allocations where reservation_id = ${r.body.id}`;
     expect(a!.at).toBe(micros(T(500_001_234)));
+  });
+
+  it('a rules PUT stores and answers the clock\'s instant as updatedAt', async () => {
+    clock.set(T(600_000_000));
+    const put = await t.api.call('PUT', '/v1/rules', { channels: { web: { tier: 1 } } });
+    expect(put.status).toBe(200);
+    expect(put.body.updatedAt).toBe(T(600_000_000));
   });
 
   it('expiry follows the clock: held a millisecond before expiresAt, expired at it — no sleeping', async () => {

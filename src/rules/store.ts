@@ -9,6 +9,7 @@
  * Every store keeps the version in force in memory: `current()` never does I/O (hot path).
  */
 import { PreconditionFailed } from '../domain/errors.js';
+import type { Clock } from '../db/clock.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_RULES, type RulesDocument, type RulesInput } from './schema.js';
@@ -51,10 +52,11 @@ export interface PostgresRulesStoreOptions {
   staleAfterMs?: number;
   logger: Logger;
   /**
-   * the clock of confirmations and staleness (ms); tests inject one to make the rules stale
-   * without waiting (ServiceOptions.clock); default Date.now
+   * tests only (ServiceOptions.clock, db/clock.ts): the instant a PUT stores as updatedAt in place
+   * of Postgres now(), and the clock of confirmations and staleness (so a test makes the rules
+   * stale without waiting); default Postgres time and Date.now
    */
-  now?: (() => number) | undefined;
+  clock?: Clock | undefined;
 }
 
 export class PostgresRulesStore implements RulesStore {
@@ -69,6 +71,7 @@ export class PostgresRulesStore implements RulesStore {
   protected readonly staleAfterMs: number;
   protected readonly log: Logger;
   protected readonly now: () => number;
+  private readonly clock: Clock | undefined;
   protected startedAt: number;
   protected stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -80,7 +83,8 @@ export class PostgresRulesStore implements RulesStore {
     this.pollMs = opts.pollMs ?? 500;
     this.staleAfterMs = opts.staleAfterMs ?? Math.max(3 * this.pollMs, 2000);
     this.log = opts.logger.child({ component: 'rules' });
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock;
+    this.now = opts.clock ? () => opts.clock!.now().getTime() : Date.now;
     this.startedAt = this.now();
   }
 
@@ -105,7 +109,7 @@ export class PostgresRulesStore implements RulesStore {
   }
 
   async put(input: RulesInput, ifVersion?: number, actor?: string): Promise<RulesDocument> {
-    const doc = await insertRules(this.db, input, ifVersion, actor);
+    const doc = await insertRules(this.db, input, ifVersion, actor, this.clock);
     this.pgLatest = Math.max(this.pgLatest, doc.version);
     this.apply(doc);
     return doc;
