@@ -5,6 +5,7 @@
  */
 import type { Config } from './config.js';
 import { redisTarget } from './redis-connection.js';
+import { type Clock, nowSql } from './db/clock.js';
 import { createApp } from './app.js';
 import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
@@ -50,6 +51,13 @@ export interface ServiceOptions {
   /** tracing and metrics (tests inject one with an in-memory span exporter); default from config.
    * An injected instance is not shut down by stop(). */
   telemetry?: Telemetry;
+  /**
+   * Tests only: the source of "now" (db/clock.ts). Every writer binds its instant into the same
+   * statements in place of Postgres now() (the rules' updatedAt included); the catalog and
+   * sold-out memory TTLs and the rules' staleness follow it too.
+   * Unset (production): Postgres time.
+   */
+  clock?: Clock;
   /** observe every allocation batch (size, queue wait, duration) — benchmarks and diagnostics */
   onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
 }
@@ -70,8 +78,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const rules =
     opts.rules ??
     (redis
-      ? new RedisRulesStore({ db: database.db, url: redis, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger })
-      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger }));
+      ? new RedisRulesStore({ db: database.db, url: redis, key: config.ATP_RULES_KEY, pollMs: config.ATP_RULES_POLL_MS, logger, clock: opts.clock })
+      : new PostgresRulesStore({ db: database.db, pollMs: database.mode === 'pglite' ? 0 : config.ATP_RULES_POLL_MS, logger, clock: opts.clock }));
   try {
     await rules.start();
   } catch (err) {
@@ -93,31 +101,32 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       opts.onBatch?.(info);
     },
     wrapBatch: telemetry.wrapBatch,
+    clock: opts.clock,
   });
   const relay =
     redis && opts.relay !== false
-      ? new OutboxRelay({ db: database.db, redis, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger })
+      ? new OutboxRelay({ db: database.db, redis, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger, clock: opts.clock })
       : undefined;
   relay?.start();
-  const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS);
+  const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => allocator.depth);
   // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
   telemetry.setOutboxLagSource(async () => {
     const [row] = await query<{ lag: number | string | null }>(
       database.db,
-      sql`select coalesce(extract(epoch from now() - (select created_at from outbox where published_at is null order by id limit 1)), 0)::float8 as lag`,
+      sql`select coalesce(extract(epoch from ${nowSql(opts.clock)} - (select created_at from outbox where published_at is null order by id limit 1)), 0)::float8 as lag`,
     );
     return Number(row?.lag ?? 0);
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay });
+  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
 
   const sweep = async () => {
     let total = 0;
     try {
       for (;;) {
-        const n = await expireDue(database.db);
+        const n = await expireDue(database.db, 200, opts.clock);
         // released holds are stock again: the sold-out memory must not keep refusing it
         if (n > 0) allocator.invalidate();
         total += n;
@@ -141,9 +150,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
           if (n > 0) logger.info({ expired: n }, 'expired holds released');
           if (Date.now() - lastPurge > 3600_000) {
             lastPurge = Date.now();
-            await purgeIdempotency(database.db, config.ATP_IDEMPOTENCY_TTL_HOURS);
+            await purgeIdempotency(database.db, config.ATP_IDEMPOTENCY_TTL_HOURS, opts.clock);
             // without Redis nothing is ever marked published: the feed's window is the retention period
-            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !redis });
+            await purgeOutbox(database.db, config.ATP_OUTBOX_RETENTION_HOURS, { includeUnpublished: !redis, clock: opts.clock });
           }
         } catch (err) {
           logger.warn({ err: safeError(err).message }, 'expiry sweep failed; will retry');

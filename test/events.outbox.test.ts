@@ -206,7 +206,7 @@ describe('each state change emits its event in the same transaction', () => {
   it('a rolled-back transaction leaves no event', async () => {
     await expect(
       inTransaction(svc.database.db, async (tx) => {
-        await setPosition(tx, { sku: 'D', location: 'DC1', onHand: 7 }, 'test');
+        await setPosition(tx, { sku: 'D', location: 'DC1', onHand: 7 }, 'test', { clock: undefined });
         throw new Error('roll back');
       }),
     ).rejects.toThrow('roll back');

@@ -5,7 +5,8 @@
  *   memory, and the database holds exactly the stock; a retry of an ACCEPTED request that arrives
  *   after the sell-out still replays its 201 (idempotency beats the memory);
  * - a restock after a sell-out is seen at once by the instance that took it (local invalidation),
- *   and by another instance once its memory's TTL has passed;
+ *   and by another instance exactly when its memory's TTL has passed — not a millisecond before
+ *   (the instances share a test clock: time is moved, not slept);
  * - load shedding refuses with 429 + Retry-After and writes nothing for a shed request (no
  *   reservation, no idempotency row: the same key later succeeds);
  * - two service instances selling out one SKU concurrently accept exactly the stock — no oversell
@@ -15,13 +16,13 @@
  *   missing row lock shows as an oversell (checked: without `for update` in services/reserve.ts
  *   these tests fail).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { client } from './helpers/api.js';
+import { ManualClock } from './helpers/clock.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -30,13 +31,15 @@ let b: Service;
 let shedder: Service;
 let sql: postgres.Sql;
 const TTL_B = 150;
+/** the instances' clock (sold-out memory TTLs and stored times): moved by the tests, never slept */
+const clock = new ManualClock();
 
 beforeAll(async () => {
   db = await createTestDatabase();
   const base = { DATABASE_URL: db.url, ATP_DB_POOL_MAX: '8', LOG_LEVEL: 'silent' };
-  a = await createService(loadConfig({ ...base, ATP_LANE_CONCURRENCY: '4', ATP_SOLDOUT_TTL_MS: '60000' }), { sweeper: false });
-  b = await createService(loadConfig({ ...base, ATP_LANE_CONCURRENCY: '4', ATP_SOLDOUT_TTL_MS: String(TTL_B) }), { sweeper: false });
-  shedder = await createService(loadConfig({ ...base, ATP_QUEUE_BUDGET_MS: '0' }), { sweeper: false });
+  a = await createService(loadConfig({ ...base, ATP_LANE_CONCURRENCY: '4', ATP_SOLDOUT_TTL_MS: '60000' }), { sweeper: false, clock });
+  b = await createService(loadConfig({ ...base, ATP_LANE_CONCURRENCY: '4', ATP_SOLDOUT_TTL_MS: String(TTL_B) }), { sweeper: false, clock });
+  shedder = await createService(loadConfig({ ...base, ATP_QUEUE_BUDGET_MS: '0' }), { sweeper: false, clock });
   sql = postgres(db.url, { max: 2, onnotice: () => {} });
 });
 afterAll(async () => {
@@ -94,13 +97,19 @@ it('a restock after a sell-out is seen at once by the same instance', async () =
   expect(await dbState('MEM-2')).toMatchObject({ onHand: 6, reserved: 6, reservations: 6, allocated: 6 });
 });
 
-it('a restock through another instance is seen once the memory TTL has passed', async () => {
+it('a restock through another instance is seen when the memory TTL has passed, not before', async () => {
   await put(b, 'MEM-3', 2);
   await Promise.all(Array.from({ length: 6 }, (_, i) => reserve(b, 'MEM-3', `m3-${i}`)));
   expect((await reserve(b, 'MEM-3', 'm3-x')).status).toBe(409);
   expect(b.allocator.soldOut.isSoldOut('MEM-3')).toBe(true);
   expect((await put(a, 'MEM-3', 4)).status).toBe(200); // restocked through instance a
-  await sleep(TTL_B * 3);
+  // b heard nothing of it: until its memory's TTL has passed it still refuses from memory
+  clock.advance(TTL_B - 1);
+  const hits = b.allocator.depth.soldOutHits;
+  expect((await reserve(b, 'MEM-3', 'm3-y')).status).toBe(409);
+  expect(b.allocator.depth.soldOutHits).toBe(hits + 1);
+  clock.advance(1);
+  expect(b.allocator.soldOut.isSoldOut('MEM-3')).toBe(false);
   const after = await Promise.all(Array.from({ length: 6 }, (_, i) => reserve(b, 'MEM-3', `m3-r-${i}`)));
   expect(after.filter((r) => r.status === 201)).toHaveLength(2);
   expect(await dbState('MEM-3')).toMatchObject({ onHand: 4, reserved: 4, reservations: 4 });

@@ -138,7 +138,8 @@ describe('short picks', () => {
         complete: false,
         reason: 'wms snapshot',
         actor: 'test',
-        resolveShort: (tx2, g) => recordShortPick(tx2, g, t.svc.rules.current(), g.actor),
+        at: new Date(),
+        resolveShort: (tx2, g) => recordShortPick(tx2, g, t.svc.rules.current(), g.actor, new Date()),
       }),
     );
     expect(rec.gaps[0]).toMatchObject({ overCommitted: true, applied: true, outcome: 'short-pick' });

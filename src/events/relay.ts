@@ -42,6 +42,7 @@
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { createRedis, type RedisTarget } from '../redis-connection.js';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import type { Logger } from '../logger.js';
@@ -67,6 +68,8 @@ export interface RelayOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   logger?: Logger;
+  /** tests only: the instant stamped as published_at and used for the lag (db/clock.ts) */
+  clock?: Clock | undefined;
 }
 
 export interface RelayLag {
@@ -192,26 +195,29 @@ export class OutboxRelay {
           ok++;
         }
         if (present > 0) await requireLastEntry(this.stream, tx, 'refused as already present');
+        let at: Date | undefined;
         if (ok > 0) {
-          await query(
+          const [marked] = await query<{ at: Date | string }>(
             tx,
-            sql`update outbox set published_at = now()
-                where id in (select jsonb_array_elements_text(${JSON.stringify(rows.slice(0, ok).map((r) => r.id))}::jsonb)::bigint)`,
+            sql`update outbox set published_at = ${nowSql(this.opts.clock)}
+                where id in (select jsonb_array_elements_text(${JSON.stringify(rows.slice(0, ok).map((r) => r.id))}::jsonb)::bigint)
+                returning published_at as at`,
           );
+          if (marked) at = asDate(marked.at);
         }
-        const result = { leader: true, published: ok, present, resumed, connect };
+        const result = { leader: true, published: ok, present, resumed, connect, at };
         // commit what is in the stream, report the failure after the transaction
         if (ok < rows.length) return { ...result, error: new Error(String(replies[ok] ?? 'no reply from redis')) };
         return result;
       },
       0,
-    ).then((r: PassResult & { error?: Error; present?: number; resumed?: number; connect?: number }) => {
+    ).then((r: PassResult & { error?: Error; present?: number; resumed?: number; connect?: number; at?: Date | undefined }) => {
       if (r.connect !== undefined) this.checkedConnect = r.connect;
       this.resumed += r.resumed ?? 0;
       if (r.published > 0) {
         this.published += r.published;
         this.alreadyPresent += r.present ?? 0;
-        this.lastPublishedAt = new Date();
+        this.lastPublishedAt = r.at ?? this.lastPublishedAt;
       }
       if (r.error) throw r.error;
       return { leader: r.leader, published: r.published };
@@ -248,7 +254,7 @@ export class OutboxRelay {
   async lag(): Promise<RelayLag> {
     const [row] = await query<{ n: number; age: number | null }>(
       this.opts.db,
-      sql`select count(*)::int as n, extract(epoch from (now() - min(created_at)))::float8 as age from outbox where published_at is null`,
+      sql`select count(*)::int as n, extract(epoch from (${nowSql(this.opts.clock)} - min(created_at)))::float8 as age from outbox where published_at is null`,
     );
     return { unpublished: row?.n ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
   }

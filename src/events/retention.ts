@@ -6,9 +6,11 @@
  * service bound the table by age alone.
  */
 import { sql } from 'drizzle-orm';
+import { type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 
-export async function purgeOutbox(db: Db, retentionHours: number, opts: { includeUnpublished?: boolean; batchSize?: number } = {}): Promise<number> {
+/** Delete outbox rows older than `retentionHours` by Postgres time (or the test `clock`); returns how many. */
+export async function purgeOutbox(db: Db, retentionHours: number, opts: { includeUnpublished?: boolean; batchSize?: number; clock?: Clock | undefined } = {}): Promise<number> {
   const batch = opts.batchSize ?? 5000;
   const published = opts.includeUnpublished ? sql`` : sql`and published_at is not null`;
   let total = 0;
@@ -17,7 +19,7 @@ export async function purgeOutbox(db: Db, retentionHours: number, opts: { includ
       db,
       sql`delete from outbox where id in (
             select id from outbox
-            where created_at < now() - make_interval(hours => ${retentionHours}) ${published}
+            where created_at < ${nowSql(opts.clock)} - make_interval(hours => ${retentionHours}) ${published}
             order by id limit ${batch})
           returning 1`,
     );

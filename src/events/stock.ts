@@ -128,9 +128,9 @@ export async function stockSnapshot(exec: Exec, skus: readonly string[]): Promis
 /**
  * The sold-out and reorder-point events of everything the transaction changed since `before`
  * (for writers whose effects on stock are spread over several statements: supply changes, short
- * picks). Emit the result in the same transaction.
+ * picks). `at` is the transaction's instant (db/clock.ts). Emit the result in the same transaction.
  */
-export async function stockChangeEvents(exec: Exec, before: StockSnapshot, at = new Date()): Promise<OutboxEvent[]> {
+export async function stockChangeEvents(exec: Exec, before: StockSnapshot, at: Date): Promise<OutboxEvent[]> {
   const after = await stockSnapshot(exec, before.skus);
   return [...soldOutCrossings(before.available, after.available, at), ...reorderCrossings(before.projected, after.projected, at)];
 }

@@ -1,6 +1,7 @@
 /** What every route module gets: the assembled dependencies and the typed Hono environment. */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../config.js';
+import type { Clock } from '../db/clock.js';
 import type { Database } from '../db/client.js';
 import type { OutboxRelay } from '../events/relay.js';
 import type { Logger } from '../logger.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   telemetry: Telemetry;
   /** set when graceful shutdown starts: /readyz answers 503 and responses carry Connection: close */
   lifecycle: Lifecycle;
+  /** tests only: the source of "now" bound in place of Postgres now() (db/clock.ts) */
+  clock?: Clock | undefined;
 }
 
 export interface Lifecycle {

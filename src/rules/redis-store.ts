@@ -149,7 +149,7 @@ export class RedisRulesStore extends PostgresRulesStore {
   override status(): RulesStatus {
     let detail = this.pgDetail();
     if (!detail && this.redisConfirmedAt === 0) detail = `Redis not reached yet (${this.redisError ?? 'connecting'}); enforcing version ${this.doc.version} from Postgres`;
-    else if (!detail && (this.client.status !== 'ready' || Date.now() - this.redisConfirmedAt > this.staleAfterMs))
+    else if (!detail && (this.client.status !== 'ready' || this.now() - this.redisConfirmedAt > this.staleAfterMs))
       detail = `Redis unreachable (${this.redisError ?? 'no answer'}); serving the last good rules (version ${this.doc.version}) from memory`;
     else if (!detail && this.foreign !== undefined)
       detail = `Redis holds rules version ${this.foreign}, which Postgres does not have (written outside the service, or another deployment shares ATP_RULES_KEY ${this.key}); not enforced: serving version ${this.doc.version} from Postgres. Delete the key (the instances then write the Postgres version there) or give this deployment its own ATP_RULES_KEY`;
@@ -167,7 +167,7 @@ export class RedisRulesStore extends PostgresRulesStore {
       await this.readPostgres(false);
       return;
     }
-    this.redisConfirmedAt = Date.now();
+    this.redisConfirmedAt = this.now();
     await this.readPostgres(false); // never throws with false: a failure is in pgError
     if (this.pgError) return;
     try {

@@ -9,6 +9,7 @@
  * Every store keeps the version in force in memory: `current()` never does I/O (hot path).
  */
 import { PreconditionFailed } from '../domain/errors.js';
+import type { Clock } from '../db/clock.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_RULES, type RulesDocument, type RulesInput } from './schema.js';
@@ -50,6 +51,12 @@ export interface PostgresRulesStoreOptions {
   /** degraded when the rules were not confirmed against Postgres for this long, ms */
   staleAfterMs?: number;
   logger: Logger;
+  /**
+   * tests only (ServiceOptions.clock, db/clock.ts): the instant a PUT stores as updatedAt in place
+   * of Postgres now(), and the clock of confirmations and staleness (so a test makes the rules
+   * stale without waiting); default Postgres time and Date.now
+   */
+  clock?: Clock | undefined;
 }
 
 export class PostgresRulesStore implements RulesStore {
@@ -63,7 +70,9 @@ export class PostgresRulesStore implements RulesStore {
   protected readonly pollMs: number;
   protected readonly staleAfterMs: number;
   protected readonly log: Logger;
-  protected startedAt = Date.now();
+  protected readonly now: () => number;
+  private readonly clock: Clock | undefined;
+  protected startedAt: number;
   protected stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -74,6 +83,9 @@ export class PostgresRulesStore implements RulesStore {
     this.pollMs = opts.pollMs ?? 500;
     this.staleAfterMs = opts.staleAfterMs ?? Math.max(3 * this.pollMs, 2000);
     this.log = opts.logger.child({ component: 'rules' });
+    this.clock = opts.clock;
+    this.now = opts.clock ? () => opts.clock!.now().getTime() : Date.now;
+    this.startedAt = this.now();
   }
 
   current(): RulesDocument {
@@ -82,7 +94,7 @@ export class PostgresRulesStore implements RulesStore {
 
   /** Loads the latest version from Postgres (throws when Postgres cannot be read: no start on unknown rules). */
   async start(): Promise<void> {
-    this.startedAt = Date.now();
+    this.startedAt = this.now();
     await this.readPostgres(true);
     if (this.pollMs > 0) {
       this.timer = setInterval(() => void this.reload(), this.pollMs);
@@ -97,7 +109,7 @@ export class PostgresRulesStore implements RulesStore {
   }
 
   async put(input: RulesInput, ifVersion?: number, actor?: string): Promise<RulesDocument> {
-    const doc = await insertRules(this.db, input, ifVersion, actor);
+    const doc = await insertRules(this.db, input, ifVersion, actor, this.clock);
     this.pgLatest = Math.max(this.pgLatest, doc.version);
     this.apply(doc);
     return doc;
@@ -137,7 +149,7 @@ export class PostgresRulesStore implements RulesStore {
     try {
       const latest = await latestRules(this.db, this.loaded ? this.doc.version : -1);
       this.pgLatest = latest?.version ?? 0;
-      this.pgConfirmedAt = Date.now();
+      this.pgConfirmedAt = this.now();
       this.pgError = undefined;
       if (latest?.doc) this.apply(latest.doc);
       else if (!latest) this.loaded = true; // nothing set yet: the defaults (version 0) are the rules
@@ -160,13 +172,13 @@ export class PostgresRulesStore implements RulesStore {
 
   protected pgDetail(): string | undefined {
     if (!this.loaded) return `rules never loaded from Postgres (${this.pgError ?? 'not read yet'}); enforcing the defaults`;
-    if (this.pgError && Date.now() - this.pgConfirmedAt > this.staleAfterMs) return `Postgres unreadable (${this.pgError}); serving the last good rules (version ${this.doc.version}) from memory`;
+    if (this.pgError && this.now() - this.pgConfirmedAt > this.staleAfterMs) return `Postgres unreadable (${this.pgError}); serving the last good rules (version ${this.doc.version}) from memory`;
     return undefined;
   }
 
   protected ageSeconds(confirmedAt: number): number {
     // a single process (no re-read) is the only writer: its copy is always the latest
-    return this.pollMs === 0 ? 0 : Math.round((Date.now() - (confirmedAt || this.startedAt)) / 100) / 10;
+    return this.pollMs === 0 ? 0 : Math.round((this.now() - (confirmedAt || this.startedAt)) / 100) / 10;
   }
 }
 

@@ -3,6 +3,7 @@
  * number. These are the only statements that touch it; each is one statement, no transaction.
  */
 import { sql } from 'drizzle-orm';
+import { type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { mapDatabaseError } from '../db/errors.js';
 import { PreconditionFailed, Unavailable } from '../domain/errors.js';
@@ -48,17 +49,19 @@ export async function latestRules(db: Db, newerThan = -1): Promise<{ version: nu
  * concurrent writers of a version commit (the other's `on conflict do nothing` inserts nothing).
  * Errors: `PreconditionFailed` (412, with `currentVersion`) when `ifVersion` is not the latest;
  * `Unavailable` (503) when Postgres cannot be reached. An unconditional write that loses a race is
- * retried (it has no precondition to fail).
+ * retried (it has no precondition to fail). Time: `updatedAt` is the statement's Postgres time to
+ * the millisecond (or the test `clock`'s instant, db/clock.ts) as RETURNING gives it back, so the
+ * answer equals the row.
  */
-export async function insertRules(db: Db, input: RulesInput, ifVersion: number | undefined, actor: string | undefined): Promise<RulesDocument> {
+export async function insertRules(db: Db, input: RulesInput, ifVersion: number | undefined, actor: string | undefined, clock?: Clock): Promise<RulesDocument> {
   for (let attempt = 0; ; attempt++) {
     let row: { version: number; updated_at: string } | undefined;
     try {
       [row] = await query<{ version: number; updated_at: string }>(
         db,
         sql`with cur as (select coalesce(max(version), 0) as v from rules)
-            insert into rules (version, doc, actor)
-            select v + 1, ${JSON.stringify(input)}::jsonb, ${actor ?? null} from cur
+            insert into rules (version, doc, actor, created_at)
+            select v + 1, ${JSON.stringify(input)}::jsonb, ${actor ?? null}, ${nowSql(clock)} from cur
             where ${ifVersion ?? null}::int is null or v = ${ifVersion ?? null}::int
             on conflict (version) do nothing
             returning version, to_char(created_at at time zone 'UTC', ${ISO}) as updated_at`,

@@ -68,10 +68,11 @@ export async function lockPositions(tx: Exec, pairs: readonly { sku: string; loc
 
 /**
  * Apply releases and commits to allocations, positions (reserved, and onHand for commits),
- * supply (backorders), channel holds and the ledger, in one statement. Caller holds the
- * reservation locks; this takes the position locks.
+ * supply (backorders), channel holds and the ledger, in one statement stamped `at` (the
+ * transaction's instant, db/clock.ts). Caller holds the reservation locks; this takes the
+ * position locks.
  */
-export async function applyChanges(tx: Tx, changes: readonly AllocationChange[], reason: { release: string; commit: string }, actor: string): Promise<void> {
+export async function applyChanges(tx: Tx, changes: readonly AllocationChange[], reason: { release: string; commit: string }, actor: string, at: Date): Promise<void> {
   const real = changes.filter((c) => c.release > 0 || c.commit > 0);
   if (real.length === 0) return;
   const onHand = real.filter((c) => !c.supplyId);
@@ -83,6 +84,7 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
     ...(c.release > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: 0, delta_reserved: -c.release, reason: reason.release, reservation_id: c.reservationId }] : []),
     ...(c.commit > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: -c.commit, delta_reserved: -c.commit, reason: reason.commit, reservation_id: c.reservationId }] : []),
   ]);
+  const now = sql`${at.toISOString()}::timestamptz`;
   await query(
     tx,
     sql`with
@@ -91,17 +93,17 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
       a as (update allocations t set qty = t.qty - c.release - c."commit", released_qty = t.released_qty + c.release,
               committed_qty = t.committed_qty + c."commit"
             from c where t.id = c."allocationId" returning 1),
-      p as (update positions t set reserved = t.reserved - d.rel - d.com, on_hand = t.on_hand - d.com, updated_at = now()
+      p as (update positions t set reserved = t.reserved - d.rel - d.com, on_hand = t.on_hand - d.com, updated_at = ${now}
             from (select sku, location, sum(release)::int as rel, sum("commit")::int as com from c where "supplyId" is null group by sku, location) d
             where t.sku = d.sku and t.location = d.location returning 1),
-      s as (update supply t set allocated_qty = t.allocated_qty - d.rel, updated_at = now()
+      s as (update supply t set allocated_qty = t.allocated_qty - d.rel, updated_at = ${now}
             from (select "supplyId" as id, sum(release)::int as rel from c where "supplyId" is not null group by "supplyId") d
             where t.id = d.id returning 1),
       h as (update channel_holds t set reserved = t.reserved - d.q
             from (select sku, channel, sum(release + "commit")::int as q from c group by sku, channel) d
             where t.sku = d.sku and t.channel = d.channel returning 1),
-      g as (insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id)
-            select sku, location, delta_on_hand, delta_reserved, reason, ${actor}, reservation_id
+      g as (insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, created_at)
+            select sku, location, delta_on_hand, delta_reserved, reason, ${actor}, reservation_id, ${now}
             from jsonb_to_recordset(${json(ledger)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid)
             returning 1)
       select 1`,
@@ -114,13 +116,21 @@ export function settledStatus(allocs: readonly { qty: number; committed_qty: num
   return allocs.some((a) => a.committed_qty > 0) ? 'committed' : terminal;
 }
 
-export async function setStatus(tx: Exec, ids: readonly string[], status: string): Promise<void> {
+/** Set the status of these reservations, stamped `at` (the transaction's instant). */
+export async function setStatus(tx: Exec, ids: readonly string[], status: string, at: Date): Promise<void> {
   if (ids.length === 0) return;
-  await query(tx, sql`update reservations set status = ${status}, updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  await query(tx, sql`update reservations set status = ${status}, updated_at = ${at.toISOString()}::timestamptz where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
 }
 
-/** Write events to the outbox in the caller's transaction (build them with `outboxEvent`, src/events/types.ts). */
-export async function emit(tx: Exec, events: readonly OutboxEvent[]): Promise<void> {
+/**
+ * Write events to the outbox in the caller's transaction (build them with `outboxEvent`,
+ * src/events/types.ts); `at`, the transaction's instant, is each event's `time`.
+ */
+export async function emit(tx: Exec, events: readonly OutboxEvent[], at: Date): Promise<void> {
   if (events.length === 0) return;
-  await query(tx, sql`insert into outbox (type, subject, data) select type, subject, data from jsonb_to_recordset(${json(events)}) as d(type text, subject text, data jsonb)`);
+  await query(
+    tx,
+    sql`insert into outbox (type, subject, data, created_at)
+        select type, subject, data, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${json(events)}) as d(type text, subject text, data jsonb)`,
+  );
 }

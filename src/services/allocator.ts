@@ -13,6 +13,7 @@
  *   refused with 429 + Retry-After before anything is written.
  */
 import type { Db } from '../db/client.js';
+import { type Clock, ttlClock } from '../db/clock.js';
 import { DomainError, InsufficientStock, type ShortLine } from '../domain/errors.js';
 import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
@@ -36,6 +37,8 @@ export interface AllocatorOptions {
   onBatch?: (info: { lane: string; size: number; waitedMs: number; ms: number }) => void;
   /** called after each committed batch with what it saw */
   onReport?: (report: BatchReport) => void;
+  /** tests only: the instant batches are stamped with and the sold-out memory's clock (db/clock.ts) */
+  clock?: Clock | undefined;
   /** runs each batch (e.g. inside a tracing span); default: run it directly */
   wrapBatch?: <T>(batch: readonly ReserveCommand[], run: () => Promise<T>) => Promise<T>;
 }
@@ -98,7 +101,7 @@ export class Allocator {
   readonly soldOut: SoldOutMemory;
 
   constructor(db: Db, rules: RulesStore, opts: AllocatorOptions) {
-    this.soldOut = new SoldOutMemory({ ttlMs: opts.soldOutTtlMs ?? 0 });
+    this.soldOut = new SoldOutMemory({ ttlMs: opts.soldOutTtlMs ?? 0, now: ttlClock(opts.clock) });
     this.batcher = new KeyedBatcher<ReserveCommand, ReserveResult>({
       maxBatch: opts.maxBatch,
       maxQueue: opts.maxQueue,
@@ -110,7 +113,7 @@ export class Allocator {
       exec: async (batch) => {
         const run = async () => {
           const generation = this.soldOut.generation;
-          const report = await isolated(batch, (cmds) => reserveBatch(db, rules.current(), cmds, opts.retries));
+          const report = await isolated(batch, (cmds) => reserveBatch(db, rules.current(), cmds, opts.retries, opts.clock));
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);

@@ -12,6 +12,7 @@ import { sql } from 'drizzle-orm';
 import { type Db, type Exec, query } from '../db/client.js';
 import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { inTransaction } from '../db/tx.js';
+import { type Clock, nowSql, ttlClock } from '../db/clock.js';
 
 export const BASE_UNIT = 'each';
 
@@ -67,23 +68,28 @@ export class Catalog {
   private kits = new Map<string, Component[]>();
   private units = new Map<string, Map<string, number>>();
   private stamp: string | undefined;
-  private checkedAt = 0;
+  private checkedAt = -Infinity;
   private loading: Promise<void> | undefined;
+  private readonly now: () => number;
 
+  /** `clock`: tests only, drives the TTL (db/clock.ts); otherwise the monotonic process clock */
   constructor(
     private readonly db: Db,
     private readonly ttlMs = 2000,
-  ) {}
+    private readonly clock?: Clock,
+  ) {
+    this.now = ttlClock(clock);
+  }
 
   /** Make sure the in-memory copy is at most `ttlMs` old (one cheap stamp query when it is). */
   async fresh(): Promise<void> {
-    if (this.stamp !== undefined && Date.now() - this.checkedAt < this.ttlMs) return;
+    if (this.stamp !== undefined && this.now() - this.checkedAt < this.ttlMs) return;
     this.loading ??= this.load().finally(() => (this.loading = undefined));
     await this.loading;
   }
 
   invalidate(): void {
-    this.checkedAt = 0;
+    this.checkedAt = -Infinity;
   }
 
   private async load(): Promise<void> {
@@ -94,7 +100,7 @@ export class Catalog {
             (select string_agg(concat_ws(':', kit_sku, component_sku, qty), ',' order by kit_sku, component_sku) from kit_components), '|',
             (select string_agg(concat_ws(':', sku, unit, factor), ',' order by sku, unit) from sku_units))) as stamp`,
     );
-    const started = Date.now();
+    const started = this.now();
     if (s?.stamp !== this.stamp) {
       const kitRows = await query<{ kit_sku: string; component_sku: string; qty: number }>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
       const unitRows = await query<{ sku: string; unit: string; factor: number }>(this.db, sql`select sku, unit, factor from sku_units`);
@@ -210,8 +216,8 @@ export class Catalog {
       const rows = [...merged].map(([component, qty]) => ({ component, qty }));
       await query(
         tx,
-        sql`insert into kit_components (kit_sku, component_sku, qty)
-            select ${sku}, component, qty from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
+        sql`insert into kit_components (kit_sku, component_sku, qty, updated_at)
+            select ${sku}, component, qty, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
       );
       return { sku, components: rows.map((r) => ({ sku: r.component, qty: r.qty })) };
     });
@@ -243,7 +249,7 @@ export class Catalog {
     await inTransaction(this.db, async (tx) => {
       await query(tx, sql`delete from sku_units where sku = ${sku}`);
       if (units.length > 0) {
-        await query(tx, sql`insert into sku_units (sku, unit, factor) select ${sku}, unit, factor from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
+        await query(tx, sql`insert into sku_units (sku, unit, factor, updated_at) select ${sku}, unit, factor, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
       }
     });
     this.invalidate();

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { inTransaction, RetryTransaction } from '../db/tx.js';
 import { IdempotencyKeyReused } from '../domain/errors.js';
@@ -68,6 +69,23 @@ export async function findStored(exec: Exec, keys: readonly Omit<IdempotencyKey,
   return new Map(rows.map((r) => [mapKey(r.caller, r.key), r]));
 }
 
+/**
+ * `findStored` and the transaction's instant (db/clock.ts) in ONE statement: a writer's first
+ * statement reads the time every row and answer of its transaction carries, at no extra round trip.
+ */
+export async function findStoredAt(exec: Exec, keys: readonly Omit<IdempotencyKey, 'fingerprint'>[], clock: Clock | undefined): Promise<{ stored: Map<string, StoredRow>; at: Date }> {
+  const rows = await query<{ at: Date | string } & { [K in keyof StoredRow]: StoredRow[K] | null }>(
+    exec,
+    sql`select t.at, k.caller, k.key, k.fingerprint, k.status_code, k.response
+        from (select ${nowSql(clock)} as at) t
+        left join lateral (select caller, key, fingerprint, status_code, response from idempotency_keys
+          where (caller, key) in (select caller, key from jsonb_to_recordset(${JSON.stringify(keys.map((k) => ({ caller: k.caller, key: k.key })))}::jsonb) as k(caller text, key text))) k on true`,
+  );
+  const stored = new Map<string, StoredRow>();
+  for (const r of rows) if (r.caller !== null) stored.set(mapKey(r.caller, r.key!), r as StoredRow);
+  return { stored, at: asDate(rows[0]!.at) };
+}
+
 export function storedFor(stored: Map<string, StoredRow>, k: IdempotencyKey): IdempotentResult | undefined {
   const row = stored.get(mapKey(k.caller, k.key));
   if (!row) return undefined;
@@ -76,9 +94,9 @@ export function storedFor(stored: Map<string, StoredRow>, k: IdempotencyKey): Id
 }
 
 /** The SQL fragment (for a data-modifying CTE) that stores responses; returns the keys it inserted. */
-export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredResponse)[]) {
-  return sql`insert into idempotency_keys (caller, key, fingerprint, status_code, response)
-    select caller, key, fingerprint, status, body from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredResponse)[], at: Date) {
+  return sql`insert into idempotency_keys (caller, key, fingerprint, status_code, response, created_at)
+    select caller, key, fingerprint, status, body, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
       as d(caller text, key text, fingerprint text, status int, body jsonb)
     on conflict (caller, key) do nothing
     returning caller, key`;
@@ -86,21 +104,25 @@ export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredRespons
 
 /**
  * Run one mutating verb idempotently in its own transaction: replay if the key is known,
- * otherwise run `fn` and store its response atomically with its changes.
+ * otherwise run `fn` and store its response atomically with its changes. The key lookup also
+ * reads the transaction's instant (`at`, Postgres time or the test `clock`): `fn` stamps every
+ * row and answer of the change with it.
  */
 export async function runIdempotent(
   db: Db,
   key: IdempotencyKey,
-  fn: (tx: Tx) => Promise<StoredResponse>,
+  fn: (tx: Tx, at: Date) => Promise<StoredResponse>,
   retries?: number,
+  clock?: Clock,
 ): Promise<IdempotentResult> {
   return inTransaction(
     db,
     async (tx) => {
-      const replay = storedFor(await findStored(tx, [key]), key);
+      const { stored, at } = await findStoredAt(tx, [key], clock);
+      const replay = storedFor(stored, key);
       if (replay) return replay;
-      const response = await fn(tx);
-      const inserted = await query(tx, storeResponsesSql([{ ...key, ...response }]));
+      const response = await fn(tx, at);
+      const inserted = await query(tx, storeResponsesSql([{ ...key, ...response }], at));
       if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');
       return { ...response, replayed: false };
     },

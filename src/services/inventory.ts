@@ -4,6 +4,7 @@
  */
 import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
@@ -72,13 +73,23 @@ export const positionDto = (p: PositionState): PositionDto => ({
  * ledger with its reason and an `inventory.adjusted` event goes to the outbox in the same
  * transaction. A count below what is reserved + quality-held is refused (409 would-overcommit)
  * rather than stored.
+ * Time: `{ at }` when the caller's transaction already read its instant (reconciliation), else
+ * its first statement reads it (Postgres time, or the test `clock`); the rows (location,
+ * position, ledger) and the events carry it.
  */
-export async function setPosition(tx: Tx, input: SetPositionInput, actor: string): Promise<PositionDto> {
+export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<PositionDto> {
   await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
-  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  const [first] = await query<{ at: Date | string }>(
+    tx,
+    sql`with t as (select ${'at' in time ? sql`${time.at.toISOString()}::timestamptz` : nowSql(time.clock)} as at),
+          l as (insert into locations (id, created_at) select ${input.location}, t.at from t on conflict (id) do nothing)
+        select t.at from t`,
+  );
+  const at = asDate(first!.at);
+  const stamp = sql`${at.toISOString()}::timestamptz`;
   // make sure the row exists before locking it: two first counts of a new position must serialise
   // on its lock (a FOR UPDATE on a missing row locks nothing, and both would book a delta from 0)
-  await query(tx, sql`insert into positions (sku, location) values (${input.sku}, ${input.location}) on conflict (sku, location) do nothing`);
+  await query(tx, sql`insert into positions (sku, location, updated_at) values (${input.sku}, ${input.location}, ${stamp}) on conflict (sku, location) do nothing`);
   // every position of the SKU is locked in the global order (the SKU's total decides sku.sold_out)
   const all = await query<PositionRow>(
     tx,
@@ -108,23 +119,26 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
           safety_stock = excluded.safety_stock,
           reorder_point = case when ${input.reorderPoint === undefined} then positions.reorder_point else excluded.reorder_point end,
           reorder_qty = case when ${input.reorderQty === undefined} then positions.reorder_qty else excluded.reorder_qty end,
-          updated_at = now()`,
+          updated_at = ${stamp}`,
   );
   const reason = input.reason ?? 'cycle-count';
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor)
-        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor})`,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, created_at)
+        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor}, ${stamp})`,
   );
   const dto = positionDto(next);
   const beforeAll = all.map(toState);
   const afterAll = [...beforeAll.filter((p) => p.location !== input.location), next];
-  const now = new Date();
-  await emit(tx, [
-    outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
-    ...soldOutCrossings(beforeAll, afterAll, now),
-    ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), now),
-  ]);
+  await emit(
+    tx,
+    [
+      outboxEvent('inventory.adjusted', `${input.sku}@${input.location}`, { before: positionDto(old), after: dto, reason }),
+      ...soldOutCrossings(beforeAll, afterAll, at),
+      ...reorderCrossings(projectedBefore, await loadProjected(tx, [input.sku]), at),
+    ],
+    at,
+  );
   return dto;
 }
 
@@ -144,10 +158,11 @@ export async function refuseKits(tx: Tx, items: readonly { sku: string; field: s
   if (first) throw new KitHoldsNoStock(first.sku, first.field);
 }
 
-export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }) {
+/** Create or update a location (one statement; a new row is stamped with Postgres time, or the test `clock`). */
+export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }, clock?: Clock) {
   const [row] = await query<{ id: string; name: string | null; rank: number }>(
     exec,
-    sql`insert into locations (id, name, rank) values (${id}, ${input.name ?? null}, ${input.rank ?? 100})
+    sql`insert into locations (id, name, rank, created_at) values (${id}, ${input.name ?? null}, ${input.rank ?? 100}, ${nowSql(clock)})
         on conflict (id) do update set name = coalesce(${input.name ?? null}, locations.name), rank = coalesce(${input.rank ?? null}::int, locations.rank)
         returning id, name, rank`,
   );

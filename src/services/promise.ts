@@ -4,6 +4,7 @@
  * channel holds in one REPEATABLE READ, READ ONLY transaction (one consistent snapshot) and take
  * no locks; nothing is reserved.
  */
+import type { Clock } from '../db/clock.js';
 import { type Db } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import { channelAvailable, holdKey, type LineRequest, type PositionState, promiseDate } from '../domain/allocate.js';
@@ -69,10 +70,10 @@ export function promiseDto(channel: string, shipComplete: boolean, now: Date, ru
 }
 
 /** The earliest dates for these lines for this channel, from one consistent snapshot. */
-export async function promise(db: Db, rules: RulesDocument, input: { channel: string; lines: LineRequest[]; shipComplete?: boolean | undefined }): Promise<PromiseDto> {
+export async function promise(db: Db, rules: RulesDocument, input: { channel: string; lines: LineRequest[]; shipComplete?: boolean | undefined }, clock?: Clock): Promise<PromiseDto> {
   return snapshot(db, async (exec) => {
-    // the snapshot's now() comes with the state (one round trip)
-    const state = await loadState(exec, input.lines.map((l) => l.sku), { lock: false });
+    // the snapshot's now() (or the test clock's instant) comes with the state (one round trip)
+    const state = await loadState(exec, input.lines.map((l) => l.sku), { lock: false, clock });
     const at = state.now;
     return promiseDto(input.channel, input.shipComplete ?? false, at, rules, promiseOrder(state, rules, input.channel, input.lines, at));
   });
@@ -123,10 +124,10 @@ function cumulative(start: number, inbound: readonly { at: Date; free: number }[
  * on stock on hand, cap) — the quantities a backorder-allowed reservation of that channel could
  * get by each date.
  */
-export async function getTimePhasedAtp(db: Db, skus: readonly string[], rules: RulesDocument, channel?: string): Promise<TimePhasedAtpSku[]> {
+export async function getTimePhasedAtp(db: Db, skus: readonly string[], rules: RulesDocument, channel?: string, clock?: Clock): Promise<TimePhasedAtpSku[]> {
   return snapshot(db, async (exec) => {
     // issued together: pipelined on the snapshot's connection (one flush, one round trip)
-    const [now, state]: [AtpSku[], LoadedState] = await Promise.all([getAtp(exec, skus, rules, channel), loadState(exec, skus, { lock: false })]);
+    const [now, state]: [AtpSku[], LoadedState] = await Promise.all([getAtp(exec, skus, rules, channel), loadState(exec, skus, { lock: false, clock })]);
     return now.map((a) => phase(a, state, rules, channel));
   });
 }

@@ -50,13 +50,20 @@ export async function activeAllocations(tx: Tx, where: ReturnType<typeof sql>): 
 
 /**
  * Lock the reservations owning `find()`'s allocations, then the SKU's positions and open supply;
- * returns the locked state and the allocations as they stand under the locks.
+ * returns the locked state (its `now` is `at`, the transaction's instant) and the allocations as
+ * they stand under the locks.
  */
-export async function lockForChange(tx: Tx, sku: string, find: () => Promise<ActiveAlloc[]>, extraReservations: readonly string[] = []): Promise<{ state: LoadedState; allocs: ActiveAlloc[] }> {
+export async function lockForChange(
+  tx: Tx,
+  sku: string,
+  at: Date,
+  find: () => Promise<ActiveAlloc[]>,
+  extraReservations: readonly string[] = [],
+): Promise<{ state: LoadedState; allocs: ActiveAlloc[] }> {
   const before = await find();
   const ids = [...new Set([...before.map((a) => a.reservation_id), ...extraReservations])].sort();
   if (ids.length > 0) await query(tx, sql`select id from reservations where id in (select jsonb_array_elements_text(${json(ids)})::uuid) order by id for update`);
-  const state = await loadState(tx, [sku], { lock: true });
+  const state = await loadState(tx, [sku], { lock: true, at });
   const allocs = await find();
   const locked = new Set(ids);
   if (allocs.some((a) => !locked.has(a.reservation_id))) throw new RetryTransaction('a reservation joined the affected allocations while locking');
@@ -99,13 +106,14 @@ const iso = (d: Date | string | null | undefined) => (d == null ? undefined : ne
  * takes the planned allocations (merged into the old row when the source is the same), the rest
  * becomes short. Positions' reserved, supply's allocated, channel holds, ledger, line statuses,
  * one reservation_changes row and one outbox event per affected reservation — all in the
- * caller's transaction, which holds the locks (see lockForChange).
+ * caller's transaction, which holds the locks (see lockForChange), stamped `at` (its instant).
  */
 export async function applyReplan(
   tx: Tx,
   items: readonly { alloc: ActiveAlloc; displaced: number; plan: Replanned }[],
   reason: string,
   actor: string,
+  at: Date,
   extra: Record<string, unknown> = {},
   /** the event for a reservation whose displaced units all went to inbound supply */
   allInbound: AffectedReservation['kind'] = 'backorder.repromised',
@@ -169,15 +177,15 @@ export async function applyReplan(
   if (inserts.length > 0) {
     await query(
       tx,
-      sql`insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, promised_at)
-          select * from jsonb_to_recordset(${json(inserts)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid, qty int, promised_at timestamptz)`,
+      sql`insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, promised_at, created_at)
+          select *, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${json(inserts)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid, qty int, promised_at timestamptz)`,
     );
   }
-  await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor);
-  return finishReservations(tx, byRes, reason, actor, extra, undefined, allInbound);
+  await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor, at);
+  return finishReservations(tx, byRes, reason, actor, at, extra, undefined, allInbound);
 }
 
-/** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas). */
+/** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas), stamped `at`. */
 export async function applyPositionSupplyHolds(
   tx: Tx,
   pos: readonly { sku: string; location: string; delta: number }[],
@@ -185,13 +193,15 @@ export async function applyPositionSupplyHolds(
   holds: readonly { sku: string; channel: string; delta: number }[],
   ledger: readonly object[],
   actor: string,
+  at: Date,
 ): Promise<void> {
+  const now = sql`${at.toISOString()}::timestamptz`;
   // decreases first so that the CHECK constraints hold after each statement
   const posSorted = [...pos].filter((p) => p.delta !== 0);
   if (posSorted.length > 0) {
     await query(
       tx,
-      sql`update positions t set reserved = t.reserved + d.delta, updated_at = now()
+      sql`update positions t set reserved = t.reserved + d.delta, updated_at = ${now}
           from jsonb_to_recordset(${json(posSorted)}) as d(sku text, location text, delta int) where t.sku = d.sku and t.location = d.location`,
     );
   }
@@ -199,7 +209,7 @@ export async function applyPositionSupplyHolds(
   if (supReal.length > 0) {
     await query(
       tx,
-      sql`update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = now()
+      sql`update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = ${now}
           from jsonb_to_recordset(${json(supReal)}) as d(id uuid, delta int) where t.id = d.id`,
     );
   }
@@ -215,8 +225,8 @@ export async function applyPositionSupplyHolds(
   if (ledgerReal.length > 0) {
     await query(
       tx,
-      sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref)
-          select sku, location, coalesce(delta_on_hand, 0), delta_reserved, reason, ${actor}, reservation_id, ref
+      sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref, created_at)
+          select sku, location, coalesce(delta_on_hand, 0), delta_reserved, reason, ${actor}, reservation_id, ref, ${now}
           from jsonb_to_recordset(${json(ledgerReal)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid, ref text)`,
     );
   }
@@ -224,13 +234,14 @@ export async function applyPositionSupplyHolds(
 
 /**
  * Recompute line statuses (short > backordered > allocated), touch the reservations, and record
- * one change row and one outbox event per reservation.
+ * one change row and one outbox event per reservation — all stamped `at`.
  */
 export async function finishReservations(
   tx: Tx,
   byRes: Map<string, AllocationMove[]>,
   reason: string,
   actor: string,
+  at: Date,
   extra: Record<string, unknown> = {},
   forceKind?: AffectedReservation['kind'],
   allInbound: AffectedReservation['kind'] = 'backorder.repromised',
@@ -244,7 +255,8 @@ export async function finishReservations(
               from allocations where reservation_id in (select jsonb_array_elements_text(${json(ids)})::uuid) group by reservation_id, line_no) s
         where l.reservation_id = s.reservation_id and l.line_no = s.line_no`,
   );
-  await query(tx, sql`update reservations set updated_at = now() where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  const now = sql`${at.toISOString()}::timestamptz`;
+  await query(tx, sql`update reservations set updated_at = ${now} where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
   // a held reservation that no longer holds anything (every unit short) is settled like a release:
   // held ⇔ something is held (the stock-control invariant); its lines stay 'short' to say why
   await query(
@@ -269,13 +281,14 @@ export async function finishReservations(
   }
   await query(
     tx,
-    sql`insert into reservation_changes (reservation_id, kind, reason, detail)
-        select reservation_id, kind, reason, detail from jsonb_to_recordset(${json(out.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, reason, detail: { moves: o.moves, actor, ...extra } })))})
+    sql`insert into reservation_changes (reservation_id, kind, reason, detail, created_at)
+        select reservation_id, kind, reason, detail, ${now} from jsonb_to_recordset(${json(out.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, reason, detail: { moves: o.moves, actor, ...extra } })))})
         as d(reservation_id uuid, kind text, reason text, detail jsonb)`,
   );
   await emit(
     tx,
     out.map((o) => ({ type: o.kind, subject: o.reservationId, data: { reason, ...extra, moves: o.moves, reservation: o.reservation } })),
+    at,
   );
   return out;
 }

@@ -51,6 +51,8 @@ export function storedFactors(res: LoadedReservation): FactorOf {
 
 export interface VerbContext {
   actor: string;
+  /** the transaction's instant (db/clock.ts): every row and the answer of the verb carry it */
+  at: Date;
   /** for a channel-scoped caller: which channels' reservations it may see (others are 404) */
   visible?: ((channel: string) => boolean) | undefined;
   /** for a channel-scoped caller of a verb it may use: which channels' reservations it may change (others, and unknown ids, are 403) */
@@ -160,18 +162,19 @@ async function finish(
   res: LoadedReservation,
   terminal: 'released' | 'expired',
   change: { type: 'reservation.released'; released: Moved[] } | { type: 'reservation.committed'; committed: Moved[] },
+  at: Date,
 ): Promise<StoredResponse> {
   const status = settledStatus(res.allocations, terminal);
-  if (status !== res.row.status) await setStatus(tx, [res.row.id], status);
-  else await query(tx, sql`update reservations set updated_at = now() where id = ${res.row.id}`);
+  if (status !== res.row.status) await setStatus(tx, [res.row.id], status, at);
+  else await query(tx, sql`update reservations set updated_at = ${at.toISOString()}::timestamptz where id = ${res.row.id}`);
   res.row.status = status;
-  res.row.updated_at = new Date();
+  res.row.updated_at = at;
   const body = toDto(res);
   await emit(tx, [
     change.type === 'reservation.released'
       ? outboxEvent(change.type, res.row.id, { released: change.released, reservation: body })
       : outboxEvent(change.type, res.row.id, { committed: change.committed, reservation: body }),
-  ]);
+  ], at);
   return { status: 200, body };
 }
 
@@ -179,9 +182,9 @@ async function finish(
  * Release all that a reservation holds, or the given quantities (converted with the unit factors
  * stored on its lines). Concurrency: the reservation row is locked first, then its positions in
  * global order, so it serialises with commit, extend, expiry and short picks on the same
- * reservation; one transaction. Errors: 404 not visible to the caller; 403 a channel caller
- * (`ctx.mayChange`) naming a reservation not of its channel (or an unknown id); 400 for a
- * quantity that is not whole base units; 409 invalid-state when it is committed (it shipped:
+ * reservation; one transaction, stamped `ctx.at`. Errors: 404 not visible to the caller; 403 a
+ * channel caller (`ctx.mayChange`) naming a reservation not of its channel (or an unknown id); 400
+ * for a quantity that is not whole base units; 409 invalid-state when it is committed (it shipped:
  * nothing is left to release); 409 exceeds-held for more than it holds. Releasing a released or
  * expired reservation in full is a no-op (200).
  */
@@ -196,17 +199,17 @@ export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | un
     return { status: 200, body: toDto(res) };
   }
   const changes = pick(res, lines, 'release');
-  await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
+  await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor, ctx.at);
   applyLocally(res, changes);
-  return finish(tx, res, 'released', { type: 'reservation.released', released: changes.filter((c) => c.release > 0).map((c) => moved(c, c.release)) });
+  return finish(tx, res, 'released', { type: 'reservation.released', released: changes.filter((c) => c.release > 0).map((c) => moved(c, c.release)) }, ctx.at);
 }
 
 /**
  * Commit (ship) all on-hand allocations, or the given quantities (converted with the unit factors
  * stored on its lines): onHand and reserved both go down. Concurrency: the reservation row is
- * locked first, then its positions in global order. Errors: 404 not visible; 400 for a quantity
- * that is not whole base units; 409 invalid-state when not held or nothing on hand is held
- * (backorders wait for their supply); 409 exceeds-held for more than it holds on hand.
+ * locked first, then its positions in global order; stamped `ctx.at`. Errors: 404 not visible; 400
+ * for a quantity that is not whole base units; 409 invalid-state when not held or nothing on hand
+ * is held (backorders wait for their supply); 409 exceeds-held for more than it holds on hand.
  */
 export async function commitReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
@@ -214,32 +217,34 @@ export async function commitReservation(tx: Tx, id: string, toBase: ToBase | und
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { reservationStatus: res.row.status });
   const changes = pick(res, lines, 'commit');
   if (changes.length === 0) throw new InvalidState(`reservation ${id} holds nothing on hand to commit (backordered lines wait for their supply)`);
-  await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor);
+  await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor, ctx.at);
   applyLocally(res, changes);
-  return finish(tx, res, 'released', { type: 'reservation.committed', committed: changes.filter((c) => c.commit > 0).map((c) => moved(c, c.commit)) });
+  return finish(tx, res, 'released', { type: 'reservation.committed', committed: changes.filter((c) => c.commit > 0).map((c) => moved(c, c.commit)) }, ctx.at);
 }
 
 /**
- * Extend a held reservation: it now expires `holdSeconds` after the database's now. Never
- * shortens: a new expiry before the current one, or any expiry on a hold that never expires, is
- * refused (409 hold-would-shorten naming `body.holdSeconds`) and nothing changes. Concurrency: the
- * reservation row is locked first (serialises with release, commit, expiry), and the comparison
- * is made in the updating statement with the same clock that set the expiry. Errors: 404 not
- * visible; 409 invalid-state when not held.
+ * Extend a held reservation: it now expires `holdSeconds` after the transaction's instant
+ * `ctx.at` (Postgres time, db/clock.ts); expiresAt and updatedAt in the answer are what the UPDATE
+ * returned. Never shortens: a new expiry before the current one, or any expiry on a hold that
+ * never expires, is refused (409 hold-would-shorten naming `body.holdSeconds`) and nothing
+ * changes. Concurrency: the reservation row is locked first (serialises with release, commit,
+ * expiry), and the comparison is made in the updating statement with the same instant that sets
+ * the expiry. Errors: 404 not visible; 409 invalid-state when not held.
  */
 export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { reservationStatus: res.row.status });
   const [row] = await query<{ expires_at: Date; updated_at: Date }>(
     tx,
-    sql`update reservations set hold_seconds = ${holdSeconds}, expires_at = now() + make_interval(secs => ${holdSeconds}), updated_at = now()
-        where id = ${id} and expires_at is not null and expires_at <= now() + make_interval(secs => ${holdSeconds})
+    sql`update reservations set hold_seconds = ${holdSeconds}, expires_at = ${ctx.at.toISOString()}::timestamptz + make_interval(secs => ${holdSeconds}),
+          updated_at = ${ctx.at.toISOString()}::timestamptz
+        where id = ${id} and expires_at is not null and expires_at <= ${ctx.at.toISOString()}::timestamptz + make_interval(secs => ${holdSeconds})
         returning expires_at, updated_at`,
   );
   if (!row) throw new HoldWouldShorten(holdSeconds, iso(res.row.expires_at));
   res.row.expires_at = row.expires_at;
   res.row.updated_at = row.updated_at;
   const body = toDto(res);
-  await emit(tx, [outboxEvent('reservation.extended', id, { holdSeconds, expiresAt: body.expiresAt, reservation: body })]);
+  await emit(tx, [outboxEvent('reservation.extended', id, { holdSeconds, expiresAt: body.expiresAt, reservation: body })], ctx.at);
   return { status: 200, body };
 }

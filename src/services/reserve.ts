@@ -14,11 +14,15 @@
  * - Idempotency-Keys already stored are answered as replays; a concurrent duplicate detected at
  *   insert rolls the batch back and retries it (bounded); deadlocks and serialization failures are
  *   retried; lock_timeout bounds every wait.
+ * Time: one instant per transaction, Postgres time (or the test clock, db/clock.ts) read by the
+ * first statement with the Idempotency-Key lookup; createdAt/updatedAt/expiresAt, every row's
+ * timestamp and every event's time come from it, so the answer equals what is stored.
  * Errors: per-request domain errors (insufficient stock, channel limit, key reuse) are outcomes;
  * a database failure fails the whole batch with one mapped error (503 for outages/timeouts).
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import type { Clock } from '../db/clock.js';
 import { type Db, query, type Tx } from '../db/client.js';
 import { inTransaction, RetryTransaction } from '../db/tx.js';
 import {
@@ -37,7 +41,7 @@ import { reservationDto, type AllocationRow, type LineRow, type ReservationDto }
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
-import { findStored, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
+import { findStoredAt, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
   caller: string;
@@ -86,18 +90,19 @@ interface SupplyRow {
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 
-export async function reserveBatch(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], retries?: number): Promise<BatchReport> {
-  return inTransaction(db, (tx) => reserveInTx(tx, rules, cmds), retries);
+/** Reserve a batch in one transaction (see the file header); `clock` only in tests. */
+export async function reserveBatch(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], retries?: number, clock?: Clock): Promise<BatchReport> {
+  return inTransaction(db, (tx) => reserveInTx(tx, rules, cmds, clock), retries);
 }
 
-async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveCommand[]): Promise<BatchReport> {
+async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveCommand[], clock: Clock | undefined): Promise<BatchReport> {
   const results: ReserveResult[] = new Array(cmds.length);
   const keyOf = (c: ReserveCommand): IdempotencyKey => ({ caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
 
   // 1–4 in ONE round trip (pipelined on the transaction's connection, executed in this order).
   // SKU lists are `= any(array)` so the planner uses the (sku, location) index; the earlier
   // `in (select jsonb_array_elements_text(…))` form planned a sequential scan of all positions.
-  // the stored Idempotency-Keys, then every position of every SKU in the batch locked in the global
+  // the stored Idempotency-Keys (with the transaction's instant), then every position of every SKU in the batch locked in the global
   // order, then open inbound supply locked after positions when a request may backorder, then
   // what capped channels hold — read last, under the position AND supply locks, so even a SKU
   // with no position rows yet (a pre-order against inbound supply) is serialised before its
@@ -106,8 +111,8 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
   const capped = [...new Set(cmds.flatMap((c) => c.lines.filter((l) => hasCap(rules, l.sku, c.channel)).map((l) => holdKey(l.sku, c.channel))))];
   const backorderSkus = [...new Set(cmds.filter((c) => c.allowBackorder).flatMap((c) => c.lines.map((l) => l.sku)))].sort();
-  const [stored, positionRows, supplyRows, holdRows] = await Promise.all([
-    findStored(tx, cmds.map(keyOf)),
+  const [{ stored, at }, positionRows, supplyRows, holdRows] = await Promise.all([
+    findStoredAt(tx, cmds.map(keyOf), clock),
     query<PositionRow>(
       tx,
       sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock, p.reorder_point, p.reorder_qty
@@ -166,8 +171,9 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   for (const r of holdRows) holds.set(holdKey(r.sku, r.channel), r.reserved);
   const supplies: SupplyState[] = supplyRows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
 
-  // 5. decide (pure); overdue supply is promised from now, the reservations' creation time
-  const now = new Date();
+  // 5. decide (pure); overdue supply is promised from now: the transaction's instant, the
+  // reservations' creation time (read with the Idempotency-Keys, db/clock.ts)
+  const now = at;
   const decision = decideBatch(
     { positions, supplies, holds },
     rules,
@@ -175,15 +181,15 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     now,
   );
 
-  // 6. apply every accepted outcome in one statement
-  const w = new Writes();
+  // 6. apply every accepted outcome in one statement, stamped with the transaction's instant
+  const w = new Writes(now);
   fresh.forEach((i, k) => {
     const outcome = decision.outcomes[k]!;
     if (!outcome.ok) {
       results[i] = { ok: false, error: outcome.error };
       return;
     }
-    const body = w.addReservation(cmds[i]!, rules.version, outcome.lines, now);
+    const body = w.addReservation(cmds[i]!, rules.version, outcome.lines);
     results[i] = { ok: true, result: { status: 201, body, replayed: false } };
   });
   const skusAfter: SkuAfter[] = skus.map((sku) => ({
@@ -202,7 +208,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       if (isUniqueViolation(err, 'idempotency_keys')) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
       throw err;
     }
-    if (reorderSkus.length > 0) await emit(tx, reorderCrossings(projectedBefore, await loadProjected(tx, reorderSkus), now));
+    if (reorderSkus.length > 0) await emit(tx, reorderCrossings(projectedBefore, await loadProjected(tx, reorderSkus), now), now);
   }
   return { results, skus: skusAfter };
 }
@@ -264,11 +270,13 @@ class Writes {
   events = { type: [] as string[], subject: [] as string[], data: [] as string[] };
   idempotency = { caller: [] as string[], key: [] as string[], fingerprint: [] as string[], body: [] as string[] };
   count = 0;
-  private now = new Date();
   private rulesVersion = 0;
 
-  addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[], now: Date): ReservationDto {
-    this.now = now;
+  /** `now`: the transaction's instant, every row and answer of the batch carries it */
+  constructor(private readonly now: Date) {}
+
+  addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[]): ReservationDto {
+    const now = this.now;
     this.rulesVersion = rulesVersion;
     const id = randomUUID();
     const expiresAt = cmd.holdSeconds ? new Date(now.getTime() + cmd.holdSeconds * 1000) : null;
@@ -400,10 +408,10 @@ class Writes {
     const holds = [...this.holds.values()];
     const now = this.now.toISOString();
     return sql`with
-      p as (update positions t set reserved = t.reserved + d.delta, updated_at = now()
+      p as (update positions t set reserved = t.reserved + d.delta, updated_at = ${now}::timestamptz
             from unnest(${a(pos.map((x) => x.sku))}::text[], ${a(pos.map((x) => x.location))}::text[], ${a(pos.map((x) => x.delta))}::int[]) as d(sku, location, delta)
             where t.sku = d.sku and t.location = d.location returning 1),
-      s as (update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = now()
+      s as (update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = ${now}::timestamptz
             from unnest(${a(sup.map(([id]) => id))}::uuid[], ${a(sup.map(([, d]) => d))}::int[]) as d(id, delta)
             where t.id = d.id returning 1),
       h as (insert into channel_holds (sku, channel, reserved)
@@ -416,17 +424,17 @@ class Writes {
       l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
             select * from unnest(${a(l.reservationId)}::uuid[], ${a(l.lineNo)}::int[], ${a(l.sku)}::text[], ${a(l.qty)}::int[], ${a(l.location)}::text[], ${a(l.status)}::text[],
                                  ${a(l.kitSku)}::text[], ${a(l.perKit)}::int[], ${a(l.unit)}::text[], ${a(l.unitFactor)}::int[]) returning 1),
-      a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at)
-            select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at
+      a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at, created_at)
+            select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at, ${now}::timestamptz
             from unnest(${a(al.reservationId)}::uuid[], ${a(al.lineNo)}::int[], ${a(al.sku)}::text[], ${a(al.location)}::text[], ${a(al.supplyId)}::uuid[],
                         ${a(al.qty)}::int[], ${a(al.promisedAt)}::timestamptz[]) as d(rid, line_no, sku, location, supply_id, qty, promised_at) returning 1),
-      g as (insert into ledger (sku, location, delta_reserved, reason, actor, reservation_id)
-            select d.sku, d.location, d.delta, 'reserve', d.actor, d.rid
+      g as (insert into ledger (sku, location, delta_reserved, reason, actor, reservation_id, created_at)
+            select d.sku, d.location, d.delta, 'reserve', d.actor, d.rid, ${now}::timestamptz
             from unnest(${a(g.sku)}::text[], ${a(g.location)}::text[], ${a(g.delta)}::int[], ${a(g.actor)}::text[], ${a(g.reservationId)}::uuid[]) as d(sku, location, delta, actor, rid) returning 1),
-      o as (insert into outbox (type, subject, data)
-            select * from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) returning 1),
-      i as (insert into idempotency_keys (caller, key, fingerprint, status_code, response)
-            select d.caller, d.key, d.fingerprint, 201, d.body
+      o as (insert into outbox (type, subject, data, created_at)
+            select d.*, ${now}::timestamptz from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1),
+      i as (insert into idempotency_keys (caller, key, fingerprint, status_code, response, created_at)
+            select d.caller, d.key, d.fingerprint, 201, d.body, ${now}::timestamptz
             from unnest(${a(i.caller)}::text[], ${a(i.key)}::text[], ${a(i.fingerprint)}::text[], ${a(i.body)}::jsonb[]) as d(caller, key, fingerprint, body) returning 1)
       select (select count(*) from i)::int as stored`;
   }

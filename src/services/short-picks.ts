@@ -69,20 +69,22 @@ function decideLosers(p: PositionState, allocs: readonly ActiveAlloc[], input: S
   return { newOnHand, holdCut, losers };
 }
 
-export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string): Promise<StoredResponse> {
+/** Book a short pick and re-plan the reservations it strands (see the file header); everything is stamped `at`, the transaction's instant. */
+export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+  const now = sql`${at.toISOString()}::timestamptz`;
   const where = sql`a.sku = ${input.sku} and a.location = ${input.location} and a.supply_id is null`;
   if (input.reservationId) {
     const [r] = await query<{ id: string }>(tx, sql`select id from reservations where id = ${input.reservationId}`);
     if (!r) throw new NotFound('reservation', input.reservationId);
   }
   // 1. estimate the losers without locks
-  const [p0] = await loadState(tx, [input.sku], { lock: false }).then((s) => s.positions.filter((p) => p.location === input.location));
+  const [p0] = await loadState(tx, [input.sku], { lock: false, at }).then((s) => s.positions.filter((p) => p.location === input.location));
   if (!p0) throw new NotFound('position', `${input.sku}@${input.location}`);
   const guess = decideLosers(p0, await activeAllocations(tx, where), input, rules);
   const lockIds = [...new Set([...guess.losers.map((l) => l.alloc.reservation_id), ...(input.reservationId ? [input.reservationId] : [])])].sort();
   // 2. lock: reservations → positions → supply
   if (lockIds.length > 0) await query(tx, sql`select id from reservations where id in (select jsonb_array_elements_text(${JSON.stringify(lockIds)}::jsonb)::uuid) order by id for update`);
-  const state = await loadState(tx, [input.sku], { lock: true });
+  const state = await loadState(tx, [input.sku], { lock: true, at });
   const pos = state.positions.find((p) => p.location === input.location)!;
   const before = { ...pos };
   const stockBefore = await stockSnapshot(tx, [input.sku]);
@@ -110,19 +112,20 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
     serve.map((l, k) => ({ ...l, plan: replanned.results[k]! })),
     'short-pick',
     actor,
+    at,
     extra,
     'backorder.promised',
   );
   // the count: onHand and quality hold (reserved there already went down with the losers)
   await query(
     tx,
-    sql`update positions set on_hand = ${plan.newOnHand}, quality_hold = quality_hold - ${plan.holdCut}, updated_at = now()
+    sql`update positions set on_hand = ${plan.newOnHand}, quality_hold = quality_hold - ${plan.holdCut}, updated_at = ${now}
         where sku = ${input.sku} and location = ${input.location}`,
   );
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref)
-        values (${input.sku}, ${input.location}, ${plan.newOnHand - before.onHand}, 0, 'short-pick', ${actor}, ${input.reservationId ?? null}, ${`short-pick:${id}`})`,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref, created_at)
+        values (${input.sku}, ${input.location}, ${plan.newOnHand - before.onHand}, 0, 'short-pick', ${actor}, ${input.reservationId ?? null}, ${`short-pick:${id}`}, ${now})`,
   );
   const [after] = await query<{ on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     tx,
@@ -143,13 +146,13 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
   };
   await query(
     tx,
-    sql`insert into short_picks (id, sku, location, expected_qty, found_qty, reservation_id, reason, actor, outcome)
-        values (${id}, ${input.sku}, ${input.location}, ${input.expectedQty}, ${input.foundQty}, ${input.reservationId ?? null}, ${input.reason}, ${actor}, ${JSON.stringify(body)}::jsonb)`,
+    sql`insert into short_picks (id, sku, location, expected_qty, found_qty, reservation_id, reason, actor, outcome, created_at)
+        values (${id}, ${input.sku}, ${input.location}, ${input.expectedQty}, ${input.foundQty}, ${input.reservationId ?? null}, ${input.reason}, ${actor}, ${JSON.stringify(body)}::jsonb, ${now})`,
   );
   await emit(tx, [
     { type: 'inventory.adjusted', subject: `${input.sku}@${input.location}`, data: { before: positionDto(before), after: positionDto(afterState), reason: 'short-pick', shortPickId: id } },
     { type: 'shortpick.recorded', subject: `${input.sku}@${input.location}`, data: body },
-    ...(await stockChangeEvents(tx, stockBefore)),
-  ]);
+    ...(await stockChangeEvents(tx, stockBefore, at)),
+  ], at);
   return { status: 201, body };
 }

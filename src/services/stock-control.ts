@@ -16,6 +16,7 @@
  *   resolver when one is given.
  */
 import { sql } from 'drizzle-orm';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { WouldOvercommit } from '../domain/errors.js';
 import { loadProjected, projectedOf } from '../events/stock.js';
@@ -36,7 +37,8 @@ export interface ConsistencyReport {
   breaches: Breach[];
 }
 
-export async function checkConsistency(db: Db): Promise<ConsistencyReport> {
+/** Re-derive every stored aggregate in one REPEATABLE READ snapshot; `checkedAt` is that snapshot's Postgres time (or the test `clock`). */
+export async function checkConsistency(db: Db, clock?: Clock): Promise<ConsistencyReport> {
   return db.transaction(
     async (tx) => {
       const positions = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number; alloc: number; l_oh: number; l_res: number }>(
@@ -67,7 +69,8 @@ export async function checkConsistency(db: Db): Promise<ConsistencyReport> {
             group by r.id, r.status
             having (r.status = 'held') <> (coalesce(sum(a.qty), 0) > 0)`,
       );
-      const [{ n: reservations } = { n: 0 }] = await query<{ n: number }>(tx, sql`select count(*)::int as n from reservations`);
+      const [counted] = await query<{ n: number; at: Date | string }>(tx, sql`select count(*)::int as n, ${nowSql(clock)} as at from reservations`);
+      const reservations = counted!.n;
 
       const breaches: Breach[] = [];
       for (const p of positions) {
@@ -88,7 +91,7 @@ export async function checkConsistency(db: Db): Promise<ConsistencyReport> {
       }
       return {
         ok: breaches.length === 0,
-        checkedAt: new Date().toISOString(),
+        checkedAt: asDate(counted!.at).toISOString(),
         checked: { positions: positions.length, supplies: supplies.length, channelHolds: holds.length, reservations },
         breaches,
       };
@@ -166,6 +169,8 @@ export interface ReconcileOptions {
   complete: boolean;
   reason: string;
   actor: string;
+  /** the transaction's instant (db/clock.ts): counts booked by the reconciliation carry it */
+  at: Date;
   /**
    * Resolve a count below what is reserved (the short-pick path: correct onHand, re-source or
    * backorder or short the reservations it strands). Without one, such gaps are reported only.
@@ -225,7 +230,7 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
     for (const g of gaps) {
       if (!g.overCommitted) {
         try {
-          await setPosition(tx, { sku: g.sku, location: g.location, onHand: g.warehouseOnHand, reason: opts.reason }, opts.actor);
+          await setPosition(tx, { sku: g.sku, location: g.location, onHand: g.warehouseOnHand, reason: opts.reason }, opts.actor, { at: opts.at });
           g.applied = true;
           g.outcome = 'adjusted';
         } catch (err) {

@@ -6,6 +6,7 @@
  */
 import { pgArray } from './reserve.js';
 import { sql } from 'drizzle-orm';
+import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query } from '../db/client.js';
 import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
 
@@ -29,11 +30,15 @@ export interface SupplyRowFull {
 
 export interface LoadedState extends Required<AllocationState> {
   supplyRows: SupplyRowFull[];
-  /** the database's now() (the transaction's start): overdue supply is promised from it */
+  /** the transaction's instant (db/clock.ts): overdue supply is promised from it */
   now: Date;
 }
 
-export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean }): Promise<LoadedState> {
+/**
+ * Load (with `lock`: lock) the state of these SKUs. `now`: the writer's transaction instant when it
+ * has one (`at`), else read in the same round trip (Postgres time, or the test `clock`).
+ */
+export async function loadState(exec: Exec, skus: readonly string[], opts: { lock: boolean; at?: Date | undefined; clock?: Clock | undefined }): Promise<LoadedState> {
   const list = pgArray([...new Set(skus)].sort());
   // the three reads are issued together: pipelined on one connection they run in this order (so
   // with `lock`, positions are locked before supply, the global order) in one round trip
@@ -59,7 +64,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
             order by s.sku, s.expected_at, s.id`,
     ),
     query<{ sku: string; channel: string; reserved: number }>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`),
-    query<{ now: Date | string }>(exec, sql`select now() as now`),
+    opts.at ? Promise.resolve([{ now: opts.at }]) : query<{ now: Date | string }>(exec, sql`select ${nowSql(opts.clock)} as now`),
   ]);
   return {
     positions: positions.map(
@@ -68,7 +73,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
     supplies: supplyRows.map(toSupplyState),
     holds: new Map(holdRows.map((h) => [holdKey(h.sku, h.channel), h.reserved])),
     supplyRows,
-    now: new Date(clock[0]!.now),
+    now: asDate(clock[0]!.now),
   };
 }
 

@@ -16,6 +16,8 @@
  *   moved earlier: promise dates move with it;
  * - quantity cut below received + allocated: the newest promises lose first and are re-planned;
  * - cancel: every backorder on it is re-planned; what nothing covers becomes short — `allocation.short`.
+ * Time: every verb gets its transaction's instant `at` (read with the Idempotency-Key, db/clock.ts);
+ * createdAt/updatedAt in answers are what the writing statement RETURNED with it.
  */
 import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { randomUUID } from 'node:crypto';
@@ -91,17 +93,20 @@ export interface CreateSupplyInput {
   reference?: string | undefined;
 }
 
-export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string): Promise<StoredResponse> {
+/** Register inbound supply (creating its location on first use); 201 with the stored row. */
+export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<StoredResponse> {
   await refuseKits(tx, [{ sku: input.sku, field: 'body.sku' }]);
-  await query(tx, sql`insert into locations (id) values (${input.location}) on conflict (id) do nothing`);
+  const now = at.toISOString();
+  await query(tx, sql`insert into locations (id, created_at) values (${input.location}, ${now}::timestamptz) on conflict (id) do nothing`);
   const [row] = await query<SupplyRowFull>(
     tx,
-    sql`insert into supply (id, sku, location, kind, reference, qty, expected_at)
-        values (${randomUUID()}, ${input.sku}, ${input.location}, ${input.kind ?? 'po'}, ${input.reference ?? null}, ${input.qty}, ${input.expectedAt.toISOString()})
+    sql`insert into supply (id, sku, location, kind, reference, qty, expected_at, created_at, updated_at)
+        values (${randomUUID()}, ${input.sku}, ${input.location}, ${input.kind ?? 'po'}, ${input.reference ?? null}, ${input.qty}, ${input.expectedAt.toISOString()},
+                ${now}::timestamptz, ${now}::timestamptz)
         returning *`,
   );
   const body = supplyDto(row!);
-  await emit(tx, [{ type: 'supply.created', subject: body.id, data: { supply: body, actor } }]);
+  await emit(tx, [{ type: 'supply.created', subject: body.id, data: { supply: body, actor } }], at);
   return { status: 201, body };
 }
 
@@ -126,9 +131,9 @@ export async function listSupply(exec: Exec, f: { sku?: string | undefined; stat
 }
 
 /** Lock everything a change to this supply touches; the supply must be open. */
-async function lockSupply(tx: Tx, id: string) {
+async function lockSupply(tx: Tx, id: string, at: Date) {
   const first = await readSupply(tx, id);
-  const { state, allocs } = await lockForChange(tx, first.sku, () => activeAllocations(tx, sql`a.supply_id = ${id}`));
+  const { state, allocs } = await lockForChange(tx, first.sku, at, () => activeAllocations(tx, sql`a.supply_id = ${id}`));
   const row = await readSupply(tx, id, true);
   return { row, state, allocs };
 }
@@ -142,15 +147,16 @@ export interface ReceiptInput {
  * Receive (part of) a supply: onHand += qty with a `receipt` ledger row; backorders against it are
  * filled in promise order (their allocations become on-hand; reserved += filled).
  */
-export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string): Promise<StoredResponse> {
-  const { row, allocs } = await lockSupply(tx, id);
+export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string, at: Date): Promise<StoredResponse> {
+  const now = sql`${at.toISOString()}::timestamptz`;
+  const { row, allocs } = await lockSupply(tx, id, at);
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { supplyStatus: row.status });
   const remaining = row.qty - row.received_qty;
   if (input.qty > remaining) {
     throw new OverReceipt(`supply ${id} expects ${remaining} more units; a receipt of ${input.qty} would count stock twice (raise qty first if more arrived)`, { remaining });
   }
   // the position may not exist yet (first stock at this location); its row lock joins the ones held
-  await query(tx, sql`insert into positions (sku, location) values (${row.sku}, ${row.location}) on conflict (sku, location) do nothing`);
+  await query(tx, sql`insert into positions (sku, location, updated_at) values (${row.sku}, ${row.location}, ${now}) on conflict (sku, location) do nothing`);
   await query(tx, sql`select 1 from positions where sku = ${row.sku} and location = ${row.location} for update`);
 
   let left = input.qty;
@@ -175,22 +181,22 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
     );
     await query(
       tx,
-      sql`insert into allocations (reservation_id, line_no, sku, location, qty)
-          select * from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ reservation_id: p.alloc.reservation_id, line_no: p.alloc.line_no, sku: p.alloc.sku, location: p.alloc.location, qty: p.qty })))}::jsonb)
+      sql`insert into allocations (reservation_id, line_no, sku, location, qty, created_at)
+          select *, ${now} from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ reservation_id: p.alloc.reservation_id, line_no: p.alloc.line_no, sku: p.alloc.sku, location: p.alloc.location, qty: p.qty })))}::jsonb)
           as d(reservation_id uuid, line_no int, sku text, location text, qty int)`,
     );
   }
   const status = row.received_qty + input.qty === row.qty ? 'received' : 'open';
   const [after] = await query<SupplyRowFull>(
     tx,
-    sql`update supply set received_qty = received_qty + ${input.qty}, allocated_qty = allocated_qty - ${filled}, status = ${status}, updated_at = now()
+    sql`update supply set received_qty = received_qty + ${input.qty}, allocated_qty = allocated_qty - ${filled}, status = ${status}, updated_at = ${now}
         where id = ${id} returning *, 0 as rank`,
   );
-  await query(tx, sql`update positions set on_hand = on_hand + ${input.qty}, updated_at = now() where sku = ${row.sku} and location = ${row.location}`);
+  await query(tx, sql`update positions set on_hand = on_hand + ${input.qty}, updated_at = ${now} where sku = ${row.sku} and location = ${row.location}`);
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, ref)
-        values (${row.sku}, ${row.location}, ${input.qty}, 0, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`})`,
+    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, ref, created_at)
+        values (${row.sku}, ${row.location}, ${input.qty}, 0, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`}, ${now})`,
   );
   await applyPositionSupplyHolds(
     tx,
@@ -199,6 +205,7 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
     [],
     fills.map((f) => ({ sku: row.sku, location: row.location, delta_reserved: f.qty, reason: 'backorder-filled', reservation_id: f.alloc.reservation_id, ref: `supply:${id}` })),
     actor,
+    at,
   );
   const byRes = new Map<string, AllocationMove[]>();
   for (const f of fills) {
@@ -210,10 +217,10 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
     });
     byRes.set(f.alloc.reservation_id, m);
   }
-  const affected = await finishReservations(tx, byRes, 'receipt', actor, { supplyId: id }, 'backorder.filled');
+  const affected = await finishReservations(tx, byRes, 'receipt', actor, at, { supplyId: id }, 'backorder.filled');
   const supply = supplyDto(after!);
   const receipt = { supplyId: id, qty: input.qty, reference: input.reference ?? null, filledBackorders: filled, toStock: input.qty - filled };
-  await emit(tx, [{ type: 'supply.received', subject: id, data: { receipt, supply, actor } }]);
+  await emit(tx, [{ type: 'supply.received', subject: id, data: { receipt, supply, actor } }], at);
   return { status: 200, body: { receipt, supply, affected: affected.map(summary) } };
 }
 
@@ -228,8 +235,8 @@ export interface UpdateSupplyInput {
 }
 
 /** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
-export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string): Promise<StoredResponse> {
-  const { row, state, allocs } = await lockSupply(tx, id);
+export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+  const { row, state, allocs } = await lockSupply(tx, id, at);
   const stockBefore = await stockSnapshot(tx, [row.sku]);
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { supplyStatus: row.status });
   const newQty = input.qty ?? row.qty;
@@ -270,6 +277,7 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
     items.map((i, k) => ({ ...i, plan: plan.results[k]! })),
     reason,
     actor,
+    at,
     extra,
   );
   if (advanced) {
@@ -290,25 +298,26 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
         });
         byRes.set(a.reservation_id, m);
       }
-      affected.push(...(await finishReservations(tx, byRes, 'supply-advanced', actor, extra, 'backorder.repromised')));
+      affected.push(...(await finishReservations(tx, byRes, 'supply-advanced', actor, at, extra, 'backorder.repromised')));
     }
   }
   const [after] = await query<SupplyRowFull>(
     tx,
-    sql`update supply set qty = ${newQty}, expected_at = ${newDate.toISOString()}, reference = coalesce(${input.reference ?? null}, reference), updated_at = now()
+    sql`update supply set qty = ${newQty}, expected_at = ${newDate.toISOString()}, reference = coalesce(${input.reference ?? null}, reference), updated_at = ${at.toISOString()}::timestamptz
         where id = ${id} returning *, 0 as rank`,
   );
   const supply = supplyDto(after!);
-  await emit(tx, [
-    { type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } },
-    ...(await stockChangeEvents(tx, stockBefore)),
-  ]);
+  await emit(
+    tx,
+    [{ type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore, at))],
+    at,
+  );
   return { status: 200, body: { supply, affected: affected.map(summary) } };
 }
 
 /** Cancel an open supply: its backorders are re-planned (other supply, stock on hand) or become short. */
-export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string): Promise<StoredResponse> {
-  const { row, state, allocs } = await lockSupply(tx, id);
+export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+  const { row, state, allocs } = await lockSupply(tx, id, at);
   if (row.status === 'cancelled') return { status: 200, body: { supply: supplyDto(row), affected: [] } };
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { supplyStatus: row.status });
   const stockBefore = await stockSnapshot(tx, [row.sku]);
@@ -325,11 +334,12 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
     items.map((i, k) => ({ ...i, plan: plan.results[k]! })),
     'supply-cancelled',
     actor,
+    at,
     { supplyId: id, ...(input.reason ? { note: input.reason } : {}) },
   );
-  const [after] = await query<SupplyRowFull>(tx, sql`update supply set status = 'cancelled', updated_at = now() where id = ${id} returning *, 0 as rank`);
+  const [after] = await query<SupplyRowFull>(tx, sql`update supply set status = 'cancelled', updated_at = ${at.toISOString()}::timestamptz where id = ${id} returning *, 0 as rank`);
   const supply = supplyDto(after!);
-  await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore))]);
+  await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore, at))], at);
   return { status: 200, body: { supply, affected: affected.map(summary) } };
 }
 

@@ -7,7 +7,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createService, type Service } from '../../src/service.js';
+import { createService, type Service, type ServiceOptions } from '../../src/service.js';
 import { client, type Client } from './api.js';
 import { createTestDatabase } from './db.js';
 
@@ -18,11 +18,12 @@ export interface ServiceFixture {
   sql: postgres.Sql;
 }
 
-export function serviceFixture(env: Record<string, string> = {}): ServiceFixture {
+/** `opts` go to createService (e.g. `clock`: a test clock, test/helpers/clock.ts). */
+export function serviceFixture(env: Record<string, string> = {}, opts: Omit<ServiceOptions, 'sweeper'> = {}): ServiceFixture {
   const t = {} as ServiceFixture;
   beforeAll(async () => {
     t.db = await createTestDatabase();
-    t.svc = await createService(loadConfig({ DATABASE_URL: t.db.url, LOG_LEVEL: 'silent', ...env }), { sweeper: false });
+    t.svc = await createService(loadConfig({ DATABASE_URL: t.db.url, LOG_LEVEL: 'silent', ...env }), { ...opts, sweeper: false });
     t.api = client(t.svc.app);
     t.sql = postgres(t.db.url, { max: 2, onnotice: () => {} });
   });

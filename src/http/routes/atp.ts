@@ -31,7 +31,7 @@ export function atpRoutes(app: Router, deps: AppDeps) {
       }
       // a kit's availability comes from its components
       const physical = new Set(sku.flatMap((s) => catalog.kitOf(s)?.map((c) => c.sku) ?? [s]));
-      const rows = new Map((await getTimePhasedAtp(deps.database.db, [...physical], deps.rules.current(), channel)).map((r) => [r.sku, r]));
+      const rows = new Map((await getTimePhasedAtp(deps.database.db, [...physical], deps.rules.current(), channel, deps.clock)).map((r) => [r.sku, r]));
       const skus = sku.map((s) => {
         const kit = catalog.kitOf(s);
         const row = kit ? kitAtp(s, kit, rows) : rows.get(s)!;

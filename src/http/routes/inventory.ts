@@ -24,7 +24,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       requireScope(c.get('principal'), 'admin');
       const { sku, location } = c.req.valid('param');
       const body = c.req.valid('json');
-      const dto = await inTransaction(db, (tx) => setPosition(tx, { sku, location, ...body }, c.get('principal').id), deps.config.ATP_TX_RETRIES);
+      const dto = await inTransaction(db, (tx) => setPosition(tx, { sku, location, ...body }, c.get('principal').id, { clock: deps.clock }), deps.config.ATP_TX_RETRIES);
       return c.json(dto, 200);
     },
   );
@@ -60,7 +60,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
-      return c.json(await putLocation(db, c.req.valid('param').id, c.req.valid('json')), 200);
+      return c.json(await putLocation(db, c.req.valid('param').id, c.req.valid('json'), deps.clock), 200);
     },
   );
 

@@ -87,9 +87,9 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
     const p = c.get('principal');
     const asChannel = ownChannel && !p.oms && !p.admin && p.channels.size > 0;
     if (!asChannel) requireScope(p, 'oms');
-    const ctx: VerbContext = asChannel ? { actor: p.id, mayChange: (channel) => p.channels.has(channel) } : { actor: p.id, visible: visibility(p) };
+    const ctx: Omit<VerbContext, 'at'> = asChannel ? { actor: p.id, mayChange: (channel) => p.channels.has(channel) } : { actor: p.id, visible: visibility(p) };
     const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint('POST', c.req.path, body) };
-    const r = await runIdempotent(db, key, (tx) => run(tx, ctx), deps.config.ATP_TX_RETRIES);
+    const r = await runIdempotent(db, key, (tx, at) => run(tx, { ...ctx, at }), deps.config.ATP_TX_RETRIES, deps.clock);
     if (r.replayed) c.header(REPLAY_HEADER, 'true');
     return c.json(r.body as never, 200);
   };

@@ -87,7 +87,7 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'admin');
-      return c.json(await checkConsistency(db), 200);
+      return c.json(await checkConsistency(db, deps.clock), 200);
     },
   );
 
@@ -130,18 +130,20 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       const r = await runIdempotent(
         db,
         key,
-        async (tx) => ({
+        async (tx, at) => ({
           status: 200,
           body: await reconcile(tx, body.snapshot, {
+            at,
             apply: body.apply,
             complete: body.complete,
             reason: body.reason,
             actor: p.id,
             // a count below what is reserved goes through short-pick resolution (lowest tier, then newest, lose first)
-            resolveShort: (t, g) => recordShortPick(t, g, deps.rules.current(), g.actor),
+            resolveShort: (t, g) => recordShortPick(t, g, deps.rules.current(), g.actor, at),
           }),
         }),
         deps.config.ATP_TX_RETRIES,
+        deps.clock,
       );
       if (r.replayed) c.header('Idempotent-Replayed', 'true');
       return c.json(r.body as z.infer<typeof ReconciliationResult>, 200);

@@ -36,11 +36,11 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
 
   /** admin, idempotent, one transaction */
-  const mutate = async (c: Context<AppEnv>, method: string, body: unknown, run: (tx: Tx, actor: string) => Promise<StoredResponse>) => {
+  const mutate = async (c: Context<AppEnv>, method: string, body: unknown, run: (tx: Tx, actor: string, at: Date) => Promise<StoredResponse>) => {
     const p = c.get('principal');
     requireScope(p, 'admin');
     const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint(method, c.req.path, body) };
-    const r = await runIdempotent(db, key, (tx) => run(tx, p.id), deps.config.ATP_TX_RETRIES);
+    const r = await runIdempotent(db, key, (tx, at) => run(tx, p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
     if (r.replayed) c.header(REPLAY_HEADER, 'true');
     return c.json(r.body as never, r.status as never);
   };
@@ -58,7 +58,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      return mutate(c, 'POST', body, (tx, actor) => createSupply(tx, { ...body, expectedAt: new Date(body.expectedAt) }, actor));
+      return mutate(c, 'POST', body, (tx, actor, at) => createSupply(tx, { ...body, expectedAt: new Date(body.expectedAt) }, actor, at));
     },
   );
 
@@ -108,8 +108,8 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return mutate(c, 'PATCH', body, (tx, actor) =>
-        updateSupply(tx, id, { ...body, expectedAt: body.expectedAt ? new Date(body.expectedAt) : undefined }, deps.rules.current(), actor),
+      return mutate(c, 'PATCH', body, (tx, actor, at) =>
+        updateSupply(tx, id, { ...body, expectedAt: body.expectedAt ? new Date(body.expectedAt) : undefined }, deps.rules.current(), actor, at),
       );
     },
   );
@@ -126,7 +126,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json') ?? {};
-      return mutate(c, 'POST', body, (tx, actor) => cancelSupply(tx, id, body, deps.rules.current(), actor));
+      return mutate(c, 'POST', body, (tx, actor, at) => cancelSupply(tx, id, body, deps.rules.current(), actor, at));
     },
   );
 
@@ -142,7 +142,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return mutate(c, 'POST', body, (tx, actor) => receiveSupply(tx, id, body, actor));
+      return mutate(c, 'POST', body, (tx, actor, at) => receiveSupply(tx, id, body, actor, at));
     },
   );
 
@@ -181,7 +181,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       await deps.catalog.fresh();
       const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
       await refuseUnknownLocations(db, body.lines, 'body.lines');
-      return c.json(await promise(db, deps.rules.current(), { ...body, lines }), 200);
+      return c.json(await promise(db, deps.rules.current(), { ...body, lines }, deps.clock), 200);
     },
   );
 
@@ -201,7 +201,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       requireScope(p, 'oms');
       const body = c.req.valid('json');
       const key = { caller: p.id, key: c.req.valid('header')['idempotency-key'], fingerprint: fingerprint('POST', c.req.path, body) };
-      const r = await runIdempotent(db, key, (tx) => recordShortPick(tx, body, deps.rules.current(), p.id), deps.config.ATP_TX_RETRIES);
+      const r = await runIdempotent(db, key, (tx, at) => recordShortPick(tx, body, deps.rules.current(), p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
       if (r.replayed) c.header(REPLAY_HEADER, 'true');
       return c.json(r.body as never, 201);
     },
