@@ -13,6 +13,7 @@ export default defineConfig({
       'test/rules.property.test.ts',
       'test/schema-import-order.test.ts',
       'test/unit/**/*.test.ts',
+      'test/rules.redis-store.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
