@@ -134,13 +134,16 @@ export const BREAKS: Break[] = [
           "for (const _twice of [0, 1]) pipe.xadd(this.opts.stream, 'MAXLEN', '~', this.opts.maxLen, '*', 'id', ev.id, 'type', ev.type, 'subject', ev.subject, 'event', JSON.stringify(ev));",
       },
     ],
-    tests: [{ file: 'test/events.relay.test.ts', name: 'one relay publishing during traffic: every event once, stable ids, in (txid, id) order' }],
+    tests: [
+      { file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' },
+      { file: 'test/events.relay.test.ts', name: 'one relay publishing during traffic: every event once, stable ids, in (txid, id) order' },
+    ],
   },
   {
     id: 'relay-no-mark',
     what: 'the relay never marks rows published (every pass publishes them again)',
     edits: [{ file: RELAY, find: 'if (ok > 0) {\n          await query(', replace: 'if (ok < 0) {\n          await query(' }],
-    tests: [{ file: 'test/events.relay.test.ts', name: 'one relay publishing during traffic: every event once, stable ids, in (txid, id) order' }],
+    tests: [{ file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' }],
   },
   {
     id: 'relay-no-leader-lock',
@@ -160,14 +163,14 @@ export const BREAKS: Break[] = [
     edits: [{ file: ALLOCATE, find: 'Math.min(physical, totalAvail - protectedUnits, capRoom)', replace: 'Math.min(physical, totalAvail, capRoom)' }],
     tests: [
       { file: 'test/rules.flash-sale.test.ts', name: 'all at once, low tiers sent first: web still gets its 40 protected units' },
-      { file: 'test/allocate.test.ts', name: 'serves higher tiers first within a batch and keeps protected units for them' },
+      { file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' },
     ],
   },
   {
     id: 'tier-order',
     what: 'a batch is served in arrival order only (higher tiers no longer first)',
     edits: [{ file: ALLOCATE, find: '.sort((a, b) => a.tier - b.tier || a.i - b.i)', replace: '.sort((a, b) => a.i - b.i)' }],
-    tests: [{ file: 'test/rules.property.test.ts', name: 'a higher tier can always take what is protected for it, whatever lower tiers did first (even arriving last in a batch)' }],
+    tests: [{ file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' }],
   },
   {
     id: 'channel-cap-held',
@@ -179,7 +182,10 @@ export const BREAKS: Break[] = [
     id: 'channel-cap-share',
     what: 'maxShare is ignored (only maxUnits caps a channel)',
     edits: [{ file: 'src/rules/policy.ts', find: 'if (maxShare !== undefined) cap = Math.min(cap, Math.floor(maxShare * totalOnHand));', replace: '' }],
-    tests: [{ file: 'test/rules.property.test.ts', name: 'a batch is decided as its requests one at a time in tier-then-arrival order; protection, caps and locations hold at every step' }],
+    tests: [
+      { file: 'test/unit/policy.test.ts', name: 'maxUnits, floor(maxShare × onHand), or the smaller of both' },
+      { file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' },
+    ],
   },
   {
     id: 'expiry-not-released',
