@@ -163,14 +163,14 @@ export const BREAKS: Break[] = [
     edits: [{ file: ALLOCATE, find: 'Math.min(physical, totalAvail - protectedUnits, capRoom)', replace: 'Math.min(physical, totalAvail, capRoom)' }],
     tests: [
       { file: 'test/rules.flash-sale.test.ts', name: 'all at once, low tiers sent first: web still gets its 40 protected units' },
-      { file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' },
+      { file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' },
     ],
   },
   {
     id: 'tier-order',
     what: 'a batch is served in arrival order only (higher tiers no longer first)',
     edits: [{ file: ALLOCATE, find: '.sort((a, b) => a.tier - b.tier || a.i - b.i)', replace: '.sort((a, b) => a.i - b.i)' }],
-    tests: [{ file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' }],
+    tests: [{ file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' }],
   },
   {
     id: 'channel-cap-held',
@@ -183,8 +183,8 @@ export const BREAKS: Break[] = [
     what: 'maxShare is ignored (only maxUnits caps a channel)',
     edits: [{ file: 'src/rules/policy.ts', find: 'if (maxShare !== undefined) cap = Math.min(cap, Math.floor(maxShare * totalOnHand));', replace: '' }],
     tests: [
-      { file: 'test/unit/policy.test.ts', name: 'maxUnits, floor(maxShare × onHand), or the smaller of both' },
-      { file: 'test/unit/decision.model.test.ts', name: 'every outcome of a random batch, to the unit, and the state after it' },
+      { file: 'test/unit/policy.test.ts', name: 'policyFor: caps and locations: maxUnits, floor(maxShare × onHand), or the smaller of both' },
+      { file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' },
     ],
   },
   {

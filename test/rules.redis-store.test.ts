@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { freePort } from '../bench/lib/proc.js';
 import { PreconditionFailed, Unavailable } from '../src/domain/errors.js';
 import { createLogger } from '../src/logger.js';
@@ -65,148 +65,146 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, bound
 
 const input = (tier: number) => RulesInput.parse({ defaultTier: tier, channels: { web: { tier: 1 } } });
 
-describe('RedisRulesStore', () => {
-  it('a fresh key: the defaults at version 0, loaded and fresh; the key and change channel are named after it', async () => {
-    const { store, key } = newStore();
-    expect(store.key).toBe(key);
-    expect(store.channel).toBe(`${key}:changed`);
-    await store.start();
-    expect(store.current()).toEqual(DEFAULT_RULES);
-    expect(store.status()).toMatchObject({ source: 'redis', state: 'fresh', version: 0, loaded: true });
-    expect(store.status().detail).toBeUndefined();
-    // nothing was written for the defaults
-    expect(await admin.exists(key)).toBe(0);
-    const defaults = new RedisRulesStore({ url: REDIS_URL, logger: createLogger('silent') });
-    expect([defaults.key, defaults.channel]).toEqual(['atp:rules', 'atp:rules:changed']);
-    await defaults.stop();
-  });
+it('RedisRulesStore: a fresh key: the defaults at version 0, loaded and fresh; the key and change channel are named after it', async () => {
+  const { store, key } = newStore();
+  expect(store.key).toBe(key);
+  expect(store.channel).toBe(`${key}:changed`);
+  await store.start();
+  expect(store.current()).toEqual(DEFAULT_RULES);
+  expect(store.status()).toMatchObject({ source: 'redis', state: 'fresh', version: 0, loaded: true });
+  expect(store.status().detail).toBeUndefined();
+  // nothing was written for the defaults
+  expect(await admin.exists(key)).toBe(0);
+  const defaults = new RedisRulesStore({ url: REDIS_URL, logger: createLogger('silent') });
+  expect([defaults.key, defaults.channel]).toEqual(['atp:rules', 'atp:rules:changed']);
+  await defaults.stop();
+});
 
-  it('put adds one version, stores the document, and another store applies it through the announcement', async () => {
-    const a = newStore();
-    const b = newStore({ key: a.key });
-    await a.store.start();
-    await b.store.start();
-    const v1 = await a.store.put(input(4));
-    expect(v1).toMatchObject({ ...input(4), version: 1 });
-    expect(Number.isNaN(Date.parse(v1.updatedAt!))).toBe(false);
-    expect(a.store.current()).toEqual(v1);
-    const stored = await admin.hgetall(a.key);
-    expect({ version: stored.version, doc: JSON.parse(stored.doc!), updatedAt: stored.updatedAt }).toEqual({ version: '1', doc: input(4), updatedAt: v1.updatedAt });
-    await until(() => b.store.current().version === 1, 'b applies version 1');
-    expect(b.store.current()).toEqual(v1);
-    expect(b.log.some((l) => l.msg === 'rules applied' && l.rulesVersion === 1 && l.from === 0)).toBe(true);
-    // a store started later loads the current version at start
-    const c = newStore({ key: a.key });
-    await c.store.start();
-    expect(c.store.current()).toEqual(v1);
-    expect(c.store.status()).toMatchObject({ state: 'fresh', version: 1, loaded: true });
-  });
+it('RedisRulesStore: put adds one version, stores the document, and another store applies it through the announcement', async () => {
+  const a = newStore();
+  const b = newStore({ key: a.key });
+  await a.store.start();
+  await b.store.start();
+  const v1 = await a.store.put(input(4));
+  expect(v1).toMatchObject({ ...input(4), version: 1 });
+  expect(Number.isNaN(Date.parse(v1.updatedAt!))).toBe(false);
+  expect(a.store.current()).toEqual(v1);
+  const stored = await admin.hgetall(a.key);
+  expect({ version: stored.version, doc: JSON.parse(stored.doc!), updatedAt: stored.updatedAt }).toEqual({ version: '1', doc: input(4), updatedAt: v1.updatedAt });
+  await until(() => b.store.current().version === 1, 'b applies version 1');
+  expect(b.store.current()).toEqual(v1);
+  expect(b.log.some((l) => l.msg === 'rules applied' && l.rulesVersion === 1 && l.from === 0)).toBe(true);
+  // a store started later loads the current version at start
+  const c = newStore({ key: a.key });
+  await c.store.start();
+  expect(c.store.current()).toEqual(v1);
+  expect(c.store.status()).toMatchObject({ state: 'fresh', version: 1, loaded: true });
+});
 
-  it('If-Match: the current version wins once, a stale one is a 412 naming the current version', async () => {
-    const a = newStore();
-    const b = newStore({ key: a.key });
-    await a.store.start();
-    await b.store.start();
-    await a.store.put(input(2));
-    const results = await Promise.allSettled([a.store.put(input(3), 1), b.store.put(input(4), 1)]);
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    expect(lost.reason).toBeInstanceOf(PreconditionFailed);
-    expect(lost.reason).toMatchObject({ message: 'rules are at version 2, not 1', extra: { currentVersion: 2 } });
-    expect(await admin.hget(a.key, 'version')).toBe('2');
-    await expect(a.store.put(input(5), 0)).rejects.toMatchObject({ code: 'precondition-failed', extra: { currentVersion: 2 } });
-    expect((await a.store.put(input(5), 2)).version).toBe(3);
-  });
+it('RedisRulesStore: If-Match: the current version wins once, a stale one is a 412 naming the current version', async () => {
+  const a = newStore();
+  const b = newStore({ key: a.key });
+  await a.store.start();
+  await b.store.start();
+  await a.store.put(input(2));
+  const results = await Promise.allSettled([a.store.put(input(3), 1), b.store.put(input(4), 1)]);
+  expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  expect(lost.reason).toBeInstanceOf(PreconditionFailed);
+  expect(lost.reason).toMatchObject({ message: 'rules are at version 2, not 1', extra: { currentVersion: 2 } });
+  expect(await admin.hget(a.key, 'version')).toBe('2');
+  await expect(a.store.put(input(5), 0)).rejects.toMatchObject({ code: 'precondition-failed', extra: { currentVersion: 2 } });
+  expect((await a.store.put(input(5), 2)).version).toBe(3);
+});
 
-  it('a put that reaches Redis after its deadline changes nothing: 503', async () => {
-    const { store, key } = newStore();
-    await store.start();
-    await store.put(input(2));
-    // pretend the Redis clock is far behind ours' measure: the script sees its deadline passed
-    (store as unknown as { clockOffsetMs: number }).clockOffsetMs = -60_000;
-    const late = store.put(input(5));
-    await expect(late).rejects.toBeInstanceOf(Unavailable);
-    await expect(late).rejects.toMatchObject({
-      code: 'rules-store-unavailable',
-      status: 503,
-      message: 'the rules store (Redis) was too slow to apply the change before its deadline; the rules were not changed',
-    });
-    expect(await admin.hget(key, 'version')).toBe('1');
-    expect(store.current().version).toBe(1);
+it('RedisRulesStore: a put that reaches Redis after its deadline changes nothing: 503', async () => {
+  const { store, key } = newStore();
+  await store.start();
+  await store.put(input(2));
+  // pretend the Redis clock is far behind ours' measure: the script sees its deadline passed
+  (store as unknown as { clockOffsetMs: number }).clockOffsetMs = -60_000;
+  const late = store.put(input(5));
+  await expect(late).rejects.toBeInstanceOf(Unavailable);
+  await expect(late).rejects.toMatchObject({
+    code: 'rules-store-unavailable',
+    status: 503,
+    message: 'the rules store (Redis) was too slow to apply the change before its deadline; the rules were not changed',
   });
+  expect(await admin.hget(key, 'version')).toBe('1');
+  expect(store.current().version).toBe(1);
+});
 
-  it('an invalid document in Redis is ignored and logged once; status degraded; a valid put recovers', async () => {
-    const { store, key, log } = newStore();
-    await store.start();
-    await store.put(input(2));
-    await admin.hset(key, 'version', '3', 'doc', JSON.stringify({ defaultTier: 0 }));
-    await store.reload();
-    expect(store.current().version).toBe(1);
-    expect(store.status()).toMatchObject({ state: 'degraded', version: 1, detail: 'version 3 in Redis is not a valid rules document; serving version 1' });
-    const errors = log.filter((l) => l.msg === 'rules store: invalid rules document in Redis ignored; keeping the last good version');
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ rulesVersion: 3, inForce: 1, err: expect.stringContaining('defaultTier') });
-    // read again: not logged again
-    await store.reload();
-    expect(log.filter((l) => l.msg === errors[0]!.msg)).toHaveLength(1);
-    // a document that is not JSON at all, at a new version: ignored too
-    await admin.hset(key, 'version', '4', 'doc', '{not json');
-    await store.reload();
-    expect(store.status()).toMatchObject({ state: 'degraded', detail: 'version 4 in Redis is not a valid rules document; serving version 1' });
-    // a valid put replaces it (the version goes on from Redis's)
-    const v = await store.put(input(6), 4);
-    expect(v.version).toBe(5);
-    expect(store.status()).toMatchObject({ state: 'fresh', version: 5 });
-    expect(store.status().detail).toBeUndefined();
-  });
+it('RedisRulesStore: an invalid document in Redis is ignored and logged once; status degraded; a valid put recovers', async () => {
+  const { store, key, log } = newStore();
+  await store.start();
+  await store.put(input(2));
+  await admin.hset(key, 'version', '3', 'doc', JSON.stringify({ defaultTier: 0 }));
+  await store.reload();
+  expect(store.current().version).toBe(1);
+  expect(store.status()).toMatchObject({ state: 'degraded', version: 1, detail: 'version 3 in Redis is not a valid rules document; serving version 1' });
+  const errors = log.filter((l) => l.msg === 'rules store: invalid rules document in Redis ignored; keeping the last good version');
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatchObject({ rulesVersion: 3, inForce: 1, err: expect.stringContaining('defaultTier') });
+  // read again: not logged again
+  await store.reload();
+  expect(log.filter((l) => l.msg === errors[0]!.msg)).toHaveLength(1);
+  // a document that is not JSON at all, at a new version: ignored too
+  await admin.hset(key, 'version', '4', 'doc', '{not json');
+  await store.reload();
+  expect(store.status()).toMatchObject({ state: 'degraded', detail: 'version 4 in Redis is not a valid rules document; serving version 1' });
+  // a valid put replaces it (the version goes on from Redis's)
+  const v = await store.put(input(6), 4);
+  expect(v.version).toBe(5);
+  expect(store.status()).toMatchObject({ state: 'fresh', version: 5 });
+  expect(store.status().detail).toBeUndefined();
+});
 
-  it('Redis without the document, or with an older version, gets the last good copy back', async () => {
-    const { store, key, log } = newStore();
-    await store.start();
-    const v1 = await store.put(input(2));
-    const v2 = await store.put(input(3));
-    await admin.del(key);
-    await store.reload();
-    expect(await admin.hget(key, 'version')).toBe('2');
-    expect(JSON.parse((await admin.hget(key, 'doc'))!)).toEqual(input(3));
-    expect(await admin.hget(key, 'updatedAt')).toBe(v2.updatedAt);
-    expect(log.filter((l) => l.msg === 'rules store: Redis had lost the rules (or held an older version); wrote the last good version back')).toHaveLength(1);
-    // an older version in Redis (a lagging replica promoted): written back too
-    await admin.hset(key, 'version', '1', 'doc', JSON.stringify(input(2)), 'updatedAt', v1.updatedAt!);
-    await store.reload();
-    expect(await admin.hget(key, 'version')).toBe('2');
-    expect(store.current()).toEqual(v2);
-    expect(store.status()).toMatchObject({ state: 'fresh', version: 2 });
-    // the same version: nothing to do
-    await store.reload();
-    expect(log.filter((l) => l.msg.startsWith('rules store: Redis had lost'))).toHaveLength(2);
-  });
+it('RedisRulesStore: Redis without the document, or with an older version, gets the last good copy back', async () => {
+  const { store, key, log } = newStore();
+  await store.start();
+  const v1 = await store.put(input(2));
+  const v2 = await store.put(input(3));
+  await admin.del(key);
+  await store.reload();
+  expect(await admin.hget(key, 'version')).toBe('2');
+  expect(JSON.parse((await admin.hget(key, 'doc'))!)).toEqual(input(3));
+  expect(await admin.hget(key, 'updatedAt')).toBe(v2.updatedAt);
+  expect(log.filter((l) => l.msg === 'rules store: Redis had lost the rules (or held an older version); wrote the last good version back')).toHaveLength(1);
+  // an older version in Redis (a lagging replica promoted): written back too
+  await admin.hset(key, 'version', '1', 'doc', JSON.stringify(input(2)), 'updatedAt', v1.updatedAt!);
+  await store.reload();
+  expect(await admin.hget(key, 'version')).toBe('2');
+  expect(store.current()).toEqual(v2);
+  expect(store.status()).toMatchObject({ state: 'fresh', version: 2 });
+  // the same version: nothing to do
+  await store.reload();
+  expect(log.filter((l) => l.msg.startsWith('rules store: Redis had lost'))).toHaveLength(2);
+});
 
-  it('a store that never reached Redis: defaults, degraded with the reason, and a put is a 503', async () => {
-    const port = await freePort();
-    const { store, log } = newStore({ url: `redis://127.0.0.1:${port}`, startWaitMs: 200 });
-    await store.start();
-    expect(store.current()).toEqual(DEFAULT_RULES);
-    const st = store.status();
-    expect(st).toMatchObject({ source: 'redis', state: 'degraded', version: 0, loaded: false });
-    expect(st.detail).toMatch(/^rules never loaded from Redis \(.+\); enforcing the defaults$/);
-    expect(log.some((l) => l.msg.startsWith('rules store: could not load the rules from Redis at start'))).toBe(true);
-    const put = store.put(input(2));
-    await expect(put).rejects.toBeInstanceOf(Unavailable);
-    await expect(put).rejects.toMatchObject({ code: 'rules-store-unavailable', status: 503, message: expect.stringMatching(/^the rules store \(Redis\) did not answer: .+; the rules were not changed$/) });
-  });
+it('RedisRulesStore: a store that never reached Redis: defaults, degraded with the reason, and a put is a 503', async () => {
+  const port = await freePort();
+  const { store, log } = newStore({ url: `redis://127.0.0.1:${port}`, startWaitMs: 200 });
+  await store.start();
+  expect(store.current()).toEqual(DEFAULT_RULES);
+  const st = store.status();
+  expect(st).toMatchObject({ source: 'redis', state: 'degraded', version: 0, loaded: false });
+  expect(st.detail).toMatch(/^rules never loaded from Redis \(.+\); enforcing the defaults$/);
+  expect(log.some((l) => l.msg.startsWith('rules store: could not load the rules from Redis at start'))).toBe(true);
+  const put = store.put(input(2));
+  await expect(put).rejects.toBeInstanceOf(Unavailable);
+  await expect(put).rejects.toMatchObject({ code: 'rules-store-unavailable', status: 503, message: expect.stringMatching(/^the rules store \(Redis\) did not answer: .+; the rules were not changed$/) });
+});
 
-  it('loaded, then not confirmed for longer than staleAfterMs: degraded, naming the version served', async () => {
-    const { store } = newStore({ staleAfterMs: 0 });
-    await store.start();
-    await store.put(input(2));
-    const t = Date.now();
-    await until(() => Date.now() > t, 'the clock moves');
-    expect(store.status()).toMatchObject({ state: 'degraded', version: 1, loaded: true, detail: 'Redis unreachable (no answer); serving the last good rules (version 1) from memory' });
-    await store.stop();
-    // stopped: a reload reads nothing
-    await admin.hset(store.key, 'version', '9');
-    await store.reload();
-    expect(store.current().version).toBe(1);
-  });
+it('RedisRulesStore: loaded, then not confirmed for longer than staleAfterMs: degraded, naming the version served', async () => {
+  const { store } = newStore({ staleAfterMs: 0 });
+  await store.start();
+  await store.put(input(2));
+  const t = Date.now();
+  await until(() => Date.now() > t, 'the clock moves');
+  expect(store.status()).toMatchObject({ state: 'degraded', version: 1, loaded: true, detail: 'Redis unreachable (no answer); serving the last good rules (version 1) from memory' });
+  await store.stop();
+  // stopped: a reload reads nothing
+  await admin.hset(store.key, 'version', '9');
+  await store.reload();
+  expect(store.current().version).toBe(1);
 });

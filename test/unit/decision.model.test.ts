@@ -15,7 +15,7 @@
  * the state after the batch must equal the model's.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { type AllocationRequest, decideBatch, holdKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../../src/domain/errors.js';
 import type { RulesDocument } from '../../src/rules/schema.js';
@@ -174,47 +174,45 @@ function toRules(m: Model, version: number): RulesDocument {
   return { version, defaultTier: m.defaultTier, channels, protect, skus: {} };
 }
 
-describe('decideBatch agrees with the model', () => {
-  it('every outcome of a random batch, to the unit, and the state after it', () => {
-    fc.assert(
-      fc.property(modelArb, positionsArb, suppliesArb, holdsArb, fc.array(reqArb, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 99 }), (m, positions, supplies, holdList, reqs, version) => {
-        const rules = toRules(m, version);
-        const holds = new Map(holdList.map(([c, n]) => [holdKey('A', c), n]));
-        const requests: AllocationRequest[] = reqs.map((r) => ({ channel: r.channel, allowBackorder: r.allowBackorder, lines: [{ sku: 'A', qty: r.qty, ...(r.location ? { location: r.location } : {}) }] }));
-        const frozen = JSON.stringify({ positions, supplies });
-        const got = decideBatch({ positions, supplies, holds }, rules, requests);
-        // the inputs are not mutated
-        expect(JSON.stringify({ positions, supplies })).toBe(frozen);
+it('decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it', () => {
+  fc.assert(
+    fc.property(modelArb, positionsArb, suppliesArb, holdsArb, fc.array(reqArb, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 99 }), (m, positions, supplies, holdList, reqs, version) => {
+      const rules = toRules(m, version);
+      const holds = new Map(holdList.map(([c, n]) => [holdKey('A', c), n]));
+      const requests: AllocationRequest[] = reqs.map((r) => ({ channel: r.channel, allowBackorder: r.allowBackorder, lines: [{ sku: 'A', qty: r.qty, ...(r.location ? { location: r.location } : {}) }] }));
+      const frozen = JSON.stringify({ positions, supplies });
+      const got = decideBatch({ positions, supplies, holds }, rules, requests);
+      // the inputs are not mutated
+      expect(JSON.stringify({ positions, supplies })).toBe(frozen);
 
-        // the model, one request at a time: highest tier first, then arrival order
-        const mp = positions.map((p) => ({ ...p }));
-        const ms = supplies.map((s) => ({ ...s }));
-        const mh = new Map(holdList.map(([c, n]) => [`A|${c}`, n]));
-        const tierOf = (c: string) => m.channels[c]?.tier ?? m.defaultTier;
-        const order = reqs.map((r, i) => i).sort((a, b) => tierOf(reqs[a]!.channel) - tierOf(reqs[b]!.channel) || a - b);
-        for (const i of order) {
-          const r = reqs[i]!;
-          const want = modelDecide(m, mp, ms, mh, r);
-          const o = got.outcomes[i]!;
-          if (want.ok) {
-            expect(o.ok, `request ${i} accepted`).toBe(true);
-            if (!o.ok) return;
-            expect(o.lines).toEqual([{ lineNo: 1, sku: 'A', qty: r.qty, location: r.location, status: want.backordered ? 'backordered' : 'allocated', allocations: want.allocations }]);
-            modelApply(mp, ms, mh, r, want.allocations);
-          } else {
-            expect(o.ok, `request ${i} refused`).toBe(false);
-            if (o.ok) return;
-            expect(o.error).toBeInstanceOf(want.physical ? InsufficientStock : ChannelLimit);
-            const line = { sku: 'A', requested: r.qty, available: want.available, reason: want.reason, ...(r.location ? { location: r.location } : {}) };
-            expect((o.error as InsufficientStock).lines).toEqual([line]);
-            if (!want.physical) expect(o.error.extra).toEqual({ lines: [line], rulesVersion: version });
-          }
+      // the model, one request at a time: highest tier first, then arrival order
+      const mp = positions.map((p) => ({ ...p }));
+      const ms = supplies.map((s) => ({ ...s }));
+      const mh = new Map(holdList.map(([c, n]) => [`A|${c}`, n]));
+      const tierOf = (c: string) => m.channels[c]?.tier ?? m.defaultTier;
+      const order = reqs.map((r, i) => i).sort((a, b) => tierOf(reqs[a]!.channel) - tierOf(reqs[b]!.channel) || a - b);
+      for (const i of order) {
+        const r = reqs[i]!;
+        const want = modelDecide(m, mp, ms, mh, r);
+        const o = got.outcomes[i]!;
+        if (want.ok) {
+          expect(o.ok, `request ${i} accepted`).toBe(true);
+          if (!o.ok) return;
+          expect(o.lines).toEqual([{ lineNo: 1, sku: 'A', qty: r.qty, location: r.location, status: want.backordered ? 'backordered' : 'allocated', allocations: want.allocations }]);
+          modelApply(mp, ms, mh, r, want.allocations);
+        } else {
+          expect(o.ok, `request ${i} refused`).toBe(false);
+          if (o.ok) return;
+          expect(o.error).toBeInstanceOf(want.physical ? InsufficientStock : ChannelLimit);
+          const line = { sku: 'A', requested: r.qty, available: want.available, reason: want.reason, ...(r.location ? { location: r.location } : {}) };
+          expect((o.error as InsufficientStock).lines).toEqual([line]);
+          if (!want.physical) expect(o.error.extra).toEqual({ lines: [line], rulesVersion: version });
         }
-        expect(got.positions).toEqual(mp);
-        expect(got.supplies).toEqual(ms);
-        for (const c of CHANNELS) expect(got.holds.get(holdKey('A', c)), `holds of ${c}`).toBe(mh.get(`A|${c}`));
-      }),
-      { numRuns: 300 },
-    );
-  });
+      }
+      expect(got.positions).toEqual(mp);
+      expect(got.supplies).toEqual(ms);
+      for (const c of CHANNELS) expect(got.holds.get(holdKey('A', c)), `holds of ${c}`).toBe(mh.get(`A|${c}`));
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -4,7 +4,7 @@
  * (Σ protect[t] for t < p, units or floor(share × onHand)), per-SKU overrides tier by tier and cap
  * by cap, caps as the smaller of maxUnits and floor(maxShare × onHand), location limits.
  */
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { hasCap, policyFor, tierOf } from '../../src/rules/policy.js';
 import { DEFAULT_RULES, type RulesDocument } from '../../src/rules/schema.js';
 
@@ -25,89 +25,81 @@ const rules: RulesDocument = {
   },
 };
 
-describe('tierOf', () => {
-  it('a listed channel has its tier; an unlisted one, or one listed without a tier, gets defaultTier', () => {
-    expect(tierOf(rules, 'web')).toBe(1);
-    expect(tierOf(rules, 'b2b')).toBe(2);
-    expect(tierOf(rules, 'store')).toBe(4);
-    expect(tierOf(rules, 'unknown')).toBe(3);
-    expect(tierOf(rules, 'outlet')).toBe(3);
-    expect(tierOf({ ...rules, defaultTier: 7 }, 'outlet')).toBe(7);
-  });
+it('tierOf: a listed channel has its tier; an unlisted one, or one listed without a tier, gets defaultTier', () => {
+  expect(tierOf(rules, 'web')).toBe(1);
+  expect(tierOf(rules, 'b2b')).toBe(2);
+  expect(tierOf(rules, 'store')).toBe(4);
+  expect(tierOf(rules, 'unknown')).toBe(3);
+  expect(tierOf(rules, 'outlet')).toBe(3);
+  expect(tierOf({ ...rules, defaultTier: 7 }, 'outlet')).toBe(7);
 });
 
-describe('policyFor: protection', () => {
-  it('tier p leaves Σ protect[t] for t < p (shares of the total onHand, rounded down)', () => {
-    // tier 1: nothing above it
-    expect(policyFor(rules, 'X', 'web').protectedUnits(1000)).toBe(0);
-    // tier 2: protect[1] = 50
-    expect(policyFor(rules, 'X', 'b2b').protectedUnits(1000)).toBe(50);
-    // tier 3: 50 + 20
-    expect(policyFor(rules, 'X', 'marketplace').protectedUnits(1000)).toBe(70);
-    // tier 4: 50 + 20 + floor(0.1 × 1000) = 170; floor(0.1 × 999) = 99 → 169
-    expect(policyFor(rules, 'X', 'store').protectedUnits(1000)).toBe(170);
-    expect(policyFor(rules, 'X', 'store').protectedUnits(999)).toBe(169);
-    expect(policyFor(rules, 'X', 'store').protectedUnits(0)).toBe(70);
-  });
-
-  it('per-SKU protection overrides the default tier by tier, the other tiers keep the default', () => {
-    // FLASH-1: protect[1] = 500 (override), protect[2] = 20, protect[3] = 10 % (defaults)
-    expect(policyFor(rules, 'FLASH-1', 'web').protectedUnits(1000)).toBe(0);
-    expect(policyFor(rules, 'FLASH-1', 'b2b').protectedUnits(1000)).toBe(500);
-    expect(policyFor(rules, 'FLASH-1', 'marketplace').protectedUnits(1000)).toBe(520);
-    expect(policyFor(rules, 'FLASH-1', 'store').protectedUnits(1000)).toBe(620);
-  });
-
-  it('no rules: nothing protected, no cap, every location', () => {
-    const p = policyFor(DEFAULT_RULES, 'X', 'web');
-    expect(p.tier).toBe(3);
-    expect(p.protectedUnits(100)).toBe(0);
-    expect(p.cap(100)).toBe(Number.POSITIVE_INFINITY);
-    expect(p.locations).toBeUndefined();
-  });
+it('policyFor: protection: tier p leaves Σ protect[t] for t < p (shares of the total onHand, rounded down)', () => {
+  // tier 1: nothing above it
+  expect(policyFor(rules, 'X', 'web').protectedUnits(1000)).toBe(0);
+  // tier 2: protect[1] = 50
+  expect(policyFor(rules, 'X', 'b2b').protectedUnits(1000)).toBe(50);
+  // tier 3: 50 + 20
+  expect(policyFor(rules, 'X', 'marketplace').protectedUnits(1000)).toBe(70);
+  // tier 4: 50 + 20 + floor(0.1 × 1000) = 170; floor(0.1 × 999) = 99 → 169
+  expect(policyFor(rules, 'X', 'store').protectedUnits(1000)).toBe(170);
+  expect(policyFor(rules, 'X', 'store').protectedUnits(999)).toBe(169);
+  expect(policyFor(rules, 'X', 'store').protectedUnits(0)).toBe(70);
 });
 
-describe('policyFor: caps and locations', () => {
-  it('maxUnits, floor(maxShare × onHand), or the smaller of both', () => {
-    expect(policyFor(rules, 'X', 'web').cap(1000)).toBe(Number.POSITIVE_INFINITY);
-    expect(policyFor(rules, 'X', 'store').cap(1000)).toBe(30);
-    expect(policyFor(rules, 'X', 'marketplace').cap(1000)).toBe(200);
-    expect(policyFor(rules, 'X', 'marketplace').cap(99)).toBe(19);
-    // outlet: min(50, floor(0.5 × onHand))
-    expect(policyFor(rules, 'X', 'outlet').cap(60)).toBe(30);
-    expect(policyFor(rules, 'X', 'outlet').cap(200)).toBe(50);
-    expect(policyFor(rules, 'X', 'outlet').cap(100)).toBe(50);
-  });
-
-  it('a per-SKU cap overrides the channel’s cap of the same kind and keeps the other kind', () => {
-    // FLASH-1 marketplace: maxUnits 100 (SKU) and maxShare 0.2 (channel)
-    expect(policyFor(rules, 'FLASH-1', 'marketplace').cap(1000)).toBe(100);
-    expect(policyFor(rules, 'FLASH-1', 'marketplace').cap(300)).toBe(60);
-    // SHARE-1 marketplace: maxShare 0.05 replaces 0.2
-    expect(policyFor(rules, 'SHARE-1', 'marketplace').cap(1000)).toBe(50);
-    // FLASH-1 web: a SKU-only cap on an uncapped channel
-    expect(policyFor(rules, 'FLASH-1', 'web').cap(1000)).toBe(250);
-    // a SKU entry for another channel changes nothing for this one
-    expect(policyFor(rules, 'FLASH-1', 'store').cap(1000)).toBe(30);
-  });
-
-  it('locations: the listed set, or undefined for all', () => {
-    expect([...policyFor(rules, 'X', 'b2b').locations!].sort()).toEqual(['DC1', 'DC2']);
-    expect(policyFor(rules, 'X', 'web').locations).toBeUndefined();
-    expect(policyFor(rules, 'X', 'unknown').locations).toBeUndefined();
-  });
+it('policyFor: protection: per-SKU protection overrides the default tier by tier, the other tiers keep the default', () => {
+  // FLASH-1: protect[1] = 500 (override), protect[2] = 20, protect[3] = 10 % (defaults)
+  expect(policyFor(rules, 'FLASH-1', 'web').protectedUnits(1000)).toBe(0);
+  expect(policyFor(rules, 'FLASH-1', 'b2b').protectedUnits(1000)).toBe(500);
+  expect(policyFor(rules, 'FLASH-1', 'marketplace').protectedUnits(1000)).toBe(520);
+  expect(policyFor(rules, 'FLASH-1', 'store').protectedUnits(1000)).toBe(620);
 });
 
-describe('hasCap', () => {
-  it('true when any cap (channel or per-SKU, units or share) could apply', () => {
-    expect(hasCap(rules, 'X', 'web')).toBe(false);
-    expect(hasCap(rules, 'X', 'b2b')).toBe(false);
-    expect(hasCap(rules, 'X', 'unknown')).toBe(false);
-    expect(hasCap(rules, 'X', 'store')).toBe(true);
-    expect(hasCap(rules, 'X', 'marketplace')).toBe(true);
-    expect(hasCap(rules, 'FLASH-1', 'web')).toBe(true);
-    expect(hasCap(rules, 'SHARE-1', 'web')).toBe(false);
-    expect(hasCap({ ...DEFAULT_RULES, skus: { S: { channels: { c: { maxUnits: 0 } } } } }, 'S', 'c')).toBe(true);
-    expect(hasCap({ ...DEFAULT_RULES, channels: { c: { maxShare: 0 } } }, 'S', 'c')).toBe(true);
-  });
+it('policyFor: protection: no rules: nothing protected, no cap, every location', () => {
+  const p = policyFor(DEFAULT_RULES, 'X', 'web');
+  expect(p.tier).toBe(3);
+  expect(p.protectedUnits(100)).toBe(0);
+  expect(p.cap(100)).toBe(Number.POSITIVE_INFINITY);
+  expect(p.locations).toBeUndefined();
+});
+
+it('policyFor: caps and locations: maxUnits, floor(maxShare × onHand), or the smaller of both', () => {
+  expect(policyFor(rules, 'X', 'web').cap(1000)).toBe(Number.POSITIVE_INFINITY);
+  expect(policyFor(rules, 'X', 'store').cap(1000)).toBe(30);
+  expect(policyFor(rules, 'X', 'marketplace').cap(1000)).toBe(200);
+  expect(policyFor(rules, 'X', 'marketplace').cap(99)).toBe(19);
+  // outlet: min(50, floor(0.5 × onHand))
+  expect(policyFor(rules, 'X', 'outlet').cap(60)).toBe(30);
+  expect(policyFor(rules, 'X', 'outlet').cap(200)).toBe(50);
+  expect(policyFor(rules, 'X', 'outlet').cap(100)).toBe(50);
+});
+
+it('policyFor: caps and locations: a per-SKU cap overrides the channel’s cap of the same kind and keeps the other kind', () => {
+  // FLASH-1 marketplace: maxUnits 100 (SKU) and maxShare 0.2 (channel)
+  expect(policyFor(rules, 'FLASH-1', 'marketplace').cap(1000)).toBe(100);
+  expect(policyFor(rules, 'FLASH-1', 'marketplace').cap(300)).toBe(60);
+  // SHARE-1 marketplace: maxShare 0.05 replaces 0.2
+  expect(policyFor(rules, 'SHARE-1', 'marketplace').cap(1000)).toBe(50);
+  // FLASH-1 web: a SKU-only cap on an uncapped channel
+  expect(policyFor(rules, 'FLASH-1', 'web').cap(1000)).toBe(250);
+  // a SKU entry for another channel changes nothing for this one
+  expect(policyFor(rules, 'FLASH-1', 'store').cap(1000)).toBe(30);
+});
+
+it('policyFor: caps and locations: locations: the listed set, or undefined for all', () => {
+  expect([...policyFor(rules, 'X', 'b2b').locations!].sort()).toEqual(['DC1', 'DC2']);
+  expect(policyFor(rules, 'X', 'web').locations).toBeUndefined();
+  expect(policyFor(rules, 'X', 'unknown').locations).toBeUndefined();
+});
+
+it('hasCap: true when any cap (channel or per-SKU, units or share) could apply', () => {
+  expect(hasCap(rules, 'X', 'web')).toBe(false);
+  expect(hasCap(rules, 'X', 'b2b')).toBe(false);
+  expect(hasCap(rules, 'X', 'unknown')).toBe(false);
+  expect(hasCap(rules, 'X', 'store')).toBe(true);
+  expect(hasCap(rules, 'X', 'marketplace')).toBe(true);
+  expect(hasCap(rules, 'FLASH-1', 'web')).toBe(true);
+  expect(hasCap(rules, 'SHARE-1', 'web')).toBe(false);
+  expect(hasCap({ ...DEFAULT_RULES, skus: { S: { channels: { c: { maxUnits: 0 } } } } }, 'S', 'c')).toBe(true);
+  expect(hasCap({ ...DEFAULT_RULES, channels: { c: { maxShare: 0 } } }, 'S', 'c')).toBe(true);
 });
