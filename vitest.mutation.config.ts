@@ -15,7 +15,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/rules.redis-store.test.ts', 'test/schema-import-order.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/rules.compiled.test.ts', 'test/rules.redis-store.test.ts', 'test/schema-import-order.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
