@@ -22,6 +22,7 @@ const rules: RulesDocument = {
   skus: {
     'FLASH-1': { protect: { '1': 500 }, channels: { marketplace: { maxUnits: 100 }, web: { maxShare: 0.25 } } },
     'SHARE-1': { channels: { marketplace: { maxShare: 0.05 } } },
+    'PROTECT-ONLY': { protect: { '2': 1 } },
   },
 };
 
@@ -82,6 +83,9 @@ it('policyFor: caps and locations: a per-SKU cap overrides the channel’s cap o
   expect(policyFor(rules, 'SHARE-1', 'marketplace').cap(1000)).toBe(50);
   // FLASH-1 web: a SKU-only cap on an uncapped channel
   expect(policyFor(rules, 'FLASH-1', 'web').cap(1000)).toBe(250);
+  // a SKU entry with protection only keeps the channel's caps
+  expect(policyFor(rules, 'PROTECT-ONLY', 'store').cap(1000)).toBe(30);
+  expect(policyFor(rules, 'PROTECT-ONLY', 'store').protectedUnits(1000)).toBe(151);
   // a SKU entry for another channel changes nothing for this one
   expect(policyFor(rules, 'FLASH-1', 'store').cap(1000)).toBe(30);
 });
@@ -100,6 +104,8 @@ it('hasCap: true when any cap (channel or per-SKU, units or share) could apply',
   expect(hasCap(rules, 'X', 'marketplace')).toBe(true);
   expect(hasCap(rules, 'FLASH-1', 'web')).toBe(true);
   expect(hasCap(rules, 'SHARE-1', 'web')).toBe(false);
+  expect(hasCap(rules, 'PROTECT-ONLY', 'store')).toBe(true);
+  expect(hasCap(rules, 'PROTECT-ONLY', 'web')).toBe(false);
   expect(hasCap({ ...DEFAULT_RULES, skus: { S: { channels: { c: { maxUnits: 0 } } } } }, 'S', 'c')).toBe(true);
   expect(hasCap({ ...DEFAULT_RULES, channels: { c: { maxShare: 0 } } }, 'S', 'c')).toBe(true);
 });

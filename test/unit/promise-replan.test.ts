@@ -59,6 +59,12 @@ it('promiseOrder: on hand: now; into supply: the latest date needed (mixed / inb
   expect('location' in order.lines[0]!).toBe(false);
 });
 
+it('promiseOrder: the order date is the latest line date, whichever line it is', () => {
+  const p = promiseOrder(state(), DEFAULT_RULES, 'web', [{ sku: 'B', qty: 1 }, { sku: 'A', qty: 3 }], NOW);
+  expect(p.lines.map((l) => l.promisedAt)).toEqual([D3, NOW]);
+  expect(p.promisedAt).toEqual(D3);
+});
+
 it('promiseOrder: a supply already past due promises now, still from inbound', () => {
   const s = { positions: [pos('A', 'L1', 0)], supplies: [sup('late', 'A', 'L1', 5, PAST)] };
   const p = promiseOrder(s, DEFAULT_RULES, 'web', [{ sku: 'A', qty: 2 }], NOW);

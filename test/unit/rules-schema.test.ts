@@ -32,6 +32,11 @@ it('RulesInput: protect: keys are tiers 1–9; amounts are whole units ≥ 0 (up
   expect(ok({ protect: { '0': 5 } })).toBe(false);
   expect(ok({ protect: { '10': 5 } })).toBe(false);
   expect(ok({ protect: { a: 5 } })).toBe(false);
+  expect(ok({ protect: { '11': 5 } })).toBe(false);
+  expect(ok({ protect: { x1: 5 } })).toBe(false);
+  const keyIssue = RulesInput.safeParse({ protect: { '0': 5 } }).error?.issues[0] as { path: unknown[]; issues?: { message: string }[] } | undefined;
+  expect(keyIssue?.path).toEqual(['protect', '0']);
+  expect(keyIssue?.issues?.[0]?.message).toBe('a tier 1–9');
   expect(ok({ protect: { '1': -1 } })).toBe(false);
   expect(ok({ protect: { '1': 1.5 } })).toBe(false);
   expect(ok({ protect: { '1': 1_000_000_001 } })).toBe(false);
