@@ -45,11 +45,11 @@ function logSink() {
   return { lines, logger: createLogger('info', sink) };
 }
 
-function newStore(opts: { key?: string; url?: string; startWaitMs?: number; staleAfterMs?: number } = {}) {
+function newStore(opts: { key?: string; url?: string; startWaitMs?: number; staleAfterMs?: number; pollMs?: number } = {}) {
   const key = opts.key ?? `test:rules:${randomBytes(6).toString('hex')}`;
   if (!keys.includes(key)) keys.push(key);
   const log = logSink();
-  const store = new RedisRulesStore({ url: opts.url ?? REDIS_URL, key, pollMs: 60_000, startWaitMs: opts.startWaitMs ?? 5000, staleAfterMs: opts.staleAfterMs ?? 60_000, logger: log.logger });
+  const store = new RedisRulesStore({ url: opts.url ?? REDIS_URL, key, pollMs: opts.pollMs ?? 60_000, startWaitMs: opts.startWaitMs ?? 5000, staleAfterMs: opts.staleAfterMs ?? 60_000, logger: log.logger });
   stores.push(store);
   return { store, key, log: log.lines };
 }
@@ -189,7 +189,13 @@ it('RedisRulesStore: a store that never reached Redis: defaults, degraded with t
   const st = store.status();
   expect(st).toMatchObject({ source: 'redis', state: 'degraded', version: 0, loaded: false });
   expect(st.detail).toMatch(/^rules never loaded from Redis \(.+\); enforcing the defaults$/);
-  expect(log.some((l) => l.msg.startsWith('rules store: could not load the rules from Redis at start'))).toBe(true);
+  const atStart = log.filter((l) => l.msg === 'rules store: could not load the rules from Redis at start; enforcing the defaults until it can (/readyz is 503 meanwhile)');
+  expect(atStart).toHaveLength(1);
+  expect(typeof atStart[0]!.err).toBe('string');
+  // both connections fail on every reconnect attempt; the warning is logged once per 10 s, with the error
+  const warned = log.filter((l) => l.msg === 'rules store: Redis error; serving the last good rules from memory');
+  expect(warned).toHaveLength(1);
+  expect(warned[0]).toMatchObject({ level: 40, component: 'rules', err: expect.any(String) });
   const put = store.put(input(2));
   await expect(put).rejects.toBeInstanceOf(Unavailable);
   await expect(put).rejects.toMatchObject({ code: 'rules-store-unavailable', status: 503, message: expect.stringMatching(/^the rules store \(Redis\) did not answer: .+; the rules were not changed$/) });
@@ -207,4 +213,31 @@ it('RedisRulesStore: loaded, then not confirmed for longer than staleAfterMs: de
   await admin.hset(store.key, 'version', '9');
   await store.reload();
   expect(store.current().version).toBe(1);
+});
+
+it('RedisRulesStore: a version written without an announcement is picked up by the periodic re-read', async () => {
+  const a = newStore({ pollMs: 20 });
+  await a.store.start();
+  await admin.hset(a.key, 'version', '1', 'doc', JSON.stringify(input(5)), 'updatedAt', '2030-01-01T00:00:00.000Z');
+  await until(() => a.store.current().version === 1, 'the poll applies version 1');
+  expect(a.store.current()).toEqual({ ...input(5), version: 1, updatedAt: '2030-01-01T00:00:00.000Z' });
+});
+
+it('RedisRulesStore: an announcement makes it reload; concurrent reloads share one read', async () => {
+  const { store, key } = newStore();
+  await store.start();
+  await admin.hset(key, 'version', '1', 'doc', JSON.stringify(input(5)));
+  await admin.publish(`${key}:changed`, '1');
+  await until(() => store.current().version === 1, 'the announcement applies version 1');
+  const r1 = store.reload();
+  const r2 = store.reload();
+  expect(r2).toBe(r1);
+  await r1;
+});
+
+it('RedisRulesStore: ageSeconds is the time since the rules were last confirmed, in tenths', async () => {
+  const { store } = newStore();
+  await store.start();
+  (store as unknown as { confirmedAt: number }).confirmedAt = Date.now() - 12_300;
+  expect(store.status().ageSeconds).toBe(12.3);
 });
