@@ -123,3 +123,12 @@ it('channelAvailable counts only the SKU asked for, at the channel’s locations
   expect(channelAvailable(positions, rules, 'A', 'b2b', 1)).toEqual({ physical: 4, forChannel: 2, protectedUnits: 2, capRoom: 2 });
   expect(channelAvailable(positions, rules, 'A', 'b2b', 5)).toEqual({ physical: 4, forChannel: 0, protectedUnits: 2, capRoom: 0 });
 });
+
+it('a batch of many requests of one tier is served in arrival order (greedy, plain arithmetic)', () => {
+  const qty = (i: number) => ((i * 7) % 5) + 1;
+  const requests = Array.from({ length: 120 }, (_, i) => ({ channel: i % 2 ? 'web' : 'app', lines: [{ sku: 'A', qty: qty(i) }] }));
+  const got = decideBatch({ positions: [pos('A', 'L1', 150, 1)] }, DEFAULT_RULES, requests);
+  let left = 150;
+  const want = requests.map((_, i) => (qty(i) <= left ? ((left -= qty(i)), true) : false));
+  expect(got.outcomes.map((o) => o.ok)).toEqual(want);
+});

@@ -109,3 +109,15 @@ it('hasCap: true when any cap (channel or per-SKU, units or share) could apply',
   expect(hasCap({ ...DEFAULT_RULES, skus: { S: { channels: { c: { maxUnits: 0 } } } } }, 'S', 'c')).toBe(true);
   expect(hasCap({ ...DEFAULT_RULES, channels: { c: { maxShare: 0 } } }, 'S', 'c')).toBe(true);
 });
+
+it('policyFor: compiled policies are kept per document up to 10,000, then the cache starts over', () => {
+  const doc: RulesDocument = { ...DEFAULT_RULES, version: 1 };
+  const first = policyFor(doc, 'X', 'c0');
+  expect(policyFor(doc, 'Y', 'c0')).toBe(first);
+  for (let i = 1; i < 10_000; i++) policyFor(doc, 'X', `c${i}`);
+  expect(policyFor(doc, 'X', 'c0')).toBe(first); // 10,000 kept
+  policyFor(doc, 'X', 'c10000'); // the 10,001st: the cache starts over
+  const again = policyFor(doc, 'X', 'c0');
+  expect(again).not.toBe(first);
+  expect(again.tier).toBe(3);
+});
