@@ -44,6 +44,19 @@ export const BREAKS: Break[] = [
     tests: [{ file: 'test/reserve.concurrency.test.ts', name: '500 concurrent single-request transactions for 100 units allocate exactly 100' }],
   },
   {
+    id: 'row-lock-and-check',
+    what: 'no row lock AND no CHECK: nothing but the (stale) decision stands between racing transactions and an oversell',
+    edits: [
+      { file: RESERVE, find: 'order by p.sku, p.location\n          for update of p', replace: 'order by p.sku, p.location' },
+      {
+        file: 'drizzle/0000_init.sql',
+        find: ',\n\tCONSTRAINT "positions_no_oversell" CHECK ("positions"."reserved" + "positions"."quality_hold" <= "positions"."on_hand")',
+        replace: '',
+      },
+    ],
+    tests: [{ file: 'test/reserve.concurrency.test.ts', name: '500 concurrent single-request transactions for 100 units allocate exactly 100' }],
+  },
+  {
     id: 'decision-stock-guard',
     what: 'the decision ignores availability: a line takes its whole qty from the first candidate location',
     edits: [{ file: ALLOCATE, find: 'const q = Math.min(c.avail, toTake);', replace: 'const q = toTake;' }],
