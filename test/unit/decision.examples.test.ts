@@ -132,3 +132,27 @@ it('a batch of many requests of one tier is served in arrival order (greedy, pla
   const want = requests.map((_, i) => (qty(i) <= left ? ((left -= qty(i)), true) : false));
   expect(got.outcomes.map((o) => o.ok)).toEqual(want);
 });
+
+it('ties are broken by name: equal availability and rank split L1, L2, L3; equal rank covers from L1; equal date and rank take supply by id', () => {
+  const split = one(decideBatch({ positions: [pos('A', 'L3', 2, 1), pos('A', 'L1', 2, 1), pos('A', 'L2', 2, 1)] }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 5 }] }]));
+  expect(split.ok && split.lines[0]!.allocations).toEqual([
+    { location: 'L1', qty: 2 },
+    { location: 'L2', qty: 2 },
+    { location: 'L3', qty: 1 },
+  ]);
+  const cover = one(decideBatch({ positions: [pos('A', 'L2', 5, 1), pos('A', 'L3', 5, 1), pos('A', 'L1', 5, 1)] }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 3 }] }]));
+  expect(cover.ok && cover.lines[0]!.allocations).toEqual([{ location: 'L1', qty: 3 }]);
+  const supplies = [sup('s-b', 'A', 'L1', 2, D1), sup('s-c', 'A', 'L1', 2, D1), sup('s-a', 'A', 'L1', 2, D1)];
+  const inbound = one(decideBatch({ positions: [], supplies }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 5 }], allowBackorder: true }]));
+  expect(inbound.ok && inbound.lines[0]!.allocations.map((a) => [a.supplyId, a.qty])).toEqual([
+    ['s-a', 2],
+    ['s-b', 2],
+    ['s-c', 1],
+  ]);
+  // a higher rank number loses to a lower one at equal availability, whatever the order of the rows
+  const ranked = one(decideBatch({ positions: [pos('A', 'L1', 2, 3), pos('A', 'L2', 2, 2)] }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 3 }] }]));
+  expect(ranked.ok && ranked.lines[0]!.allocations).toEqual([
+    { location: 'L2', qty: 2 },
+    { location: 'L1', qty: 1 },
+  ]);
+});
