@@ -202,12 +202,16 @@ it('RedisRulesStore: a store that never reached Redis: defaults, degraded with t
 });
 
 it('RedisRulesStore: loaded, then not confirmed for longer than staleAfterMs: degraded, naming the version served', async () => {
-  const { store } = newStore({ staleAfterMs: 0 });
+  const { store } = newStore({ staleAfterMs: 5000 });
   await store.start();
   await store.put(input(2));
-  const t = Date.now();
-  await until(() => Date.now() > t, 'the clock moves');
+  await store.reload();
+  expect(store.status()).toMatchObject({ state: 'fresh', version: 1 });
+  // last confirmed 6 s ago (set, then read synchronously: no reload can run in between)
+  (store as unknown as { confirmedAt: number }).confirmedAt = Date.now() - 6000;
   expect(store.status()).toMatchObject({ state: 'degraded', version: 1, loaded: true, detail: 'Redis unreachable (no answer); serving the last good rules (version 1) from memory' });
+  (store as unknown as { confirmedAt: number }).confirmedAt = Date.now() - 4000;
+  expect(store.status()).toMatchObject({ state: 'fresh', version: 1 });
   await store.stop();
   // stopped: a reload reads nothing
   await admin.hset(store.key, 'version', '9');

@@ -219,7 +219,6 @@ function decideOne(
     // Stryker disable next-line ArrayDeclaration: equivalent — a non-position has no availability and is filtered out (docs/TESTING.md)
     const candidates = (bySku.get(l.sku) ?? []).filter((p) => allowed(p.location)).map((p) => ({ p, avail: availNow(p), rank: p.rank, location: p.location })).filter((c) => c.avail > 0);
     const wantOnHand = Math.min(rem, Math.max(0, onHandRoom));
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent — with nothing to take on hand the block takes nothing (docs/TESTING.md)
     if (wantOnHand > 0) {
       const single = wantOnHand === rem ? [...candidates].sort(byRank).find((c) => c.avail >= rem) : undefined;
       const picks = single ? [single] : [...candidates].sort(bySplitPreference);
@@ -234,11 +233,9 @@ function decideOne(
       }
       takenBySku.set(l.sku, (takenBySku.get(l.sku) ?? 0) + (wantOnHand - toTake));
     }
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent — with nothing left the supply loop stops at once (docs/TESTING.md)
     if (rem > 0 && req.allowBackorder) {
       let room = budget.total - (takenBySku.get(l.sku) ?? 0);
       for (const s of suppliesBySku.get(l.sku) ?? []) {
-        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent — with no cap room the line is refused and its tentative takes dropped (docs/TESTING.md)
         if (rem === 0 || room <= 0) break;
         if (!allowed(s.location)) continue;
         const free = s.free - (takeSupply.get(s) ?? 0);

@@ -46,7 +46,6 @@ export function replan(state: AllocationState & { now?: Date | undefined }, rule
     const attempt = (q: number) =>
       decideBatch(cur, rules, [{ channel: d.channel, lines: [{ sku: d.sku, qty: q, location: d.location }], allowBackorder: true }], state.now);
     let best: { q: number; r: ReturnType<typeof decideBatch> } | undefined;
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent — deciding 0 units covers 0 and changes nothing (docs/TESTING.md)
     const full = d.qty > 0 ? attempt(d.qty) : undefined;
     if (full?.outcomes[0]!.ok) best = { q: d.qty, r: full };
     else {
@@ -65,7 +64,7 @@ export function replan(state: AllocationState & { now?: Date | undefined }, rule
     if (best) {
       const o = best.r.outcomes[0]!;
       cur = { positions: best.r.positions, supplies: best.r.supplies, holds: best.r.holds };
-      // Stryker disable next-line ArrayDeclaration,ConditionalExpression: unreachable — `best` is only ever an accepted outcome (docs/TESTING.md)
+      // Stryker disable next-line ArrayDeclaration: unreachable — `best` is only ever an accepted outcome, so the `[]` branch never runs (docs/TESTING.md)
       results.push({ ref: d.ref, sku: d.sku, qty: d.qty, allocations: o.ok ? o.lines[0]!.allocations : [], shortQty: d.qty - best.q });
     } else {
       results.push({ ref: d.ref, sku: d.sku, qty: d.qty, allocations: [], shortQty: d.qty });
