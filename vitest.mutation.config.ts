@@ -1,7 +1,7 @@
 /**
  * The test files Stryker runs for every mutant of src/domain/** and src/rules/** (`npm run
  * test:mutation`, stryker.config.mjs): the pure unit and property tests of the decision code
- * (test/unit/), plus the Redis rules-store tests (real Redis, milliseconds each). No test here
+ * (test/unit/). No test here
  * opens a Postgres database: one mutant run must take well under a second per test.
  *
  * Every test in these files is a top-level `it` (no `describe`): with vitest 5, the Stryker vitest
@@ -15,7 +15,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/rules.compiled.test.ts', 'test/rules.redis-store.test.ts', 'test/schema-import-order.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/rules.compiled.test.ts', 'test/schema-import-order.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -108,9 +108,11 @@ function modelDecide(m: Model, positions: PositionState[], supplies: SupplyState
     }
   }
   if (rem > 0) {
-    const freeSupply = r.allowBackorder ? supplies.filter((s) => mayUse(s.location)).reduce((n, s) => n + Math.max(0, s.free), 0) : 0;
-    const reason = physical + freeSupply >= r.qty ? (capRoom < r.qty ? 'channel-cap' : 'protected') : 'insufficient-stock';
-    return { ok: false, physical: reason === 'insufficient-stock', reason, available: forChannel };
+    // a pinned line can only reach its own location (stock and supply there)
+    const reach = r.location ? positions.filter((p) => p.location === r.location).reduce((n, p) => n + avail(p), 0) : physical;
+    const freeSupply = r.allowBackorder ? supplies.filter((s) => mayUse(s.location) && (!r.location || s.location === r.location)).reduce((n, s) => n + Math.max(0, s.free), 0) : 0;
+    const reason = reach + freeSupply >= r.qty ? (capRoom < r.qty ? 'channel-cap' : 'protected') : 'insufficient-stock';
+    return { ok: false, physical: reason === 'insufficient-stock', reason, available: Math.min(forChannel, reach) };
   }
   return { ok: true, allocations, backordered: allocations.some((a) => a.supplyId !== undefined) };
 }
