@@ -138,13 +138,13 @@ export const BREAKS: Break[] = [
   },
   {
     id: 'relay-xadd-twice',
-    what: 'the relay publishes every event twice',
+    what: 'the relay appends every event twice (auto ids instead of the row\'s stream id, so Redis cannot refuse the repeat)',
     edits: [
       {
-        file: RELAY,
-        find: "pipe.xadd(this.opts.stream, 'MAXLEN', '~', this.opts.maxLen, '*', 'id', ev.id, 'type', ev.type, 'subject', ev.subject, 'event', JSON.stringify(ev));",
+        file: 'src/events/stream.ts',
+        find: "  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'id',",
         replace:
-          "for (const _twice of [0, 1]) pipe.xadd(this.opts.stream, 'MAXLEN', '~', this.opts.maxLen, '*', 'id', ev.id, 'type', ev.type, 'subject', ev.subject, 'event', JSON.stringify(ev));",
+          "  redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[i + 1], 'type', ARGV[i + 2], 'subject', ARGV[i + 3], 'event', ARGV[i + 4])\n  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id',",
       },
     ],
     tests: [
