@@ -33,21 +33,21 @@ it('callerLines: expanded lines grouped by the caller’s line, kits in kits, in
 it('shortByCallerLine: a plain line keeps its figures and gains `line`; a kit line is in whole kits with its short components and the most severe reason', () => {
   const short: ShortLine[] = [
     { sku: 'A', requested: 6, available: 4, reason: 'protected', line: 0 },
-    { sku: 'B', requested: 2, available: 1, reason: 'insufficient-stock', line: 0 },
+    { sku: 'B', requested: 2, available: 2, reason: 'insufficient-stock', line: 0 },
     { sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 },
   ];
   expect(shortByCallerLine(short, expanded)).toEqual([
     {
       sku: 'K',
       requested: 2,
-      // A: floor(4 / 3) = 1 kit, B: floor(1 / 1) = 1 kit
+      // A: floor(4 / 3) = 1 kit, B: floor(2 / 1) = 2 kits: the fewest, 1
       available: 1,
       reason: 'insufficient-stock',
       location: 'L1',
       line: 0,
       components: [
         { sku: 'A', requested: 6, available: 4, reason: 'protected' },
-        { sku: 'B', requested: 2, available: 1, reason: 'insufficient-stock' },
+        { sku: 'B', requested: 2, available: 2, reason: 'insufficient-stock' },
       ],
     },
     { sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 },
@@ -73,10 +73,13 @@ it('shortByCallerLine: a plain line keeps its figures and gains `line`; a kit li
 it('shortByCallerLine: short lines without `line` (the sold-out memory) are matched by SKU and requested is the caller’s quantity', () => {
   const plain: LineRequest[] = [{ sku: 'X', qty: 4 }, { sku: 'Y', qty: 2 }];
   expect(shortByCallerLine([{ sku: 'Y', requested: 9, available: 0, reason: 'insufficient-stock' }], plain)).toEqual([{ sku: 'Y', requested: 2, available: 0, reason: 'insufficient-stock', line: 1 }]);
+  // a kit line is matched when any of its components is short
+  expect(shortByCallerLine([{ sku: 'B', requested: 9, available: 1, reason: 'insufficient-stock' }], [expanded[0]!, expanded[1]!]).map((l) => [l.sku, l.available, l.line])).toEqual([['K', 1, 0]]);
 });
 
 it('inCallerTerms: insufficient-stock and channel-limit restated per caller line; other errors unchanged', () => {
-  const short: ShortLine[] = [{ sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 }];
+  // as the sold-out memory or an older core reports it: by SKU, without `line`
+  const short: ShortLine[] = [{ sku: 'C', requested: 9, available: 3, reason: 'channel-cap' }];
   const a = inCallerTerms(new InsufficientStock(short), expanded);
   expect(a).toBeInstanceOf(InsufficientStock);
   expect((a as InsufficientStock).lines).toEqual([{ sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 }]);

@@ -156,3 +156,26 @@ it('ties are broken by name: equal availability and rank split L1, L2, L3; equal
     { location: 'L1', qty: 1 },
   ]);
 });
+
+it('decided at `now`: an overdue supply is promised at now, a future one at its date; refusals name the caller’s line', () => {
+  const now = new Date(Date.UTC(2030, 0, 15));
+  const supplies = [sup('late', 'A', 'L1', 2, D1), sup('later', 'A', 'L1', 5, D2)];
+  const r = one(decideBatch({ positions: [], supplies }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 4 }], allowBackorder: true }], now));
+  expect(r.ok && r.lines[0]!.allocations.map((a) => [a.supplyId, a.qty, a.promisedAt])).toEqual([
+    ['late', 2, now],
+    ['later', 2, D2],
+  ]);
+  // exactly at its date: promised at its date
+  const onTime = one(decideBatch({ positions: [], supplies: [sup('s', 'A', 'L1', 2, now)] }, DEFAULT_RULES, [{ channel: 'web', lines: [{ sku: 'A', qty: 1 }], allowBackorder: true }], now));
+  expect(onTime.ok && onTime.lines[0]!.allocations[0]!.promisedAt).toEqual(now);
+  const rules: RulesDocument = { ...DEFAULT_RULES, channels: { b2b: { locations: ['L1'] } } };
+  const refused = one(
+    decideBatch({ positions: [pos('A', 'L1', 1, 1), pos('A', 'L2', 9, 2)] }, rules, [
+      { channel: 'b2b', lines: [{ sku: 'A', qty: 1, location: 'L2', line: 3 }, { sku: 'A', qty: 5, line: 4 }] },
+    ]),
+  );
+  expect(!refused.ok && (refused.error as InsufficientStock).lines).toEqual([
+    { sku: 'A', requested: 1, available: 0, reason: 'location-not-allowed', location: 'L2', line: 3 },
+    { sku: 'A', requested: 5, available: 1, reason: 'insufficient-stock', line: 4 },
+  ]);
+});
