@@ -175,7 +175,7 @@ export const BREAKS: Break[] = [
     what: 'a lower tier may take the units protected for higher tiers',
     edits: [{ file: ALLOCATE, find: 'Math.min(physical, totalAvail - protectedUnits, capRoom)', replace: 'Math.min(physical, totalAvail, capRoom)' }],
     tests: [
-      { file: 'test/rules.flash-sale.test.ts', name: 'all at once, low tiers sent first: web still gets its 40 protected units' },
+      { file: 'test/rules.flash-sale.test.ts', name: 'low tiers answered before the first web request is even sent: web still gets its 40 protected units' },
       { file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' },
     ],
   },
