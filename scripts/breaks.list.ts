@@ -60,7 +60,7 @@ export const BREAKS: Break[] = [
     id: 'decision-stock-guard',
     what: 'the decision ignores availability: a line takes its whole qty from the first candidate location',
     edits: [{ file: ALLOCATE, find: 'const q = Math.min(c.avail, toTake);', replace: 'const q = toTake;' }],
-    tests: [{ file: 'test/allocate.test.ts', name: 'never oversells any position (property)' }],
+    tests: [{ file: 'test/allocate.test.ts', name: 'never oversells any position: exactly what a first-come model grants, every unit accounted for (property)' }],
   },
   {
     id: 'check-constraint',
