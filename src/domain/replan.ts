@@ -64,6 +64,7 @@ export function replan(state: AllocationState & { now?: Date | undefined }, rule
     if (best) {
       const o = best.r.outcomes[0]!;
       cur = { positions: best.r.positions, supplies: best.r.supplies, holds: best.r.holds };
+      // Stryker disable next-line ArrayDeclaration: unreachable — `best` is only ever an accepted outcome, so the `[]` branch never runs (docs/TESTING.md)
       results.push({ ref: d.ref, sku: d.sku, qty: d.qty, allocations: o.ok ? o.lines[0]!.allocations : [], shortQty: d.qty - best.q });
     } else {
       results.push({ ref: d.ref, sku: d.sku, qty: d.qty, allocations: [], shortQty: d.qty });

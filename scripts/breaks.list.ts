@@ -1,0 +1,221 @@
+/**
+ * Deliberate breaks (`npm run test:breaks`, runner: scripts/breaks.ts). Each entry is a change to
+ * the code that must make the NAMED test(s) fail. The runner applies it to a scratch copy of the
+ * project and runs only the named tests. A break whose `find` text is not in the file exactly
+ * `count` times (default 1) no longer applies: the runner fails, so this list is updated whenever
+ * the code it breaks moves.
+ *
+ * Keep entries small and literal: `find` is a plain string (not a pattern), `replace` its
+ * replacement. A break must still compile and load (a syntax error would "fail" any test).
+ */
+
+export interface Edit {
+  file: string;
+  find: string;
+  replace: string;
+  /** how many times `find` must occur (all are replaced); default 1 */
+  count?: number;
+}
+
+export interface NamedTest {
+  file: string;
+  /** the test's own title (the `it(...)` name, without the describe prefix) */
+  name: string;
+}
+
+export interface Break {
+  id: string;
+  /** what the change breaks, in the words of the invariant */
+  what: string;
+  edits: Edit[];
+  /** every named test must fail with the break applied */
+  tests: NamedTest[];
+}
+
+const RESERVE = 'src/services/reserve.ts';
+const ALLOCATE = 'src/domain/allocate.ts';
+const RELAY = 'src/events/relay.ts';
+
+export const BREAKS: Break[] = [
+  {
+    id: 'row-lock',
+    what: 'reserve reads positions without FOR UPDATE (decides on rows it does not lock)',
+    edits: [{ file: RESERVE, find: 'order by p.sku, p.location\n          for update of p', replace: 'order by p.sku, p.location' }],
+    tests: [{ file: 'test/reserve.concurrency.test.ts', name: '500 concurrent single-request transactions for 100 units allocate exactly 100' }],
+  },
+  {
+    id: 'row-lock-and-check',
+    what: 'no row lock AND no CHECK: nothing but the (stale) decision stands between racing transactions and an oversell',
+    edits: [
+      { file: RESERVE, find: 'order by p.sku, p.location\n          for update of p', replace: 'order by p.sku, p.location' },
+      {
+        file: 'drizzle/0000_init.sql',
+        find: ',\n\tCONSTRAINT "positions_no_oversell" CHECK ("positions"."reserved" + "positions"."quality_hold" <= "positions"."on_hand")',
+        replace: '',
+      },
+    ],
+    tests: [{ file: 'test/reserve.concurrency.test.ts', name: '500 concurrent single-request transactions for 100 units allocate exactly 100' }],
+  },
+  {
+    id: 'decision-stock-guard',
+    what: 'the decision ignores availability: a line takes its whole qty from the first candidate location',
+    edits: [{ file: ALLOCATE, find: 'const q = Math.min(c.avail, toTake);', replace: 'const q = toTake;' }],
+    tests: [{ file: 'test/allocate.test.ts', name: 'never oversells any position: exactly what a first-come model grants, every unit accounted for (property)' }],
+  },
+  {
+    id: 'check-constraint',
+    what: 'the positions_no_oversell CHECK is gone from the schema (the database no longer refuses an oversell)',
+    edits: [
+      {
+        file: 'drizzle/0000_init.sql',
+        find: ',\n\tCONSTRAINT "positions_no_oversell" CHECK ("positions"."reserved" + "positions"."quality_hold" <= "positions"."on_hand")',
+        replace: '',
+      },
+    ],
+    tests: [{ file: 'test/guards.db.test.ts', name: 'the database itself refuses an oversell (CHECK positions_no_oversell), whatever the code decided' }],
+  },
+  {
+    id: 'idempotency-reserve',
+    what: 'reserve skips the stored-key lookup (a retried request is decided afresh)',
+    edits: [{ file: RESERVE, find: 'const replay = storedFor(stored, keyOf(c));', replace: 'const replay = undefined as ReturnType<typeof storedFor>;' }],
+    tests: [{ file: 'test/reservation.races.test.ts', name: '30 concurrent requests with one key make one reservation and all get its body' }],
+  },
+  {
+    id: 'idempotency-verbs',
+    what: 'release/commit/extend skip the stored-key lookup (runIdempotent never replays)',
+    edits: [{ file: 'src/services/idempotency.ts', find: 'if (replay) return replay;\n      const response', replace: 'const response' }],
+    tests: [{ file: 'test/reservation.races.test.ts', name: 'the same key with a different body is refused with 422 and writes nothing' }],
+  },
+  {
+    id: 'idempotency-soldout-path',
+    what: 'a request refused from the sold-out memory is not checked against stored keys (a retry of an accepted request gets 409)',
+    edits: [{ file: 'src/services/allocator.ts', find: 'if (check.replay) return', replace: 'if (check.replay && false) return' }],
+    tests: [{ file: 'test/flash-sale.test.ts', name: 'sold-out memory never grants, and a retry of an accepted request still replays its 201' }],
+  },
+  {
+    id: 'ack-before-commit',
+    what: 'reserveBatch answers as soon as its statements ran, before COMMIT (a failed commit is still acknowledged)',
+    edits: [
+      {
+        file: RESERVE,
+        find: 'return inTransaction(db, (tx) => reserveInTx(tx, rules, cmds), retries);',
+        replace:
+          'return new Promise<BatchReport>((resolve, reject) => {\n    inTransaction(db, async (tx) => { const r = await reserveInTx(tx, rules, cmds); resolve(r); return r; }, retries).catch(reject);\n  });',
+      },
+    ],
+    tests: [{ file: 'test/guards.db.test.ts', name: 'a reservation whose COMMIT fails is never acknowledged and leaves nothing' }],
+  },
+  {
+    id: 'ack-before-commit-verbs',
+    what: 'idempotent verbs (release/commit/extend) answer before COMMIT',
+    edits: [
+      {
+        file: 'src/services/idempotency.ts',
+        find: '): Promise<IdempotentResult> {\n  return inTransaction(\n    db,\n    async (tx) => {',
+        replace:
+          '): Promise<IdempotentResult> {\n  let ack!: (r: IdempotentResult) => void;\n  const early = new Promise<IdempotentResult>((r) => (ack = r));\n  const done = inTransaction(\n    db,\n    async (tx) => {',
+      },
+      {
+        file: 'src/services/idempotency.ts',
+        find: "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      return { ...response, replayed: false };\n    },\n    retries,\n  );",
+        replace:
+          "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      ack({ ...response, replayed: false });\n      return { ...response, replayed: false };\n    },\n    retries,\n  );\n  return Promise.race([early, done]);",
+      },
+    ],
+    tests: [{ file: 'test/guards.db.test.ts', name: 'a release whose COMMIT fails is never acknowledged and leaves the reservation held' }],
+  },
+  {
+    id: 'outbox-reserve',
+    what: 'reserve writes no outbox row (reservation.created is lost)',
+    edits: [{ file: RESERVE, find: '${a(e.data)}::jsonb[]) returning 1)', replace: '${a(e.data)}::jsonb[]) where false returning 1)' }],
+    tests: [{ file: 'test/events.outbox.test.ts', name: 'concurrent reservations: exactly one reservation.created per accepted reservation, one sold_out' }],
+  },
+  {
+    id: 'outbox-verbs',
+    what: 'release/commit/extend/expiry/counts write no outbox row (emit does nothing)',
+    edits: [{ file: 'src/services/allocation-changes.ts', find: 'if (events.length === 0) return;', replace: 'if (events.length >= 0) return;' }],
+    tests: [{ file: 'test/events.outbox.test.ts', name: 'released (partial and full), committed, extended, expired' }],
+  },
+  {
+    id: 'relay-xadd-twice',
+    what: 'the relay appends every event twice (auto ids instead of the row\'s stream id, so Redis cannot refuse the repeat)',
+    edits: [
+      {
+        file: 'src/events/stream.ts',
+        find: "  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'id',",
+        replace:
+          "  redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[i + 1], 'type', ARGV[i + 2], 'subject', ARGV[i + 3], 'event', ARGV[i + 4])\n  local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id',",
+      },
+    ],
+    tests: [
+      { file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' },
+      { file: 'test/events.relay.test.ts', name: 'one relay publishing during traffic: every event once, stable ids, in (txid, id) order' },
+    ],
+  },
+  {
+    id: 'relay-no-mark',
+    what: 'the relay never marks rows published (every pass publishes them again)',
+    edits: [{ file: RELAY, find: 'if (ok > 0) {\n          await query(', replace: 'if (ok < 0) {\n          await query(' }],
+    tests: [{ file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' }],
+  },
+  {
+    id: 'relay-no-leader-lock',
+    what: 'every relay publishes (no advisory-lock leadership): two relays publish the same rows',
+    edits: [{ file: RELAY, find: 'if (!lock?.ok) return { leader: false, published: 0 };', replace: '' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'two relays at once on one database: each event exactly once, in order' }],
+  },
+  {
+    id: 'relay-xmin-horizon',
+    what: 'the relay publishes rows of transactions newer than one still open (commit order lost)',
+    edits: [{ file: RELAY, find: 'where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())', replace: 'where published_at is null' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'the relay holds back events of transactions newer than one still open, then publishes both in order' }],
+  },
+  {
+    id: 'protection-floor',
+    what: 'a lower tier may take the units protected for higher tiers',
+    edits: [{ file: ALLOCATE, find: 'Math.min(physical, totalAvail - protectedUnits, capRoom)', replace: 'Math.min(physical, totalAvail, capRoom)' }],
+    tests: [
+      { file: 'test/rules.flash-sale.test.ts', name: 'low tiers answered before the first web request is even sent: web still gets its 40 protected units' },
+      { file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' },
+    ],
+  },
+  {
+    id: 'tier-order',
+    what: 'a batch is served in arrival order only (higher tiers no longer first)',
+    edits: [{ file: ALLOCATE, find: '.sort((a, b) => a.tier - b.tier || a.i - b.i)', replace: '.sort((a, b) => a.i - b.i)' }],
+    tests: [{ file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' }],
+  },
+  {
+    id: 'channel-cap-held',
+    what: 'a channel cap ignores what the channel already holds',
+    edits: [{ file: ALLOCATE, find: 'const capRoom = Math.max(0, policy.cap(totalOnHand) - held);', replace: 'const capRoom = Math.max(0, policy.cap(totalOnHand));' }],
+    tests: [{ file: 'test/reservation.races.test.ts', name: 'concurrent backorders from one capped channel never exceed its cap' }],
+  },
+  {
+    id: 'channel-cap-share',
+    what: 'maxShare is ignored (only maxUnits caps a channel)',
+    edits: [{ file: 'src/rules/policy.ts', find: 'if (maxShare !== undefined) cap = Math.min(cap, Math.floor(maxShare * totalOnHand));', replace: '' }],
+    tests: [
+      { file: 'test/unit/policy.test.ts', name: 'policyFor: caps and locations: maxUnits, floor(maxShare × onHand), or the smaller of both' },
+      { file: 'test/unit/decision.model.test.ts', name: 'decideBatch agrees with the model: every outcome of a random batch, to the unit, and the state after it' },
+    ],
+  },
+  {
+    id: 'expiry-not-released',
+    what: 'the expiry sweep marks holds expired but gives nothing back',
+    edits: [{ file: 'src/services/expiry.ts', find: '.filter((a) => a.qty > 0)', replace: '.filter((a) => a.qty < 0)' }],
+    tests: [{ file: 'test/events.outbox.test.ts', name: 'released (partial and full), committed, extended, expired' }],
+  },
+  {
+    id: 'expiry-not-due',
+    what: 'the expiry sweep takes holds that are not yet due',
+    edits: [{ file: 'src/services/expiry.ts', find: "status = 'held' and expires_at <= now()", replace: "status = 'held' and expires_at is not null" }],
+    tests: [{ file: 'test/reservation.model.test.ts', name: 'random sequences keep every invariant and agree with the model' }],
+  },
+  {
+    id: 'supply-lock',
+    what: 'open supply is read without FOR UPDATE (racing backorders over-allocate a PO)',
+    edits: [{ file: RESERVE, find: 'order by s.sku, s.expected_at, s.id\n              for update of s', replace: 'order by s.sku, s.expected_at, s.id' }],
+    tests: [{ file: 'test/supply.concurrency.test.ts', name: '300 racing one-unit backorders for a PO of 100 allocate exactly 100' }],
+  },
+];
