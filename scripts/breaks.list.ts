@@ -98,9 +98,9 @@ export const BREAKS: Break[] = [
     edits: [
       {
         file: RESERVE,
-        find: 'return inTransaction(db, (tx) => reserveInTx(tx, rules, cmds), retries);',
+        find: 'return inTransaction(db, (tx) => reserveInTx(tx, rules, cmds, clock), retries);',
         replace:
-          'return new Promise<BatchReport>((resolve, reject) => {\n    inTransaction(db, async (tx) => { const r = await reserveInTx(tx, rules, cmds); resolve(r); return r; }, retries).catch(reject);\n  });',
+          'return new Promise<BatchReport>((resolve, reject) => {\n    inTransaction(db, async (tx) => { const r = await reserveInTx(tx, rules, cmds, clock); resolve(r); return r; }, retries).catch(reject);\n  });',
       },
     ],
     tests: [{ file: 'test/guards.db.test.ts', name: 'a reservation whose COMMIT fails is never acknowledged and leaves nothing' }],
@@ -127,7 +127,7 @@ export const BREAKS: Break[] = [
   {
     id: 'outbox-reserve',
     what: 'reserve writes no outbox row (reservation.created is lost)',
-    edits: [{ file: RESERVE, find: '${a(e.data)}::jsonb[]) returning 1)', replace: '${a(e.data)}::jsonb[]) where false returning 1)' }],
+    edits: [{ file: RESERVE, find: '${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)', replace: '${a(e.data)}::jsonb[]) as d(type, subject, data) where false returning 1)' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'concurrent reservations: exactly one reservation.created per accepted reservation, one sold_out' }],
   },
   {
@@ -155,7 +155,7 @@ export const BREAKS: Break[] = [
   {
     id: 'relay-no-mark',
     what: 'the relay never marks rows published (every pass publishes them again)',
-    edits: [{ file: RELAY, find: 'if (ok > 0) {\n          await query(', replace: 'if (ok < 0) {\n          await query(' }],
+    edits: [{ file: RELAY, find: 'if (ok > 0) {\n          const [marked] = await query', replace: 'if (ok < 0) {\n          const [marked] = await query' }],
     tests: [{ file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' }],
   },
   {
@@ -209,7 +209,7 @@ export const BREAKS: Break[] = [
   {
     id: 'expiry-not-due',
     what: 'the expiry sweep takes holds that are not yet due',
-    edits: [{ file: 'src/services/expiry.ts', find: "status = 'held' and expires_at <= now()", replace: "status = 'held' and expires_at is not null" }],
+    edits: [{ file: 'src/services/expiry.ts', find: "status = 'held' and expires_at <= ${now}", replace: "status = 'held' and expires_at is not null" }],
     tests: [{ file: 'test/reservation.model.test.ts', name: 'random sequences keep every invariant and agree with the model' }],
   },
   {
