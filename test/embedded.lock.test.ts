@@ -9,7 +9,7 @@
  * - a lock naming a dead pid (a crash) is taken over; a second open in one process is refused.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,10 +86,15 @@ it('a stale lock of a dead process is taken over', async () => {
 it('in one process: a second open of a held directory is refused, a lock naming this pid that it does not hold is stale', () => {
   const cfg = loadConfig(env());
   const lock = lockDataDir(cfg.ATP_DATA_DIR);
+  const alias = `${cfg.ATP_DATA_DIR}-alias`;
+  symlinkSync(cfg.ATP_DATA_DIR, alias);
   try {
     expect(() => lockDataDir(cfg.ATP_DATA_DIR)).toThrow(DataDirLocked);
+    // the same directory through a symlink is the same lock (not a stale lock of this pid)
+    expect(() => lockDataDir(alias)).toThrow(DataDirLocked);
   } finally {
     lock.release();
+    unlinkSync(alias);
   }
   expect(existsSync(lockFile())).toBe(false);
   // a container restarted with the same pid finds its previous life's lock

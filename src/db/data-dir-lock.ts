@@ -17,7 +17,7 @@
  * pid 1) counts as stale. Scope: processes on one host and one pid namespace; a directory shared
  * between hosts or containers is not protected (the pid means nothing there).
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export class DataDirLocked extends Error {
@@ -57,8 +57,9 @@ function readOwner(file: string): { pid: number; startedAt?: string } | undefine
  * the holder's pid and what to do, when another live process (or this one) holds it.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
-  const dir = path.resolve(dataDir);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true });
+  // the real path: two spellings of one directory (a symlink) are one lock, in this process too
+  const dir = realpathSync(dataDir);
   const file = path.join(dir, 'atp.lock');
   if (held.has(file)) throw new DataDirLocked(`ATP_DATA_DIR ${dir} is already open in this process (one service per data directory)`);
   const content = JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() });
