@@ -7,7 +7,7 @@
  *   direct-pg baseline (b): one autocommit guarded CTE (UPDATE … WHERE available ≥ 1 + INSERT) per reservation, no HTTP
  *   reference upper reference (c): bench/reference-writer.ts, a minimal batched 3-row writer on the same
  *             HTTP stack (no rules), hot SKU, same load generator; its invariant is checked after the run
- *   hot       C connections reserving 1 unit of one hot SKU (100,000 units) for D seconds
+ *   hot       C connections reserving 1 unit of one hot SKU (1,000,000 units) for D seconds
  *   sold-out  the same against a SKU with nothing available (the 409 path)
  *   fixed-*   an open loop at a fixed offered rate (default 5,000/s) on a hot SKU with stock, and sold out
  *   sell-out  1,000 units vs 20× the demand (2 % of requests are idempotent retries of earlier ones)
