@@ -173,6 +173,13 @@ it('a stored version that is not a valid document (edited by hand) is never enfo
   expect(ready.status).toBe(503);
   expect(((await ready.json()) as { checks: { rules: { state: string; reason: string } } }).checks.rules).toMatchObject({ state: 'unloaded', reason: expect.stringMatching(/rules version 2 in Postgres is not a valid rules document \(defaultTier/) });
   expect(s.rules.current()).toMatchObject({ version: 1, defaultTier: 2 });
+  // the new instance does not allocate under the defaults meanwhile: a retry-safe 503, nothing written
+  const api = client(fresh.app);
+  expect((await api.setStock('BAD-RULES', 'DC1', 5)).status).toBe(200);
+  const refused = await api.reserve({ orderRef: 'o-bad-rules', channel: 'web', lines: [{ sku: 'BAD-RULES', qty: 1 }] });
+  expect(refused.status).toBe(503);
+  expect(refused.body).toMatchObject({ code: 'rules-unavailable' });
+  expect((await api.atp(['BAD-RULES'])).body.skus[0]).toMatchObject({ reserved: 0 });
   // the operator stores a valid version over it
   expect((await put(fresh, { defaultTier: 1 }, '"2"')).etag).toBe('"3"');
   expect((await client(fresh.app).raw('/readyz')).status).toBe(200);

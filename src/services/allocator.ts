@@ -14,7 +14,7 @@
  */
 import type { Db } from '../db/client.js';
 import { type Clock, ttlClock } from '../db/clock.js';
-import { DomainError, InsufficientStock, type ShortLine } from '../domain/errors.js';
+import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../domain/errors.js';
 import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher } from './batcher.js';
@@ -112,6 +112,10 @@ export class Allocator {
       onBatch: opts.onBatch,
       exec: async (batch) => {
         const run = async () => {
+          // rules that were never loaded (the latest stored version is not a valid document) are
+          // the defaults, not the operator's rules: refuse, retry-safe, rather than allocate
+          // without protection levels and caps (checked once per batch, not per request)
+          if (!rules.status().loaded) throw new Unavailable('the channel rules in force could not be loaded (see /readyz); nothing was reserved, retry shortly', 5, 'rules-unavailable');
           const generation = this.soldOut.generation;
           const report = await isolated(batch, (cmds) => reserveBatch(db, rules.current(), cmds, opts.retries, opts.clock));
           for (const s of report.skus) {
