@@ -58,14 +58,16 @@ export function fingerprint(method: string, route: string, body: unknown): strin
   return createHash('sha256').update(`${method} ${route}\n${canonicalJson(body)}`).digest('base64url');
 }
 
+/** The one lookup of stored responses: the rows of these (caller, key) pairs. */
+function storedRowsSql(keys: readonly Omit<IdempotencyKey, 'fingerprint'>[]) {
+  return sql`select caller, key, fingerprint, status_code, response from idempotency_keys
+    where (caller, key) in (select caller, key from jsonb_to_recordset(${JSON.stringify(keys.map((k) => ({ caller: k.caller, key: k.key })))}::jsonb) as k(caller text, key text))`;
+}
+
 /** Stored responses for these keys, by caller+key. */
 export async function findStored(exec: Exec, keys: readonly Omit<IdempotencyKey, 'fingerprint'>[]): Promise<Map<string, StoredRow>> {
   if (keys.length === 0) return new Map();
-  const rows = await query<StoredRow>(
-    exec,
-    sql`select caller, key, fingerprint, status_code, response from idempotency_keys
-        where (caller, key) in (select caller, key from jsonb_to_recordset(${JSON.stringify(keys.map((k) => ({ caller: k.caller, key: k.key })))}::jsonb) as k(caller text, key text))`,
-  );
+  const rows = await query<StoredRow>(exec, storedRowsSql(keys));
   return new Map(rows.map((r) => [mapKey(r.caller, r.key), r]));
 }
 
@@ -78,8 +80,7 @@ export async function findStoredAt(exec: Exec, keys: readonly Omit<IdempotencyKe
     exec,
     sql`select t.at, k.caller, k.key, k.fingerprint, k.status_code, k.response
         from (select ${nowSql(clock)} as at) t
-        left join lateral (select caller, key, fingerprint, status_code, response from idempotency_keys
-          where (caller, key) in (select caller, key from jsonb_to_recordset(${JSON.stringify(keys.map((k) => ({ caller: k.caller, key: k.key })))}::jsonb) as k(caller text, key text))) k on true`,
+        left join lateral (${storedRowsSql(keys)}) k on true`,
   );
   const stored = new Map<string, StoredRow>();
   for (const r of rows) if (r.caller !== null) stored.set(mapKey(r.caller, r.key!), r as StoredRow);
