@@ -8,7 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import fc from 'fast-check';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { pgArray } from '../src/services/reserve.js';
+import { pgArray } from '../src/db/pg-array.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -19,6 +19,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -71,7 +72,12 @@ export const reservations = pgTable(
     expiresAt: ts('expires_at'),
     rulesVersion: integer('rules_version').notNull().default(0),
     caller: text('caller').notNull(),
+    /** the caller's Idempotency-Key: unique per caller, so a concurrent duplicate cannot insert twice */
     idempotencyKey: text('idempotency_key'),
+    /** sha-256 of method, route and canonical body (services/idempotency.ts): the same key with another body is refused */
+    fingerprint: text('fingerprint'),
+    /** the first 201 answer, immutable: a replay returns it byte for byte whatever happened since */
+    answer: jsonb('answer'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -80,7 +86,7 @@ export const reservations = pgTable(
     index('reservations_expiry_idx')
       .on(t.expiresAt)
       .where(sql`${t.status} = 'held' and ${t.expiresAt} is not null`),
-    index('reservations_order_ref_idx').on(t.orderRef),
+    uniqueIndex('reservations_caller_key_idx').on(t.caller, t.idempotencyKey),
   ],
 );
 
@@ -153,7 +159,7 @@ export const channelHolds = pgTable(
   ],
 );
 
-/** Every change of onHand or reserved, with its reason: Σ delta_on_hand == positions.on_hand. */
+/** Every change of onHand, with its reason: Σ delta_on_hand == positions.on_hand (reserved is Σ active allocations, not ledgered). */
 export const ledger = pgTable(
   'ledger',
   {
@@ -161,7 +167,6 @@ export const ledger = pgTable(
     sku: text('sku').notNull(),
     location: text('location').notNull(),
     deltaOnHand: integer('delta_on_hand').notNull().default(0),
-    deltaReserved: integer('delta_reserved').notNull().default(0),
     reason: text('reason').notNull(),
     actor: text('actor').notNull(),
     reservationId: uuid('reservation_id'),

@@ -68,7 +68,7 @@ export async function lockPositions(tx: Exec, pairs: readonly { sku: string; loc
 
 /**
  * Apply releases and commits to allocations, positions (reserved, and onHand for commits),
- * supply (backorders), channel holds and the ledger, in one statement stamped `at` (the
+ * supply (backorders), channel holds and the onHand ledger (commits), in one statement stamped `at` (the
  * transaction's instant, db/clock.ts). Caller holds the reservation locks; this takes the
  * position locks.
  */
@@ -80,10 +80,8 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
     tx,
     [...new Map(onHand.map((c) => [`${c.sku}\u0000${c.location}`, c])).values()],
   );
-  const ledger = onHand.flatMap((c) => [
-    ...(c.release > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: 0, delta_reserved: -c.release, reason: reason.release, reservation_id: c.reservationId }] : []),
-    ...(c.commit > 0 ? [{ sku: c.sku, location: c.location, delta_on_hand: -c.commit, delta_reserved: -c.commit, reason: reason.commit, reservation_id: c.reservationId }] : []),
-  ]);
+  // the ledger audits onHand: a commit ships stock (one row); a release only moves `reserved` (none)
+  const ledger = onHand.filter((c) => c.commit > 0).map((c) => ({ sku: c.sku, location: c.location, delta_on_hand: -c.commit, reason: reason.commit, reservation_id: c.reservationId }));
   const now = sql`${at.toISOString()}::timestamptz`;
   await query(
     tx,
@@ -102,9 +100,9 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
       h as (update channel_holds t set reserved = t.reserved - d.q
             from (select sku, channel, sum(release + "commit")::int as q from c group by sku, channel) d
             where t.sku = d.sku and t.channel = d.channel returning 1),
-      g as (insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, created_at)
-            select sku, location, delta_on_hand, delta_reserved, reason, ${actor}, reservation_id, ${now}
-            from jsonb_to_recordset(${json(ledger)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid)
+      g as (insert into ledger (sku, location, delta_on_hand, reason, actor, reservation_id, created_at)
+            select sku, location, delta_on_hand, reason, ${actor}, reservation_id, ${now}
+            from jsonb_to_recordset(${json(ledger)}) as d(sku text, location text, delta_on_hand int, reason text, reservation_id uuid)
             returning 1)
       select 1`,
   );

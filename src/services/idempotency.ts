@@ -16,6 +16,7 @@ import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { inTransaction, RetryTransaction } from '../db/tx.js';
 import { IdempotencyKeyReused } from '../domain/errors.js';
+import { pgArray } from '../db/pg-array.js';
 
 export interface IdempotencyKey {
   caller: string;
@@ -58,10 +59,22 @@ export function fingerprint(method: string, route: string, body: unknown): strin
   return createHash('sha256').update(`${method} ${route}\n${canonicalJson(body)}`).digest('base64url');
 }
 
-/** The one lookup of stored responses: the rows of these (caller, key) pairs. */
+/**
+ * The one lookup of stored responses: the rows of these (caller, key) pairs. A reservation keeps
+ * its key and first answer on its own row (the row budget: no second row per reservation); every
+ * other verb's answer is in idempotency_keys. One namespace per caller across both.
+ */
 function storedRowsSql(keys: readonly Omit<IdempotencyKey, 'fingerprint'>[]) {
-  return sql`select caller, key, fingerprint, status_code, response from idempotency_keys
-    where (caller, key) in (select caller, key from jsonb_to_recordset(${JSON.stringify(keys.map((k) => ({ caller: k.caller, key: k.key })))}::jsonb) as k(caller text, key text))`;
+  const callers = pgArray(keys.map((k) => k.caller));
+  const values = pgArray(keys.map((k) => k.key));
+  return sql`select k.caller, k.key, k.fingerprint, k.status_code, k.response
+      from unnest(${callers}::text[], ${values}::text[]) as q(caller, key)
+      join idempotency_keys k on k.caller = q.caller and k.key = q.key
+    union all
+    select r.caller, r.idempotency_key, r.fingerprint, 201, r.answer
+      from unnest(${callers}::text[], ${values}::text[]) as q(caller, key)
+      join reservations r on r.caller = q.caller and r.idempotency_key = q.key
+      where r.answer is not null`;
 }
 
 /** Stored responses for these keys, by caller+key. */

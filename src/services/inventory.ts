@@ -2,7 +2,7 @@
  * Stock positions: the cycle count (set a position, audited in the ledger), locations, and the
  * now-view of ATP (per location and total, optionally for one channel after its rules).
  */
-import { pgArray } from './reserve.js';
+import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
@@ -124,8 +124,8 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
   const reason = input.reason ?? 'cycle-count';
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, created_at)
-        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, 0, ${reason}, ${actor}, ${stamp})`,
+    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, created_at)
+        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, ${reason}, ${actor}, ${stamp})`,
   );
   const dto = positionDto(next);
   const beforeAll = all.map(toState);

@@ -7,7 +7,7 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import { UnknownLocation } from '../domain/errors.js';
-import { pgArray } from './reserve.js';
+import { pgArray } from '../db/pg-array.js';
 
 const seen = new WeakMap<object, Set<string>>();
 

@@ -104,7 +104,7 @@ const iso = (d: Date | string | null | undefined) => (d == null ? undefined : ne
 /**
  * Write a re-plan: each displaced allocation gives up `displaced` units at its old source and
  * takes the planned allocations (merged into the old row when the source is the same), the rest
- * becomes short. Positions' reserved, supply's allocated, channel holds, ledger, line statuses,
+ * becomes short. Positions' reserved, supply's allocated, channel holds, line statuses,
  * one reservation_changes row and one outbox event per affected reservation — all in the
  * caller's transaction, which holds the locks (see lockForChange), stamped `at` (its instant).
  */
@@ -121,28 +121,26 @@ export async function applyReplan(
   const pos = new Map<string, { sku: string; location: string; delta: number }>();
   const sup = new Map<string, number>();
   const holds = new Map<string, { sku: string; channel: string; delta: number }>();
-  const ledger: object[] = [];
   const updates: object[] = [];
   const inserts: object[] = [];
   const byRes = new Map<string, AllocationMove[]>();
-  const addPos = (sku: string, location: string, delta: number, reservationId: string, why: string) => {
+  const addPos = (sku: string, location: string, delta: number) => {
     const k = `${sku}\u0000${location}`;
     const p = pos.get(k) ?? { sku, location, delta: 0 };
     p.delta += delta;
     pos.set(k, p);
-    ledger.push({ sku, location, delta_reserved: delta, reason: why, reservation_id: reservationId });
   };
   for (const { alloc, displaced, plan } of items) {
     if (displaced <= 0) continue;
     let keepQty = alloc.qty - displaced;
     let keepPromised: Date | string | null = alloc.promised_at;
     if (alloc.supply_id) sup.set(alloc.supply_id, (sup.get(alloc.supply_id) ?? 0) - displaced);
-    else addPos(alloc.sku, alloc.location, -displaced, alloc.reservation_id, `${reason}:release`);
+    else addPos(alloc.sku, alloc.location, -displaced);
     let merged = false;
     const to: AllocationMove['to'] = [];
     for (const a of plan.allocations) {
       if (a.supplyId) sup.set(a.supplyId, (sup.get(a.supplyId) ?? 0) + a.qty);
-      else addPos(alloc.sku, a.location, a.qty, alloc.reservation_id, `${reason}:resource`);
+      else addPos(alloc.sku, a.location, a.qty);
       if (!merged && (a.supplyId ?? null) === alloc.supply_id && a.location === alloc.location) {
         keepQty += a.qty;
         keepPromised = a.promisedAt ?? null;
@@ -181,18 +179,16 @@ export async function applyReplan(
           select *, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${json(inserts)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid, qty int, promised_at timestamptz)`,
     );
   }
-  await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], ledger, actor, at);
+  await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], at);
   return finishReservations(tx, byRes, reason, actor, at, extra, undefined, allInbound);
 }
 
-/** Positions' reserved, supply's allocated, channel holds and ledger rows (reserved deltas), stamped `at`. */
+/** Positions' reserved, supply's allocated and channel holds, stamped `at` (reserved moves are not ledgered: the ledger audits onHand). */
 export async function applyPositionSupplyHolds(
   tx: Tx,
   pos: readonly { sku: string; location: string; delta: number }[],
   sup: readonly { id: string; delta: number }[],
   holds: readonly { sku: string; channel: string; delta: number }[],
-  ledger: readonly object[],
-  actor: string,
   at: Date,
 ): Promise<void> {
   const now = sql`${at.toISOString()}::timestamptz`;
@@ -219,15 +215,6 @@ export async function applyPositionSupplyHolds(
       tx,
       sql`update channel_holds t set reserved = greatest(0, t.reserved + d.delta)
           from jsonb_to_recordset(${json(holdReal)}) as d(sku text, channel text, delta int) where t.sku = d.sku and t.channel = d.channel`,
-    );
-  }
-  const ledgerReal = ledger.filter((l) => (l as { delta_reserved: number }).delta_reserved !== 0);
-  if (ledgerReal.length > 0) {
-    await query(
-      tx,
-      sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref, created_at)
-          select sku, location, coalesce(delta_on_hand, 0), delta_reserved, reason, ${actor}, reservation_id, ref, ${now}
-          from jsonb_to_recordset(${json(ledgerReal)}) as d(sku text, location text, delta_on_hand int, delta_reserved int, reason text, reservation_id uuid, ref text)`,
     );
   }
 }

@@ -10,10 +10,12 @@
  *   change them until this one commits; the CHECK constraints on positions and supply refuse an
  *   oversell even if the decision were wrong;
  * - all writes go in one statement (data-modifying CTEs): positions, supply, channel holds,
- *   reservations, lines, allocations, ledger, outbox events and idempotency rows;
+ *   reservations (carrying the Idempotency-Key, its fingerprint and the first answer), lines,
+ *   allocations and outbox events — no ledger row (the ledger audits onHand; reserved is
+ *   Σ active allocations) and no idempotency_keys row (the key is unique on the reservation);
  * - Idempotency-Keys already stored are answered as replays; a concurrent duplicate detected at
- *   insert rolls the batch back and retries it (bounded); deadlocks and serialization failures are
- *   retried; lock_timeout bounds every wait.
+ *   insert (the unique (caller, key) index) rolls the batch back and retries it (bounded);
+ *   deadlocks and serialization failures are retried; lock_timeout bounds every wait.
  * Time: one instant per transaction, Postgres time (or the test clock, db/clock.ts) read by the
  * first statement with the Idempotency-Key lookup; createdAt/updatedAt/expiresAt, every row's
  * timestamp and every event's time come from it, so the answer equals what is stored.
@@ -41,6 +43,7 @@ import { reservationDto, type AllocationRow, type LineRow, type ReservationDto }
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
+import { pgArray } from '../db/pg-array.js';
 import { findStoredAt, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
@@ -62,9 +65,16 @@ export interface SkuAfter {
   available: number;
 }
 
+/** A position of a lane's SKUs as a batch left it: the prediction the next guarded batch decides on (reserve-guarded.ts). */
+export interface LanePosition extends PositionState {
+  reorderPoint: number | null;
+}
+
 export interface BatchReport {
   results: ReserveResult[];
   skus: SkuAfter[];
+  /** every position of the batch's SKUs after it committed (absent when it decided nothing) */
+  after?: LanePosition[];
 }
 
 interface PositionRow {
@@ -205,12 +215,14 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     try {
       await query(tx, w.statement());
     } catch (err) {
-      if (isUniqueViolation(err, 'idempotency_keys')) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
+      if (isUniqueViolation(err, 'reservations')) throw new RetryTransaction('a concurrent request stored the same Idempotency-Key');
       throw err;
     }
     if (reorderSkus.length > 0) await emit(tx, reorderCrossings(projectedBefore, await loadProjected(tx, reorderSkus), now), now);
   }
-  return { results, skus: skusAfter };
+  const reorderOf = new Map(positionRows.map((r) => [`${r.sku}\u0000${r.location}`, r.reorder_point]));
+  const after = decision.positions.map((p) => ({ ...p, reorderPoint: reorderOf.get(`${p.sku}\u0000${p.location}`) ?? null }));
+  return { results, skus: skusAfter, after };
 }
 
 /** A unique violation on `table` (postgres.js and PGlite errors, through drizzle's wrapper). */
@@ -226,25 +238,33 @@ function isUniqueViolation(err: unknown, table: string): boolean {
   return false;
 }
 
-/**
- * A Postgres array literal ('{"a","b",NULL}') for one text parameter: a whole column of the batch
- * travels as ONE bound parameter and is expanded by unnest(...) on the server. Every element is
- * quoted and escaped, so no value can break out of the literal; the server parses it with the
- * element type's input function (cheaper than building and unpacking jsonb for every row).
- */
-const NEEDS_ESCAPE = /[\\"]/;
-const ESCAPE_ALL = /[\\"]/g;
-
-export function pgArray(values: readonly (string | number | null | undefined)[]): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    if (i > 0) out += ',';
-    const v = values[i];
-    if (v === null || v === undefined) out += 'NULL';
-    else if (typeof v === 'number') out += String(v);
-    else out += '"' + (NEEDS_ESCAPE.test(v) ? v.replace(ESCAPE_ALL, '\\$&') : v) + '"';
-  }
-  return out + '}';
+/** The lines and allocations of a reservation as stored and answered (reservationDto), from its decided lines. */
+export function reservationRows(cmd: Pick<ReserveCommand, 'lines'>, planned: readonly PlannedLine[]): { lineRows: LineRow[]; allocRows: AllocationRow[] } {
+  const lineRows: LineRow[] = planned.map((l) => {
+    const src = cmd.lines[l.lineNo - 1];
+    return {
+      line_no: l.lineNo,
+      sku: l.sku,
+      qty: l.qty,
+      location: l.location ?? null,
+      status: l.status,
+      ...(src?.kit ? { kit_sku: src.kit.sku, per_kit: src.kit.perKit } : {}),
+      ...(src?.unit ? { unit: src.unit.name, unit_factor: src.unit.factor } : {}),
+    };
+  });
+  const allocRows: AllocationRow[] = planned.flatMap((l) =>
+    l.allocations.map((a) => ({
+      line_no: l.lineNo,
+      sku: l.sku,
+      location: a.location,
+      supply_id: a.supplyId ?? null,
+      qty: a.qty,
+      committed_qty: 0,
+      released_qty: 0,
+      promised_at: a.promisedAt ?? null,
+    })),
+  );
+  return { lineRows, allocRows };
 }
 
 /** Accumulates the rows one batch writes, column by column, then renders them as one multi-CTE statement. */
@@ -252,7 +272,17 @@ class Writes {
   positions = new Map<string, { sku: string; location: string; delta: number }>();
   supplies = new Map<string, number>();
   holds = new Map<string, { sku: string; channel: string; delta: number }>();
-  reservations = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], holdSeconds: [] as (number | null)[], expiresAt: [] as (string | null)[], caller: [] as string[], key: [] as string[] };
+  reservations = {
+    id: [] as string[],
+    orderRef: [] as string[],
+    channel: [] as string[],
+    holdSeconds: [] as (number | null)[],
+    expiresAt: [] as (string | null)[],
+    caller: [] as string[],
+    key: [] as string[],
+    fingerprint: [] as string[],
+    answer: [] as string[],
+  };
   lines = {
     reservationId: [] as string[],
     lineNo: [] as number[],
@@ -266,9 +296,7 @@ class Writes {
     unitFactor: [] as (number | null)[],
   };
   allocations = { reservationId: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], supplyId: [] as (string | null)[], qty: [] as number[], promisedAt: [] as (string | null)[] };
-  ledger = { sku: [] as string[], location: [] as string[], delta: [] as number[], actor: [] as string[], reservationId: [] as string[] };
   events = { type: [] as string[], subject: [] as string[], data: [] as string[] };
-  idempotency = { caller: [] as string[], key: [] as string[], fingerprint: [] as string[], body: [] as string[] };
   count = 0;
   private rulesVersion = 0;
 
@@ -290,30 +318,7 @@ class Writes {
       created_at: now,
       updated_at: now,
     };
-    const lineRows: LineRow[] = planned.map((l) => {
-      const src = cmd.lines[l.lineNo - 1];
-      return {
-        line_no: l.lineNo,
-        sku: l.sku,
-        qty: l.qty,
-        location: l.location ?? null,
-        status: l.status,
-        ...(src?.kit ? { kit_sku: src.kit.sku, per_kit: src.kit.perKit } : {}),
-        ...(src?.unit ? { unit: src.unit.name, unit_factor: src.unit.factor } : {}),
-      };
-    });
-    const allocRows: AllocationRow[] = planned.flatMap((l) =>
-      l.allocations.map((a) => ({
-        line_no: l.lineNo,
-        sku: l.sku,
-        location: a.location,
-        supply_id: a.supplyId ?? null,
-        qty: a.qty,
-        committed_qty: 0,
-        released_qty: 0,
-        promised_at: a.promisedAt ?? null,
-      })),
-    );
+    const { lineRows, allocRows } = reservationRows(cmd, planned);
     const r = this.reservations;
     r.id.push(id);
     r.orderRef.push(cmd.orderRef);
@@ -350,11 +355,6 @@ class Writes {
         const p = this.positions.get(k) ?? { sku: a.sku, location: a.location, delta: 0 };
         p.delta += a.qty;
         this.positions.set(k, p);
-        this.ledger.sku.push(a.sku);
-        this.ledger.location.push(a.location);
-        this.ledger.delta.push(a.qty);
-        this.ledger.actor.push(cmd.caller);
-        this.ledger.reservationId.push(id);
       }
       const hk = holdKey(a.sku, cmd.channel);
       const h = this.holds.get(hk) ?? { sku: a.sku, channel: cmd.channel, delta: 0 };
@@ -376,10 +376,8 @@ class Writes {
         }),
       );
     }
-    this.idempotency.caller.push(cmd.caller);
-    this.idempotency.key.push(cmd.idempotencyKey);
-    this.idempotency.fingerprint.push(cmd.fingerprint);
-    this.idempotency.body.push(bodyJson);
+    r.fingerprint.push(cmd.fingerprint);
+    r.answer.push(bodyJson);
     this.count++;
     return body;
   }
@@ -391,18 +389,17 @@ class Writes {
   }
 
   /**
-   * One statement for the whole batch. The idempotency rows are inserted WITHOUT "on conflict":
-   * a concurrent transaction that stored the same key makes this one fail with 23505 (after
-   * waiting for it), the batch rolls back and is retried, and the retry replays the stored answer.
+   * One statement for the whole batch. The reservations (with their keys) are inserted WITHOUT
+   * "on conflict": a concurrent transaction that stored the same key makes this one fail with
+   * 23505 (after waiting for it), the batch rolls back and is retried, and the retry replays the
+   * stored answer.
    */
   statement() {
     const a = (v: readonly (string | number | null | undefined)[]) => pgArray(v);
     const r = this.reservations;
     const l = this.lines;
     const al = this.allocations;
-    const g = this.ledger;
     const e = this.events;
-    const i = this.idempotency;
     const pos = [...this.positions.values()];
     const sup = [...this.supplies];
     const holds = [...this.holds.values()];
@@ -417,10 +414,11 @@ class Writes {
       h as (insert into channel_holds (sku, channel, reserved)
             select * from unnest(${a(holds.map((x) => x.sku))}::text[], ${a(holds.map((x) => x.channel))}::text[], ${a(holds.map((x) => x.delta))}::int[])
             on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning 1),
-      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, created_at, updated_at)
-            select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, ${now}::timestamptz, ${now}::timestamptz
+      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
+            select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, d.fingerprint, d.answer, ${now}::timestamptz, ${now}::timestamptz
             from unnest(${a(r.id)}::uuid[], ${a(r.orderRef)}::text[], ${a(r.channel)}::text[], ${a(r.holdSeconds)}::int[], ${a(r.expiresAt)}::timestamptz[],
-                        ${a(r.caller)}::text[], ${a(r.key)}::text[]) as d(id, order_ref, channel, hold_seconds, expires_at, caller, key) returning 1),
+                        ${a(r.caller)}::text[], ${a(r.key)}::text[], ${a(r.fingerprint)}::text[], ${a(r.answer)}::jsonb[])
+                 as d(id, order_ref, channel, hold_seconds, expires_at, caller, key, fingerprint, answer) returning 1),
       l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
             select * from unnest(${a(l.reservationId)}::uuid[], ${a(l.lineNo)}::int[], ${a(l.sku)}::text[], ${a(l.qty)}::int[], ${a(l.location)}::text[], ${a(l.status)}::text[],
                                  ${a(l.kitSku)}::text[], ${a(l.perKit)}::int[], ${a(l.unit)}::text[], ${a(l.unitFactor)}::int[]) returning 1),
@@ -428,14 +426,8 @@ class Writes {
             select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at, ${now}::timestamptz
             from unnest(${a(al.reservationId)}::uuid[], ${a(al.lineNo)}::int[], ${a(al.sku)}::text[], ${a(al.location)}::text[], ${a(al.supplyId)}::uuid[],
                         ${a(al.qty)}::int[], ${a(al.promisedAt)}::timestamptz[]) as d(rid, line_no, sku, location, supply_id, qty, promised_at) returning 1),
-      g as (insert into ledger (sku, location, delta_reserved, reason, actor, reservation_id, created_at)
-            select d.sku, d.location, d.delta, 'reserve', d.actor, d.rid, ${now}::timestamptz
-            from unnest(${a(g.sku)}::text[], ${a(g.location)}::text[], ${a(g.delta)}::int[], ${a(g.actor)}::text[], ${a(g.reservationId)}::uuid[]) as d(sku, location, delta, actor, rid) returning 1),
       o as (insert into outbox (type, subject, data, created_at)
-            select d.*, ${now}::timestamptz from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1),
-      i as (insert into idempotency_keys (caller, key, fingerprint, status_code, response, created_at)
-            select d.caller, d.key, d.fingerprint, 201, d.body, ${now}::timestamptz
-            from unnest(${a(i.caller)}::text[], ${a(i.key)}::text[], ${a(i.fingerprint)}::text[], ${a(i.body)}::jsonb[]) as d(caller, key, fingerprint, body) returning 1)
-      select (select count(*) from i)::int as stored`;
+            select d.*, ${now}::timestamptz from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)
+      select (select count(*) from r)::int as stored`;
   }
 }

@@ -124,8 +124,8 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
   );
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, reservation_id, ref, created_at)
-        values (${input.sku}, ${input.location}, ${plan.newOnHand - before.onHand}, 0, 'short-pick', ${actor}, ${input.reservationId ?? null}, ${`short-pick:${id}`}, ${now})`,
+    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, reservation_id, ref, created_at)
+        values (${input.sku}, ${input.location}, ${plan.newOnHand - before.onHand}, 'short-pick', ${actor}, ${input.reservationId ?? null}, ${`short-pick:${id}`}, ${now})`,
   );
   const [after] = await query<{ on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     tx,

@@ -24,7 +24,7 @@ import { RetryTransaction } from '../db/tx.js';
 import { refuseKits, setPosition } from './inventory.js';
 
 export interface Breach {
-  check: 'reserved-vs-allocations' | 'ledger-vs-onhand' | 'ledger-vs-reserved' | 'supply-vs-backorders' | 'holds-vs-allocations' | 'oversold' | 'status-vs-allocations';
+  check: 'reserved-vs-allocations' | 'ledger-vs-onhand' | 'supply-vs-backorders' | 'holds-vs-allocations' | 'oversold' | 'status-vs-allocations';
   subject: string;
   expected: number | string;
   actual: number | string;
@@ -41,12 +41,12 @@ export interface ConsistencyReport {
 export async function checkConsistency(db: Db, clock?: Clock): Promise<ConsistencyReport> {
   return db.transaction(
     async (tx) => {
-      const positions = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number; alloc: number; l_oh: number; l_res: number }>(
+      const positions = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number; alloc: number; l_oh: number }>(
         tx,
-        sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, coalesce(a.q, 0)::int as alloc, coalesce(l.oh, 0)::int as l_oh, coalesce(l.res, 0)::int as l_res
+        sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, coalesce(a.q, 0)::int as alloc, coalesce(l.oh, 0)::int as l_oh
             from positions p
             left join (select sku, location, sum(qty) as q from allocations where supply_id is null group by sku, location) a using (sku, location)
-            left join (select sku, location, sum(delta_on_hand) as oh, sum(delta_reserved) as res from ledger group by sku, location) l using (sku, location)
+            left join (select sku, location, sum(delta_on_hand) as oh from ledger group by sku, location) l using (sku, location)
             order by p.sku, p.location`,
       );
       const supplies = await query<{ id: string; allocated_qty: number; alloc: number }>(
@@ -77,7 +77,6 @@ export async function checkConsistency(db: Db, clock?: Clock): Promise<Consisten
         const at = `${p.sku}@${p.location}`;
         if (p.reserved !== p.alloc) breaches.push({ check: 'reserved-vs-allocations', subject: at, expected: p.alloc, actual: p.reserved });
         if (p.on_hand !== p.l_oh) breaches.push({ check: 'ledger-vs-onhand', subject: at, expected: p.l_oh, actual: p.on_hand });
-        if (p.reserved !== p.l_res) breaches.push({ check: 'ledger-vs-reserved', subject: at, expected: p.l_res, actual: p.reserved });
         if (p.reserved + p.quality_hold > p.on_hand) breaches.push({ check: 'oversold', subject: at, expected: `<= ${p.on_hand}`, actual: p.reserved + p.quality_hold });
       }
       for (const s of supplies) {

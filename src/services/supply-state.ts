@@ -4,7 +4,7 @@
  * order (positions by sku, location; then open supply by sku, expected_at, id) for the verbs that
  * change it (receipts, slips, cancels, short picks).
  */
-import { pgArray } from './reserve.js';
+import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query } from '../db/client.js';

@@ -195,16 +195,14 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
   await query(tx, sql`update positions set on_hand = on_hand + ${input.qty}, updated_at = ${now} where sku = ${row.sku} and location = ${row.location}`);
   await query(
     tx,
-    sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor, ref, created_at)
-        values (${row.sku}, ${row.location}, ${input.qty}, 0, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`}, ${now})`,
+    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, ref, created_at)
+        values (${row.sku}, ${row.location}, ${input.qty}, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`}, ${now})`,
   );
   await applyPositionSupplyHolds(
     tx,
     [{ sku: row.sku, location: row.location, delta: filled }],
     [],
     [],
-    fills.map((f) => ({ sku: row.sku, location: row.location, delta_reserved: f.qty, reason: 'backorder-filled', reservation_id: f.alloc.reservation_id, ref: `supply:${id}` })),
-    actor,
     at,
   );
   const byRes = new Map<string, AllocationMove[]>();
