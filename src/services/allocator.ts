@@ -20,7 +20,9 @@ import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher } from './batcher.js';
 import { findStored, type IdempotentResult, storedFor } from './idempotency.js';
 import type { ReservationDto } from './dto.js';
-import { type BatchReport, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
+import type { RulesDocument } from '../rules/schema.js';
+import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
+import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
 import { SoldOutMemory } from './sold-out.js';
 
 export interface AllocatorOptions {
@@ -39,6 +41,8 @@ export interface AllocatorOptions {
   onReport?: (report: BatchReport) => void;
   /** tests only: the instant batches are stamped with and the sold-out memory's clock (db/clock.ts) */
   clock?: Clock | undefined;
+  /** decide hot batches in one guarded statement on the lane's predicted state (reserve-guarded.ts); default true */
+  guarded?: boolean;
   /** runs each batch (e.g. inside a tracing span); default: run it directly */
   wrapBatch?: <T>(batch: readonly ReserveCommand[], run: () => Promise<T>) => Promise<T>;
 }
@@ -90,6 +94,8 @@ export async function isolated(batch: readonly ReserveCommand[], run: (cmds: rea
   }
 }
 
+const MAX_PREDICTIONS = 10_000;
+
 const keyOf = (c: ReserveCommand) => `${c.caller}\u0000${c.idempotencyKey}`;
 
 type ReplayCheck = { ok: true; replay: IdempotentResult | undefined } | { ok: false; error: unknown };
@@ -98,6 +104,10 @@ export class Allocator {
   private readonly batcher: KeyedBatcher<ReserveCommand, ReserveResult>;
   private readonly replays: KeyedBatcher<ReserveCommand, ReplayCheck>;
   private readonly inFlight = new Map<string, number>();
+  /** per lane: every position of its SKUs as its last batch left them (a prediction: it never decides alone) */
+  private readonly predictions = new Map<string, LanePosition[]>();
+  /** guarded batches written, and why others were decided under locks */
+  readonly guardedStats: Record<'statements' | GuardedSkip, number> = { statements: 0, 'no-prediction': 0, 'not-eligible': 0, refuses: 0, 'sells-out': 0, 'guard-failed': 0 };
   readonly soldOut: SoldOutMemory;
 
   constructor(db: Db, rules: RulesStore, opts: AllocatorOptions) {
@@ -110,14 +120,16 @@ export class Allocator {
       budgetMs: opts.budgetMs,
       dedupeKey: keyOf,
       onBatch: opts.onBatch,
-      exec: async (batch) => {
+      exec: async (batch, laneKey) => {
         const run = async () => {
           // rules that were never loaded (the latest stored version is not a valid document) are
           // the defaults, not the operator's rules: refuse, retry-safe, rather than allocate
           // without protection levels and caps (checked once per batch, not per request)
           if (!rules.status().loaded) throw new Unavailable('the channel rules in force could not be loaded (see /readyz); nothing was reserved, retry shortly', 5, 'rules-unavailable');
           const generation = this.soldOut.generation;
-          const report = await isolated(batch, (cmds) => reserveBatch(db, rules.current(), cmds, opts.retries, opts.clock));
+          const doc = rules.current();
+          const report = (await this.guarded(db, doc, batch, laneKey, opts)) ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
+          this.predict(laneKey, report.after);
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);
@@ -144,6 +156,34 @@ export class Allocator {
         });
       },
     });
+  }
+
+  /**
+   * The guarded single-statement path (reserve-guarded.ts) when the lane has a prediction; undefined
+   * when the batch must be decided under locks. A transient failure (503) is the batch's answer, as
+   * on the locked path; any other failure re-decides the batch under locks (which isolates a bad request).
+   */
+  private async guarded(db: Db, doc: RulesDocument, batch: readonly ReserveCommand[], laneKey: string, opts: AllocatorOptions): Promise<BatchReport | undefined> {
+    if (opts.guarded === false) return undefined;
+    const predicted = this.predictions.get(laneKey);
+    try {
+      const out = await reserveGuarded(db, doc, batch, predicted, opts.clock);
+      this.guardedStats[out.ok ? 'statements' : out.skip]++;
+      if (!out.ok && out.skip === 'guard-failed') this.predictions.delete(laneKey);
+      return out.ok ? out.report : undefined;
+    } catch (err) {
+      if (err instanceof DomainError && err.status === 503) throw err;
+      this.predictions.delete(laneKey);
+      return undefined;
+    }
+  }
+
+  /** Remember what a lane's batch left (bounded: the oldest lanes are forgotten first). */
+  private predict(laneKey: string, after: BatchReport['after']): void {
+    if (!after) return;
+    this.predictions.delete(laneKey);
+    this.predictions.set(laneKey, after);
+    if (this.predictions.size > MAX_PREDICTIONS) this.predictions.delete(this.predictions.keys().next().value!);
   }
 
   async reserve(cmd: ReserveCommand): Promise<ReserveResult> {

@@ -1,0 +1,261 @@
+/**
+ * The guarded batch: a hot lane's batch as ONE autocommit statement (no BEGIN, no lock round trip,
+ * no COMMIT round trip), decided on the lane's PREDICTED positions — what the lane's last batch
+ * left — instead of positions read under a lock.
+ *
+ * Why it is safe whatever the prediction was worth (docs/ARCHITECTURE.md, "Batches in flight"):
+ * - it only ever accepts. A batch whose decision refuses anything, backorders, touches a capped
+ *   channel, or would take a SKU to zero available is not tried here: `reserveBatch` (locks,
+ *   decides on confirmed state) takes it. A 409 is never answered from a prediction;
+ * - the statement's guards encode every rule the acceptances relied on, evaluated by Postgres on
+ *   the newest row version (READ COMMITTED re-check after a lock wait): each updated position keeps
+ *   available ≥ 0 and has no reorder point (crossings are emitted by the locked path); each SKU
+ *   keeps total available > 0 (no sold-out crossing happens unseen) and, when a protection floor
+ *   applied, ≥ that floor with the total onHand the floor was computed from. Acceptances stay valid
+ *   when the real state has MORE available than predicted (a release, a restock): availability only
+ *   ever helped them. When a guard fails, the final select divides by zero, the whole statement
+ *   (reservations included) is undone, and the batch is re-decided under locks;
+ * - Idempotency-Keys: the reservations insert skips keys stored by any verb and is
+ *   `on conflict (caller, key) do nothing`; lines, allocations, position deltas and events are
+ *   written only for the rows actually inserted, so a duplicate never aborts the rest of the batch
+ *   and is answered from its stored answer (replay or 422) after the statement.
+ * Lock order: the statement's final select reads the position update, so positions are locked
+ * before the channel_holds rows (written by a CTE nothing reads, run after it), as on the locked path.
+ * Time: the statement's own instant (db/clock.ts `nowSql`): created/updated/expires columns, the
+ * stored answer (its placeholders replaced in SQL), the event and the 201 all carry that one value.
+ * Errors: a failed guard, a deadlock or a serialization failure return `undefined` (re-decide
+ * under locks); anything else is thrown as `reserveBatch` would (503 for outages and timeouts).
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Clock } from '../db/clock.js';
+import { type Db, query } from '../db/client.js';
+import { errorCode, mapDatabaseError } from '../db/errors.js';
+import { pgArray } from '../db/pg-array.js';
+import { availableOf, decideBatch } from '../domain/allocate.js';
+import { hasCap, policyFor } from '../rules/policy.js';
+import type { RulesDocument } from '../rules/schema.js';
+import { reservationDto, type ReservationDto } from './dto.js';
+import { findStored, storedFor, type IdempotentResult } from './idempotency.js';
+import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
+
+const STAMP = '@@T@@';
+const EXPIRES = '@@E@@';
+const EPOCH = new Date(0);
+/** raised by the final select when a guard failed: the statement (all of it) is undone */
+const GUARD_FAILED = '22012';
+
+/** Why a batch was not decided here (counted in /metrics by the caller). */
+export type GuardedSkip = 'no-prediction' | 'not-eligible' | 'refuses' | 'sells-out' | 'guard-failed';
+
+export type GuardedOutcome = { ok: true; report: BatchReport } | { ok: false; skip: GuardedSkip };
+
+/**
+ * Decide `cmds` on `predicted` (every position of their SKUs, as the lane last left them) and
+ * write the accepted batch in one guarded statement. See the file header for the contract.
+ */
+export async function reserveGuarded(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], predicted: readonly LanePosition[] | undefined, clock?: Clock): Promise<GuardedOutcome> {
+  if (!predicted || predicted.length === 0) return { ok: false, skip: 'no-prediction' };
+  if (cmds.some((c) => c.allowBackorder || c.lines.some((l) => hasCap(rules, l.sku, c.channel)))) return { ok: false, skip: 'not-eligible' };
+  if (predicted.some((p) => p.reorderPoint !== null)) return { ok: false, skip: 'not-eligible' };
+  const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
+  if (skus.some((sku) => !predicted.some((p) => p.sku === sku))) return { ok: false, skip: 'no-prediction' };
+
+  const decision = decideBatch({ positions: predicted.map((p) => ({ ...p })) }, rules, cmds);
+  if (decision.outcomes.some((o) => !o.ok)) return { ok: false, skip: 'refuses' };
+  const totals = new Map<string, { avail: number; onHand: number }>();
+  for (const p of decision.positions) {
+    const t = totals.get(p.sku) ?? { avail: 0, onHand: 0 };
+    t.avail += availableOf(p);
+    t.onHand += p.onHand;
+    totals.set(p.sku, t);
+  }
+  if (skus.some((sku) => (totals.get(sku)?.avail ?? 0) <= 0)) return { ok: false, skip: 'sells-out' };
+
+  // the protection floor each SKU must keep: the largest of the accepted channels' (lowest tier)
+  const floor = new Map<string, number>(skus.map((s) => [s, 0]));
+  for (const c of cmds)
+    for (const l of c.lines) floor.set(l.sku, Math.max(floor.get(l.sku)!, policyFor(rules, l.sku, c.channel).protectedUnits(totals.get(l.sku)!.onHand)));
+
+  const b = new GuardedWrites();
+  const bodies = cmds.map((c, i) => {
+    const outcome = decision.outcomes[i]!;
+    return b.add(c, rules.version, outcome.ok ? outcome.lines : []);
+  });
+  let row: { at: string; inserted: string[]; positions: [string, string, number, number, number, number, number][] } | undefined;
+  try {
+    [row] = await query<NonNullable<typeof row>>(db, b.statement(skus, floor, totals, rules.version, clock));
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === GUARD_FAILED || code === '40P01' || code === '40001') return { ok: false, skip: 'guard-failed' };
+    throw mapDatabaseError(err) ?? err;
+  }
+  const at = row!.at;
+  const inserted = new Set(row!.inserted);
+  const results: ReserveResult[] = new Array(cmds.length);
+  const duplicates: number[] = [];
+  cmds.forEach((_, i) => {
+    const body = bodies[i]!;
+    if (!inserted.has(body.id)) return duplicates.push(i);
+    body.createdAt = at;
+    body.updatedAt = at;
+    if (body.expiresAt !== null) body.expiresAt = new Date(Date.parse(at) + cmds[i]!.holdSeconds! * 1000).toISOString();
+    results[i] = { ok: true, result: { status: 201, body, replayed: false } };
+  });
+  if (duplicates.length > 0) {
+    // keys stored before (by any verb) or concurrently: answered from what is stored
+    const stored = await findStored(db, duplicates.map((i) => ({ caller: cmds[i]!.caller, key: cmds[i]!.idempotencyKey })));
+    const again: number[] = [];
+    for (const i of duplicates) {
+      const c = cmds[i]!;
+      try {
+        const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
+        if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
+        else again.push(i); // the other writer of that key rolled back since: decide these under locks
+      } catch (error) {
+        results[i] = { ok: false, error: error as never };
+      }
+    }
+    if (again.length > 0) {
+      const rep = await reserveBatch(db, rules, again.map((i) => cmds[i]!), undefined, clock);
+      again.forEach((i, k) => (results[i] = rep.results[k]!));
+    }
+  }
+  const after: LanePosition[] = row!.positions.map(([sku, location, rank, onHand, reserved, qualityHold, safetyStock]) => ({
+    sku,
+    location,
+    rank,
+    onHand,
+    reserved,
+    qualityHold,
+    safetyStock,
+    reorderPoint: null,
+  }));
+  const skusAfter = skus.map((sku) => ({ sku, available: after.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0) }));
+  return { ok: true, report: { results, skus: skusAfter, after } };
+}
+
+/** The rows of one guarded batch, column by column (one bound array per column). */
+class GuardedWrites {
+  private r = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], hold: [] as (number | null)[], caller: [] as string[], key: [] as string[], fingerprint: [] as string[], answer: [] as string[] };
+  private l = {
+    rid: [] as string[],
+    lineNo: [] as number[],
+    sku: [] as string[],
+    qty: [] as number[],
+    location: [] as (string | null)[],
+    status: [] as string[],
+    kitSku: [] as (string | null)[],
+    perKit: [] as (number | null)[],
+    unit: [] as (string | null)[],
+    unitFactor: [] as (number | null)[],
+  };
+  private a = { rid: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], qty: [] as number[] };
+
+  /** One accepted reservation; returns its answer with the time fields still to be stamped. */
+  add(cmd: ReserveCommand, rulesVersion: number, planned: Parameters<typeof reservationRows>[1]): ReservationDto {
+    const id = randomUUID();
+    const { lineRows, allocRows } = reservationRows(cmd, planned);
+    const body = reservationDto(
+      { id, order_ref: cmd.orderRef, channel: cmd.channel, status: 'held', expires_at: null, rules_version: rulesVersion, created_at: EPOCH, updated_at: EPOCH },
+      lineRows,
+      allocRows,
+    );
+    body.createdAt = STAMP;
+    body.updatedAt = STAMP;
+    body.expiresAt = cmd.holdSeconds ? EXPIRES : null;
+    const r = this.r;
+    r.id.push(id);
+    r.orderRef.push(cmd.orderRef);
+    r.channel.push(cmd.channel);
+    r.hold.push(cmd.holdSeconds ?? null);
+    r.caller.push(cmd.caller);
+    r.key.push(cmd.idempotencyKey);
+    r.fingerprint.push(cmd.fingerprint);
+    r.answer.push(JSON.stringify(body));
+    for (const x of lineRows) {
+      const l = this.l;
+      l.rid.push(id);
+      l.lineNo.push(x.line_no);
+      l.sku.push(x.sku);
+      l.qty.push(x.qty);
+      l.location.push(x.location);
+      l.status.push(x.status);
+      l.kitSku.push(x.kit_sku ?? null);
+      l.perKit.push(x.per_kit ?? null);
+      l.unit.push(x.unit ?? null);
+      l.unitFactor.push(x.unit_factor ?? null);
+    }
+    for (const x of allocRows) {
+      this.a.rid.push(id);
+      this.a.lineNo.push(x.line_no);
+      this.a.sku.push(x.sku);
+      this.a.location.push(x.location);
+      this.a.qty.push(x.qty);
+    }
+    return body;
+  }
+
+  /**
+   * The statement: stamp, insert what is new, move the positions under their guards, and divide by
+   * zero in the final select when a guard failed (the whole statement is then undone).
+   */
+  statement(skus: readonly string[], floor: ReadonlyMap<string, number>, totals: ReadonlyMap<string, { onHand: number }>, rulesVersion: number, clock: Clock | undefined) {
+    const { r, l, a } = this;
+    const iso = (ts: ReturnType<typeof sql>) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    const floors = skus.map((s) => floor.get(s) ?? 0);
+    const onHands = skus.map((s) => totals.get(s)?.onHand ?? 0);
+    return sql`with
+      ts as (select t.at, ${iso(sql`t.at`)} as iso from (select ${clock ? sql`${clock.now().toISOString()}::timestamptz` : sql`date_trunc('milliseconds', now())`} as at) t),
+      d as (select d.*, ts.at + make_interval(secs => d.hold) as expires_at
+            from unnest(${pgArray(r.id)}::uuid[], ${pgArray(r.orderRef)}::text[], ${pgArray(r.channel)}::text[], ${pgArray(r.hold)}::int[], ${pgArray(r.caller)}::text[],
+                        ${pgArray(r.key)}::text[], ${pgArray(r.fingerprint)}::text[], ${pgArray(r.answer)}::text[])
+                 as d(id, order_ref, channel, hold, caller, key, fingerprint, answer), ts),
+      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
+            select d.id, d.order_ref, d.channel, 'held', d.hold, d.expires_at, ${rulesVersion}::int, d.caller, d.key, d.fingerprint,
+                   (case when d.hold is null then x.stamped
+                         else replace(x.stamped, ${`"expiresAt":"${EXPIRES}"`}, '"expiresAt":"' || ${iso(sql`d.expires_at`)} || '"') end)::jsonb,
+                   ts.at, ts.at
+            from d cross join ts
+            cross join lateral (select replace(replace(d.answer, ${`"createdAt":"${STAMP}"`}, '"createdAt":"' || ts.iso || '"'),
+                                               ${`"updatedAt":"${STAMP}"`}, '"updatedAt":"' || ts.iso || '"') as stamped) x
+            where not exists (select 1 from idempotency_keys k where k.caller = d.caller and k.key = d.key)
+            on conflict (caller, idempotency_key) do nothing
+            returning id, answer),
+      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
+            select x.* from unnest(${pgArray(l.rid)}::uuid[], ${pgArray(l.lineNo)}::int[], ${pgArray(l.sku)}::text[], ${pgArray(l.qty)}::int[], ${pgArray(l.location)}::text[],
+                                   ${pgArray(l.status)}::text[], ${pgArray(l.kitSku)}::text[], ${pgArray(l.perKit)}::int[], ${pgArray(l.unit)}::text[], ${pgArray(l.unitFactor)}::int[])
+                 as x(rid, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
+            where x.rid in (select id from r) returning 1),
+      al as (select x.* from unnest(${pgArray(a.rid)}::uuid[], ${pgArray(a.lineNo)}::int[], ${pgArray(a.sku)}::text[], ${pgArray(a.location)}::text[], ${pgArray(a.qty)}::int[])
+                 as x(rid, line_no, sku, location, qty)
+             where x.rid in (select id from r)),
+      a as (insert into allocations (reservation_id, line_no, sku, location, qty, committed_qty, released_qty, created_at)
+            select al.rid, al.line_no, al.sku, al.location, al.qty, 0, 0, ts.at from al, ts returning 1),
+      w as (select sku, location, sum(qty)::int as delta from al group by sku, location),
+      p as (update positions t set reserved = t.reserved + w.delta, updated_at = ts.at
+            from w, ts
+            where t.sku = w.sku and t.location = w.location and t.reorder_point is null
+              and t.on_hand - t.reserved - t.quality_hold - t.safety_stock - w.delta >= 0
+            returning t.sku, t.location, t.on_hand, t.reserved, t.quality_hold, t.safety_stock),
+      h as (insert into channel_holds (sku, channel, reserved)
+            select al.sku, d.channel, sum(al.qty)::int from al join d on d.id = al.rid group by al.sku, d.channel
+            on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning 1),
+      o as (insert into outbox (type, subject, data, created_at)
+            select 'reservation.created', r.id::text, jsonb_build_object('reservation', r.answer), ts.at from r, ts returning 1),
+      cur as (select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from p
+              union all
+              select s.sku, s.location, s.on_hand, s.reserved, s.quality_hold, s.safety_stock from positions s
+              where s.sku = any(${pgArray(skus)}::text[]) and not exists (select 1 from w where w.sku = s.sku and w.location = s.location)),
+      g as (select sku, sum(greatest(0, on_hand - reserved - quality_hold - safety_stock))::int as avail, sum(on_hand)::int as on_hand from cur group by sku),
+      bad as (select count(*)::int as n
+              from unnest(${pgArray(skus)}::text[], ${pgArray(floors)}::int[], ${pgArray(onHands)}::int[]) as q(sku, floor, on_hand)
+              left join g using (sku)
+              where g.avail is null or g.avail <= 0 or (q.floor > 0 and (g.on_hand <> q.on_hand or g.avail < q.floor)))
+      select 1 / (case when (select count(*) from p) = (select count(*) from w) and (select n from bad) = 0 then 1 else 0 end) as ok,
+             (select iso from ts) as at,
+             (select coalesce(json_agg(id::text), '[]') from r) as inserted,
+             (select json_agg(json_build_array(c.sku, c.location, loc.rank, c.on_hand, c.reserved, c.quality_hold, c.safety_stock) order by c.sku, c.location)
+                from cur c join locations loc on loc.id = c.location) as positions`;
+  }
+}
