@@ -88,7 +88,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   }
   const telemetry =
     opts.telemetry ?? createTelemetry({ serviceName: config.OTEL_SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, metricExportIntervalMs: config.OTEL_METRIC_EXPORT_INTERVAL });
-  const allocator = new Allocator(telemetry.traceDb(database.db, 'atp.allocation.transaction'), rules, {
+  const allocator = new Allocator(telemetry.traceDb(database.db, 'atp.allocation.transaction', 'atp.allocation.statement'), rules, {
     maxBatch: config.ATP_BATCH_MAX,
     maxQueue: config.ATP_QUEUE_MAX,
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),

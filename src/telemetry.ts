@@ -399,15 +399,17 @@ export class Telemetry {
   };
 
   /** A drizzle Db whose `transaction()` runs inside a span named `spanName` (one per attempt). */
-  traceDb(db: Db, spanName = 'db.transaction'): Db {
+  traceDb(db: Db, spanName = 'db.transaction', statementSpanName = 'db.statement'): Db {
     if (!this.tracing) return db;
     const tracer = this.tracer;
     return new Proxy(db, {
       get(target, prop) {
         const value = Reflect.get(target, prop, target) as unknown;
-        if (prop === 'transaction' && typeof value === 'function') {
+        // a transaction, or a statement run on its own (autocommit: the guarded batch, a replay lookup)
+        if ((prop === 'transaction' || prop === 'execute') && typeof value === 'function') {
+          const name = prop === 'transaction' ? spanName : statementSpanName;
           return (fn: unknown, config?: unknown) =>
-            tracer.startActiveSpan(spanName, { attributes: { 'db.system.name': 'postgresql' } }, async (span) => {
+            tracer.startActiveSpan(name, { attributes: { 'db.system.name': 'postgresql' } }, async (span) => {
               try {
                 return await (value as (f: unknown, c?: unknown) => Promise<unknown>).call(target, fn, config);
               } catch (err) {

@@ -105,7 +105,8 @@ export class Allocator {
   private readonly replays: KeyedBatcher<ReserveCommand, ReplayCheck>;
   private readonly inFlight = new Map<string, number>();
   /** per lane: every position of its SKUs as its last batch left them (a prediction: it never decides alone) */
-  private readonly predictions = new Map<string, LanePosition[]>();
+  private readonly predictions = new Map<string, { positions: LanePosition[]; seq: number }>();
+  private predictionSeq = 0;
   /** guarded batches written, and why others were decided under locks */
   readonly guardedStats: Record<'statements' | GuardedSkip, number> = { statements: 0, 'no-prediction': 0, 'not-eligible': 0, refuses: 0, 'sells-out': 0, 'guard-failed': 0 };
   readonly soldOut: SoldOutMemory;
@@ -128,8 +129,11 @@ export class Allocator {
           if (!rules.status().loaded) throw new Unavailable('the channel rules in force could not be loaded (see /readyz); nothing was reserved, retry shortly', 5, 'rules-unavailable');
           const generation = this.soldOut.generation;
           const doc = rules.current();
-          const report = (await this.guarded(db, doc, batch, laneKey, opts)) ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
-          this.predict(laneKey, report.after);
+          const guarded = await this.guarded(db, doc, batch, laneKey, opts);
+          const seq = guarded?.seq ?? this.predictionSeq;
+          const report = guarded?.report ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
+          // what the batch confirmed, unless a later batch of the lane was decided meanwhile (its prediction is newer)
+          this.predict(laneKey, report.after, seq);
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);
@@ -163,27 +167,38 @@ export class Allocator {
    * when the batch must be decided under locks. A transient failure (503) is the batch's answer, as
    * on the locked path; any other failure re-decides the batch under locks (which isolates a bad request).
    */
-  private async guarded(db: Db, doc: RulesDocument, batch: readonly ReserveCommand[], laneKey: string, opts: AllocatorOptions): Promise<BatchReport | undefined> {
+  private async guarded(db: Db, doc: RulesDocument, batch: readonly ReserveCommand[], laneKey: string, opts: AllocatorOptions): Promise<{ report: BatchReport; seq: number } | undefined> {
     if (opts.guarded === false) return undefined;
-    const predicted = this.predictions.get(laneKey);
+    const predicted = this.predictions.get(laneKey)?.positions;
+    let mine = 0;
     try {
-      const out = await reserveGuarded(db, doc, batch, predicted, opts.clock);
+      // the lane's next batch may decide on what this one will leave while this one is in flight
+      const out = await reserveGuarded(db, doc, batch, predicted, opts.clock, (after) => (mine = this.predict(laneKey, after)));
       this.guardedStats[out.ok ? 'statements' : out.skip]++;
       if (!out.ok && out.skip === 'guard-failed') this.predictions.delete(laneKey);
-      return out.ok ? out.report : undefined;
+      return out.ok ? { report: out.report, seq: mine } : undefined;
     } catch (err) {
+      if (mine) this.predictions.delete(laneKey);
       if (err instanceof DomainError && err.status === 503) throw err;
-      this.predictions.delete(laneKey);
       return undefined;
     }
   }
 
-  /** Remember what a lane's batch left (bounded: the oldest lanes are forgotten first). */
-  private predict(laneKey: string, after: BatchReport['after']): void {
-    if (!after) return;
+  /**
+   * Remember what a lane's batch left or will leave (bounded: the oldest lanes are forgotten
+   * first). A confirmed state (`after` of a finished batch, `newerThan` its own sequence number)
+   * replaces the prediction only if no later batch of the lane has been decided since. Returns the
+   * prediction's sequence number.
+   */
+  private predict(laneKey: string, after: BatchReport['after'], newerThan?: number): number {
+    if (!after) return 0;
+    const current = this.predictions.get(laneKey);
+    if (newerThan !== undefined && current && current.seq > newerThan) return current.seq;
+    const seq = ++this.predictionSeq;
     this.predictions.delete(laneKey);
-    this.predictions.set(laneKey, after);
+    this.predictions.set(laneKey, { positions: after, seq });
     if (this.predictions.size > MAX_PREDICTIONS) this.predictions.delete(this.predictions.keys().next().value!);
+    return seq;
   }
 
   async reserve(cmd: ReserveCommand): Promise<ReserveResult> {

@@ -54,7 +54,15 @@ export type GuardedOutcome = { ok: true; report: BatchReport } | { ok: false; sk
  * Decide `cmds` on `predicted` (every position of their SKUs, as the lane last left them) and
  * write the accepted batch in one guarded statement. See the file header for the contract.
  */
-export async function reserveGuarded(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], predicted: readonly LanePosition[] | undefined, clock?: Clock): Promise<GuardedOutcome> {
+export async function reserveGuarded(
+  db: Db,
+  rules: RulesDocument,
+  cmds: readonly ReserveCommand[],
+  predicted: readonly LanePosition[] | undefined,
+  clock?: Clock,
+  /** told what this batch will leave as soon as it is decided, before its statement is sent: the next batch of the lane may decide on it (batches in flight) */
+  onDecided?: (after: LanePosition[]) => void,
+): Promise<GuardedOutcome> {
   if (!predicted || predicted.length === 0) return { ok: false, skip: 'no-prediction' };
   if (cmds.some((c) => c.allowBackorder || c.lines.some((l) => hasCap(rules, l.sku, c.channel)))) return { ok: false, skip: 'not-eligible' };
   if (predicted.some((p) => p.reorderPoint !== null)) return { ok: false, skip: 'not-eligible' };
@@ -77,6 +85,7 @@ export async function reserveGuarded(db: Db, rules: RulesDocument, cmds: readonl
   for (const c of cmds)
     for (const l of c.lines) floor.set(l.sku, Math.max(floor.get(l.sku)!, policyFor(rules, l.sku, c.channel).protectedUnits(totals.get(l.sku)!.onHand)));
 
+  onDecided?.(decision.positions.map((p) => ({ ...p, reorderPoint: null })));
   const b = new GuardedWrites();
   const bodies = cmds.map((c, i) => {
     const outcome = decision.outcomes[i]!;
