@@ -33,6 +33,7 @@ export interface Break {
 }
 
 const RESERVE = 'src/services/reserve.ts';
+const GUARDED = 'src/services/reserve-guarded.ts';
 const ALLOCATE = 'src/domain/allocate.ts';
 const RELAY = 'src/events/relay.ts';
 
@@ -217,5 +218,17 @@ export const BREAKS: Break[] = [
     what: 'open supply is read without FOR UPDATE (racing backorders over-allocate a PO)',
     edits: [{ file: RESERVE, find: 'order by s.sku, s.expected_at, s.id\n              for update of s', replace: 'order by s.sku, s.expected_at, s.id' }],
     tests: [{ file: 'test/supply.concurrency.test.ts', name: '300 racing one-unit backorders for a PO of 100 allocate exactly 100' }],
+  },
+  {
+    id: 'guarded-position',
+    what: 'the guarded batch updates a position without checking it keeps available >= 0 (a stale prediction promises past safety stock)',
+    edits: [{ file: GUARDED, find: 'and t.on_hand - t.reserved - t.quality_hold - t.safety_stock - w.delta >= 0', replace: 'and true' }],
+    tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a prediction made stale by another instance (safety stock raised) fails its guard: re-decided under locks, nothing promised past safety stock' }],
+  },
+  {
+    id: 'guarded-floor',
+    what: 'the guarded batch ignores the protection floor its decision used (a stale onHand lets a low tier take protected units)',
+    edits: [{ file: GUARDED, find: 'or (q.floor > 0 and (g.on_hand <> q.on_hand or g.avail < q.floor)))', replace: 'or false)' }],
+    tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a protection floor computed from a stale onHand fails its guard' }],
   },
 ];
