@@ -110,7 +110,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
   telemetry.setRulesSource(() => rules.status());
-  telemetry.setAllocatorSource(() => allocator.depth);
+  telemetry.setAllocatorSource(() => ({ ...allocator.depth, guarded: allocator.guardedStats }));
   // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
   telemetry.setOutboxLagSource(async () => {
     const [row] = await query<{ lag: number | string | null }>(

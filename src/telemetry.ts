@@ -69,7 +69,16 @@ export const METRICS = {
   rulesFresh: 'atp.rules.fresh',
   queueDepth: 'atp.allocator.queued',
   batchesRunning: 'atp.allocator.running',
+  guardedBatches: 'atp.allocator.guarded',
 } as const;
+
+/** What the allocator reports to the metrics (services/allocator.ts). */
+export interface AllocatorFigures {
+  queued: number;
+  running: number;
+  /** guarded statements written, and batches decided under locks by reason (reserve-guarded.ts) */
+  guarded?: Record<string, number>;
+}
 
 export interface TelemetryOptions {
   serviceName?: string;
@@ -139,7 +148,7 @@ export class Telemetry {
   private readonly channels = new Set<string>();
   private outboxLagSource: (() => Awaitable<number | undefined>) | undefined;
   private rulesSource: (() => RulesStatus) | undefined;
-  private allocatorSource: (() => { queued: number; running: number }) | undefined;
+  private allocatorSource: (() => AllocatorFigures) | undefined;
 
   private readonly reservations;
   private readonly requestDuration;
@@ -232,6 +241,12 @@ export class Telemetry {
       const d = this.allocatorSource?.();
       if (d) o.observe(d.running);
     });
+    m.createObservableCounter(METRICS.guardedBatches, {
+      description: 'Allocation batches by path: outcome=statements (one guarded statement) or why the batch was decided under locks instead',
+    }).addCallback((o) => {
+      const d = this.allocatorSource?.();
+      for (const [outcome, n] of Object.entries(d?.guarded ?? {})) o.observe(n, { outcome });
+    });
   }
 
   // ---- sources the service (or the lead) feeds -------------------------------------------
@@ -243,7 +258,7 @@ export class Telemetry {
   setRulesSource(fn: () => RulesStatus): void {
     this.rulesSource = fn;
   }
-  setAllocatorSource(fn: () => { queued: number; running: number }): void {
+  setAllocatorSource(fn: () => AllocatorFigures): void {
     this.allocatorSource = fn;
   }
   async outboxLagSeconds(): Promise<number | undefined> {

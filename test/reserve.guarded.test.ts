@@ -59,6 +59,9 @@ it('a lane with a prediction writes one guarded statement: the 201, GET, the rep
   const [ev] = await sql`select data, created_at from outbox where type = 'reservation.created' and subject = ${r.body.id}`;
   expect(ev!.data).toEqual({ reservation: r.body });
   expect(await expectInvariants(db.url, 'G-1')).toEqual([{ sku: 'G-1', location: 'DC1', on_hand: 100, reserved: 3 }]);
+  // the paths are counted in /metrics
+  const metrics = await (await a.app.request('/metrics')).text();
+  expect(metrics).toMatch(/atp_allocator_guarded_total\{outcome="statements"[^}]*\} [1-9]/);
   // the row budget of a guarded reservation: no ledger row, no idempotency row
   const [n] = await sql`select (select count(*) from ledger where sku = 'G-1')::int as ledger, (select count(*) from idempotency_keys)::int as keys`;
   expect(n).toEqual({ ledger: 1, keys: 0 });
