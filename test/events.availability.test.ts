@@ -29,6 +29,7 @@ import { createService, type Service } from '../src/service.js';
 import { client } from './helpers/api.js';
 import { ManualClock } from './helpers/clock.js';
 import { createTestDatabase } from './helpers/db.js';
+import { settled } from './helpers/outbox.js';
 
 const INTERVAL = 1000;
 const ADMIN = 'admin-key-0123456789';
@@ -70,22 +71,9 @@ afterAll(async () => {
 const api = () => client(a.app, ADMIN);
 const tick = () => clock.advance(INTERVAL);
 
-/**
- * Wait until every outbox row is below the xmin horizon: a pass (like the feed and the relay)
- * reads only rows of transactions older than every one still open in the cluster — and other
- * test files' transactions share this Postgres. Waits for a condition, not for a duration.
- */
-async function settled(): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    const [r] = await sql`select not exists (select 1 from outbox where txid >= pg_snapshot_xmin(pg_current_snapshot())) as ok`;
-    if (r!.ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error('outbox rows did not settle in 30 s (a transaction left open?)');
-}
 /** one pass of `svc` once the outbox has settled */
 async function pass(svc: Service) {
-  await settled();
+  await settled(sql);
   return svc.availability.publishOnce();
 }
 
@@ -101,7 +89,7 @@ let seen = '0.0';
 /** availability.changed events written since the last call (GET /v1/events?type=…), optionally of one SKU prefix */
 async function newChanges(prefix = ''): Promise<(Change & { time: string })[]> {
   const out: (Change & { time: string })[] = [];
-  await settled(); // the feed, too, serves only settled rows
+  await settled(sql); // the feed, too, serves only settled rows
   for (;;) {
     const r = await api().call('GET', `/v1/events?type=availability.changed&limit=1000&after=${seen}`);
     expect(r.status).toBe(200);
@@ -273,7 +261,7 @@ describe('availability.changed', () => {
     for (let i = 0; i < 15; i++) {
       await api().setStock('AV5', 'DC1', 13 + i);
       tick();
-      const [x, y] = (await settled(), await Promise.all([a.availability.publishOnce(), b.availability.publishOnce()]));
+      const [x, y] = (await settled(sql), await Promise.all([a.availability.publishOnce(), b.availability.publishOnce()]));
       expect(x.emitted + y.emitted, `round ${i}`).toBe(2); // `*` and b2b; web stays at its cap
       const c = await newChanges('AV5');
       expect(c.map((e) => e.channel).sort(), `round ${i}`).toEqual(['*', 'b2b']);
