@@ -1,5 +1,5 @@
 -- The availability feed (src/events/availability.ts): one state row (how far the publisher has read
--- the outbox, the rules version and channels of its last full scan, when it last emitted) and the
+-- the outbox, the rules version, channels and kit definitions of its last pass, when it last emitted) and the
 -- last figure emitted per (SKU, channel), so a restart neither re-emits nor misses a change.
 CREATE TABLE "availability_feed_state" (
 	"id" smallint PRIMARY KEY DEFAULT 1 NOT NULL,
@@ -7,6 +7,7 @@ CREATE TABLE "availability_feed_state" (
 	"cursor_id" bigint DEFAULT 0 NOT NULL,
 	"rules_version" integer DEFAULT -1 NOT NULL,
 	"channels" jsonb DEFAULT '[]'::jsonb NOT NULL,
+	"kits_digest" text DEFAULT '' NOT NULL,
 	"last_emit_at" timestamp with time zone,
 	"passes" bigint DEFAULT 0 NOT NULL,
 	CONSTRAINT "availability_feed_state_one_row" CHECK ("availability_feed_state"."id" = 1)

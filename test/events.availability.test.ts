@@ -13,6 +13,7 @@
  * 5. a rules change (a cap for one channel) emits for that channel only; an instance with older
  *    rules waits;
  * 6. rows deleted by the outbox retention before a pass read them: the pass rescans everything;
+ *    kits follow their components, and their definition changes;
  * 7. the events reach GET /v1/events?type=… (channel keys: their own channels) and the stream,
  *    as CloudEvents with the versioned dataschema.
  */
@@ -308,10 +309,41 @@ describe('availability.changed', () => {
     expect((await pass(a)).emitted).toBe(0);
   });
 
+  it('kits: a change of a component emits the kit figure as GET /v1/atp answers it; a kit defined or removed emits too', async () => {
+    await api().setStock('AV8', 'DC1', 10);
+    await api().setStock('AV9', 'DC1', 4);
+    tick();
+    await pass(a);
+    await newChanges();
+    // defining a kit writes no outbox event: the pass notices the kit definitions changed
+    expect((await api().call('PUT', '/v1/kits/AVKIT', { components: [{ sku: 'AV8', qty: 2 }, { sku: 'AV9', qty: 1 }] })).status).toBe(200);
+    tick();
+    expect(await pass(a)).toMatchObject({ full: true, emitted: 3 });
+    const defined = await newChanges('AVKIT');
+    // b2b (cap 6 since the rules change): min(6/2, 4/1) = 3; web (3 protected, cap 4): min(4/2, 1/1) = 1; `*`: min(7/2, 1/1) = 1
+    expect(figures(defined)).toEqual({ '*/AVKIT': 1, 'b2b/AVKIT': 3, 'web/AVKIT': 1 });
+    await expectConsistent(defined);
+    // a sale of a component: the kit follows
+    expect((await api().reserve({ orderRef: 'av8-1', channel: 'b2b', lines: [{ sku: 'AV9', qty: 2 }] })).status).toBe(201);
+    tick();
+    await pass(a);
+    const sold = await newChanges('AVKIT');
+    expect(figures(sold)).toEqual({ '*/AVKIT': 0, 'b2b/AVKIT': 2, 'web/AVKIT': 0 });
+    await expectConsistent(sold);
+    // removed: GET /v1/atp answers it as a SKU without stock (0)
+    expect((await api().call('DELETE', '/v1/kits/AVKIT')).status).toBe(204);
+    tick();
+    await pass(a);
+    const removed = await newChanges('AVKIT');
+    expect(figures(removed)).toEqual({ 'b2b/AVKIT': 0 });
+    await expectConsistent(removed);
+  });
+
   it('channel keys read the availability of their own channels; the feed refuses unknown types', async () => {
     await api().setStock('AV7', 'DC1', 11);
     tick();
     await pass(a);
+    await settled(sql);
     const read = async (key: string) => {
       const r = await client(a.app, key).call('GET', '/v1/events?type=availability.changed&limit=1000');
       expect(r.status).toBe(200);

@@ -8,13 +8,15 @@
  *   rows below the snapshot's xmin are read, in (txid, id) order, as GET /v1/events does: a row
  *   that commits later sorts after the returned cursor, so no change is skipped.
  * - `channelFigures`: `channel.available` of GET /v1/atp for each (SKU, channel), computed by the
- *   same function the route's now-view uses (`getAtp`), with the same rules document.
+ *   same function the route's now-view uses (`getAtp`), with the same rules document; for a kit,
+ *   from its components' figures as the route does (`kitsOf` finds the kits of changed SKUs).
  * - `lastEmitted`: the figures emitted before (availability_emitted).
  * Pure helper: `changedFigures` compares them.
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import type { RulesDocument } from '../rules/schema.js';
+import { type Component, kitsAvailable } from '../services/catalog.js';
 import { getAtp } from '../services/inventory.js';
 import type { EventType } from './types.js';
 
@@ -62,18 +64,57 @@ export async function stockedSkus(exec: Exec, skus: readonly string[] | undefine
   return rows.map((r) => r.sku);
 }
 
+/**
+ * Kits with a component among `components` (undefined: every kit), with all their components —
+ * a kit's figure is computed from its components' (services/catalog.ts kitsAvailable), as
+ * GET /v1/atp answers for a kit SKU.
+ */
+export async function kitsOf(exec: Exec, components: readonly string[] | undefined): Promise<Map<string, Component[]>> {
+  if (components?.length === 0) return new Map();
+  const where = components
+    ? sql`where kit_sku in (select kit_sku from kit_components where component_sku in (select jsonb_array_elements_text(${JSON.stringify(components)}::jsonb)))`
+    : sql``;
+  const rows = await query<{ kit_sku: string; component_sku: string; qty: number }>(exec, sql`select kit_sku, component_sku, qty from kit_components ${where} order by kit_sku, component_sku`);
+  const kits = new Map<string, Component[]>();
+  for (const r of rows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
+  return kits;
+}
+
+/** SKUs that had a figure emitted (a full pass looks at them too: a kit removed since answers 0). */
+export async function emittedSkus(exec: Exec): Promise<string[]> {
+  return (await query<{ sku: string }>(exec, sql`select distinct sku from availability_emitted order by sku`)).map((r) => r.sku);
+}
+
 export interface Figure {
   sku: string;
   channel: string;
   available: number;
 }
 
-/** `channel.available` of GET /v1/atp for every (SKU, channel), from the caller's snapshot. */
-export async function channelFigures(exec: Exec, skus: readonly string[], rules: RulesDocument, channels: readonly string[]): Promise<Figure[]> {
+/**
+ * `channel.available` of GET /v1/atp for every (SKU, channel), from the caller's snapshot: a
+ * plain SKU's from getAtp (the route's now-view), a kit's (`kits`) from its components' as
+ * the route derives it.
+ */
+export async function channelFigures(
+  exec: Exec,
+  skus: readonly string[],
+  rules: RulesDocument,
+  channels: readonly string[],
+  kits: ReadonlyMap<string, readonly Component[]> = new Map(),
+): Promise<Figure[]> {
   if (skus.length === 0) return [];
+  const physical = [...new Set(skus.flatMap((s) => kits.get(s)?.map((c) => c.sku) ?? [s]))];
   // issued together: pipelined on the snapshot's connection
-  const views = await Promise.all(channels.map((channel) => getAtp(exec, skus, rules, channel)));
-  return views.flatMap((rows, i) => rows.map((r) => ({ sku: r.sku, channel: channels[i]!, available: r.channel!.available })));
+  const views = await Promise.all(channels.map((channel) => getAtp(exec, physical, rules, channel)));
+  return views.flatMap((rows, i) => {
+    const of = new Map(rows.map((r) => [r.sku, r.channel!.available]));
+    const channel = channels[i]!;
+    return skus.map((sku) => {
+      const kit = kits.get(sku);
+      return { sku, channel, available: kit ? kitsAvailable(kit, (c) => of.get(c) ?? 0) : of.get(sku)! };
+    });
+  });
 }
 
 /** The figures last emitted for these SKUs, keyed `<channel>/<sku>`. */

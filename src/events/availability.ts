@@ -9,8 +9,9 @@
  *    SKU and channel per interval, across instances) or when this instance's rules are older
  *    than the ones the feed last used;
  * 3. finds the SKUs to look at: those named by outbox events since the cursor (every stock change
- *    writes one), or every stocked SKU after a rules change, a new channel, the first pass, or
- *    when the rows after the cursor were deleted by the outbox retention;
+ *    writes one) and the kits made of them; or every stocked SKU, kit and SKU emitted before after
+ *    a rules change, a new channel, a kit definition change, the first pass, or when the rows
+ *    after the cursor were deleted by the outbox retention;
  * 4. computes `channel.available` per (SKU, channel) as GET /v1/atp does (availability-scan.ts)
  *    and writes one event per (SKU, channel) whose figure differs from the last one emitted, in
  *    the outbox (so the relay publishes it to the stream and GET /v1/events serves it), with the
@@ -29,7 +30,7 @@ import { errorCode } from '../db/errors.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import { emit } from '../services/allocation-changes.js';
-import { channelFigures, channelsOf, changedFigures, type Cursor, lastEmitted, pendingSkus, stockedSkus, subjectOf } from './availability-scan.js';
+import { channelFigures, channelsOf, changedFigures, type Cursor, emittedSkus, kitsOf, lastEmitted, pendingSkus, stockedSkus, subjectOf } from './availability-scan.js';
 import { outboxEvent } from './types.js';
 
 /** The advisory lock (per database) a pass holds. 'ATPAVAIL' as 8 bytes. */
@@ -71,6 +72,9 @@ interface StateRow {
   channels: string[] | string;
   last_emit_at: Date | string | null;
   cursor_retained: boolean;
+  /** digest of the kit definitions at the last pass, and now (kit changes write no outbox event) */
+  kits_digest: string;
+  kits_now: string;
 }
 
 export class AvailabilityPublisher {
@@ -110,7 +114,9 @@ export class AvailabilityPublisher {
       tx,
       sql`select pg_try_advisory_xact_lock(${AVAILABILITY_LOCK.toString()}::bigint) as locked, ${nowSql(this.opts.clock)} as now,
             s.cursor_txid::text as cursor_txid, s.cursor_id::text as cursor_id, s.rules_version, s.channels, s.last_emit_at,
-            (s.cursor_id = 0 or exists (select 1 from outbox o where o.txid = s.cursor_txid and o.id = s.cursor_id)) as cursor_retained
+            (s.cursor_id = 0 or exists (select 1 from outbox o where o.txid = s.cursor_txid and o.id = s.cursor_id)) as cursor_retained,
+            s.kits_digest, (select coalesce(md5(string_agg(kit_sku || '/' || component_sku || '/' || qty, ',' order by kit_sku, component_sku)), '')
+                            from kit_components) as kits_now
           from availability_feed_state s where s.id = 1`,
     );
     if (!state?.locked) return skip('busy');
@@ -119,17 +125,22 @@ export class AvailabilityPublisher {
     if (doc.version < state.rules_version) return skip('rules-behind');
     const before: string[] = typeof state.channels === 'string' ? JSON.parse(state.channels) : state.channels;
     const channels = channelsOf(doc, this.opts.keyChannels?.() ?? [], before);
-    const full = doc.version !== state.rules_version || channels.some((c) => !before.includes(c)) || !state.cursor_retained;
+    const full = doc.version !== state.rules_version || channels.some((c) => !before.includes(c)) || !state.cursor_retained || state.kits_digest !== state.kits_now;
 
     const pending = await pendingSkus(tx, { txid: state.cursor_txid, id: state.cursor_id }, this.opts.maxRows ?? 100_000);
     if (!full && pending.rows === 0) return skip('idle');
     // after a retention gap the cursor row is gone: restart from what is still there
     const cursor: Cursor = !state.cursor_retained && pending.rows === 0 ? { txid: '0', id: '0' } : pending.cursor;
-    const skus = await stockedSkus(tx, full ? undefined : pending.skus);
+    const [stocked, kits, emittedBefore] = await Promise.all([
+      stockedSkus(tx, full ? undefined : pending.skus),
+      kitsOf(tx, full ? undefined : pending.skus),
+      full ? emittedSkus(tx) : [],
+    ]);
+    const skus = [...new Set([...stocked, ...kits.keys(), ...emittedBefore])].sort();
     const changes = [];
     for (let i = 0; i < skus.length; i += CHUNK) {
       const chunk = skus.slice(i, i + CHUNK);
-      const [figures, previous] = await Promise.all([channelFigures(tx, chunk, doc, channels), lastEmitted(tx, chunk)]);
+      const [figures, previous] = await Promise.all([channelFigures(tx, chunk, doc, channels, kits), lastEmitted(tx, chunk)]);
       changes.push(...changedFigures(figures, previous));
     }
 
@@ -137,7 +148,7 @@ export class AvailabilityPublisher {
     await query(
       tx,
       sql`update availability_feed_state set cursor_txid = ${cursor.txid}::xid8, cursor_id = ${cursor.id}::bigint,
-            rules_version = ${doc.version}, channels = ${JSON.stringify(channels)}::jsonb, passes = passes + 1,
+            rules_version = ${doc.version}, channels = ${JSON.stringify(channels)}::jsonb, kits_digest = ${state.kits_now}, passes = passes + 1,
             last_emit_at = case when ${changes.length > 0} then ${now.toISOString()}::timestamptz else last_emit_at end
           where id = 1`,
     );
