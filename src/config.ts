@@ -82,6 +82,8 @@ export const ConfigSchema = z.object({
   ATP_RULES_POLL_MS: int(500, 50, 60_000),
   ATP_EVENTS_STREAM: z.string().min(1).default('atp:events'),
   ATP_EVENTS_MAXLEN: int(1_000_000, 1000, 1_000_000_000),
+  /** availability.changed events: at most one per SKU and channel per this many ms (the publisher's period); 0: no publisher in this instance */
+  ATP_AVAILABILITY_INTERVAL_MS: int(1000, 0, 3_600_000),
   /** outbox rows older than this are deleted (published ones only while a relay runs) */
   ATP_OUTBOX_RETENTION_HOURS: int(72, 1, 24 * 365),
   /** `key=scope[+scope],key2=scope`; scopes admin, oms, channel:<name> */

@@ -31,7 +31,8 @@ async function main() {
   }
   let service;
   try {
-    service = await createService(config);
+    // the availability feed's publisher runs in every instance (they take turns; ATP_AVAILABILITY_INTERVAL_MS=0: off)
+    service = await createService(config, { availability: true });
   } catch (err) {
     // messages name the variable or the unreachable dependency; they never contain a key
     console.error(`cannot start: ${(err as Error).message}`);

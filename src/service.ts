@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
+import { AvailabilityPublisher } from './events/availability.js';
 import { OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger, safeError } from './logger.js';
@@ -33,6 +34,8 @@ export interface Service {
   logger: Logger;
   /** publishes the outbox to the Redis Stream (REDIS_URL set) */
   relay?: OutboxRelay | undefined;
+  /** writes availability.changed events (src/events/availability.ts); always there, started per `ServiceOptions.availability` */
+  availability: AvailabilityPublisher;
   telemetry: Telemetry;
   /** `draining = true` when graceful shutdown starts (readiness goes 503) */
   lifecycle: Lifecycle;
@@ -48,6 +51,12 @@ export interface ServiceOptions {
   rules?: RulesStore;
   /** start the outbox relay when REDIS_URL is set (default true) */
   relay?: boolean;
+  /**
+   * start the availability publisher's loop (default false: src/index.ts turns it on;
+   * ATP_AVAILABILITY_INTERVAL_MS=0 keeps it off). Tests leave it off and run
+   * `availability.publishOnce()` themselves, so no background writer races their counts.
+   */
+  availability?: boolean;
   /** tracing and metrics (tests inject one with an in-memory span exporter); default from config.
    * An injected instance is not shut down by stop(). */
   telemetry?: Telemetry;
@@ -108,6 +117,15 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       ? new OutboxRelay({ db: database.db, redis, stream: config.ATP_EVENTS_STREAM, maxLen: config.ATP_EVENTS_MAXLEN, logger, clock: opts.clock })
       : undefined;
   relay?.start();
+  const availability = new AvailabilityPublisher({
+    db: database.db,
+    rules,
+    intervalMs: config.ATP_AVAILABILITY_INTERVAL_MS,
+    keyChannels: () => keys.channels(),
+    logger,
+    clock: opts.clock,
+  });
+  if (opts.availability === true && config.ATP_AVAILABILITY_INTERVAL_MS > 0) availability.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => ({ ...allocator.depth, guarded: allocator.guardedStats }));
@@ -168,6 +186,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       if (timer) clearInterval(timer);
       await sweeping;
       await allocator.drain();
+      await availability.stop();
       await relay?.stop();
       await rules.stop();
       // the last metric export still reads the database (outbox lag): flush it before the pools close
@@ -175,5 +194,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, sweep, stop };
+  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, availability, sweep, stop };
 }

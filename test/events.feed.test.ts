@@ -176,7 +176,7 @@ describe('scopes and validation', () => {
     eventRoutes(router, {} as never);
     const doc = router.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
     const op = doc.paths?.['/v1/events']?.get;
-    expect(op?.parameters?.map((p) => ('name' in p ? p.name : undefined))).toEqual(['after', 'limit']);
+    expect(op?.parameters?.map((p) => ('name' in p ? p.name : undefined))).toEqual(['after', 'type', 'limit']);
     expect(doc.components?.schemas?.CloudEvent).toBeDefined();
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The event feed on the embedded default (PGlite: no Postgres server, no Redis): every change
- * is readable over GET /v1/events in order, with `next` cursors, and no relay is started.
+ * is readable over GET /v1/events in order, with `next` cursors, and no relay is started; the
+ * availability publisher's pass works there too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,11 @@ it('works on embedded PGlite without Redis', async () => {
     }
     expect(events.map((e) => e.type)).toEqual(['inventory.adjusted', 'reservation.created', 'sku.sold_out', 'reservation.released']);
     expect(events.filter((e) => e.subject === id).map((e) => e.type)).toEqual(['reservation.created', 'reservation.released']);
+
+    // the availability feed runs there too: one pass, the figure of the default channel `*`
+    expect(await local.availability.publishOnce()).toMatchObject({ full: true, emitted: 1 });
+    const feed = (await (await call('GET', `/v1/events?type=availability.changed&after=${after}`)).json()) as { events: CloudEvent[] };
+    expect(feed.events.map((e) => [e.subject, (e.data as { available: number }).available])).toEqual([['*/L', 3]]);
   } finally {
     await local.stop();
     rmSync(dir, { recursive: true, force: true });

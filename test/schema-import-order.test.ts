@@ -39,6 +39,6 @@ it('the routes that decorate rules and event schemas load after them too', async
   const doc = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
   const schemas = doc.components!.schemas as Record<string, { properties: Record<string, unknown> }>;
   expect(Object.keys(schemas.RulesDoc!.properties).sort()).toEqual(['channels', 'defaultTier', 'protect', 'skus', 'updatedAt', 'version']);
-  expect(Object.keys(schemas.Event!.properties)).toEqual(['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'atpseq', 'data']);
+  expect(Object.keys(schemas.Event!.properties)).toEqual(['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'dataschema', 'atpseq', 'data']);
   expect(doc.paths!['/rules']!.get!.responses!['200']).toMatchObject({ content: { 'application/json': { schema: { $ref: '#/components/schemas/RulesDoc' } } } });
 });

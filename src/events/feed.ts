@@ -10,7 +10,9 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
-import { type CloudEvent, cursorOf, type OutboxRow, toCloudEvent } from './types.js';
+import { type CloudEvent, cursorOf, type EventType, type OutboxRow, toCloudEvent } from './types.js';
+
+const AVAILABILITY_TYPE: EventType = 'availability.changed';
 
 export const CURSOR_RE = /^(\d{1,20})\.(\d{1,20})$/;
 export const START_CURSOR = '0.0';
@@ -24,8 +26,13 @@ export interface FeedPage {
 export interface FeedQuery {
   after?: string | undefined;
   limit: number;
-  /** only events about reservations of these channels (channel-scoped keys); undefined = everything */
+  /**
+   * only events about these channels (channel-scoped keys): reservations of theirs, and
+   * availability.changed of theirs; undefined = everything
+   */
   channels?: readonly string[] | undefined;
+  /** only events of these types; undefined = every type */
+  types?: readonly string[] | undefined;
 }
 
 export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
@@ -33,16 +40,24 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
   const m = CURSOR_RE.exec(after);
   if (!m) throw new Error(`invalid cursor ${after}`);
   const [, txid, id] = m as unknown as [string, string, string];
-  const scope = q.channels
-    ? sql`and data->'reservation'->>'channel' in (select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`
+  const mine = q.channels && sql`(select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`;
+  const scope = mine
+    ? sql`and (data->'reservation'->>'channel' in ${mine} or (type = ${AVAILABILITY_TYPE} and data->>'channel' in ${mine}))`
     : sql``;
+  // a literal for the availability feed alone, so the planner can use its partial index (outbox_availability_idx)
+  const types =
+    q.types === undefined
+      ? sql``
+      : q.types.length === 1 && q.types[0] === AVAILABILITY_TYPE
+        ? sql.raw(`and type = '${AVAILABILITY_TYPE}'`)
+        : sql`and type in (select jsonb_array_elements_text(${JSON.stringify(q.types)}::jsonb))`;
   const rows = await query<OutboxRow>(
     exec,
     sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
         from outbox
         where (txid, id) > (${txid}::xid8, ${id}::bigint)
           and txid < pg_snapshot_xmin(pg_current_snapshot())
-          ${scope}
+          ${scope} ${types}
         order by outbox.txid, outbox.id
         limit ${q.limit}`,
   );

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { Position, Reservation } from '../http/schemas.js';
 import { AllocationMove, Supply } from '../http/supply-schemas.js';
-import { CloudEvent, EVENT_TYPES, EventSchemas } from './types.js';
+import { CloudEvent, EVENT_TYPES, EVENT_VERSIONS, EVENTS_SCHEMA_ID, type EventType, EventSchemas, schemaDefOf } from './types.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: npm run events:doc -->';
 export const END = '<!-- END GENERATED -->';
@@ -22,6 +22,7 @@ const SUBJECTS: Record<string, string> = {
   'sku.sold_out': 'SKU',
   'sku.below_reorder_point': '`<sku>@<location>`',
   'shortpick.recorded': '`<sku>@<location>`',
+  'availability.changed': '`<channel>/<sku>`',
 };
 const subjectOf = (type: string) => SUBJECTS[type] ?? Object.entries(SUBJECTS).find(([k]) => k.endsWith('.') && type.startsWith(k))?.[1] ?? '';
 
@@ -46,7 +47,7 @@ export function eventsJsonSchema(): Record<string, unknown> {
   registry.add(Supply, { id: 'Supply' });
   registry.add(AllocationMove, { id: 'AllocationMove' });
   registry.add(CloudEvent, { id: 'CloudEvent' });
-  for (const t of EVENT_TYPES) registry.add(EventSchemas[t], { id: t });
+  for (const t of EVENT_TYPES) registry.add(EventSchemas[t], { id: schemaDefOf(t) });
   const out = z.toJSONSchema(registry, { uri: (id) => `#/$defs/${id}` }) as { schemas: Record<string, Record<string, unknown>> };
   const defs: Record<string, unknown> = {};
   for (const [id, s] of Object.entries(out.schemas)) {
@@ -55,15 +56,16 @@ export function eventsJsonSchema(): Record<string, unknown> {
   }
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
-    $id: 'https://atp.example.com/schemas/events.json',
+    $id: EVENTS_SCHEMA_ID,
     title: 'ATP service events',
-    description: 'Each event is a CloudEvent (#/$defs/CloudEvent) whose `data` matches #/$defs/<type>.',
+    description: 'Each event is a CloudEvent (#/$defs/CloudEvent) whose `data` matches #/$defs/<type> (#/$defs/<type>.v<n> for a versioned type: the CloudEvent `dataschema`).',
     $defs: defs,
   };
 }
 
 export function renderEventsDoc(): string {
-  const rows = EVENT_TYPES.map((t) => `| \`${t}\` | ${subjectOf(t)} | ${(EventSchemas[t].description ?? '').replace(/\|/g, '\\|')} |`);
+  const version = (t: EventType) => (EVENT_VERSIONS[t] === undefined ? '' : ` Payload version ${EVENT_VERSIONS[t]}: \`dataschema\` ends \`#/$defs/${schemaDefOf(t)}\`.`);
+  const rows = EVENT_TYPES.map((t) => `| \`${t}\` | ${subjectOf(t)} | ${(EventSchemas[t].description ?? '').replace(/\|/g, '\\|')}${version(t)} |`);
   return [
     BEGIN,
     '',

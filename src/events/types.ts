@@ -6,7 +6,7 @@
  *
  * Subjects: reservation, allocation and backorder events → the reservation id; supply events →
  * the supply id; inventory.adjusted and sku.below_reorder_point → `<sku>@<location>`;
- * sku.sold_out → the SKU.
+ * sku.sold_out → the SKU; availability.changed → `<channel>/<sku>`.
  */
 import { z } from '@hono/zod-openapi'; // not plain zod: routes call .openapi() on these schemas (see rules/schema.ts)
 import { Position, Reservation } from '../http/schemas.js';
@@ -105,7 +105,31 @@ export const EventSchemas = {
     .object({ before: Supply, supply: Supply, reason: z.string(), note: z.string().nullable(), actor: z.string() })
     .describe('Inbound supply changed (expected date slipped or advanced, quantity cut, reference).'),
   'supply.cancelled': z.object({ supply: Supply, note: z.string().nullable(), actor: z.string() }).describe('Inbound supply was cancelled; its backorders were re-planned.'),
+  'availability.changed': z
+    .object({
+      sku: z.string(),
+      channel: z.string().describe('a channel the rules or the API keys name, or `*`: any channel the rules do not name'),
+      available: z.number().int().min(0).describe('what GET /v1/atp?sku=<sku>&channel=<channel> answers as `channel.available` at `asOf` under `rulesVersion`'),
+      previous: z.number().int().min(0).nullable().describe('the figure of the previous availability.changed of this SKU and channel; null for the first'),
+      rulesVersion: z.number().int().min(0),
+      asOf: IsoTime.describe('the instant of the snapshot the figure was computed from (also the event `time`)'),
+    })
+    .describe(
+      'The figure a channel may sell of a SKU changed (stock, holds or rules). Coalesced: at most one per SKU and channel per ATP_AVAILABILITY_INTERVAL_MS, carrying the figure at the end of the interval. Subject `<channel>/<sku>`.',
+    ),
 } as const;
+
+/**
+ * Event types with a versioned payload: their CloudEvents carry `dataschema`, the URI of the
+ * payload's JSON Schema (`${EVENTS_SCHEMA_ID}#/$defs/<type>.v<n>`). A compatible change (a new
+ * optional field) keeps the version; an incompatible one is a new version (docs/EVENTS.md).
+ */
+export const EVENT_VERSIONS: Partial<Record<EventType, number>> = { 'availability.changed': 1 };
+export const EVENTS_SCHEMA_ID = 'https://atp.example.com/schemas/events.json';
+/** The `$defs` name of a type's payload schema: `<type>.v<n>` when versioned, else the type. */
+export const schemaDefOf = (type: EventType): string => (EVENT_VERSIONS[type] === undefined ? type : `${type}.v${EVENT_VERSIONS[type]}`);
+const dataschemaOf = (type: string): string | undefined =>
+  isEventType(type) && EVENT_VERSIONS[type] !== undefined ? `${EVENTS_SCHEMA_ID}#/$defs/${schemaDefOf(type)}` : undefined;
 
 export type EventType = keyof typeof EventSchemas;
 export const EVENT_TYPES = Object.keys(EventSchemas) as EventType[];
@@ -143,6 +167,7 @@ export const CloudEvent = z
     subject: z.string(),
     time: IsoTime.describe('when the change was written (transaction time of the writer)'),
     datacontenttype: z.literal('application/json'),
+    dataschema: z.url().optional().describe('URI of the JSON Schema of `data`, with its version (`…#/$defs/<type>.v<n>`); set for versioned types'),
     atpseq: z
       .string()
       .regex(/^\d+\.\d+$/)
@@ -173,6 +198,7 @@ export function toCloudEvent(r: OutboxRow): CloudEvent {
     subject: r.subject,
     time: new Date(r.created_at).toISOString(),
     datacontenttype: 'application/json',
+    ...(dataschemaOf(r.type) ? { dataschema: dataschemaOf(r.type) } : {}),
     atpseq: cursorOf(r),
     data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
   };

@@ -54,6 +54,11 @@ export class KeyRing {
     return this.entries.length === 0;
   }
 
+  /** Every channel some key may act as (the availability feed computes a figure for each). */
+  channels(): string[] {
+    return [...new Set(this.entries.flatMap((e) => [...e.principal.channels]))].sort();
+  }
+
   /** The principal for an Authorization header value; throws 401 when absent or unknown. */
   authenticate(header: string | undefined): Principal {
     if (this.open) return OPEN_PRINCIPAL;

@@ -2,13 +2,13 @@
  * GET /v1/events: the event feed from the outbox (CloudEvents 1.0), for consumers without Redis
  * and for the embedded default. Paging: pass the `next` of one page as `after` of the next; each
  * event appears once, in the stream's order (see src/events/feed.ts).
- * Scopes: admin and oms keys read every event; a channel key reads only the events about
- * reservations of its own channels (reservation.*, backorder.*, allocation.*); inventory, supply
- * and SKU events are not channel data.
+ * Scopes: admin and oms keys read every event; a channel key reads only the events about its own
+ * channels: reservations of theirs (reservation.*, backorder.*, allocation.*) and their
+ * availability.changed; inventory, supply and other SKU events are not channel data.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { CURSOR_RE, readEvents, START_CURSOR } from '../../events/feed.js';
-import { CloudEvent } from '../../events/types.js';
+import { CloudEvent, EVENT_TYPES, isEventType } from '../../events/types.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
@@ -30,6 +30,16 @@ const EventsQuery = z.object({
     }, 'cursor out of range')
     .optional()
     .openapi({ param: { name: 'after', in: 'query' }, description: 'start after this cursor; omit to start at the oldest retained event', example: START_CURSOR }),
+  type: z
+    .string()
+    .transform((v) => [...new Set(v.split(',').map((t) => t.trim()))])
+    .refine((ts) => ts.every(isEventType), { message: `a comma-separated list of event types: ${EVENT_TYPES.join(', ')}` })
+    .optional()
+    .openapi({
+      param: { name: 'type', in: 'query' },
+      description: 'only events of these types (comma-separated), e.g. `availability.changed`; `next` still advances past the others',
+      example: 'availability.changed',
+    }),
   limit: z.coerce
     .number()
     .int('must be a whole number')
@@ -54,16 +64,16 @@ export function eventRoutes(app: Router, deps: AppDeps) {
       tags: ['events'],
       summary: 'Read the event feed (CloudEvents from the outbox), in commit-safe order',
       description:
-        'Events come in the same order as on the Redis Stream: only transactions that every reader can already see, sorted by (transaction id, row id). Page with `after=<next>`. Delivery is at least once overall (the same `id` can reach you by stream and by feed): dedupe on `id`. Channel keys see only events about reservations of their own channels (reservation.*, backorder.*, allocation.*). Rows older than ATP_OUTBOX_RETENTION_HOURS are deleted.',
+        'Events come in the same order as on the Redis Stream: only transactions that every reader can already see, sorted by (transaction id, row id). Page with `after=<next>`; `type=` keeps only some types. Delivery is at least once overall (the same `id` can reach you by stream and by feed): dedupe on `id`. Channel keys see only events about their own channels: reservations of theirs (reservation.*, backorder.*, allocation.*) and availability.changed of theirs. Rows older than ATP_OUTBOX_RETENTION_HOURS are deleted.',
       request: { query: EventsQuery },
       responses: { 200: jsonResponse(EventsPage, 'one page of events'), ...problemResponses(400, 401, 403, 503) },
     }),
     async (c) => {
       const p = c.get('principal');
       requireScope(p, 'read'); // admin, oms or channel keys (a metrics-only key is refused)
-      const { after, limit } = c.req.valid('query');
+      const { after, limit, type } = c.req.valid('query');
       const channels = p.admin || p.oms ? undefined : [...p.channels];
-      return c.json(await readEvents(deps.database.db, { after, limit, channels }), 200);
+      return c.json(await readEvents(deps.database.db, { after, limit, channels, types: type }), 200);
     },
   );
 }
