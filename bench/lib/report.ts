@@ -85,7 +85,7 @@ export function lineChart(title: string, series: Series[], attrs: string): strin
 export function latencyChart(rows: { name: string; p: Record<'p50' | 'p95' | 'p99' | 'max', number> }[]): string {
   const W = 900;
   const L = 170;
-  const R = 20;
+  const R = 50;
   const rowH = 46;
   const T = 30;
   const H = T + rows.length * rowH + 30;
