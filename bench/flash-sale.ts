@@ -407,7 +407,11 @@ async function main() {
   }
   console.log('');
   printTable(results);
-  const summary = { machine: machine(), command: `npm run bench:flash-sale -- ${process.argv.slice(2).join(' ')}`.trim(), medians: medians(results), runs: results };
+  const notes = [
+    `${opts.connections} connections, ${opts.durationMs / 1000} s per scenario, fixed rate ${opts.rate}/s offered; hot SKU ${opts.hotStock.toLocaleString('en-US')} units.`,
+    "Ratios: the hot scenario's successful reservations/s (sold-out: answers/s) ÷ the trivial Hono route's answers/s, or ÷ the direct-Postgres baseline / the reference writer, same run.",
+  ];
+  const summary = { machine: machine(), command: `npm run bench:flash-sale -- ${process.argv.slice(2).join(' ')}`.trim(), notes, medians: medians(results), runs: results };
   console.log(JSON.stringify(summary, null, 2));
   const files = writeResults(resultPaths(quick ? 'flash-sale-quick' : 'flash-sale', values.json), summary, {
     title: `ATP service — flash sale${quick ? ' (quick)' : ''}`,
@@ -415,10 +419,7 @@ async function main() {
     machine: summary.machine,
     runs: results,
     targets: FLASH_SALE_TARGETS,
-    notes: [
-      `${opts.connections} connections, ${opts.durationMs / 1000} s per scenario, fixed rate ${opts.rate}/s offered; hot SKU ${opts.hotStock.toLocaleString('en-US')} units.`,
-      "Ratios: the hot scenario's successful reservations/s (sold-out: answers/s) ÷ the trivial Hono route's answers/s, or ÷ the direct-Postgres baseline / the reference writer, same run.",
-    ],
+    notes,
   });
   console.error(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}`);
   if (profileDir) console.error(`CPU profiles in ${profileDir} (open in Chrome DevTools or speedscope)`);

@@ -423,9 +423,14 @@ async function main() {
   const c = cpus();
   const command = `npm run bench:mixed -- ${process.argv.slice(2).join(' ')}`.trim();
   const machine = { node: process.version, cpus: `${c.length} × ${c[0]?.model ?? '?'}`, date: new Date().toISOString() };
+  const notes = [
+    `${o.skus} SKUs (stock by Zipf rank), Zipf ${o.zipf}; reads and promise on ${o.readConnections} connections, mixed on ${o.connections}; ${o.durationMs / 1000} s per scenario.`,
+    'Ratios: 2xx answers/s of the scenario ÷ 2xx answers/s of the trivial Hono GET route at the same connection count, same run. mixed-ops counts every answered operation except 429/5xx/transport errors; mixed-orders counts reservations created.',
+  ];
   const summary = {
     machine,
     command,
+    notes,
     medians: {
       ordersPerSec: m((r) => r.ordersPerSec),
       opsPerSec: m((r) => r.opsPerSec),
@@ -440,10 +445,7 @@ async function main() {
     machine,
     runs: results,
     targets: TARGETS,
-    notes: [
-      `${o.skus} SKUs (stock by Zipf rank), Zipf ${o.zipf}; reads and promise on ${o.readConnections} connections, mixed on ${o.connections}; ${o.durationMs / 1000} s per scenario.`,
-      'Ratios: 2xx answers/s of the scenario ÷ 2xx answers/s of the trivial Hono GET route at the same connection count, same run. mixed-ops counts every answered operation except 429/5xx/transport errors; mixed-orders counts reservations created.',
-    ],
+    notes,
   });
   console.log(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}`);
   process.exit(ok ? 0 : 1);

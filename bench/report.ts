@@ -12,6 +12,7 @@ import { renderReport, type ReportRun } from './lib/report.js';
 type Op = { count: number; perSec: number; statuses: Record<string, number>; p50: number; p95: number; p99: number; max: number };
 interface Saved {
   command?: string;
+  notes?: string[];
   machine?: Record<string, unknown>;
   runs?: (Partial<ReportRun> & { startedAt: string; ops?: Record<string, Op> })[];
 }
@@ -44,6 +45,6 @@ for (const f of files) {
     continue;
   }
   const out = f.replace(/\.json$/i, '') + '.html';
-  writeFileSync(out, renderReport({ title: flash ? 'ATP service — flash sale' : 'ATP service — reads, promise and mixed workload', command: saved.command ?? '?', machine: saved.machine, runs, targets: flash ? FLASH_SALE_TARGETS : TARGETS }));
+  writeFileSync(out, renderReport({ title: flash ? 'ATP service — flash sale' : 'ATP service — reads, promise and mixed workload', command: saved.command ?? '?', machine: saved.machine, runs, targets: flash ? FLASH_SALE_TARGETS : TARGETS, notes: saved.notes }));
   console.log(out);
 }

@@ -35,7 +35,8 @@ const PCT_COLORS: Record<string, string> = { p50: '#1a7f37', p95: '#bf8700', p99
 export const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-const fmt = (x: number): string => (Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : String(Math.round(x * 100) / 100));
+const fmt = (x: number): string =>
+  Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : x !== 0 && Math.abs(x) < 0.1 ? String(Number(x.toPrecision(2))) : String(Math.round(x * 100) / 100);
 
 /** A round upper bound for an axis: 1, 2 or 5 × 10^k at or above x. */
 function niceMax(x: number): number {
@@ -85,7 +86,7 @@ export function lineChart(title: string, series: Series[], attrs: string): strin
 export function latencyChart(rows: { name: string; p: Record<'p50' | 'p95' | 'p99' | 'max', number> }[]): string {
   const W = 900;
   const L = 170;
-  const R = 50;
+  const R = 70;
   const rowH = 46;
   const T = 30;
   const H = T + rows.length * rowH + 30;
