@@ -16,8 +16,10 @@
  * units sold == stock when demand exceeded it, one reservation.created event per reservation,
  * reservations == first 201 answers). Prints progress, a table and a JSON summary; exits 1 if an
  * invariant fails. `--quick` (≤ 60 s) runs only the correctness scenarios at small scale (CI).
+ * Writes the JSON (`--json FILE`, default bench/results/flash-sale-<UTC time>.json) and, next to
+ * it, a self-contained HTML report (bench/lib/report.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +30,7 @@ import { closedLoop, closedLoopFn, median, openLoop, type Req, type Stats } from
 import { cpuDelta, cpuSecondsOf, postgresCpu } from './lib/cpu.js';
 import { ADMIN_URL } from './lib/db.js';
 import { OMS_KEY, ROOT, startReference, startService, startTrivial } from './lib/proc.js';
+import { loadAverage, resultPaths, writeResults } from './lib/results.js';
 
 export interface FlashSaleOptions {
   connections: number;
@@ -51,6 +54,8 @@ export interface FlashSaleOptions {
 
 export interface FlashSaleResult {
   startedAt: string;
+  /** os.loadavg() at the start and the end of the run (the box is shared) */
+  loadAvg?: { start: number[]; end: number[] };
   options: Omit<FlashSaleOptions, 'log'>;
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
@@ -86,6 +91,7 @@ function reservations(tag: string, sku: string, replayShare = 0): (i: number) =>
 export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const startedAt = new Date().toISOString();
+  const load0 = loadAverage();
   const tag = `r${Date.now().toString(36)}`;
   const db = await createBenchDatabase();
   log(`database ${db.name}`);
@@ -221,7 +227,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   if (cpu && trivialCpu !== undefined) cpu.trivialUsPerRequest = trivialCpu;
   if (cpu && soldOutCpu !== undefined) cpu.soldOutUsPerRequest = soldOutCpu;
   if (cpu && referenceCpu !== undefined) cpu.referenceUsPerReservation = referenceCpu;
-  return { startedAt, options, scenarios, ratios, cpu, invariants };
+  return { startedAt, loadAvg: { start: load0, end: loadAverage() }, options, scenarios, ratios, cpu, invariants };
 }
 
 function mergeStats(label: string, a: Stats, b: Stats): Stats {
@@ -237,12 +243,21 @@ function mergeStats(label: string, a: Stats, b: Stats): Stats {
     created: a.created + b.created,
     replayed: a.replayed + b.replayed,
     createdPerSec: Math.round((a.created + b.created) / seconds),
+    okPerSec: Math.round(((a.okPerSec * a.seconds) + (b.okPerSec * b.seconds)) / seconds),
+    timeline: sumTimelines(a.timeline, b.timeline),
     p50: Math.max(a.p50, b.p50),
     p95: Math.max(a.p95, b.p95),
     p99: Math.max(a.p99, b.p99),
     max: Math.max(a.max, b.max),
     errorRate: Math.round(((a.errorRate * a.requests + b.errorRate * b.requests) / (a.requests + b.requests)) * 100) / 100,
   };
+}
+
+/** Two processes' timelines, second by second. */
+function sumTimelines(a: Stats['timeline'], b: Stats['timeline']): Stats['timeline'] {
+  if (!a || !b) return a ?? b;
+  const add = (x: number[], y: number[]) => Array.from({ length: Math.max(x.length, y.length) }, (_, i) => (x[i] ?? 0) + (y[i] ?? 0));
+  return { answers: add(a.answers, b.answers), ok: add(a.ok, b.ok) };
 }
 
 /**
@@ -392,12 +407,27 @@ async function main() {
   }
   console.log('');
   printTable(results);
-  const summary = { machine: machine(), command: `npm run bench:flash-sale -- ${process.argv.slice(2).join(' ')}`.trim(), medians: medians(results), runs: results };
+  const notes = [
+    `${opts.connections} connections, ${opts.durationMs / 1000} s per scenario, fixed rate ${opts.rate}/s offered; hot SKU ${opts.hotStock.toLocaleString('en-US')} units.`,
+    "Ratios: the hot scenario's successful reservations/s (sold-out: answers/s) ÷ the trivial Hono route's answers/s, or ÷ the direct-Postgres baseline / the reference writer, same run.",
+  ];
+  const summary = { machine: machine(), command: `npm run bench:flash-sale -- ${process.argv.slice(2).join(' ')}`.trim(), notes, medians: medians(results), runs: results };
   console.log(JSON.stringify(summary, null, 2));
-  if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2));
+  const files = writeResults(resultPaths(quick ? 'flash-sale-quick' : 'flash-sale', values.json), summary, {
+    title: `ATP service — flash sale${quick ? ' (quick)' : ''}`,
+    command: summary.command,
+    machine: summary.machine,
+    runs: results,
+    targets: FLASH_SALE_TARGETS,
+    notes,
+  });
+  console.error(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}`);
   if (profileDir) console.error(`CPU profiles in ${profileDir} (open in Chrome DevTools or speedscope)`);
   process.exit(results.every((r) => r.invariants.ok) ? 0 : 1);
 }
+
+/** Issue 14's targets for the flash-sale ratios (met when ≥). */
+export const FLASH_SALE_TARGETS: Record<string, number> = { hotVsTrivial: 0.5, hotVsReference: 0.9, soldOutVsTrivial: 0.8 };
 
 export function machine() {
   const c = cpus();
