@@ -17,6 +17,7 @@ import { RedisRulesStore } from './rules/redis-store.js';
 import { PostgresRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { Catalog } from './services/catalog.js';
+import { Reader } from './reads/reader.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
 import { sql } from 'drizzle-orm';
 import { query } from './db/client.js';
@@ -29,6 +30,8 @@ export interface Service {
   rules: RulesStore;
   allocator: Allocator;
   catalog: Catalog;
+  /** the read path: ATP, promise, the sold-out check (one shared statement per in-flight interval) */
+  reads: Reader;
   keys: KeyRing;
   logger: Logger;
   /** publishes the outbox to the Redis Stream (REDIS_URL set) */
@@ -109,6 +112,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       : undefined;
   relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
+  const reads = new Reader({ exec: database.reads, rules, config, concurrency: database.readConcurrency, clock: opts.clock });
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => allocator.depth);
   // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
@@ -120,7 +124,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     return Number(row?.lag ?? 0);
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
+  const app = createApp({ config, database, rules, allocator, catalog, reads, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
 
   const sweep = async () => {
     let total = 0;
@@ -168,6 +172,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       if (timer) clearInterval(timer);
       await sweeping;
       await allocator.drain();
+      await reads.drain();
       await relay?.stop();
       await rules.stop();
       // the last metric export still reads the database (outbox lag): flush it before the pools close
@@ -175,5 +180,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, sweep, stop };
+  return { app, database, rules, allocator, catalog, reads, keys, logger, telemetry, lifecycle, relay, sweep, stop };
 }
