@@ -112,7 +112,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       : undefined;
   relay?.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
-  const reads = new Reader({ exec: database.reads, rules, config, concurrency: database.readConcurrency, clock: opts.clock });
+  const reads = new Reader({ exec: database.readStatement, rules, config, concurrency: database.readConcurrency, clock: opts.clock });
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => allocator.depth);
   // default outbox lag: age of the oldest unpublished event (the relay sets published_at)

@@ -11,7 +11,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import type { Exec } from '../src/db/client.js';
+import type { ReadStatement } from '../src/db/client.js';
 import { Overloaded } from '../src/domain/errors.js';
 import { ReadBatcher } from '../src/reads/batcher.js';
 import { ReadRules } from '../src/reads/rules.js';
@@ -49,14 +49,12 @@ function gated() {
   const held: (() => void)[] = [];
   let executed = 0;
   const waiters: (() => void)[] = [];
-  const exec: Exec = {
-    execute: (async (q: never) => {
-      const res = await svc.database.reads.execute(q);
-      executed++;
-      for (const w of waiters.splice(0)) w();
-      await new Promise<void>((r) => held.push(r));
-      return res;
-    }) as Exec['execute'],
+  const exec: ReadStatement = async (text, params) => {
+    const res = await svc.database.readStatement(text, params);
+    executed++;
+    for (const w of waiters.splice(0)) w();
+    await new Promise<void>((r) => held.push(r));
+    return res;
   };
   return {
     exec,

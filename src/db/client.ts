@@ -17,10 +17,11 @@ export type Exec = Pick<Db, 'execute'>;
 export interface Database {
   db: Db;
   /**
-   * The read path's pool (ATP_READ_POOL_MAX connections to the same primary): reads never wait
-   * for a connection behind write batches. PGlite: the one connection, `db`.
+   * One statement on the read path's pool (ATP_READ_POOL_MAX connections to the same primary:
+   * reads never wait for a connection behind write batches), as a named prepared statement (planned
+   * once per connection). PGlite: the one connection.
    */
-  reads: Db;
+  readStatement: ReadStatement;
   /** read statements that can usefully run at once (the read pool's size) */
   readConcurrency: number;
   mode: 'postgres' | 'pglite';
@@ -28,6 +29,9 @@ export interface Database {
   concurrency: number;
   close(): Promise<void>;
 }
+
+/** A fixed statement text with $n parameters → its rows (json columns parsed). */
+export type ReadStatement = (text: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
 
 /** Run one raw statement and return its rows, whichever driver is underneath. */
 export async function query<T>(exec: Exec, statement: SQL): Promise<T[]> {
@@ -63,7 +67,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     const db = drizzle({ client }) as unknown as Db;
     return {
       db,
-      reads: drizzle({ client: readClient }) as unknown as Db,
+      readStatement: (text, params) => readClient.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<Record<string, unknown>[]>,
       readConcurrency: config.ATP_READ_POOL_MAX,
       mode: 'postgres',
       concurrency: config.ATP_DB_POOL_MAX,
@@ -88,7 +92,8 @@ export async function openDatabase(config: Config): Promise<Database> {
         lock.release();
       }
     };
-    return { db, reads: db, readConcurrency: 1, mode: 'pglite', concurrency: 1, close };
+    const readStatement: ReadStatement = async (text, params) => (await client.query<Record<string, unknown>>(text, params as unknown[])).rows;
+    return { db, readStatement, readConcurrency: 1, mode: 'pglite', concurrency: 1, close };
   } catch (err) {
     lock.release();
     throw err;

@@ -13,7 +13,7 @@
  * that rode on it (the caller maps the error: 503 when Postgres is unreachable).
  */
 import type { Clock } from '../db/clock.js';
-import type { Exec } from '../db/client.js';
+import type { ReadStatement } from '../db/client.js';
 import { Overloaded } from '../domain/errors.js';
 import type { RulesDocument } from '../rules/schema.js';
 import type { ReadRules } from './rules.js';
@@ -33,7 +33,8 @@ export interface ReadResult {
 }
 
 export interface ReadBatcherOptions {
-  exec: Exec;
+  /** runs the read statement on the read pool */
+  exec: ReadStatement;
   rules: ReadRules;
   /** read statements in flight at once (the read pool's size) */
   concurrency: number;

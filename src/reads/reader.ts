@@ -11,7 +11,7 @@
  */
 import type { Config } from '../config.js';
 import { type Clock, ttlClock } from '../db/clock.js';
-import type { Exec } from '../db/client.js';
+import type { ReadStatement } from '../db/client.js';
 import { availableOf } from '../domain/allocate.js';
 import type { RulesStore } from '../rules/store.js';
 import { CatalogView } from '../services/catalog.js';
@@ -24,7 +24,7 @@ import { type PromiseInput, promiseAnswer, promiseRead } from './promise.js';
 import { ReadRules } from './rules.js';
 
 export interface ReaderOptions {
-  exec: Exec;
+  exec: ReadStatement;
   rules: RulesStore;
   config: Pick<Config, 'ATP_READ_QUEUE_MAX' | 'ATP_READ_BATCH_SKUS' | 'ATP_READ_RATE_PER_KEY' | 'ATP_READ_RATE_BURST'>;
   concurrency: number;

@@ -10,14 +10,11 @@
  * - the statement's instant (Postgres now() to the ms, or the test clock, db/clock.ts).
  * No locks, no transaction. `Snapshot.slice` gives one request its SKUs' part.
  */
-import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Exec, query } from '../db/client.js';
+import { asDate, type Clock } from '../db/clock.js';
+import type { ReadStatement } from '../db/client.js';
 import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
 import type { Component } from '../services/catalog.js';
 import { pgArray } from '../services/reserve.js';
-
-const ISO = sql.raw(`'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`);
 
 /** An open inbound supply row as the read path needs it. */
 export interface SupplyRow {
@@ -101,30 +98,34 @@ function group<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
 }
 
 /**
+ * The statement, one fixed text (a named prepared statement: planned once per connection).
+ * $1 requested SKUs, $2 the rules version the caller knows, $3 location ids, $4 the test clock's
+ * instant or null (Postgres now() to the millisecond, db/clock.ts).
+ */
+const STATEMENT = `with req as (select $1::text[] as skus),
+  k as (select kit_sku, component_sku, qty from kit_components where kit_sku = any((select skus from req)::text[])),
+  ph as (select array(select unnest(skus) from req union select component_sku from k) as skus),
+  r as (select version, case when version > $2::bigint then doc::text end as doc,
+               case when version > $2::bigint then to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') end as at
+        from rules order by version desc limit 1)
+select coalesce($4::timestamptz, date_trunc('milliseconds', now())) as now,
+  (select json_agg(json_build_array(p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock) order by p.sku, p.location)
+     from positions p join locations l on l.id = p.location where p.sku = any((select skus from ph)::text[])) as positions,
+  (select json_agg(json_build_array(s.id, s.sku, s.location, l.rank, s.qty, s.received_qty, s.allocated_qty, s.expected_at) order by s.sku, s.expected_at, s.id)
+     from supply s join locations l on l.id = s.location where s.sku = any((select skus from ph)::text[]) and s.status = 'open') as supply,
+  (select json_agg(json_build_array(h.sku, h.channel, h.reserved)) from channel_holds h where h.sku = any((select skus from ph)::text[])) as holds,
+  (select json_agg(json_build_array(kit_sku, component_sku, qty) order by kit_sku, component_sku) from k) as kits,
+  (select json_agg(json_build_array(u.sku, u.unit, u.factor)) from sku_units u where u.sku = any((select skus from req)::text[])) as units,
+  (select json_agg(id) from locations where id = any($3::text[])) as locations,
+  (select version from r) as rules_version, (select doc from r) as rules_doc, (select at from r) as rules_at`;
+
+/**
  * Run the read statement for `skus` (requested SKUs; kits among them bring their components).
  * `knownRulesVersion`: the document comes back only for a newer version. `locations`: ids to check.
  * Errors: whatever the driver throws (the caller maps them; a read changes nothing).
  */
-export async function readSnapshot(exec: Exec, skus: readonly string[], knownRulesVersion: number, locations: readonly string[], clock?: Clock): Promise<Snapshot> {
-  const [row] = await query<Row>(
-    exec,
-    sql`with req as (select ${pgArray(skus)}::text[] as skus),
-         k as (select kit_sku, component_sku, qty from kit_components where kit_sku = any((select skus from req)::text[])),
-         ph as (select array(select unnest(skus) from req union select component_sku from k) as skus),
-         r as (select version, case when version > ${knownRulesVersion}::bigint then doc::text end as doc,
-                      case when version > ${knownRulesVersion}::bigint then to_char(created_at at time zone 'UTC', ${ISO}) end as at
-               from rules order by version desc limit 1)
-        select ${nowSql(clock)} as now,
-          (select json_agg(json_build_array(p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock) order by p.sku, p.location)
-             from positions p join locations l on l.id = p.location where p.sku = any((select skus from ph)::text[])) as positions,
-          (select json_agg(json_build_array(s.id, s.sku, s.location, l.rank, s.qty, s.received_qty, s.allocated_qty, s.expected_at) order by s.sku, s.expected_at, s.id)
-             from supply s join locations l on l.id = s.location where s.sku = any((select skus from ph)::text[]) and s.status = 'open') as supply,
-          (select json_agg(json_build_array(h.sku, h.channel, h.reserved)) from channel_holds h where h.sku = any((select skus from ph)::text[])) as holds,
-          (select json_agg(json_build_array(kit_sku, component_sku, qty) order by kit_sku, component_sku) from k) as kits,
-          (select json_agg(json_build_array(u.sku, u.unit, u.factor)) from sku_units u where u.sku = any((select skus from req)::text[])) as units,
-          (select json_agg(id) from locations where id = any(${pgArray(locations)}::text[])) as locations,
-          (select version from r) as rules_version, (select doc from r) as rules_doc, (select at from r) as rules_at`,
-  );
+export async function readSnapshot(run: ReadStatement, skus: readonly string[], knownRulesVersion: number, locations: readonly string[], clock?: Clock): Promise<Snapshot> {
+  const [row] = (await run(STATEMENT, [pgArray(skus), knownRulesVersion, pgArray(locations), clock ? clock.now().toISOString() : null])) as Row[];
   const r = row!;
   const positions = group(
     (parsed<Row['positions']>(r.positions) ?? []).map(([sku, location, rank, onHand, reserved, qualityHold, safetyStock]): PositionState => ({ sku, location, rank, onHand, reserved, qualityHold, safetyStock })),
