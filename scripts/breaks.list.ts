@@ -231,4 +231,46 @@ export const BREAKS: Break[] = [
     edits: [{ file: GUARDED, find: 'or (q.floor > 0 and (g.on_hand <> q.on_hand or g.avail < q.floor)))', replace: 'or false)' }],
     tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a protection floor computed from a stale onHand fails its guard' }],
   },
+  {
+    id: 'reads-one-statement',
+    what: 'a read costs a second statement (round trips per read: 1)',
+    edits: [{ file: 'src/reads/batcher.ts', find: 'const snapshot = await readSnapshot(', replace: 'await readSnapshot(this.opts.exec, [], 0, []);\n      const snapshot = await readSnapshot(' }],
+    tests: [
+      { file: 'test/reads.round-trips.test.ts', name: 'GET /v1/atp of one SKU for a channel is one statement' },
+      { file: 'test/reads.round-trips.test.ts', name: 'POST /v1/promise is one statement' },
+    ],
+  },
+  {
+    id: 'reads-join-in-flight',
+    what: 'reads that arrive while a read statement is in flight are answered from it (they miss writes acknowledged before they arrived)',
+    edits: [{ file: 'src/reads/batcher.ts', find: '      for (const w of batch) w.resolve({ snapshot, rules });', replace: '      for (const w of [...batch, ...this.waiting.splice(0)]) w.resolve({ snapshot, rules });' }],
+    tests: [{ file: 'test/reads.batching.test.ts', name: 'reads that arrive while a statement is in flight share the next statement, and see what was written before they arrived' }],
+  },
+  {
+    id: 'reads-queue-unbounded',
+    what: 'the read queue has no bound (reads queue for seconds instead of 429)',
+    edits: [{ file: 'src/reads/batcher.ts', find: 'if (this.waiting.length >= this.opts.maxQueue) {', replace: 'if (this.waiting.length >= this.opts.maxQueue && this.shed < 0) {' }],
+    tests: [{ file: 'test/reads.batching.test.ts', name: 'the read queue is bounded: past it a read is refused at once with 429 and Retry-After' }],
+  },
+  {
+    id: 'reads-rate-limit',
+    what: 'GET /v1/atp takes no token from the per-key rate limit',
+    edits: [{ file: 'src/reads/reader.ts', find: '    this.limit.take(caller);\n    const { snapshot, rules } = await this.batcher.read({ skus: q.skus });', replace: '    const { snapshot, rules } = await this.batcher.read({ skus: q.skus });' }],
+    tests: [{ file: 'test/reads.batching.test.ts', name: 'per-key rate limit: 429 rate-limited naming the limit for the key over it, not for others; refills with time' }],
+  },
+  {
+    id: 'reads-rules-stale',
+    what: "reads apply the instance's rules in memory, not the newer version their statement saw (another instance's PUT is missed until the poll)",
+    edits: [{ file: 'src/reads/rules.ts', find: '    if (!row || row.version <= mine.version) return mine;', replace: '    if (row || !row) return mine;' }],
+    tests: [{ file: 'test/reads.instances.test.ts', name: 'rules put through A are applied by the next read through B (its poll would take a minute)' }],
+  },
+  {
+    id: 'reads-soldout-unconfirmed',
+    what: 'the sold-out memory refuses without the shared read forgetting SKUs restocked elsewhere',
+    edits: [{ file: 'src/reads/reader.ts', find: 'for (const sku of suspects) if (stocked(sku)) memory.forget(sku);', replace: 'for (const sku of suspects) if (stocked(sku) && sku === "") memory.forget(sku);' }],
+    tests: [
+      { file: 'test/reads.instances.test.ts', name: "B's sold-out memory never refuses a SKU that A restocked" },
+      { file: 'test/flash-sale.test.ts', name: 'a restock through another instance is seen by the next request, before the memory TTL has passed' },
+    ],
+  },
 ];

@@ -118,6 +118,16 @@ export const ConfigSchema = z.object({
   ATP_LANE_CONCURRENCY: int(1, 1, 16),
   /** latency budget for the allocation queue: a request whose estimated wait exceeds it gets 429 + Retry-After (0: shed whenever it would wait behind a batch) */
   ATP_QUEUE_BUDGET_MS: int(1000, 0, 600_000),
+  /** connections of the read pool (GET /v1/atp, POST /v1/promise): read statements in flight at once, apart from the write path's ATP_DB_POOL_MAX */
+  ATP_READ_POOL_MAX: int(4, 1, 100),
+  /** most reads waiting for a read statement in one instance; past it a read is answered 429 overloaded + Retry-After */
+  ATP_READ_QUEUE_MAX: int(10_000, 1, 1_000_000),
+  /** most SKUs one read statement covers (the reads waiting beyond it go in the next statement) */
+  ATP_READ_BATCH_SKUS: int(5000, 100, 100_000),
+  /** per-key rate limit of reads (ATP, promise), reads/s per API key and instance; 0: off. Over it: 429 rate-limited naming the limit */
+  ATP_READ_RATE_PER_KEY: int(0, 0, 1_000_000),
+  /** burst of the per-key read limit (0: one second's worth) */
+  ATP_READ_RATE_BURST: int(0, 0, 10_000_000),
   /** how long an instance trusts a sold-out observation before asking Postgres again (0: off) */
   ATP_SOLDOUT_TTL_MS: int(250, 0, 60_000),
 }).superRefine((c, ctx) => {

@@ -18,6 +18,7 @@ import { RedisRulesStore } from './rules/redis-store.js';
 import { PostgresRulesStore, type RulesStore } from './rules/store.js';
 import { Allocator } from './services/allocator.js';
 import { Catalog } from './services/catalog.js';
+import { Reader } from './reads/reader.js';
 import { expireDue, purgeIdempotency } from './services/expiry.js';
 import { sql } from 'drizzle-orm';
 import { query } from './db/client.js';
@@ -30,6 +31,8 @@ export interface Service {
   rules: RulesStore;
   allocator: Allocator;
   catalog: Catalog;
+  /** the read path: ATP, promise, the sold-out check (one shared statement per in-flight interval) */
+  reads: Reader;
   keys: KeyRing;
   logger: Logger;
   /** publishes the outbox to the Redis Stream (REDIS_URL set) */
@@ -127,6 +130,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   });
   if (opts.availability === true && config.ATP_AVAILABILITY_INTERVAL_MS > 0) availability.start();
   const catalog = new Catalog(database.db, config.ATP_CATALOG_TTL_MS, opts.clock);
+  const reads = new Reader({ exec: database.readStatement, rules, config, concurrency: database.readConcurrency, clock: opts.clock });
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => ({ ...allocator.depth, guarded: allocator.guardedStats }));
   // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
@@ -138,7 +142,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     return Number(row?.lag ?? 0);
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
+  const app = createApp({ config, database, rules, allocator, catalog, reads, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
 
   const sweep = async () => {
     let total = 0;
@@ -187,6 +191,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await sweeping;
       await allocator.drain();
       await availability.stop();
+      await reads.drain();
       await relay?.stop();
       await rules.stop();
       // the last metric export still reads the database (outbox lag): flush it before the pools close
@@ -194,5 +199,5 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await database.close();
     })());
 
-  return { app, database, rules, allocator, catalog, keys, logger, telemetry, lifecycle, relay, availability, sweep, stop };
+  return { app, database, rules, allocator, catalog, reads, keys, logger, telemetry, lifecycle, relay, availability, sweep, stop };
 }

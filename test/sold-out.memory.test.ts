@@ -45,8 +45,11 @@ it('refuses exactly when the model says a line is known sold out; never accepts'
           mem.forget(`S${o.sku}`);
           model.delete(o.sku);
         } else {
-          const short = mem.shortLines({ lines: o.skus.map((s) => ({ sku: `S${s}`, qty: 1 })), allowBackorder: o.backorder });
+          const req = { lines: o.skus.map((s) => ({ sku: `S${s}`, qty: 1 })), allowBackorder: o.backorder };
           const expected = o.backorder ? [] : [...new Set(o.skus)].filter((s) => (model.get(s) ?? -1) > now);
+          // what the read path confirms before the allocator asks (src/reads/reader.ts)
+          expect(mem.suspects(req).sort()).toEqual(expected.map((s) => `S${s}`).sort());
+          const short = mem.shortLines(req);
           if (expected.length === 0) expect(short).toBeUndefined();
           else {
             expect(short!.map((l) => l.sku).sort()).toEqual(expected.map((s) => `S${s}`).sort());

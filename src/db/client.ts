@@ -16,11 +16,22 @@ export type Exec = Pick<Db, 'execute'>;
 
 export interface Database {
   db: Db;
+  /**
+   * One statement on the read path's pool (ATP_READ_POOL_MAX connections to the same primary:
+   * reads never wait for a connection behind write batches), as a named prepared statement (planned
+   * once per connection). PGlite: the one connection.
+   */
+  readStatement: ReadStatement;
+  /** read statements that can usefully run at once (the read pool's size) */
+  readConcurrency: number;
   mode: 'postgres' | 'pglite';
   /** the largest number of transactions that can usefully run at once */
   concurrency: number;
   close(): Promise<void>;
 }
+
+/** A fixed statement text with $n parameters → its rows (json columns parsed). */
+export type ReadStatement = (text: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
 
 /** Run one raw statement and return its rows, whichever driver is underneath. */
 export async function query<T>(exec: Exec, statement: SQL): Promise<T[]> {
@@ -32,8 +43,8 @@ export async function openDatabase(config: Config): Promise<Database> {
   if (config.DATABASE_URL) {
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
-    const client = postgres(config.DATABASE_URL, {
-      max: config.ATP_DB_POOL_MAX,
+    const options = (max: number, application_name: string) => ({
+      max,
       connect_timeout: 5,
       // Reconnect delay after a failed connection. The driver's default grows to 10–20 s once the
       // database has been down for a few attempts, and queued queries wait that long before they
@@ -44,19 +55,25 @@ export async function openDatabase(config: Config): Promise<Database> {
       idle_timeout: 60,
       onnotice: () => {},
       connection: {
-        application_name: 'atp-service',
+        application_name,
         lock_timeout: config.ATP_LOCK_TIMEOUT_MS,
         statement_timeout: config.ATP_STATEMENT_TIMEOUT_MS,
         idle_in_transaction_session_timeout: config.ATP_STATEMENT_TIMEOUT_MS * 3,
       },
       types: { bigint: postgres.BigInt },
     });
+    const client = postgres(config.DATABASE_URL, options(config.ATP_DB_POOL_MAX, 'atp-service'));
+    const readClient = postgres(config.DATABASE_URL, options(config.ATP_READ_POOL_MAX, 'atp-service-reads'));
     const db = drizzle({ client }) as unknown as Db;
     return {
       db,
+      readStatement: (text, params) => readClient.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<Record<string, unknown>[]>,
+      readConcurrency: config.ATP_READ_POOL_MAX,
       mode: 'postgres',
       concurrency: config.ATP_DB_POOL_MAX,
-      close: () => client.end({ timeout: 5 }),
+      close: async () => {
+        await Promise.all([client.end({ timeout: 5 }), readClient.end({ timeout: 5 })]);
+      },
     };
   }
   const { PGlite } = await import('@electric-sql/pglite');
@@ -75,7 +92,8 @@ export async function openDatabase(config: Config): Promise<Database> {
         lock.release();
       }
     };
-    return { db, mode: 'pglite', concurrency: 1, close };
+    const readStatement: ReadStatement = async (text, params) => (await client.query<Record<string, unknown>>(text, params as unknown[])).rows;
+    return { db, readStatement, readConcurrency: 1, mode: 'pglite', concurrency: 1, close };
   } catch (err) {
     lock.release();
     throw err;

@@ -154,6 +154,16 @@ export class Overloaded extends DomainError {
   }
 }
 
+/**
+ * A caller (API key) went over a configured per-key rate limit: the problem names the limit (the
+ * setting), its rate and burst, so one channel cannot starve the others and knows why.
+ */
+export class RateLimited extends DomainError {
+  constructor(limit: string, perSecond: number, burst: number, retryAfter: number) {
+    super('rate-limited', 429, 'Rate limit exceeded', `this key made more than ${perSecond} reads/s (burst ${burst}), the limit ${limit}; retry after ${retryAfter} s`, { limit, perSecond, burst }, retryAfter);
+  }
+}
+
 /** A dependency (the database) is unreachable or timed out; safe to retry with the same key. */
 export class Unavailable extends DomainError {
   constructor(detail: string, retryAfter = 1, code = 'unavailable') {

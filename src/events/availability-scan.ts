@@ -8,7 +8,7 @@
  *   rows below the snapshot's xmin are read, in (txid, id) order, as GET /v1/events does: a row
  *   that commits later sorts after the returned cursor, so no change is skipped.
  * - `channelFigures`: `channel.available` of GET /v1/atp for each (SKU, channel), computed by the
- *   same function the route's now-view uses (`getAtp`), with the same rules document; for a kit,
+ *   same domain function GET /v1/atp uses (`channelAvailable`, src/reads/atp.ts), with the same rules document; for a kit,
  *   from its components' figures as the route does (`kitsOf` finds the kits of changed SKUs).
  * - `lastEmitted`: the figures emitted before (availability_emitted).
  * Pure helper: `changedFigures` compares them.
@@ -17,7 +17,9 @@ import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { type Component, kitsAvailable } from '../services/catalog.js';
-import { getAtp } from '../services/inventory.js';
+import { pgArray } from '../db/pg-array.js';
+import { channelAvailable, holdKey } from '../domain/allocate.js';
+import { loadPositions } from '../services/inventory.js';
 import type { EventType } from './types.js';
 
 /** Every `sku` member holding a string, at any depth of an event's data. */
@@ -93,7 +95,7 @@ export interface Figure {
 
 /**
  * `channel.available` of GET /v1/atp for every (SKU, channel), from the caller's snapshot: a
- * plain SKU's from getAtp (the route's now-view), a kit's (`kits`) from its components' as
+ * plain SKU's from channelAvailable as the route computes it, a kit's (`kits`) from its components' as
  * the route derives it.
  */
 export async function channelFigures(
@@ -106,10 +108,14 @@ export async function channelFigures(
   if (skus.length === 0) return [];
   const physical = [...new Set(skus.flatMap((s) => kits.get(s)?.map((c) => c.sku) ?? [s]))];
   // issued together: pipelined on the snapshot's connection
-  const views = await Promise.all(channels.map((channel) => getAtp(exec, physical, rules, channel)));
-  return views.flatMap((rows, i) => {
-    const of = new Map(rows.map((r) => [r.sku, r.channel!.available]));
-    const channel = channels[i]!;
+  const [positions, holdRows] = await Promise.all([
+    loadPositions(exec, physical),
+    query<{ sku: string; channel: string; reserved: number }>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${pgArray(physical)}::text[])`),
+  ]);
+  const holds = new Map(holdRows.map((r) => [holdKey(r.sku, r.channel), r.reserved]));
+  // the figure GET /v1/atp answers as channel.available (src/reads/atp.ts): the same domain function on the same rows
+  return channels.flatMap((channel) => {
+    const of = new Map(physical.map((sku) => [sku, channelAvailable(positions.filter((p) => p.sku === sku), rules, sku, channel, holds.get(holdKey(sku, channel)) ?? 0).forChannel]));
     return skus.map((sku) => {
       const kit = kits.get(sku);
       return { sku, channel, available: kit ? kitsAvailable(kit, (c) => of.get(c) ?? 0) : of.get(sku)! };

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/allocator.js';
 import type { Catalog } from '../services/catalog.js';
+import type { Reader } from '../reads/reader.js';
 import type { Telemetry } from '../telemetry.js';
 import type { KeyRing, Principal } from './auth.js';
 import { IdempotencyKeyRequired } from '../domain/errors.js';
@@ -19,6 +20,8 @@ export interface AppDeps {
   rules: RulesStore;
   allocator: Allocator;
   catalog: Catalog;
+  /** the read path (src/reads/): ATP, promise, the sold-out check */
+  reads: Reader;
   keys: KeyRing;
   logger: Logger;
   /** the outbox relay, when REDIS_URL is set */

@@ -91,6 +91,9 @@ export const Problem = z
     onHand: z.number().int().optional(),
     reserved: z.number().int().optional(),
     qualityHold: z.number().int().optional(),
+    limit: z.string().optional().openapi({ description: 'rate-limited (429): the setting whose limit the key exceeded, e.g. ATP_READ_RATE_PER_KEY' }),
+    perSecond: z.number().optional().openapi({ description: 'rate-limited: the limit, requests per second per key' }),
+    burst: z.number().optional().openapi({ description: 'rate-limited: the burst the limit allows' }),
   })
   .openapi('Problem');
 

@@ -40,6 +40,11 @@ export interface RulesStore {
    */
   put(input: RulesInput, ifVersion?: number, actor?: string): Promise<RulesDocument>;
   status(): RulesStatus;
+  /**
+   * A valid version read from Postgres by someone else (the read path sees the latest version in
+   * its own statement): put it in force when it is newer than the one in memory. Synchronous.
+   */
+  observe?(doc: RulesDocument): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -113,6 +118,11 @@ export class PostgresRulesStore implements RulesStore {
     this.pgLatest = Math.max(this.pgLatest, doc.version);
     this.apply(doc);
     return doc;
+  }
+
+  observe(doc: RulesDocument): void {
+    this.pgLatest = Math.max(this.pgLatest, doc.version);
+    this.apply(doc);
   }
 
   status(): RulesStatus {

@@ -4,9 +4,11 @@
  * physical SKUs, so a kit line becomes one line per component, summed with any other line for
  * the same component (demand is never double-counted) and allocated all-or-nothing with them.
  *
- * Every instance keeps the catalog in memory (it changes rarely and is read on every reservation)
- * and re-reads it when it is older than `ttlMs` and the digest of its contents moved; a local change invalidates it at once. So a kit or unit defined on another instance is
- * used here within `ttlMs`.
+ * The write path keeps the catalog in memory (`Catalog`: it changes rarely and is read on every
+ * reservation) and re-reads it when it is older than `ttlMs` and the digest of its contents moved;
+ * a local change invalidates it at once, so a kit or unit defined on another instance is used
+ * there within `ttlMs`. The read path (src/reads/) reads the kits and units of the SKUs it
+ * answers in its own statement (`CatalogView`): a change acknowledged anywhere is in the next read.
  */
 import { sql } from 'drizzle-orm';
 import { type Db, type Exec, query } from '../db/client.js';
@@ -64,56 +66,16 @@ export function timesFactor(qty: number, factor: number): { text: string; whole:
 /** Base units per `unit` of `sku` from somewhere other than today's catalog (e.g. a reservation's stored factor); undefined: ask the catalog. */
 export type FactorOf = (sku: string, unit: string | undefined) => number | undefined;
 
-export class Catalog {
-  private kits = new Map<string, Component[]>();
-  private units = new Map<string, Map<string, number>>();
-  private stamp: string | undefined;
-  private checkedAt = -Infinity;
-  private loading: Promise<void> | undefined;
-  private readonly now: () => number;
-
-  /** `clock`: tests only, drives the TTL (db/clock.ts); otherwise the monotonic process clock */
+/**
+ * Kits and units as of one moment, and the pure work done with them (expanding request lines to
+ * base-unit lines of physical SKUs). The read path builds one from its statement's rows
+ * (src/reads/snapshot.ts); `Catalog` below is the cached copy the write path uses.
+ */
+export class CatalogView {
   constructor(
-    private readonly db: Db,
-    private readonly ttlMs = 2000,
-    private readonly clock?: Clock,
-  ) {
-    this.now = ttlClock(clock);
-  }
-
-  /** Make sure the in-memory copy is at most `ttlMs` old (one cheap stamp query when it is). */
-  async fresh(): Promise<void> {
-    if (this.stamp !== undefined && this.now() - this.checkedAt < this.ttlMs) return;
-    this.loading ??= this.load().finally(() => (this.loading = undefined));
-    await this.loading;
-  }
-
-  invalidate(): void {
-    this.checkedAt = -Infinity;
-  }
-
-  private async load(): Promise<void> {
-    // a digest of the whole (small) catalog: any committed change moves it, whatever the clocks did
-    const [s] = await query<{ stamp: string }>(
-      this.db,
-      sql`select md5(concat(
-            (select string_agg(concat_ws(':', kit_sku, component_sku, qty), ',' order by kit_sku, component_sku) from kit_components), '|',
-            (select string_agg(concat_ws(':', sku, unit, factor), ',' order by sku, unit) from sku_units))) as stamp`,
-    );
-    const started = this.now();
-    if (s?.stamp !== this.stamp) {
-      const kitRows = await query<{ kit_sku: string; component_sku: string; qty: number }>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
-      const unitRows = await query<{ sku: string; unit: string; factor: number }>(this.db, sql`select sku, unit, factor from sku_units`);
-      const kits = new Map<string, Component[]>();
-      for (const r of kitRows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
-      const units = new Map<string, Map<string, number>>();
-      for (const r of unitRows) units.set(r.sku, (units.get(r.sku) ?? new Map()).set(r.unit, r.factor));
-      this.kits = kits;
-      this.units = units;
-      this.stamp = s?.stamp;
-    }
-    this.checkedAt = started;
-  }
+    protected kits: ReadonlyMap<string, readonly Component[]> = new Map(),
+    protected units: ReadonlyMap<string, ReadonlyMap<string, number>> = new Map(),
+  ) {}
 
   kitOf(sku: string): readonly Component[] | undefined {
     return this.kits.get(sku);
@@ -191,6 +153,62 @@ export class Catalog {
       const unit = line.unit !== undefined && line.unit !== BASE_UNIT ? { name: line.unit, factor } : undefined;
       return { sku: line.sku, qty: whole, location: line.location, unit };
     });
+  }
+}
+
+/**
+ * The catalog cached per instance for the write path (reservations, releases): `fresh()` re-reads
+ * it when it is older than `ttlMs` and its digest moved; a local change invalidates it at once.
+ * The read path does not use this copy (it reads the kits and units it needs in its statement).
+ */
+export class Catalog extends CatalogView {
+  private stamp: string | undefined;
+  private checkedAt = -Infinity;
+  private loading: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  /** `clock`: tests only, drives the TTL (db/clock.ts); otherwise the monotonic process clock */
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 2000,
+    private readonly clock?: Clock,
+  ) {
+    super();
+    this.now = ttlClock(clock);
+  }
+
+  /** Make sure the in-memory copy is at most `ttlMs` old (one cheap stamp query when it is). */
+  async fresh(): Promise<void> {
+    if (this.stamp !== undefined && this.now() - this.checkedAt < this.ttlMs) return;
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    await this.loading;
+  }
+
+  invalidate(): void {
+    this.checkedAt = -Infinity;
+  }
+
+  private async load(): Promise<void> {
+    // a digest of the whole (small) catalog: any committed change moves it, whatever the clocks did
+    const [s] = await query<{ stamp: string }>(
+      this.db,
+      sql`select md5(concat(
+            (select string_agg(concat_ws(':', kit_sku, component_sku, qty), ',' order by kit_sku, component_sku) from kit_components), '|',
+            (select string_agg(concat_ws(':', sku, unit, factor), ',' order by sku, unit) from sku_units))) as stamp`,
+    );
+    const started = this.now();
+    if (s?.stamp !== this.stamp) {
+      const kitRows = await query<{ kit_sku: string; component_sku: string; qty: number }>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
+      const unitRows = await query<{ sku: string; unit: string; factor: number }>(this.db, sql`select sku, unit, factor from sku_units`);
+      const kits = new Map<string, Component[]>();
+      for (const r of kitRows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
+      const units = new Map<string, Map<string, number>>();
+      for (const r of unitRows) units.set(r.sku, (units.get(r.sku) ?? new Map()).set(r.unit, r.factor));
+      this.kits = kits;
+      this.units = units;
+      this.stamp = s?.stamp;
+    }
+    this.checkedAt = started;
   }
 
   // ---- definitions (admin)

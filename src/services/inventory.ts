@@ -6,10 +6,8 @@ import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { availableOf, channelAvailable, holdKey, type PositionState } from '../domain/allocate.js';
+import { availableOf, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
-import { tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
@@ -194,42 +192,4 @@ export async function loadPositions(exec: Exec, skus: readonly string[]): Promis
         order by p.sku, l.rank, p.location`,
   );
   return rows.map(toState);
-}
-
-/** ATP now, per SKU: totals and per location; with `channel`, what that channel may take after its rules. */
-export async function getAtp(exec: Exec, skus: readonly string[], rules: RulesDocument, channel?: string): Promise<AtpSku[]> {
-  const positions = await loadPositions(exec, skus);
-  const holds = new Map<string, number>();
-  if (channel) {
-    const rows = await query<{ sku: string; reserved: number }>(
-      exec,
-      sql`select sku, reserved from channel_holds where channel = ${channel} and sku = any(${pgArray(skus)}::text[])`,
-    );
-    for (const r of rows) holds.set(holdKey(r.sku, channel), r.reserved);
-  }
-  return skus.map((sku) => {
-    const mine = positions.filter((p) => p.sku === sku);
-    const sum = (f: (p: PositionState) => number) => mine.reduce((s, p) => s + f(p), 0);
-    const out: AtpSku = {
-      sku,
-      onHand: sum((p) => p.onHand),
-      reserved: sum((p) => p.reserved),
-      qualityHold: sum((p) => p.qualityHold),
-      safetyStock: sum((p) => p.safetyStock),
-      available: sum(availableOf),
-      locations: mine.map((p) => ({ ...positionDto(p), rank: p.rank })),
-    };
-    if (channel) {
-      const v = channelAvailable(mine, rules, sku, channel, holds.get(holdKey(sku, channel)) ?? 0);
-      out.channel = {
-        name: channel,
-        tier: tierOf(rules, channel),
-        available: v.forChannel,
-        protectedUnits: v.protectedUnits,
-        capRoom: Number.isFinite(v.capRoom) ? v.capRoom : null,
-        rulesVersion: rules.version,
-      };
-    }
-    return out;
-  });
 }

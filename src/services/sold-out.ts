@@ -11,8 +11,12 @@
  *   receipt, rules…) calls `invalidate()`, which forgets everything and bumps the generation;
  *   a batch that started before an invalidation cannot re-mark (it passes the generation it
  *   started under to `mark`), so a stale "sold out" seen before a restock is never remembered;
- * - other instances may release or restock at any time and we hear nothing of it: every entry
- *   expires after `ttlMs`, so a sold-out answer is at most `ttlMs` stale.
+ * - other instances may release or restock at any time and we hear nothing of it, so the memory
+ *   never refuses on its own: before a request the memory would refuse goes to the allocator,
+ *   the read path confirms its `suspects` in a shared read statement that starts after the
+ *   request arrived (src/reads/reader.ts `soldOutChecked`) and `forget`s every SKU that has stock
+ *   again — a restock acknowledged on any instance before the request is never refused from
+ *   here. Entries also expire after `ttlMs`.
  */
 import type { ShortLine } from '../domain/errors.js';
 
@@ -66,6 +70,15 @@ export class SoldOutMemory {
       return false;
     }
     return true;
+  }
+
+  /**
+   * The SKUs of this request that memory would refuse it for (none when it may backorder);
+   * unlike `shortLines` it counts no hit. The read path confirms them before the allocator asks.
+   */
+  suspects(req: { lines: readonly { sku: string }[]; allowBackorder?: boolean | undefined }): string[] {
+    if (req.allowBackorder || this.until.size === 0) return [];
+    return [...new Set(req.lines.map((l) => l.sku))].filter((sku) => this.isSoldOut(sku));
   }
 
   /** Something may have added availability: forget everything; batches in flight may not re-mark. */

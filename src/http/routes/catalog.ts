@@ -97,9 +97,8 @@ export function catalogRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       requireScope(c.get('principal'), 'read');
-      await catalog.fresh();
       const sku = c.req.valid('param').sku;
-      return c.json({ sku, baseUnit: 'each', units: catalog.unitsOf(sku) }, 200);
+      return c.json({ sku, baseUnit: 'each', units: await deps.reads.unitsOf(sku) }, 200);
     },
   );
 }

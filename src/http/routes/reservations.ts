@@ -53,7 +53,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
         ...body,
         lines,
       };
-      const r = await deps.telemetry.reserve(cmd, () => deps.allocator.reserve(cmd));
+      // a sold-out refusal from memory only after the shared read confirmed it (src/reads/reader.ts)
+      const r = await deps.telemetry.reserve(cmd, () => deps.reads.soldOutChecked(deps.allocator.soldOut, cmd, () => deps.allocator.reserve(cmd)));
       // a refusal names the lines as the caller wrote them (a kit line as the kit, in kits)
       if (!r.ok) throw inCallerTerms(r.error, lines);
       if (r.result.replayed) c.header(REPLAY_HEADER, 'true');

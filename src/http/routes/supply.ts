@@ -7,8 +7,6 @@ import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { getReservation } from '../../services/reservations.js';
 import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
-import { refuseUnknownLocations } from '../../services/locations.js';
-import { promise } from '../../services/promise.js';
 import { recordShortPick } from '../../services/short-picks.js';
 import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
@@ -170,18 +168,17 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       tags: ['availability'],
       summary: 'Earliest promise dates per line and for the whole order (read-only: nothing is reserved)',
       description:
-        'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt. A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location.',
+        'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt. A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location. Answered from one database statement shared with the reads in flight (one snapshot, every write acknowledged before the request included); 429 as for GET /v1/atp.',
       request: { ...jsonBody(PromiseBody) },
-      responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 422, 503) },
+      responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 422, 429, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
-      requireChannel(c.get('principal'), body.channel);
-      // kits are promised through their components, pack units in base units
-      await deps.catalog.fresh();
-      const lines = deps.catalog.expand(body.lines, 'body.lines', MAX_QTY);
-      await refuseUnknownLocations(db, body.lines, 'body.lines');
-      return c.json(await promise(db, deps.rules.current(), { ...body, lines }, deps.clock), 200);
+      const p = c.get('principal');
+      requireChannel(p, body.channel);
+      // kits are promised through their components, pack units in base units: kits, units and
+      // pinned locations are read in the same statement as the stock
+      return c.json(await deps.reads.promise(p.id, body, MAX_QTY), 200);
     },
   );
 
