@@ -34,7 +34,8 @@ export async function openDatabase(config: Config): Promise<Database> {
     const { drizzle } = await import('drizzle-orm/postgres-js');
     const client = postgres(config.DATABASE_URL, {
       max: config.ATP_DB_POOL_MAX,
-      connect_timeout: 5,
+      // seconds (fractions allowed): per host tried, so a dead host of a multi-host URL costs this once
+      connect_timeout: config.ATP_DB_CONNECT_TIMEOUT_MS / 1000,
       // Reconnect delay after a failed connection. The driver's default grows to 10–20 s once the
       // database has been down for a few attempts, and queued queries wait that long before they
       // even try (requests answered 503 only after ~25 s; recovery after a restart as slow).
