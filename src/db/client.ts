@@ -28,6 +28,42 @@ export async function query<T>(exec: Exec, statement: SQL): Promise<T[]> {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+/** A transaction that has not settled by then is abandoned (see boundTransactions). */
+export const transactionBoundMs = (config: Pick<Config, 'ATP_STATEMENT_TIMEOUT_MS' | 'ATP_DB_CONNECT_TIMEOUT_MS'>) => 2 * config.ATP_STATEMENT_TIMEOUT_MS + config.ATP_DB_CONNECT_TIMEOUT_MS;
+
+/** The code of the error a transaction abandoned by its bound rejects with (db/errors.ts: 503). */
+export const TRANSACTION_STALLED = 'ATP_TRANSACTION_STALLED';
+
+/**
+ * Every transaction of the pool (drizzle's `db.transaction` is postgres.js `begin`) settles within
+ * `boundMs`, or is abandoned: its promise rejects with code TRANSACTION_STALLED, so the caller (an
+ * allocation batch, a relay pass, a verb) answers 503 and frees its slot. Why: postgres.js 3.4.9
+ * can lose a query's promise with its socket during a failover (driver-guard.ts), and a promise
+ * that never settles wedged the allocator for good in the failover rounds (every in-flight batch
+ * stuck, every new reservation shed with 429). Server-side timeouts cannot see a lost promise.
+ *
+ * Contract: abandoning does not cancel. A transaction that was only slow may still COMMIT later;
+ * its caller was told 503, and the client's retry with the same Idempotency-Key finds the
+ * outcome (a replay) — the same unknown-outcome case as a lost connection. A stalled transaction
+ * keeps its connection until Postgres ends the session (idle_in_transaction_session_timeout,
+ * 3 × statement_timeout) or the socket closes.
+ */
+export function boundTransactions(client: { begin: (...args: never[]) => Promise<unknown> }, boundMs: number): void {
+  const begin = client.begin.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as { begin: (...args: unknown[]) => Promise<unknown> }).begin = (...args: unknown[]) => {
+    let timer: NodeJS.Timeout | undefined;
+    const work = begin(...args);
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // the abandoned work's own rejection, if it ever comes, is nobody's concern any more
+        work.catch(() => {});
+        reject(Object.assign(new Error(`the transaction did not finish within ${boundMs} ms (connection lost or stalled)`), { code: TRANSACTION_STALLED }));
+      }, boundMs);
+    });
+    return Promise.race([work, stalled]).finally(() => clearTimeout(timer));
+  };
+}
+
 export async function openDatabase(config: Config): Promise<Database> {
   if (config.DATABASE_URL) {
     const { default: postgres } = await import('postgres');
@@ -52,6 +88,7 @@ export async function openDatabase(config: Config): Promise<Database> {
       },
       types: { bigint: postgres.BigInt },
     });
+    boundTransactions(client, transactionBoundMs(config));
     const db = drizzle({ client }) as unknown as Db;
     return {
       db,

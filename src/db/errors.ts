@@ -64,6 +64,7 @@ export function mapDatabaseError(err: unknown): DomainError | undefined {
   const code = errorCode(err);
   if (!code) return undefined;
   if (code === '55P03') return new Unavailable('a lock wait exceeded lock_timeout; retry with the same Idempotency-Key', 1, 'lock-timeout');
+  if (code === 'ATP_TRANSACTION_STALLED') return new Unavailable('the database did not finish the transaction in time (connection lost or stalled, e.g. during a failover); retry with the same Idempotency-Key', 1, 'timeout');
   if (code === '57014') return new Unavailable('the database did not answer within statement_timeout; retry with the same Idempotency-Key', 1, 'timeout');
   if (code === '40001' || code === '40P01') return new Unavailable('the transaction kept conflicting with others; retry with the same Idempotency-Key', 1, 'contention');
   if (CONNECTION_CODES.has(code)) return new Unavailable('the database is unreachable; retry with the same Idempotency-Key', 2, 'database-unavailable');
