@@ -36,7 +36,7 @@ export const TRANSACTION_STALLED = 'ATP_TRANSACTION_STALLED';
 
 /**
  * Every transaction of the pool (drizzle's `db.transaction` is postgres.js `begin`) settles within
- * `boundMs`, or is abandoned: its promise rejects with code TRANSACTION_STALLED, so the caller (an
+ * `boundMs` of getting its connection, or is abandoned: its promise rejects with code TRANSACTION_STALLED, so the caller (an
  * allocation batch, a relay pass, a verb) answers 503 and frees its slot. Why: postgres.js 3.4.9
  * can lose a query's promise with its socket during a failover (driver-guard.ts), and a promise
  * that never settles wedged the allocator for good in the failover rounds (every in-flight batch
@@ -52,14 +52,18 @@ export function boundTransactions(client: { begin: (...args: never[]) => Promise
   const begin = client.begin.bind(client) as (...args: unknown[]) => Promise<unknown>;
   (client as { begin: (...args: unknown[]) => Promise<unknown> }).begin = (...args: unknown[]) => {
     let timer: NodeJS.Timeout | undefined;
-    const work = begin(...args);
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // the abandoned work's own rejection, if it ever comes, is nobody's concern any more
-        work.catch(() => {});
-        reject(Object.assign(new Error(`the transaction did not finish within ${boundMs} ms (connection lost or stalled)`), { code: TRANSACTION_STALLED }));
-      }, boundMs);
-    });
+    let stall: (err: Error) => void = () => {};
+    const stalled = new Promise<never>((_, reject) => (stall = reject));
+    // armed once the transaction has its connection (BEGIN done): waiting for a free connection of
+    // a busy pool is not a stall
+    const fn = args[args.length - 1] as (sql: unknown) => unknown;
+    const armed = (sql: unknown) => {
+      timer = setTimeout(() => stall(Object.assign(new Error(`the transaction did not finish within ${boundMs} ms (connection lost or stalled)`), { code: TRANSACTION_STALLED })), boundMs);
+      return fn(sql);
+    };
+    const work = begin(...args.slice(0, -1), armed);
+    // the abandoned work's own rejection, if it ever comes, is nobody's concern any more
+    work.catch(() => {});
     return Promise.race([work, stalled]).finally(() => clearTimeout(timer));
   };
 }
