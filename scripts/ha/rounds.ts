@@ -271,6 +271,8 @@ async function firstReservationAfter(at: number, boundMs = 120_000): Promise<num
 
 async function ready(kind: Kind) {
   await waitFor('a primary with a streaming synchronous standby', 300_000, primaryWithSyncStandby, 500);
+  // and every node settled: a failover while a node is still rejoining stalled in report_lsn (run 3)
+  await waitFor('a primary and two secondaries, all settled', 300_000, async () => ((await showState(state)).every((n) => n.current_group_state === n.assigned_group_state && ['primary', 'secondary'].includes(n.current_group_state)) ? true : undefined), 500);
   if (kind === 'redis-kill') await waitFor('a Redis master with a replica in sync', 120_000, redisMasterWithReplica, 500);
   // a settled system: the load has been succeeding for a moment
   const n = probeOk.length;
