@@ -6,6 +6,7 @@ import type { MiddlewareHandler } from 'hono';
 import { DomainError } from './domain/errors.js';
 import type { AppDeps, AppEnv } from './http/context.js';
 import { bodyLimit } from './http/body-limit.js';
+import { requestDeadline } from './http/deadline.js';
 import { allowedMethods } from './http/method-not-allowed.js';
 import { newRouter } from './http/context.js';
 import { DOCS_SCRIPT_PATH } from './http/docs-page.js';
@@ -38,6 +39,8 @@ export function createApp(deps: AppDeps) {
     if (deps.lifecycle.draining) c.header('Connection', 'close');
   });
   app.use('*', requestLog(deps));
+  // every later layer is inside the deadline: a request caught in a failover gets 503 + Retry-After, not a hang
+  app.use('*', requestDeadline(deps.config.ATP_REQUEST_DEADLINE_MS));
   app.use(
     '*',
     bodyLimit({

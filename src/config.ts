@@ -92,6 +92,10 @@ export const ConfigSchema = z.object({
   ATP_DB_POOL_MAX: int(20, 1, 500),
   ATP_LOCK_TIMEOUT_MS: int(2000, 10, 60_000),
   ATP_STATEMENT_TIMEOUT_MS: int(10_000, 100, 600_000),
+  /** a request not answered within this gets 503 deadline-exceeded + Retry-After (the work goes on; a retry with the same Idempotency-Key finds its outcome) */
+  ATP_REQUEST_DEADLINE_MS: int(5000, 100, 600_000),
+  /** how long opening one Postgres connection (per host of a multi-host URL) may take */
+  ATP_DB_CONNECT_TIMEOUT_MS: int(5000, 100, 600_000),
   /** bound on retries of a transaction after a serialization failure or deadlock */
   ATP_TX_RETRIES: int(4, 0, 20),
   ATP_SWEEP_INTERVAL_MS: int(1000, 50, 3_600_000),

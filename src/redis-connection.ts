@@ -47,8 +47,36 @@ export function sentinelOptions(target: Extract<RedisTarget, { kind: 'sentinel' 
   };
 }
 
-/** A new ioredis client for the target with the caller's options (lazyConnect, timeouts, …). */
+/**
+ * A new ioredis client for the target with the caller's options (lazyConnect, timeouts, …).
+ *
+ * Under Sentinel the client never gives up by itself: ioredis 6 ends a sentinel client for good
+ * (status `end`, no more reconnects) when `+switch-master` arrives while it is still reconnecting
+ * after losing the old master — the failover detector closes the connector under the pending
+ * connect, which then fails with "Connection is closed" and is taken for a deliberate close. Seen
+ * in the failover rounds (`npm run test:ha`): the outbox relay stopped publishing after a Redis
+ * master kill. Such an end is answered with a new connect; only `disconnect()`/`quit()` called
+ * by the service end a client.
+ */
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
   if (target.kind === 'url') return new Redis(target.url, options);
-  return new Redis({ ...sentinelOptions(target), ...options });
+  const client = new Redis({ ...sentinelOptions(target), ...options });
+  let closing = false;
+  const disconnect = client.disconnect.bind(client);
+  client.disconnect = (reconnect = false) => {
+    if (!reconnect) closing = true;
+    disconnect(reconnect);
+  };
+  const quit = client.quit.bind(client);
+  client.quit = ((...args: Parameters<Redis['quit']>) => {
+    closing = true;
+    return quit(...args);
+  }) as Redis['quit'];
+  client.on('end', () => {
+    if (closing) return;
+    setTimeout(() => {
+      if (!closing && client.status === 'end') client.connect().catch(() => {});
+    }, 100).unref();
+  });
+  return client;
 }

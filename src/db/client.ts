@@ -39,13 +39,54 @@ export async function query<T>(exec: Exec, statement: SQL): Promise<T[]> {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+/** A transaction that has not settled by then is abandoned (see boundTransactions). */
+export const transactionBoundMs = (config: Pick<Config, 'ATP_STATEMENT_TIMEOUT_MS' | 'ATP_DB_CONNECT_TIMEOUT_MS'>) => 2 * config.ATP_STATEMENT_TIMEOUT_MS + config.ATP_DB_CONNECT_TIMEOUT_MS;
+
+/** The code of the error a transaction abandoned by its bound rejects with (db/errors.ts: 503). */
+export const TRANSACTION_STALLED = 'ATP_TRANSACTION_STALLED';
+
+/**
+ * Every transaction of the pool (drizzle's `db.transaction` is postgres.js `begin`) settles within
+ * `boundMs` of getting its connection, or is abandoned: its promise rejects with code TRANSACTION_STALLED, so the caller (an
+ * allocation batch, a relay pass, a verb) answers 503 and frees its slot. Why: postgres.js 3.4.9
+ * can lose a query's promise with its socket during a failover (driver-guard.ts), and a promise
+ * that never settles wedged the allocator for good in the failover rounds (every in-flight batch
+ * stuck, every new reservation shed with 429). Server-side timeouts cannot see a lost promise.
+ *
+ * Contract: abandoning does not cancel. A transaction that was only slow may still COMMIT later;
+ * its caller was told 503, and the client's retry with the same Idempotency-Key finds the
+ * outcome (a replay) — the same unknown-outcome case as a lost connection. A stalled transaction
+ * keeps its connection until Postgres ends the session (idle_in_transaction_session_timeout,
+ * 3 × statement_timeout) or the socket closes.
+ */
+export function boundTransactions(client: { begin: (...args: never[]) => Promise<unknown> }, boundMs: number): void {
+  const begin = client.begin.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as { begin: (...args: unknown[]) => Promise<unknown> }).begin = (...args: unknown[]) => {
+    let timer: NodeJS.Timeout | undefined;
+    let stall: (err: Error) => void = () => {};
+    const stalled = new Promise<never>((_, reject) => (stall = reject));
+    // armed once the transaction has its connection (BEGIN done): waiting for a free connection of
+    // a busy pool is not a stall
+    const fn = args[args.length - 1] as (sql: unknown) => unknown;
+    const armed = (sql: unknown) => {
+      timer = setTimeout(() => stall(Object.assign(new Error(`the transaction did not finish within ${boundMs} ms (connection lost or stalled)`), { code: TRANSACTION_STALLED })), boundMs);
+      return fn(sql);
+    };
+    const work = begin(...args.slice(0, -1), armed);
+    // the abandoned work's own rejection, if it ever comes, is nobody's concern any more
+    work.catch(() => {});
+    return Promise.race([work, stalled]).finally(() => clearTimeout(timer));
+  };
+}
+
 export async function openDatabase(config: Config): Promise<Database> {
   if (config.DATABASE_URL) {
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
     const options = (max: number, application_name: string) => ({
       max,
-      connect_timeout: 5,
+      // seconds (fractions allowed): per host tried, so a dead host of a multi-host URL costs this once
+      connect_timeout: config.ATP_DB_CONNECT_TIMEOUT_MS / 1000,
       // Reconnect delay after a failed connection. The driver's default grows to 10–20 s once the
       // database has been down for a few attempts, and queued queries wait that long before they
       // even try (requests answered 503 only after ~25 s; recovery after a restart as slow).
@@ -64,6 +105,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     });
     const client = postgres(config.DATABASE_URL, options(config.ATP_DB_POOL_MAX, 'atp-service'));
     const readClient = postgres(config.DATABASE_URL, options(config.ATP_READ_POOL_MAX, 'atp-service-reads'));
+    boundTransactions(client, transactionBoundMs(config));
     const db = drizzle({ client }) as unknown as Db;
     return {
       db,

@@ -2,7 +2,8 @@
  * The one function that maps Postgres and driver errors to domain errors, and the predicate for
  * retryable ones. SQLSTATEs: 40001 serialization_failure, 40P01 deadlock_detected (retried);
  * 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout) → 503;
- * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown → 503;
+ * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown / starting up
+ * or shutting down (57P01–57P03, 08xxx) and a read-only node (25006) → 503 with Retry-After;
  * 22021 / 22P05 (text Postgres cannot store: NUL, bad Unicode) → 400 (a backstop: schemas refuse it first).
  */
 import { Conflict, DomainError, Unavailable } from '../domain/errors.js';
@@ -27,6 +28,14 @@ const CONNECTION_CODES = new Set([
   '08001',
   '08004',
 ]);
+
+/**
+ * The node answers but cannot take writes: 25006 read_only_sql_transaction (a hot standby, a
+ * session or database with default_transaction_read_only). pg_auto_failover restarts a demoted
+ * primary as a standby, which ends its sessions; new connections are opened with
+ * target_session_attrs=primary, so a retry reaches the new primary.
+ */
+const READ_ONLY_CODES = new Set(['25006']);
 
 /** SQLSTATE or driver code of an error, looking through drizzle's DrizzleQueryError wrapper. */
 export function errorCode(err: unknown): string | undefined {
@@ -55,9 +64,11 @@ export function mapDatabaseError(err: unknown): DomainError | undefined {
   const code = errorCode(err);
   if (!code) return undefined;
   if (code === '55P03') return new Unavailable('a lock wait exceeded lock_timeout; retry with the same Idempotency-Key', 1, 'lock-timeout');
+  if (code === 'ATP_TRANSACTION_STALLED') return new Unavailable('the database did not finish the transaction in time (connection lost or stalled, e.g. during a failover); retry with the same Idempotency-Key', 1, 'timeout');
   if (code === '57014') return new Unavailable('the database did not answer within statement_timeout; retry with the same Idempotency-Key', 1, 'timeout');
   if (code === '40001' || code === '40P01') return new Unavailable('the transaction kept conflicting with others; retry with the same Idempotency-Key', 1, 'contention');
   if (CONNECTION_CODES.has(code)) return new Unavailable('the database is unreachable; retry with the same Idempotency-Key', 2, 'database-unavailable');
+  if (READ_ONLY_CODES.has(code)) return new Unavailable('the database node is read-only (a standby or a demoted primary, e.g. during a failover); retry with the same Idempotency-Key', 2, 'database-read-only');
   // text the database cannot store (NUL, invalid UTF-8 / surrogates): caller data, not a fault
   if (code === '22021' || code === '22P05') return new DomainError('bad-request', 400, 'Bad request', 'the request contains characters that cannot be stored (NUL or invalid Unicode)');
   if (code === '23505') return new Conflict('a concurrent request created the same record');
