@@ -18,7 +18,7 @@ import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../
 import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher } from './batcher.js';
-import { findStored, type IdempotentResult, storedFor } from './idempotency.js';
+import { findStored, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
@@ -111,7 +111,11 @@ export class Allocator {
   readonly guardedStats: Record<'statements' | GuardedSkip, number> = { statements: 0, 'no-prediction': 0, 'not-eligible': 0, refuses: 0, 'sells-out': 0, 'guard-failed': 0 };
   readonly soldOut: SoldOutMemory;
 
-  constructor(db: Db, rules: RulesStore, opts: AllocatorOptions) {
+  constructor(
+    private readonly db: Db,
+    rules: RulesStore,
+    opts: AllocatorOptions,
+  ) {
     this.soldOut = new SoldOutMemory({ ttlMs: opts.soldOutTtlMs ?? 0, now: ttlClock(opts.clock) });
     this.batcher = new KeyedBatcher<ReserveCommand, ReserveResult>({
       maxBatch: opts.maxBatch,
@@ -208,7 +212,10 @@ export class Allocator {
       const generation = this.soldOut.generation;
       const check = await this.replays.submit('', cmd);
       if (!check.ok) return { ok: false, error: check.error as never };
-      if (check.replay) return { ok: true, result: check.replay as IdempotentResult & { body: ReservationDto } };
+      if (check.replay) {
+        await replayBarrier(this.db);
+        return { ok: true, result: check.replay as IdempotentResult & { body: ReservationDto } };
+      }
       // still nothing that could have added stock since the memory answered: refuse
       if (this.soldOut.generation === generation) return { ok: false, error: soldOutError(short) };
     }

@@ -100,6 +100,17 @@ export async function findStoredAt(exec: Exec, keys: readonly Omit<IdempotencyKe
   return { stored, at: asDate(rows[0]!.at) };
 }
 
+/**
+ * Make a replay durable before it is answered: a statement that takes a transaction id commits
+ * only once the synchronous standby has confirmed WAL past it, so the stored answer being replayed
+ * (committed earlier) is on two nodes. Without it a primary cut off from its standby could replay a
+ * row other sessions already see but the standby never got (a reservation later lost on failover).
+ * One statement: run it in the transaction that found the replay, or on its own (autocommit).
+ */
+export async function replayBarrier(exec: Exec): Promise<void> {
+  await query(exec, sql`select txid_current()`);
+}
+
 export function storedFor(stored: Map<string, StoredRow>, k: IdempotencyKey): IdempotentResult | undefined {
   const row = stored.get(mapKey(k.caller, k.key));
   if (!row) return undefined;
@@ -134,7 +145,10 @@ export async function runIdempotent(
     async (tx) => {
       const { stored, at } = await findStoredAt(tx, [key], clock);
       const replay = storedFor(stored, key);
-      if (replay) return replay;
+      if (replay) {
+        await replayBarrier(tx);
+        return replay;
+      }
       const response = await fn(tx, at);
       const inserted = await query(tx, storeResponsesSql([{ ...key, ...response }], at));
       if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');

@@ -36,7 +36,7 @@ import { availableOf, decideBatch } from '../domain/allocate.js';
 import { hasCap, policyFor } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type ReservationDto } from './dto.js';
-import { findStored, storedFor, type IdempotentResult } from './idempotency.js';
+import { findStored, replayBarrier, storedFor, type IdempotentResult } from './idempotency.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
 
 const STAMP = '@@T@@';
@@ -125,6 +125,7 @@ export async function reserveGuarded(
         results[i] = { ok: false, error: error as never };
       }
     }
+    if (results.some((r, i) => r?.ok && duplicates.includes(i))) await replayBarrier(db);
     if (again.length > 0) {
       const rep = await reserveBatch(db, rules, again.map((i) => cmds[i]!), undefined, clock);
       again.forEach((i, k) => (results[i] = rep.results[k]!));

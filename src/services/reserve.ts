@@ -44,7 +44,7 @@ import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/sto
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
 import { pgArray } from '../db/pg-array.js';
-import { findStoredAt, type IdempotencyKey, type IdempotentResult, storedFor } from './idempotency.js';
+import { findStoredAt, type IdempotencyKey, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
   caller: string;
@@ -166,7 +166,10 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       results[i] = { ok: false, error: err as DomainError };
     }
   });
-  if (fresh.length === 0) return { results, skus: [] };
+  if (fresh.length === 0) {
+    if (results.some((r) => r.ok)) await replayBarrier(tx);
+    return { results, skus: [] };
+  }
 
   const positions: PositionState[] = positionRows.map((r) => ({
     sku: r.sku,
