@@ -22,6 +22,8 @@ let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: postgres.Sql;
 let svc: Service | undefined;
 const RES_ID = '00000000-0000-4000-8000-000000000001';
+const PURGED_ID = '00000000-0000-4000-8000-000000000002';
+const REUSED_ID = '00000000-0000-4000-8000-000000000003';
 const body = { orderRef: 'old-1', channel: 'web', lines: [{ sku: 'MIG-1', qty: 2 }] };
 const oldAnswer = {
   id: RES_ID,
@@ -63,10 +65,14 @@ beforeAll(async () => {
   await sql`insert into reservation_lines (reservation_id, line_no, sku, qty, status) values (${RES_ID}, 1, 'MIG-1', 2, 'allocated')`;
   await sql`insert into allocations (reservation_id, line_no, sku, location, qty) values (${RES_ID}, 1, 'MIG-1', 'DC1', 2)`;
   await sql`insert into ledger (sku, location, delta_on_hand, delta_reserved, reason, actor) values
-            ('MIG-1', 'DC1', 10, 0, 'cycle-count', 'ops'), ('MIG-1', 'DC1', 0, 2, 'reserve', 'anonymous')`;
+            ('MIG-1', 'DC1', 10, 0, 'cycle-count', 'ops'), ('MIG-1', 'DC1', 0, 2, 'reserve', 'anonymous'), ('MIG-1', 'DC1', 0, 0, 'cycle-count', 'ops')`;
+  // a key purged after its retention and reused since: two reservations carry it, only the second has its answer stored
+  await sql`insert into reservations (id, order_ref, channel, status, caller, idempotency_key) values
+            (${PURGED_ID}, 'old-purged', 'web', 'released', 'anonymous', 'reused-key'), (${REUSED_ID}, 'old-reused', 'web', 'released', 'anonymous', 'reused-key')`;
   await sql`insert into idempotency_keys (caller, key, fingerprint, status_code, response) values
             ('anonymous', 'old-key', ${fingerprint('POST', '/v1/reservations', body)}, 201, ${JSON.stringify(oldAnswer)}::jsonb),
-            ('anonymous', 'other-verb', 'fp-other', 200, '{"ok":true}')`;
+            ('anonymous', 'other-verb', 'fp-other', 200, '{"ok":true}'),
+            ('anonymous', 'reused-key', 'fp-reused', 201, ${JSON.stringify({ id: REUSED_ID })}::jsonb)`;
 });
 
 afterAll(async () => {
@@ -80,7 +86,16 @@ it('moves the key and the first answer onto the reservation and keeps only onHan
   const [r] = await sql`select idempotency_key, fingerprint, answer from reservations where id = ${RES_ID}`;
   expect(r).toEqual({ idempotency_key: 'old-key', fingerprint: fingerprint('POST', '/v1/reservations', body), answer: oldAnswer });
   expect(await sql`select caller, key from idempotency_keys order by key`).toEqual([{ caller: 'anonymous', key: 'other-verb' }]);
-  expect(await sql`select reason, delta_on_hand from ledger order by id`).toEqual([{ reason: 'cycle-count', delta_on_hand: 10 }]);
+  // reserved-only rows go; every onHand row stays, even a count that moved 0 (it changed something else)
+  expect(await sql`select reason, delta_on_hand from ledger order by id`).toEqual([
+    { reason: 'cycle-count', delta_on_hand: 10 },
+    { reason: 'cycle-count', delta_on_hand: 0 },
+  ]);
+  // a purged key no longer replays; the reservation that reused it keeps it with its answer
+  expect(await sql`select id::text, idempotency_key, answer from reservations where id in (${PURGED_ID}, ${REUSED_ID}) order by id`).toEqual([
+    { id: PURGED_ID, idempotency_key: null, answer: null },
+    { id: REUSED_ID, idempotency_key: 'reused-key', answer: { id: REUSED_ID } },
+  ]);
   const [col] = await sql`select count(*)::int as n from information_schema.columns where table_name = 'ledger' and column_name = 'delta_reserved'`;
   expect(col!.n).toBe(0);
 });

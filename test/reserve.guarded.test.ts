@@ -25,7 +25,7 @@ beforeAll(async () => {
   b = await createService(loadConfig(env), { sweeper: false, relay: false });
   apiA = client(a.app);
   apiB = client(b.app);
-  sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  sql = postgres(db.url, { max: 3, onnotice: () => {} });
   await apiA.call('PUT', '/v1/locations/DC1', { name: 'DC1', rank: 1 });
   await apiA.call('PUT', '/v1/locations/DC2', { name: 'DC2', rank: 2 });
 });
@@ -102,6 +102,41 @@ it('a protection floor computed from a stale onHand fails its guard', async () =
   const [p] = await sql`select reserved from positions where sku = 'G-3'`;
   expect(p!.reserved).toBe(11);
   await apiA.call('PUT', '/v1/rules', { defaultTier: 1, protect: {}, channels: {}, skus: {} }, { 'if-match': '"2"' });
+});
+
+it('the SKU totals the guards check are current: a count of another location committed while the statement waits fails the floor', async () => {
+  const etag = (await apiA.call('GET', '/v1/rules')).headers.get('etag')!;
+  expect((await apiA.call('PUT', '/v1/rules', { defaultTier: 1, protect: { '1': 12 }, channels: { web: { tier: 1 }, market: { tier: 2 } }, skus: {} }, { 'if-match': etag })).status).toBe(200);
+  await apiA.setStock('G-7', 'DC1', 10);
+  await apiA.setStock('G-7', 'DC2', 10);
+  expect((await apiA.reserve({ orderRef: 'g7-0', channel: 'market', lines: [{ sku: 'G-7', qty: 1, location: 'DC1' }] })).status).toBe(201);
+  // another writer is counting DC2 down to 5 (uncommitted): DC1 is not its row
+  const tx = await sql.reserve();
+  try {
+    await tx`begin`;
+    await tx`update positions set on_hand = 5 where sku = 'G-7' and location = 'DC2'`;
+    await tx`insert into ledger (sku, location, delta_on_hand, reason, actor) values ('G-7', 'DC2', -5, 'cycle-count', 'test')`;
+    // predicted: DC1 4 + DC2 10 = 14 >= 12 after taking 5 at DC1; real once the count commits: 4 + 5 = 9 < 12
+    let settled = false;
+    const pending = apiA.reserve({ orderRef: 'g7-1', channel: 'market', lines: [{ sku: 'G-7', qty: 5, location: 'DC1' }] }).finally(() => (settled = true));
+    // wait until the statement waits for the count's row (or has answered without waiting: then the guard read a stale total)
+    for (;;) {
+      const [w] = await sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+      if (w!.n > 0 || settled) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    await tx`commit`;
+    const r = await pending;
+    expect(r.status).toBe(409);
+  } finally {
+    tx.release();
+  }
+  expect(await sql`select location, reserved, on_hand from positions where sku = 'G-7' order by location`).toEqual([
+    { location: 'DC1', reserved: 1, on_hand: 10 },
+    { location: 'DC2', reserved: 0, on_hand: 5 },
+  ]);
+  const etag2 = (await apiA.call('GET', '/v1/rules')).headers.get('etag')!;
+  expect((await apiA.call('PUT', '/v1/rules', { defaultTier: 1, protect: {}, channels: {}, skus: {} }, { 'if-match': etag2 })).status).toBe(200);
 });
 
 it('more stock than predicted is no reason to fail: a guarded batch accepts on top of a restock elsewhere', async () => {

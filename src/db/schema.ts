@@ -14,6 +14,7 @@ import {
   customType,
   index,
   integer,
+  json,
   jsonb,
   pgTable,
   primaryKey,
@@ -77,7 +78,8 @@ export const reservations = pgTable(
     /** sha-256 of method, route and canonical body (services/idempotency.ts): the same key with another body is refused */
     fingerprint: text('fingerprint'),
     /** the first 201 answer, immutable: a replay returns it byte for byte whatever happened since */
-    answer: jsonb('answer'),
+    /** json, not jsonb: the text is kept as written, so a replay is the first answer byte for byte */
+    answer: json('answer'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },

@@ -133,8 +133,9 @@ export class Allocator {
           if (!rules.status().loaded) throw new Unavailable('the channel rules in force could not be loaded (see /readyz); nothing was reserved, retry shortly', 5, 'rules-unavailable');
           const generation = this.soldOut.generation;
           const doc = rules.current();
+          const before = this.predictionSeq;
           const guarded = await this.guarded(db, doc, batch, laneKey, opts);
-          const seq = guarded?.seq ?? this.predictionSeq;
+          const seq = guarded?.seq ?? before;
           const report = guarded?.report ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
           // what the batch confirmed, unless a later batch of the lane was decided meanwhile (its prediction is newer)
           this.predict(laneKey, report.after, seq);

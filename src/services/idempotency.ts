@@ -67,7 +67,7 @@ export function fingerprint(method: string, route: string, body: unknown): strin
 function storedRowsSql(keys: readonly Omit<IdempotencyKey, 'fingerprint'>[]) {
   const callers = pgArray(keys.map((k) => k.caller));
   const values = pgArray(keys.map((k) => k.key));
-  return sql`select k.caller, k.key, k.fingerprint, k.status_code, k.response
+  return sql`select k.caller, k.key, k.fingerprint, k.status_code, k.response::json as response
       from unnest(${callers}::text[], ${values}::text[]) as q(caller, key)
       join idempotency_keys k on k.caller = q.caller and k.key = q.key
     union all

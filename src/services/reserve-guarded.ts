@@ -82,8 +82,13 @@ export async function reserveGuarded(
 
   // the protection floor each SKU must keep: the largest of the accepted channels' (lowest tier)
   const floor = new Map<string, number>(skus.map((s) => [s, 0]));
+  const protectedSkus = new Set<string>();
   for (const c of cmds)
-    for (const l of c.lines) floor.set(l.sku, Math.max(floor.get(l.sku)!, policyFor(rules, l.sku, c.channel).protectedUnits(totals.get(l.sku)!.onHand)));
+    for (const l of c.lines) {
+      const policy = policyFor(rules, l.sku, c.channel);
+      floor.set(l.sku, Math.max(floor.get(l.sku)!, policy.protectedUnits(totals.get(l.sku)!.onHand)));
+      if (policy.protectedUnits(Number.MAX_SAFE_INTEGER) > 0) protectedSkus.add(l.sku);
+    }
 
   onDecided?.(decision.positions.map((p) => ({ ...p, reorderPoint: null })));
   const b = new GuardedWrites();
@@ -93,7 +98,7 @@ export async function reserveGuarded(
   });
   let row: { at: string; inserted: string[]; positions: [string, string, number, number, number, number, number][] } | undefined;
   try {
-    [row] = await query<NonNullable<typeof row>>(db, b.statement(skus, floor, totals, rules.version, clock));
+    [row] = await query<NonNullable<typeof row>>(db, b.statement(skus, floor, protectedSkus, totals, rules.version, clock));
   } catch (err) {
     const code = errorCode(err);
     if (code === GUARD_FAILED || code === '40P01' || code === '40001') return { ok: false, skip: 'guard-failed' };
@@ -112,23 +117,13 @@ export async function reserveGuarded(
     results[i] = { ok: true, result: { status: 201, body, replayed: false } };
   });
   if (duplicates.length > 0) {
-    // keys stored before (by any verb) or concurrently: answered from what is stored
-    const stored = await findStored(db, duplicates.map((i) => ({ caller: cmds[i]!.caller, key: cmds[i]!.idempotencyKey })));
-    const again: number[] = [];
-    for (const i of duplicates) {
-      const c = cmds[i]!;
-      try {
-        const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
-        if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
-        else again.push(i); // the other writer of that key rolled back since: decide these under locks
-      } catch (error) {
-        results[i] = { ok: false, error: error as never };
-      }
-    }
-    if (results.some((r, i) => r?.ok && duplicates.includes(i))) await replayBarrier(db);
-    if (again.length > 0) {
-      const rep = await reserveBatch(db, rules, again.map((i) => cmds[i]!), undefined, clock);
-      again.forEach((i, k) => (results[i] = rep.results[k]!));
+    // The statement has committed: from here on a failure is the answer of the duplicates only,
+    // never of the reservations just written (they were acknowledged by the commit).
+    try {
+      await answerDuplicates(db, rules, cmds, duplicates, results, clock);
+    } catch (err) {
+      const error = (mapDatabaseError(err) ?? err) as never;
+      for (const i of duplicates) results[i] ??= { ok: false, error };
     }
   }
   const after: LanePosition[] = row!.positions.map(([sku, location, rank, onHand, reserved, qualityHold, safetyStock]) => ({
@@ -143,6 +138,31 @@ export async function reserveGuarded(
   }));
   const skusAfter = skus.map((sku) => ({ sku, available: after.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0) }));
   return { ok: true, report: { results, skus: skusAfter, after } };
+}
+
+/**
+ * Keys that were not inserted (stored before by any verb, or concurrently): answered from what is
+ * stored (replay, made durable first, or 422); a key whose other writer rolled back since is
+ * decided under locks.
+ */
+async function answerDuplicates(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], duplicates: readonly number[], results: ReserveResult[], clock: Clock | undefined): Promise<void> {
+  const stored = await findStored(db, duplicates.map((i) => ({ caller: cmds[i]!.caller, key: cmds[i]!.idempotencyKey })));
+  const again: number[] = [];
+  for (const i of duplicates) {
+    const c = cmds[i]!;
+    try {
+      const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
+      if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
+      else again.push(i);
+    } catch (error) {
+      results[i] = { ok: false, error: error as never };
+    }
+  }
+  if (duplicates.some((i) => results[i]?.ok)) await replayBarrier(db);
+  if (again.length > 0) {
+    const rep = await reserveBatch(db, rules, again.map((i) => cmds[i]!), undefined, clock);
+    again.forEach((i, k) => (results[i] = rep.results[k]!));
+  }
 }
 
 /** The rows of one guarded batch, column by column (one bound array per column). */
@@ -210,11 +230,20 @@ class GuardedWrites {
    * The statement: stamp, insert what is new, move the positions under their guards, and divide by
    * zero in the final select when a guard failed (the whole statement is then undone).
    */
-  statement(skus: readonly string[], floor: ReadonlyMap<string, number>, totals: ReadonlyMap<string, { onHand: number }>, rulesVersion: number, clock: Clock | undefined) {
+  statement(
+    skus: readonly string[],
+    floor: ReadonlyMap<string, number>,
+    protectedSkus: ReadonlySet<string>,
+    totals: ReadonlyMap<string, { onHand: number }>,
+    rulesVersion: number,
+    clock: Clock | undefined,
+  ) {
     const { r, l, a } = this;
     const iso = (ts: ReturnType<typeof sql>) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     const floors = skus.map((s) => floor.get(s) ?? 0);
     const onHands = skus.map((s) => totals.get(s)?.onHand ?? 0);
+    // a floor that depends on onHand (even one that rounds to 0 today) holds only for the onHand it was computed from
+    const guardedOnHand = skus.map((s) => (protectedSkus.has(s) ? "t" : "f"));
     return sql`with
       ts as (select t.at, ${iso(sql`t.at`)} as iso from (select ${clock ? sql`${clock.now().toISOString()}::timestamptz` : sql`date_trunc('milliseconds', now())`} as at) t),
       d as (select d.*, ts.at + make_interval(secs => d.hold) as expires_at
@@ -224,7 +253,7 @@ class GuardedWrites {
       r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
             select d.id, d.order_ref, d.channel, 'held', d.hold, d.expires_at, ${rulesVersion}::int, d.caller, d.key, d.fingerprint,
                    (case when d.hold is null then x.stamped
-                         else replace(x.stamped, ${`"expiresAt":"${EXPIRES}"`}, '"expiresAt":"' || ${iso(sql`d.expires_at`)} || '"') end)::jsonb,
+                         else replace(x.stamped, ${`"expiresAt":"${EXPIRES}"`}, '"expiresAt":"' || ${iso(sql`d.expires_at`)} || '"') end)::json,
                    ts.at, ts.at
             from d cross join ts
             cross join lateral (select replace(replace(d.answer, ${`"createdAt":"${STAMP}"`}, '"createdAt":"' || ts.iso || '"'),
@@ -243,9 +272,12 @@ class GuardedWrites {
       a as (insert into allocations (reservation_id, line_no, sku, location, qty, committed_qty, released_qty, created_at)
             select al.rid, al.line_no, al.sku, al.location, al.qty, 0, 0, ts.at from al, ts returning 1),
       w as (select sku, location, sum(qty)::int as delta from al group by sku, location),
+      lk as materialized (select s.sku, s.location, s.on_hand, s.reserved, s.quality_hold, s.safety_stock from positions s
+            where s.sku = any(${pgArray(skus)}::text[]) order by s.sku, s.location for update),
       p as (update positions t set reserved = t.reserved + w.delta, updated_at = ts.at
             from w, ts
-            where t.sku = w.sku and t.location = w.location and t.reorder_point is null
+            where (select count(*) from lk) >= 0
+              and t.sku = w.sku and t.location = w.location and t.reorder_point is null
               and t.on_hand - t.reserved - t.quality_hold - t.safety_stock - w.delta >= 0
             returning t.sku, t.location, t.on_hand, t.reserved, t.quality_hold, t.safety_stock),
       h as (insert into channel_holds (sku, channel, reserved)
@@ -255,13 +287,13 @@ class GuardedWrites {
             select 'reservation.created', r.id::text, jsonb_build_object('reservation', r.answer), ts.at from r, ts returning 1),
       cur as (select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from p
               union all
-              select s.sku, s.location, s.on_hand, s.reserved, s.quality_hold, s.safety_stock from positions s
-              where s.sku = any(${pgArray(skus)}::text[]) and not exists (select 1 from w where w.sku = s.sku and w.location = s.location)),
+              select k.sku, k.location, k.on_hand, k.reserved, k.quality_hold, k.safety_stock from lk k
+              where not exists (select 1 from p where p.sku = k.sku and p.location = k.location)),
       g as (select sku, sum(greatest(0, on_hand - reserved - quality_hold - safety_stock))::int as avail, sum(on_hand)::int as on_hand from cur group by sku),
       bad as (select count(*)::int as n
-              from unnest(${pgArray(skus)}::text[], ${pgArray(floors)}::int[], ${pgArray(onHands)}::int[]) as q(sku, floor, on_hand)
+              from unnest(${pgArray(skus)}::text[], ${pgArray(floors)}::int[], ${pgArray(onHands)}::int[], ${pgArray(guardedOnHand)}::boolean[]) as q(sku, floor, on_hand, guarded)
               left join g using (sku)
-              where g.avail is null or g.avail <= 0 or (q.floor > 0 and (g.on_hand <> q.on_hand or g.avail < q.floor)))
+              where g.avail is null or g.avail <= 0 or (q.guarded and (g.on_hand <> q.on_hand or g.avail < q.floor)))
       select 1 / (case when (select count(*) from p) = (select count(*) from w) and (select n from bad) = 0 then 1 else 0 end) as ok,
              (select iso from ts) as at,
              (select coalesce(json_agg(id::text), '[]') from r) as inserted,

@@ -209,6 +209,8 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     sku,
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
   }));
+  // replays answered by a transaction that writes nothing: make them durable first (idempotency.ts)
+  if (w.count === 0 && results.some((r) => r?.ok && r.result.replayed)) await replayBarrier(tx);
   if (w.count > 0) {
     // sku.sold_out crossings caused by this batch (every position of these SKUs is locked)
     for (const e of soldOutCrossings(positions, decision.positions, now)) w.event(e);
@@ -420,7 +422,7 @@ class Writes {
       r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
             select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, d.fingerprint, d.answer, ${now}::timestamptz, ${now}::timestamptz
             from unnest(${a(r.id)}::uuid[], ${a(r.orderRef)}::text[], ${a(r.channel)}::text[], ${a(r.holdSeconds)}::int[], ${a(r.expiresAt)}::timestamptz[],
-                        ${a(r.caller)}::text[], ${a(r.key)}::text[], ${a(r.fingerprint)}::text[], ${a(r.answer)}::jsonb[])
+                        ${a(r.caller)}::text[], ${a(r.key)}::text[], ${a(r.fingerprint)}::text[], ${a(r.answer)}::json[])
                  as d(id, order_ref, channel, hold_seconds, expires_at, caller, key, fingerprint, answer) returning 1),
       l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
             select * from unnest(${a(l.reservationId)}::uuid[], ${a(l.lineNo)}::int[], ${a(l.sku)}::text[], ${a(l.qty)}::int[], ${a(l.location)}::text[], ${a(l.status)}::text[],
