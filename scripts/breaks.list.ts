@@ -273,4 +273,16 @@ export const BREAKS: Break[] = [
       { file: 'test/flash-sale.test.ts', name: 'a restock through another instance is seen by the next request, before the memory TTL has passed' },
     ],
   },
+  {
+    id: 'late-replay-verbs',
+    what: 'a retry that waited for its first attempt answers a refusal caused by that attempt (a receipt: 409 the PO is received) instead of replaying it',
+    edits: [{ file: 'src/services/idempotency.ts', find: '      const late = storedFor(await findStored(db, [key]), key);', replace: '      const late = undefined as IdempotentResult | undefined;' }],
+    tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a receipt retried while its first attempt runs replays the first answer (not 409: the PO is received)' }],
+  },
+  {
+    id: 'late-replay-reserve',
+    what: 'a reservation retried while its first attempt runs in another batch is refused for the unit that attempt took',
+    edits: [{ file: RESERVE, find: '  const refused = fresh.filter((i) => !results[i]!.ok);', replace: '  const refused: number[] = [];' }],
+    tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a reservation retried while its first attempt runs (another batch, e.g. another instance) replays it, not 409 for the unit it took' }],
+  },
 ];

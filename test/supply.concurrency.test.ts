@@ -49,8 +49,8 @@ it('receipts racing with reservations, releases, a slip and a cancel never overs
   // some backorders exist before the race
   const early = await Promise.all(Array.from({ length: 20 }, (_, i) => api.reserve({ orderRef: `e${i}`, channel: 'web', lines: [{ sku: 'C2', qty: 2 }], allowBackorder: true })));
   expect(early.filter((r) => r.status !== 201).map((r) => [r.status, r.body])).toEqual([]);
-  const ops: Promise<{ status: number; kind: string; qty?: number }>[] = [];
-  for (let i = 0; i < 12; i++) ops.push(api.receive(a.id, { qty: 5 }).then((r) => ({ status: r.status, kind: 'receive', qty: 5 })));
+  const ops: Promise<{ status: number; kind: string; qty?: number; body?: unknown }>[] = [];
+  for (let i = 0; i < 12; i++) ops.push(api.receive(a.id, { qty: 5 }).then((r) => ({ status: r.status, kind: 'receive', qty: 5, body: r.body })));
   for (let i = 0; i < 60; i++) {
     ops.push(
       api.reserve({ orderRef: `r${i}`, channel: i % 3 ? 'web' : 'mkt', lines: [{ sku: 'C2', qty: 1 + (i % 3) }], allowBackorder: i % 2 === 0 }).then((r) => ({ status: r.status, kind: 'reserve' })),
@@ -61,6 +61,7 @@ it('receipts racing with reservations, releases, a slip and a cancel never overs
   ops.push(api.cancel(c.id).then((r) => ({ status: r.status, kind: 'cancel' })));
   const out = await Promise.all(ops);
   for (const o of out) expect([200, 201, 409], `${o.kind} → ${o.status}`).toContain(o.status);
+  expect(out.filter((o) => o.kind === 'receive' && o.status !== 200).map((o) => [o.status, o.body])).toEqual([]);
   const received = out.filter((o) => o.kind === 'receive' && o.status === 200).reduce((s, o) => s + o.qty!, 0);
   expect(received).toBe(60); // 12 × 5 exactly fill the PO: none refused, none double counted
   const atp = (await api.atp('C2')).body.skus[0];

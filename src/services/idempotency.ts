@@ -15,7 +15,7 @@ import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { inTransaction, RetryTransaction } from '../db/tx.js';
-import { IdempotencyKeyReused } from '../domain/errors.js';
+import { DomainError, IdempotencyKeyReused } from '../domain/errors.js';
 import { pgArray } from '../db/pg-array.js';
 
 export interface IdempotencyKey {
@@ -132,6 +132,12 @@ export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredRespons
  * otherwise run `fn` and store its response atomically with its changes. The key lookup also
  * reads the transaction's instant (`at`, Postgres time or the test `clock`): `fn` stamps every
  * row and answer of the change with it.
+ *
+ * Concurrency: two attempts with one key run once (the key insert waits for the other and the
+ * loser retries into a replay). A refusal (4xx) is checked against the key once more after its
+ * transaction: an attempt that committed meanwhile answers instead, so a retry sent while the
+ * first attempt was still running never gets a refusal caused by that attempt's own effect.
+ * Errors: the verb's domain errors; 422 when the key was first used with another request.
  */
 export async function runIdempotent(
   db: Db,
@@ -140,6 +146,24 @@ export async function runIdempotent(
   retries?: number,
   clock?: Clock,
 ): Promise<IdempotentResult> {
+  try {
+    return await attemptIdempotent(db, key, fn, retries, clock);
+  } catch (err) {
+    // A refusal may be computed from the effect of this key's own first attempt, which committed
+    // while this one waited for its locks (a retry sent before the first answer came): answer
+    // with the first attempt's response. One lookup, only on refusals.
+    if (err instanceof DomainError && err.status < 500 && !(err instanceof IdempotencyKeyReused)) {
+      const late = storedFor(await findStored(db, [key]), key);
+      if (late) {
+        await replayBarrier(db);
+        return late;
+      }
+    }
+    throw err;
+  }
+}
+
+function attemptIdempotent(db: Db, key: IdempotencyKey, fn: (tx: Tx, at: Date) => Promise<StoredResponse>, retries: number | undefined, clock: Clock | undefined): Promise<IdempotentResult> {
   return inTransaction(
     db,
     async (tx) => {

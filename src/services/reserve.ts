@@ -44,7 +44,7 @@ import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/sto
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
 import { pgArray } from '../db/pg-array.js';
-import { findStoredAt, type IdempotencyKey, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
+import { findStored, findStoredAt, type IdempotencyKey, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 
 export interface ReserveCommand {
   caller: string;
@@ -205,6 +205,21 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     const body = w.addReservation(cmds[i]!, rules.version, outcome.lines);
     results[i] = { ok: true, result: { status: 201, body, replayed: false } };
   });
+  // a refusal may come from the effect of its own key's first attempt (another batch or instance)
+  // that committed while this batch waited for the locks: the lookup above ran before the wait, so
+  // look once more (a new statement sees that commit) and answer with the first attempt's response
+  const refused = fresh.filter((i) => !results[i]!.ok);
+  if (refused.length > 0) {
+    const late = await findStored(tx, refused.map((i) => keyOf(cmds[i]!)));
+    for (const i of refused) {
+      try {
+        const replay = storedFor(late, keyOf(cmds[i]!));
+        if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
+      } catch (err) {
+        results[i] = { ok: false, error: err as DomainError };
+      }
+    }
+  }
   const skusAfter: SkuAfter[] = skus.map((sku) => ({
     sku,
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),

@@ -1,0 +1,66 @@
+/**
+ * A retry that arrives while the first attempt with its Idempotency-Key is still in flight (the
+ * client's deadline 503 came first, or a second instance took the retry) must get the first
+ * attempt's answer, never a refusal computed from the first attempt's own effect. Real Postgres:
+ * a raw transaction holds the rows both attempts need, so both are waiting when it lets go; the
+ * one that runs second finds the stock taken (or the supply received) by the first, and must
+ * replay the first's answer instead of answering 409.
+ */
+import { expect, it } from 'vitest';
+import { reserveBatch, type ReserveCommand } from '../src/services/reserve.js';
+import { serviceFixture } from './helpers/service.js';
+
+const t = serviceFixture({ ATP_DB_POOL_MAX: '10' });
+
+/** Hold row locks in a raw transaction until `waiters` backends of the test database wait on a lock, then commit. */
+async function whileLocked<T>(lockSql: string, params: unknown[], waiters: number, start: () => Promise<T>[]): Promise<T[]> {
+  const dbName = new URL(t.db.url).pathname.slice(1);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const holder = t.sql.begin(async (tx) => {
+    await tx.unsafe(lockSql, params as never[]);
+    locked();
+    await released;
+  });
+  await isLocked;
+  const work = start();
+  for (let i = 0; ; i++) {
+    const [row] = await t.sql`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and wait_event_type = 'Lock'`;
+    const n = (row as { n: number }).n;
+    if (n >= waiters) break;
+    if (i > 2000) throw new Error(`only ${n} of ${waiters} attempts ever waited`);
+    await new Promise((r) => setImmediate(r));
+  }
+  release();
+  await holder;
+  return Promise.all(work);
+}
+
+it('a receipt retried while its first attempt runs replays the first answer (not 409: the PO is received)', async () => {
+  expect((await t.api.call('PUT', '/v1/locations/DC1', { rank: 1 })).status).toBe(200);
+  const po = await t.api.call('POST', '/v1/supply', { sku: 'IF-R', location: 'DC1', qty: 5, expectedAt: '2030-01-05T00:00:00.000Z' }, { 'idempotency-key': 'po-1' });
+  expect(po.status).toBe(201);
+  const receive = () => t.api.call('POST', `/v1/supply/${po.body.id}/receipts`, { qty: 5 }, { 'idempotency-key': 'receipt-1' });
+  const [a, b] = await whileLocked('select 1 from supply where id = $1 for update', [po.body.id], 2, () => [receive(), receive()]);
+  expect([a!.status, b!.status]).toEqual([200, 200]);
+  expect(b!.body).toEqual(a!.body);
+  const [s] = await t.sql`select received_qty, status from supply where id = ${po.body.id}`;
+  expect(s).toMatchObject({ received_qty: 5, status: 'received' });
+  const [p] = await t.sql`select on_hand from positions where sku = 'IF-R'`;
+  expect(p!.on_hand).toBe(5);
+});
+
+it('a reservation retried while its first attempt runs (another batch, e.g. another instance) replays it, not 409 for the unit it took', async () => {
+  expect((await t.api.setStock('IF-S', 'DC1', 1)).status).toBe(200);
+  const cmd: ReserveCommand = { caller: 'test', idempotencyKey: 'order-1', fingerprint: 'fp-order-1', orderRef: 'o1', channel: 'web', lines: [{ sku: 'IF-S', qty: 1 }] };
+  const reserve = () => reserveBatch(t.svc.database.db, t.svc.rules.current(), [cmd]).then((r) => r.results[0]!);
+  const [a, b] = await whileLocked(`select 1 from positions where sku = 'IF-S' for update`, [], 2, () => [reserve(), reserve()]);
+  expect(a!.ok && b!.ok, JSON.stringify([a, b])).toBe(true);
+  if (!a!.ok || !b!.ok) return;
+  expect(b!.result.body.id).toBe(a!.result.body.id);
+  expect([a!.result.replayed, b!.result.replayed].sort()).toEqual([false, true]);
+  const [n] = await t.sql`select count(*)::int as n from reservations where idempotency_key = 'order-1'`;
+  expect(n!.n).toBe(1);
+});
