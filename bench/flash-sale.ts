@@ -29,7 +29,7 @@ import { checkInvariants, createBenchDatabase, type InvariantReport, pickChannel
 import { closedLoop, closedLoopFn, median, openLoop, type Req, type Stats } from './lib/load.js';
 import { cpuDelta, cpuSecondsOf, postgresCpu } from './lib/cpu.js';
 import { ADMIN_URL } from './lib/db.js';
-import { OMS_KEY, ROOT, startReference, startService, startTrivial } from './lib/proc.js';
+import { ADMIN_KEY, OMS_KEY, ROOT, startReference, startService, startTrivial } from './lib/proc.js';
 import { loadAverage, resultPaths, writeResults } from './lib/results.js';
 
 export interface FlashSaleOptions {
@@ -59,6 +59,8 @@ export interface FlashSaleResult {
   options: Omit<FlashSaleOptions, 'log'>;
   scenarios: Record<string, Stats>;
   ratios: Record<string, number>;
+  /** how the hot scenario's batches were written (atp_allocator_guarded_total deltas) and their mean size (atp_batch_size) */
+  hotBatches?: { paths: Record<string, number>; batches: number; meanSize: number } | undefined;
   /** CPU-µs per successful reservation in the hot scenario: the service process and the Postgres backends serving it (robust to other load on the machine) */
   cpu?: { serviceUsPerReservation: number; postgresUsPerReservation: number; trivialUsPerRequest?: number; soldOutUsPerRequest?: number; referenceUsPerReservation?: number } | undefined;
   invariants: InvariantReport;
@@ -104,6 +106,7 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   const want = (name: string) => !o.only || o.only.includes(name);
   let invariants: InvariantReport;
   let cpu: FlashSaleResult['cpu'];
+  let hotBatches: FlashSaleResult['hotBatches'];
   let trivialCpu: number | undefined;
   let soldOutCpu: number | undefined;
   let referenceCpu: number | undefined;
@@ -156,11 +159,17 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
 
     if (want('hot')) {
     log(`hot SKU: ${C} connections, ${D / 1000}s, ${o.hotStock} units`);
+    const m0 = await batchMetrics(svc.url);
     const pg0 = await postgresCpu(ADMIN_URL, db.name);
     const s0 = cpuSecondsOf(svc.pid);
     scenarios.hot = await closedLoop({ label: 'hot', url: svc.url, connections: C, durationMs: D, next: reservations(`${tag}-h`, 'HOT-1'), quiet });
     const s1 = cpuSecondsOf(svc.pid);
     const pg1 = await postgresCpu(ADMIN_URL, db.name);
+    const m1 = await batchMetrics(svc.url);
+    const paths = Object.fromEntries(Object.entries(m1.paths).map(([k, v]) => [k, v - (m0.paths[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+    const batches = m1.count - m0.count;
+    hotBatches = { paths, batches, meanSize: batches > 0 ? Math.round(((m1.sum - m0.sum) / batches) * 10) / 10 : 0 };
+    log(`hot batches: ${batches}, mean size ${hotBatches.meanSize}, paths ${JSON.stringify(paths)}`);
     if (s0 !== undefined && s1 !== undefined && scenarios.hot.created > 0) {
       cpu = {
         serviceUsPerReservation: Math.round(((s1 - s0) * 1e6) / scenarios.hot.created),
@@ -227,7 +236,16 @@ export async function runFlashSale(o: FlashSaleOptions): Promise<FlashSaleResult
   if (cpu && trivialCpu !== undefined) cpu.trivialUsPerRequest = trivialCpu;
   if (cpu && soldOutCpu !== undefined) cpu.soldOutUsPerRequest = soldOutCpu;
   if (cpu && referenceCpu !== undefined) cpu.referenceUsPerReservation = referenceCpu;
-  return { startedAt, loadAvg: { start: load0, end: loadAverage() }, options, scenarios, ratios, cpu, invariants };
+  return { startedAt, loadAvg: { start: load0, end: loadAverage() }, options, scenarios, ratios, cpu, hotBatches, invariants };
+}
+
+/** The allocator's batch counters from GET /metrics (Prometheus text): batches by path, and the batch-size histogram's count and sum. */
+async function batchMetrics(url: string): Promise<{ paths: Record<string, number>; count: number; sum: number }> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+  const paths: Record<string, number> = {};
+  for (const m of text.matchAll(/^atp_allocator_guarded(?:_total)?\{[^}]*outcome="([^"]+)"[^}]*\} ([0-9.e+]+)/gm)) paths[m[1]!] = Number(m[2]);
+  const num = (name: string) => Number(/^atp_batch_size_(count|sum)\b.*? ([0-9.e+]+)$/m.test(text) ? (text.match(new RegExp(`^atp_batch_size_${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm'))?.[1] ?? 0) : 0);
+  return { paths, count: num('count'), sum: num('sum') };
 }
 
 function mergeStats(label: string, a: Stats, b: Stats): Stats {

@@ -84,13 +84,13 @@ export const BREAKS: Break[] = [
   {
     id: 'idempotency-verbs',
     what: 'release/commit/extend skip the stored-key lookup (runIdempotent never replays)',
-    edits: [{ file: 'src/services/idempotency.ts', find: 'if (replay) return replay;\n      const response', replace: 'const response' }],
+    edits: [{ file: 'src/services/idempotency.ts', find: '      if (replay) {\n        await replayBarrier(tx);\n        return replay;\n      }\n      const response', replace: '      const response' }],
     tests: [{ file: 'test/reservation.races.test.ts', name: 'the same key with a different body is refused with 422 and writes nothing' }],
   },
   {
     id: 'idempotency-soldout-path',
     what: 'a request refused from the sold-out memory is not checked against stored keys (a retry of an accepted request gets 409)',
-    edits: [{ file: 'src/services/allocator.ts', find: 'if (check.replay) return', replace: 'if (check.replay && false) return' }],
+    edits: [{ file: 'src/services/allocator.ts', find: 'if (check.replay) {', replace: 'if (check.replay && false) {' }],
     tests: [{ file: 'test/flash-sale.test.ts', name: 'sold-out memory never grants, and a retry of an accepted request still replays its 201' }],
   },
   {
@@ -228,7 +228,7 @@ export const BREAKS: Break[] = [
   {
     id: 'guarded-floor',
     what: 'the guarded batch ignores the protection floor its decision used (a stale onHand lets a low tier take protected units)',
-    edits: [{ file: GUARDED, find: 'or (q.floor > 0 and (g.on_hand <> q.on_hand or g.avail < q.floor)))', replace: 'or false)' }],
+    edits: [{ file: GUARDED, find: 'or (q.guarded and (g.on_hand <> q.on_hand or g.avail < q.floor)))', replace: 'or false)' }],
     tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a protection floor computed from a stale onHand fails its guard' }],
   },
   {
@@ -284,5 +284,11 @@ export const BREAKS: Break[] = [
     what: 'a reservation retried while its first attempt runs in another batch is refused for the unit that attempt took',
     edits: [{ file: RESERVE, find: '  const refused = fresh.filter((i) => !results[i]!.ok);', replace: '  const refused: number[] = [];' }],
     tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a reservation retried while its first attempt runs (another batch, e.g. another instance) replays it, not 409 for the unit it took' }],
+  },
+  {
+    id: 'guarded-cap',
+    what: "a guarded batch trusts the lane's predicted channel hold: another instance's reservations push the channel past its cap",
+    edits: [{ file: GUARDED, find: '              + (select count(*)::int from hc where hc.reserved > hc.cap) as n)', replace: '              + (select count(*)::int from hc where hc.reserved < 0) as n)' }],
+    tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a capped channel decides on the hold its lane last saw; another instance filling the cap meanwhile fails the guard, and the cap holds' }],
   },
 ];

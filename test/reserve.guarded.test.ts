@@ -183,3 +183,29 @@ it('two instances selling the last units at once: exactly the stock is sold, eve
   const check = await apiA.call('GET', '/v1/consistency');
   expect(check.body.breaches).toEqual([]);
 });
+
+it('a capped channel decides on the hold its lane last saw; another instance filling the cap meanwhile fails the guard, and the cap holds', async () => {
+  const put = await apiA.putRules({ defaultTier: 1, channels: { web: { tier: 1 }, mkt: { tier: 1, maxUnits: 10 } }, protect: {}, skus: {} });
+  expect(put.status).toBe(200);
+  for (const s of [a, b]) await (s.rules as unknown as { reload(): Promise<void> }).reload();
+  await apiA.setStock('G-CAP', 'DC1', 100);
+  const mkt = (api: Client, qty: number) => api.reserve({ orderRef: 'o-G-CAP', channel: 'mkt', lines: [{ sku: 'G-CAP', qty }], holdSeconds: 600 });
+  expect((await mkt(apiA, 1)).status).toBe(201); // under locks: A's lane learns mkt holds 1
+  const first = stats(a);
+  expect((await mkt(apiA, 1)).status).toBe(201); // guarded: predicted 1 + 1 ≤ 10
+  expect(stats(a).statements).toBe(first.statements + 1);
+  expect((await mkt(apiB, 7)).status).toBe(201); // B: mkt holds 9; A still predicts 2
+  const before = stats(a);
+  const r = await mkt(apiA, 5); // predicted 2 + 5 ≤ 10, real 9 + 5 > 10
+  expect(stats(a)['guard-failed']).toBe(before['guard-failed'] + 1);
+  expect(r.status).toBe(409);
+  expect(r.body.lines).toEqual([expect.objectContaining({ sku: 'G-CAP', reason: 'channel-cap' })]);
+  const ok = await mkt(apiA, 1); // decided on the confirmed hold (9): the last unit of the cap
+  expect(ok.status).toBe(201);
+  expect((await mkt(apiA, 1)).status).toBe(409);
+  const [h] = await sql`select reserved from channel_holds where sku = 'G-CAP' and channel = 'mkt'`;
+  expect(h!.reserved).toBe(10);
+  expect(await expectInvariants(db.url, 'G-CAP')).toEqual([{ sku: 'G-CAP', location: 'DC1', on_hand: 100, reserved: 10 }]);
+  const check = await apiA.call('GET', '/v1/consistency');
+  expect(check.body.breaches).toEqual([]);
+});

@@ -105,7 +105,7 @@ export class Allocator {
   private readonly replays: KeyedBatcher<ReserveCommand, ReplayCheck>;
   private readonly inFlight = new Map<string, number>();
   /** per lane: every position of its SKUs as its last batch left them (a prediction: it never decides alone) */
-  private readonly predictions = new Map<string, { positions: LanePosition[]; seq: number }>();
+  private readonly predictions = new Map<string, { positions: LanePosition[]; holds: Map<string, number>; seq: number }>();
   private predictionSeq = 0;
   /** guarded batches written, and why others were decided under locks */
   readonly guardedStats: Record<'statements' | GuardedSkip, number> = { statements: 0, 'no-prediction': 0, 'not-eligible': 0, refuses: 0, 'sells-out': 0, 'guard-failed': 0 };
@@ -138,7 +138,7 @@ export class Allocator {
           const seq = guarded?.seq ?? before;
           const report = guarded?.report ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
           // what the batch confirmed, unless a later batch of the lane was decided meanwhile (its prediction is newer)
-          this.predict(laneKey, report.after, seq);
+          this.predict(laneKey, report.after, report.afterHolds, seq);
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);
@@ -174,11 +174,11 @@ export class Allocator {
    */
   private async guarded(db: Db, doc: RulesDocument, batch: readonly ReserveCommand[], laneKey: string, opts: AllocatorOptions): Promise<{ report: BatchReport; seq: number } | undefined> {
     if (opts.guarded === false) return undefined;
-    const predicted = this.predictions.get(laneKey)?.positions;
+    const predicted = this.predictions.get(laneKey);
     let mine = 0;
     try {
       // the lane's next batch may decide on what this one will leave while this one is in flight
-      const out = await reserveGuarded(db, doc, batch, predicted, opts.clock, (after) => (mine = this.predict(laneKey, after)));
+      const out = await reserveGuarded(db, doc, batch, predicted, opts.clock, (after, holds) => (mine = this.predict(laneKey, after, holds)));
       this.guardedStats[out.ok ? 'statements' : out.skip]++;
       if (!out.ok && out.skip === 'guard-failed') this.predictions.delete(laneKey);
       return out.ok ? { report: out.report, seq: mine } : undefined;
@@ -195,13 +195,16 @@ export class Allocator {
    * replaces the prediction only if no later batch of the lane has been decided since. Returns the
    * prediction's sequence number.
    */
-  private predict(laneKey: string, after: BatchReport['after'], newerThan?: number): number {
+  private predict(laneKey: string, after: BatchReport['after'], holds: BatchReport['afterHolds'], newerThan?: number): number {
     if (!after) return 0;
     const current = this.predictions.get(laneKey);
     if (newerThan !== undefined && current && current.seq > newerThan) return current.seq;
     const seq = ++this.predictionSeq;
     this.predictions.delete(laneKey);
-    this.predictions.set(laneKey, { positions: after, seq });
+    // holds of capped channels this batch did not touch stay as last predicted (a guard checks them anyway)
+    const merged = new Map(current?.holds);
+    for (const [k, v] of holds ?? []) merged.set(k, v);
+    this.predictions.set(laneKey, { positions: after, holds: merged, seq });
     if (this.predictions.size > MAX_PREDICTIONS) this.predictions.delete(this.predictions.keys().next().value!);
     return seq;
   }

@@ -4,14 +4,16 @@
  * left — instead of positions read under a lock.
  *
  * Why it is safe whatever the prediction was worth (docs/ARCHITECTURE.md, "Batches in flight"):
- * - it only ever accepts. A batch whose decision refuses anything, backorders, touches a capped
- *   channel, or would take a SKU to zero available is not tried here: `reserveBatch` (locks,
- *   decides on confirmed state) takes it. A 409 is never answered from a prediction;
+ * - it only ever accepts. A batch whose decision refuses anything, backorders, or would take a
+ *   SKU to zero available is not tried here: `reserveBatch` (locks, decides on confirmed state)
+ *   takes it. A 409 is never answered from a prediction;
  * - the statement's guards encode every rule the acceptances relied on, evaluated by Postgres on
  *   the newest row version (READ COMMITTED re-check after a lock wait): each updated position keeps
  *   available ≥ 0 and has no reorder point (crossings are emitted by the locked path); each SKU
  *   keeps total available > 0 (no sold-out crossing happens unseen) and, when a protection floor
- *   applied, ≥ that floor with the total onHand the floor was computed from. Acceptances stay valid
+ *   applied, ≥ that floor with the total onHand the floor was computed from; each capped channel
+ *   (decided on the hold the lane last saw) holds at most its cap after the statement, with the
+ *   onHand a share cap was computed from. Acceptances stay valid
  *   when the real state has MORE available than predicted (a release, a restock): availability only
  *   ever helped them. When a guard fails, the final select divides by zero, the whole statement
  *   (reservations included) is undone, and the batch is re-decided under locks;
@@ -32,7 +34,7 @@ import type { Clock } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { errorCode, mapDatabaseError } from '../db/errors.js';
 import { pgArray } from '../db/pg-array.js';
-import { availableOf, decideBatch } from '../domain/allocate.js';
+import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
 import { hasCap, policyFor } from '../rules/policy.js';
 import type { RulesDocument } from '../rules/schema.js';
 import { reservationDto, type ReservationDto } from './dto.js';
@@ -58,18 +60,22 @@ export async function reserveGuarded(
   db: Db,
   rules: RulesDocument,
   cmds: readonly ReserveCommand[],
-  predicted: readonly LanePosition[] | undefined,
+  lane: { positions: readonly LanePosition[]; holds: ReadonlyMap<string, number> } | undefined,
   clock?: Clock,
   /** told what this batch will leave as soon as it is decided, before its statement is sent: the next batch of the lane may decide on it (batches in flight) */
-  onDecided?: (after: LanePosition[]) => void,
+  onDecided?: (after: LanePosition[], holds: Map<string, number>) => void,
 ): Promise<GuardedOutcome> {
+  const predicted = lane?.positions;
   if (!predicted || predicted.length === 0) return { ok: false, skip: 'no-prediction' };
-  if (cmds.some((c) => c.allowBackorder || c.lines.some((l) => hasCap(rules, l.sku, c.channel)))) return { ok: false, skip: 'not-eligible' };
+  if (cmds.some((c) => c.allowBackorder)) return { ok: false, skip: 'not-eligible' };
   if (predicted.some((p) => p.reorderPoint !== null)) return { ok: false, skip: 'not-eligible' };
   const skus = [...new Set(cmds.flatMap((c) => c.lines.map((l) => l.sku)))].sort();
   if (skus.some((sku) => !predicted.some((p) => p.sku === sku))) return { ok: false, skip: 'no-prediction' };
+  // capped channels decide on what the lane last saw them hold; the statement's guard checks the real figure
+  const capped = [...new Set(cmds.flatMap((c) => c.lines.filter((l) => hasCap(rules, l.sku, c.channel)).map((l) => holdKey(l.sku, c.channel))))];
+  if (capped.some((k) => !lane.holds.has(k))) return { ok: false, skip: 'no-prediction' };
 
-  const decision = decideBatch({ positions: predicted.map((p) => ({ ...p })) }, rules, cmds);
+  const decision = decideBatch({ positions: predicted.map((p) => ({ ...p })), holds: new Map(capped.map((k) => [k, lane.holds.get(k)!])) }, rules, cmds);
   if (decision.outcomes.some((o) => !o.ok)) return { ok: false, skip: 'refuses' };
   const totals = new Map<string, { avail: number; onHand: number }>();
   for (const p of decision.positions) {
@@ -83,22 +89,34 @@ export async function reserveGuarded(
   // the protection floor each SKU must keep: the largest of the accepted channels' (lowest tier)
   const floor = new Map<string, number>(skus.map((s) => [s, 0]));
   const protectedSkus = new Set<string>();
+  // the most each capped channel may hold after the batch: its cap for the onHand it was computed from
+  const caps = new Map<string, number>();
   for (const c of cmds)
     for (const l of c.lines) {
       const policy = policyFor(rules, l.sku, c.channel);
-      floor.set(l.sku, Math.max(floor.get(l.sku)!, policy.protectedUnits(totals.get(l.sku)!.onHand)));
+      const onHand = totals.get(l.sku)!.onHand;
+      floor.set(l.sku, Math.max(floor.get(l.sku)!, policy.protectedUnits(onHand)));
       if (policy.protectedUnits(Number.MAX_SAFE_INTEGER) > 0) protectedSkus.add(l.sku);
+      const k = holdKey(l.sku, c.channel);
+      if (capped.includes(k)) {
+        caps.set(k, policy.cap(onHand));
+        protectedSkus.add(l.sku);
+      }
     }
+  const afterHolds = new Map(capped.map((k) => [k, decision.holds.get(k) ?? 0]));
 
-  onDecided?.(decision.positions.map((p) => ({ ...p, reorderPoint: null })));
+  onDecided?.(
+    decision.positions.map((p) => ({ ...p, reorderPoint: null })),
+    afterHolds,
+  );
   const b = new GuardedWrites();
   const bodies = cmds.map((c, i) => {
     const outcome = decision.outcomes[i]!;
     return b.add(c, rules.version, outcome.ok ? outcome.lines : []);
   });
-  let row: { at: string; inserted: string[]; positions: [string, string, number, number, number, number, number][] } | undefined;
+  let row: { at: string; inserted: string[]; positions: [string, string, number, number, number, number, number][]; holds: [string, string, number][] | null } | undefined;
   try {
-    [row] = await query<NonNullable<typeof row>>(db, b.statement(skus, floor, protectedSkus, totals, rules.version, clock));
+    [row] = await query<NonNullable<typeof row>>(db, b.statement(skus, floor, protectedSkus, totals, caps, rules.version, clock));
   } catch (err) {
     const code = errorCode(err);
     if (code === GUARD_FAILED || code === '40P01' || code === '40001') return { ok: false, skip: 'guard-failed' };
@@ -137,7 +155,8 @@ export async function reserveGuarded(
     reorderPoint: null,
   }));
   const skusAfter = skus.map((sku) => ({ sku, available: after.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0) }));
-  return { ok: true, report: { results, skus: skusAfter, after } };
+  const holdsNow = new Map((row!.holds ?? []).map(([sku, channel, reserved]) => [holdKey(sku, channel), reserved]));
+  return { ok: true, report: { results, skus: skusAfter, after, afterHolds: new Map(capped.map((k) => [k, holdsNow.get(k) ?? afterHolds.get(k)!])) } };
 }
 
 /**
@@ -235,6 +254,7 @@ class GuardedWrites {
     floor: ReadonlyMap<string, number>,
     protectedSkus: ReadonlySet<string>,
     totals: ReadonlyMap<string, { onHand: number }>,
+    caps: ReadonlyMap<string, number>,
     rulesVersion: number,
     clock: Clock | undefined,
   ) {
@@ -244,6 +264,8 @@ class GuardedWrites {
     const onHands = skus.map((s) => totals.get(s)?.onHand ?? 0);
     // a floor that depends on onHand (even one that rounds to 0 today) holds only for the onHand it was computed from
     const guardedOnHand = skus.map((s) => (protectedSkus.has(s) ? "t" : "f"));
+    const capKeys = [...caps.keys()].map((k) => k.split('\u0000') as [string, string]);
+    const capLimits = [...caps.values()].map((v) => (Number.isFinite(v) ? v : 2147483647));
     return sql`with
       ts as (select t.at, ${iso(sql`t.at`)} as iso from (select ${clock ? sql`${clock.now().toISOString()}::timestamptz` : sql`date_trunc('milliseconds', now())`} as at) t),
       d as (select d.*, ts.at + make_interval(secs => d.hold) as expires_at
@@ -282,7 +304,10 @@ class GuardedWrites {
             returning t.sku, t.location, t.on_hand, t.reserved, t.quality_hold, t.safety_stock),
       h as (insert into channel_holds (sku, channel, reserved)
             select al.sku, d.channel, sum(al.qty)::int from al join d on d.id = al.rid group by al.sku, d.channel
-            on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning 1),
+            on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning sku, channel, reserved),
+      hc as (select h.sku, h.channel, h.reserved, q.cap from h
+             join unnest(${pgArray(capKeys.map((k) => k[0]))}::text[], ${pgArray(capKeys.map((k) => k[1]))}::text[], ${pgArray(capLimits)}::int[]) as q(sku, channel, cap)
+               on q.sku = h.sku and q.channel = h.channel),
       o as (insert into outbox (type, subject, data, created_at)
             select 'reservation.created', r.id::text, jsonb_build_object('reservation', r.answer), ts.at from r, ts returning 1),
       cur as (select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from p
@@ -290,14 +315,17 @@ class GuardedWrites {
               select k.sku, k.location, k.on_hand, k.reserved, k.quality_hold, k.safety_stock from lk k
               where not exists (select 1 from p where p.sku = k.sku and p.location = k.location)),
       g as (select sku, sum(greatest(0, on_hand - reserved - quality_hold - safety_stock))::int as avail, sum(on_hand)::int as on_hand from cur group by sku),
-      bad as (select count(*)::int as n
-              from unnest(${pgArray(skus)}::text[], ${pgArray(floors)}::int[], ${pgArray(onHands)}::int[], ${pgArray(guardedOnHand)}::boolean[]) as q(sku, floor, on_hand, guarded)
-              left join g using (sku)
-              where g.avail is null or g.avail <= 0 or (q.guarded and (g.on_hand <> q.on_hand or g.avail < q.floor)))
+      bad as (select (select count(*)::int
+                from unnest(${pgArray(skus)}::text[], ${pgArray(floors)}::int[], ${pgArray(onHands)}::int[], ${pgArray(guardedOnHand)}::boolean[]) as q(sku, floor, on_hand, guarded)
+                left join g using (sku)
+                where g.avail is null or g.avail <= 0 or (q.guarded and (g.on_hand <> q.on_hand or g.avail < q.floor)))
+              -- caps, read after the positions above were locked and checked (lock order: positions, then holds)
+              + (select count(*)::int from hc where hc.reserved > hc.cap) as n)
       select 1 / (case when (select count(*) from p) = (select count(*) from w) and (select n from bad) = 0 then 1 else 0 end) as ok,
              (select iso from ts) as at,
              (select coalesce(json_agg(id::text), '[]') from r) as inserted,
              (select json_agg(json_build_array(c.sku, c.location, loc.rank, c.on_hand, c.reserved, c.quality_hold, c.safety_stock) order by c.sku, c.location)
-                from cur c join locations loc on loc.id = c.location) as positions`;
+                from cur c join locations loc on loc.id = c.location) as positions,
+             (select json_agg(json_build_array(sku, channel, reserved)) from hc) as holds`;
   }
 }

@@ -75,6 +75,8 @@ export interface BatchReport {
   skus: SkuAfter[];
   /** every position of the batch's SKUs after it committed (absent when it decided nothing) */
   after?: LanePosition[];
+  /** what each capped channel of the batch holds of its SKUs after it committed, by holdKey(sku, channel) */
+  afterHolds?: Map<string, number>;
 }
 
 interface PositionRow {
@@ -242,7 +244,8 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   }
   const reorderOf = new Map(positionRows.map((r) => [`${r.sku}\u0000${r.location}`, r.reorder_point]));
   const after = decision.positions.map((p) => ({ ...p, reorderPoint: reorderOf.get(`${p.sku}\u0000${p.location}`) ?? null }));
-  return { results, skus: skusAfter, after };
+  const afterHolds = new Map(capped.map((k) => [k, decision.holds.get(k) ?? 0]));
+  return { results, skus: skusAfter, after, afterHolds };
 }
 
 /** A unique violation on `table` (postgres.js and PGlite errors, through drizzle's wrapper). */
