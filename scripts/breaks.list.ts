@@ -155,8 +155,8 @@ export const BREAKS: Break[] = [
   },
   {
     id: 'relay-no-mark',
-    what: 'the relay never marks rows published (every pass publishes them again)',
-    edits: [{ file: RELAY, find: 'if (ok > 0) {\n          const [marked] = await query', replace: 'if (ok < 0) {\n          const [marked] = await query' }],
+    what: 'the relay never moves its cursor (every pass publishes the same rows again)',
+    edits: [{ file: RELAY, find: '        if (ok > 0) {\n          // the prefix in the stream is published', replace: '        if (ok < 0) {\n          // the prefix in the stream is published' }],
     tests: [{ file: 'test/events.relay-once.test.ts', name: 'each pass publishes the settled rows once and marks them; the next pass publishes nothing' }],
   },
   {
@@ -168,7 +168,7 @@ export const BREAKS: Break[] = [
   {
     id: 'relay-xmin-horizon',
     what: 'the relay publishes rows of transactions newer than one still open (commit order lost)',
-    edits: [{ file: RELAY, find: 'where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())', replace: 'where published_at is null' }],
+    edits: [{ file: RELAY, find: 'where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())', replace: 'where c.id = 1' }],
     tests: [{ file: 'test/events.relay.test.ts', name: 'the relay holds back events of transactions newer than one still open, then publishes both in order' }],
   },
   {

@@ -133,11 +133,12 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const reads = new Reader({ exec: database.readStatement, rules, config, concurrency: database.readConcurrency, clock: opts.clock });
   telemetry.setRulesSource(() => rules.status());
   telemetry.setAllocatorSource(() => ({ ...allocator.depth, guarded: allocator.guardedStats }));
-  // default outbox lag: age of the oldest unpublished event (the relay sets published_at)
+  // default outbox lag: age of the oldest unpublished event (rows above the relay's cursor)
   telemetry.setOutboxLagSource(async () => {
     const [row] = await query<{ lag: number | string | null }>(
       database.db,
-      sql`select coalesce(extract(epoch from ${nowSql(opts.clock)} - (select created_at from outbox where published_at is null order by id limit 1)), 0)::float8 as lag`,
+      sql`select coalesce(extract(epoch from ${nowSql(opts.clock)} - (select o.created_at from relay_cursor c join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id)
+                                                                           where c.id = 1 order by o.txid, o.id limit 1)), 0)::float8 as lag`,
     );
     return Number(row?.lag ?? 0);
   });

@@ -31,6 +31,7 @@ import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PersistentRedis } from './helpers/redis-persistent.js';
 import { PrivateRedis } from './helpers/redis-server.js';
+import { markAllPublished, unpublishFrom } from './helpers/outbox.js';
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -144,7 +145,7 @@ it('one relay publishing during traffic: every event once, stable ids, in (txid,
 });
 
 it('two relays at once on one database: each event exactly once, in order', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const stream = newStream();
   const relays = [0, 1].map(() => new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 1, batchSize: 7 }));
@@ -161,7 +162,7 @@ it('two relays at once on one database: each event exactly once, in order', asyn
 });
 
 it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, backlog drains', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const server = await PersistentRedis.start();
   const stream = newStream();
@@ -203,7 +204,7 @@ async function expectedEntries(eventIds: string[]): Promise<[string, string][]> 
 }
 
 it('exactly once: a second XADD of an event fails in Redis itself, and a pass whose reply was lost appends nothing twice', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const stream = newStream();
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, batchSize: 16 });
@@ -217,7 +218,7 @@ it('exactly once: a second XADD of an event fails in Redis itself, and a pass wh
     // Redis refuses the same entry id
     await expect(redis.xadd(stream, first[0]![0], 'id', first[0]![1])).rejects.toThrow(/equal or smaller than the target stream top item/);
     // every reply of those passes lost: the rows are still unpublished, and published again
-    await pg`update outbox set published_at = null where event_id = any(${order}::uuid[])`;
+    await unpublishFrom(pg, { eventIds: order });
     expect(await drainAll(relay)).toBe(order.length);
     expect(await entries(redis, stream)).toEqual(first);
     expect((await relay.lag()).unpublished).toBe(0);
@@ -228,7 +229,7 @@ it('exactly once: a second XADD of an event fails in Redis itself, and a pass wh
 });
 
 it('failover to a replica that lost the last entries: the relay resumes exactly from the last id present', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const server = await PrivateRedis.start();
   const stream = newStream();
@@ -267,7 +268,7 @@ it('failover to a replica that lost the last entries: the relay resumes exactly 
 });
 
 it('a stream that ends with an entry of another outbox stops the relay: nothing is marked published that is not in it', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const stream = newStream();
   await redis.xadd(stream, '*', 'id', 'written-by-someone-else'); // a time-based id, above any txid
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
@@ -286,12 +287,12 @@ it('a stream that ends with an entry of another outbox stops the relay: nothing 
     expect(await redis.xlen(stream)).toBe(1);
   } finally {
     await relay.stop(0);
-    await pg`update outbox set published_at = now() where published_at is null`;
+    await markAllPublished(pg);
   }
 });
 
 it('the relay holds back events of transactions newer than one still open, then publishes both in order', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const stream = newStream();
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
   try {
@@ -319,7 +320,7 @@ it('the relay holds back events of transactions newer than one still open, then 
 });
 
 it('stop() flushes: a final drain publishes what was written since the last pass', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const stream = newStream();
   const relay = new OutboxRelay({ db: svc.database.db, redis: SHARED_REDIS, stream, maxLen: 100_000, intervalMs: 3_600_000 });
@@ -334,7 +335,7 @@ it('stop() flushes: a final drain publishes what was written since the last pass
 });
 
 it('createService with REDIS_URL runs the relay: events reach the stream, /readyz reports the lag, stop() flushes', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
+  await markAllPublished(pg);
   const before = new Set(await dbOrder());
   const stream = newStream();
   const other = await createService(
@@ -359,20 +360,20 @@ it('createService with REDIS_URL runs the relay: events reach the stream, /ready
 });
 
 it('retention deletes only published rows older than the window, in batches', async () => {
-  await pg`update outbox set published_at = now() where published_at is null`;
-  const all = await pg<{ id: string }[]>`select id from outbox order by id`;
+  await markAllPublished(pg);
+  const all = await pg<{ id: string }[]>`select id::text from outbox order by txid, id`;
   expect(all.length).toBeGreaterThan(40);
   const old = all.slice(0, 30).map((r) => r.id);
-  await pg`update outbox set created_at = now() - interval '100 hours' where id in ${pg(old)}`;
-  // old but unpublished: never deleted by the relay-mode retention
-  await pg`update outbox set published_at = null where id in ${pg(old.slice(0, 5))}`;
-  // recent and published: kept
+  await pg`update outbox set created_at = now() - interval '100 hours' where id = any(${old}::bigint[])`;
+  // old but unpublished (the cursor back before the last 5 old rows): never deleted by the relay-mode retention
+  await unpublishFrom(pg, { ids: old.slice(25) });
+  // recent (published or not): kept
   const deleted = await purgeOutbox(svc.database.db, 72, { batchSize: 4 });
   expect(deleted).toBe(25);
-  const left = new Set((await pg<{ id: string }[]>`select id from outbox`).map((r) => r.id));
+  const left = new Set((await pg<{ id: string }[]>`select id::text from outbox`).map((r) => r.id));
   expect(left.size).toBe(all.length - 25);
-  for (const id of old.slice(0, 5)) expect(left.has(id)).toBe(true);
-  for (const id of old.slice(5)) expect(left.has(id)).toBe(false);
+  for (const id of old.slice(25)) expect(left.has(id)).toBe(true);
+  for (const id of old.slice(0, 25)) expect(left.has(id)).toBe(false);
   // a shorter window reaches nothing newer than it
   expect(await purgeOutbox(svc.database.db, 50)).toBe(0);
   // without a relay (no REDIS_URL), age alone decides

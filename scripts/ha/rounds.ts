@@ -353,7 +353,7 @@ say('stopping the load');
 await Promise.all([load, probe]);
 say('waiting for the outbox to drain onto the stream');
 const pg = postgres(directUrl, { max: 1, onnotice: () => {} });
-const drained = await waitFor('the outbox drained', 120_000, async () => ((await pg<{ n: number }[]>`select count(*)::int as n from outbox where published_at is null`)[0]!.n === 0 ? true : undefined), 500).catch(
+const drained = await waitFor('the outbox drained', 120_000, async () => ((await pg<{ n: number }[]>`select count(*)::int as n from outbox o where (o.txid, o.id) > (select c.txid, c.outbox_id from relay_cursor c)`)[0]!.n === 0 ? true : undefined), 500).catch(
   (e: Error) => e.message,
 );
 const outbox = (await pg<{ event_id: string }[]>`select event_id from outbox order by txid, id`).map((r) => r.event_id);

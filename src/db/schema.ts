@@ -9,6 +9,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   check,
   customType,
@@ -18,6 +19,7 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -231,13 +233,26 @@ export const outbox = pgTable(
     /** writer's transaction id: the relay publishes only what every older transaction has settled */
     txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
     createdAt: ts('created_at').notNull().defaultNow(),
-    publishedAt: ts('published_at'),
   },
   (t) => [
-    index('outbox_unpublished_idx').on(t.id).where(sql`${t.publishedAt} is null`),
-    // GET /v1/events pages in (txid, id) order from a cursor
+    // the relay and GET /v1/events page in (txid, id) order from a cursor
     index('outbox_txid_id_idx').on(t.txid, t.id),
   ],
+);
+
+/**
+ * The relay's position (one row): the last outbox row in the stream, in (txid, id) order. Rows
+ * above it are unpublished; one UPDATE per pass instead of one per event (src/events/relay.ts).
+ */
+export const relayCursor = pgTable(
+  'relay_cursor',
+  {
+    id: smallint('id').primaryKey().default(1),
+    txid: xid8('txid').notNull().default(sql`'0'`),
+    outboxId: bigint('outbox_id', { mode: 'number' }).notNull().default(0),
+    publishedAt: ts('published_at'),
+  },
+  (t) => [check('relay_cursor_one_row', sql`${t.id} = 1`)],
 );
 
 /**

@@ -1,6 +1,10 @@
 /**
  * The outbox relay: publishes outbox rows to a Redis Stream (XADD … MAXLEN ~ n) as CloudEvents
- * 1.0 JSON, then marks them published.
+ * 1.0 JSON, then moves its cursor past them.
+ *
+ * Position: one row, `relay_cursor` (txid, outbox_id): the last row in the stream, in publication
+ * order. Rows above it are unpublished. A pass reads the rows above it (one range of the
+ * (txid, id) index) and moves it once: one UPDATE per pass, not one per event.
  *
  * Contract:
  * - Exactly once into the stream. Each entry gets an explicit stream id derived from its row,
@@ -18,12 +22,13 @@
  *   another deployment, or by a relay before explicit ids) stops the relay with an error that
  *   says so, rather than mark events published that are not in it.
  * - Resume from the stream: on every (re)connect the first pass reads the stream's last entry
- *   and, if it is a row of this outbox, marks every later row unpublished again, so after a
+ *   and, if it is a row of this outbox, moves the cursor back to it (every later row is
+ *   unpublished again), so after a
  *   failover to a lagging replica (or a restore of an older snapshot) the relay resumes exactly
  *   from the last id present and the stream loses nothing that is still in the outbox. A missing
  *   or empty stream is not replayed (it cannot be told apart from a new stream name).
- * - A row is marked `published_at` only after its XADD succeeded (or was refused as present), in
- *   the same transaction that read it; if Redis fails mid-batch the rest waits for the next pass.
+ * - The cursor passes a row only after its XADD succeeded (or was refused as present), in the
+ *   same transaction that read it; if Redis fails mid-batch the rest waits for the next pass.
  *   Consumers may still dedupe on the CloudEvents `id` (the row's stable `event_id`).
  * - Commit order: a pass only takes rows whose writer transaction id is below the xmin of the
  *   current snapshot (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction below it has
@@ -68,7 +73,7 @@ export interface RelayOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   logger?: Logger;
-  /** tests only: the instant stamped as published_at and used for the lag (db/clock.ts) */
+  /** tests only: the instant stamped on the cursor (published_at) and used for the lag (db/clock.ts) */
   clock?: Clock | undefined;
 }
 
@@ -177,12 +182,14 @@ export class OutboxRelay {
         const connect = this.connects;
         let resumed = 0;
         if (this.checkedConnect !== connect) resumed = await resumeFromStream(this.stream, tx);
+        // the rows above the cursor whose writers have all settled, in publication order (one index range)
         const rows = await query<OutboxRow>(
           tx,
-          sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
-              from outbox
-              where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-              order by outbox.txid, outbox.id
+          sql`select o.id::text as id, o.event_id, o.type, o.subject, o.data, o.txid::text as txid, o.created_at
+              from relay_cursor c
+              join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id)
+              where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())
+              order by o.txid, o.id
               limit ${this.batchSize}`,
         );
         if (rows.length === 0) return { leader: true, published: 0, resumed, connect };
@@ -197,11 +204,12 @@ export class OutboxRelay {
         if (present > 0) await requireLastEntry(this.stream, tx, 'refused as already present');
         let at: Date | undefined;
         if (ok > 0) {
+          // the prefix in the stream is published: move the cursor to its last row (one row, one update)
+          const last = rows[ok - 1]!;
           const [marked] = await query<{ at: Date | string }>(
             tx,
-            sql`update outbox set published_at = ${nowSql(this.opts.clock)}
-                where id in (select jsonb_array_elements_text(${JSON.stringify(rows.slice(0, ok).map((r) => r.id))}::jsonb)::bigint)
-                returning published_at as at`,
+            sql`update relay_cursor set txid = ${last.txid}::xid8, outbox_id = ${last.id}::bigint, published_at = ${nowSql(this.opts.clock)}
+                where id = 1 returning published_at as at`,
           );
           if (marked) at = asDate(marked.at);
         }
@@ -254,7 +262,8 @@ export class OutboxRelay {
   async lag(): Promise<RelayLag> {
     const [row] = await query<{ n: number; age: number | null }>(
       this.opts.db,
-      sql`select count(*)::int as n, extract(epoch from (${nowSql(this.opts.clock)} - min(created_at)))::float8 as age from outbox where published_at is null`,
+      sql`select count(*)::int as n, extract(epoch from (${nowSql(this.opts.clock)} - min(o.created_at)))::float8 as age
+          from relay_cursor c join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id) where c.id = 1`,
     );
     return { unpublished: row?.n ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
   }

@@ -12,7 +12,7 @@ import { type Db, query } from '../db/client.js';
 /** Delete outbox rows older than `retentionHours` by Postgres time (or the test `clock`); returns how many. */
 export async function purgeOutbox(db: Db, retentionHours: number, opts: { includeUnpublished?: boolean; batchSize?: number; clock?: Clock | undefined } = {}): Promise<number> {
   const batch = opts.batchSize ?? 5000;
-  const published = opts.includeUnpublished ? sql`` : sql`and published_at is not null`;
+  const published = opts.includeUnpublished ? sql`` : sql`and (txid, id) <= (select c.txid, c.outbox_id from relay_cursor c where c.id = 1)`;
   let total = 0;
   for (;;) {
     const rows = await query(

@@ -98,13 +98,14 @@ export async function resumeFromStream(stream: StreamRef, tx: Exec): Promise<num
     throw err;
   }
   if (!last) return 0;
+  // the cursor goes back to the stream's last entry; the rows between are published again
   const [row] = await query<{ n: number }>(
     tx,
-    sql`with lost as (
-          update outbox set published_at = null
-          where published_at is not null and (txid, id) > (${last.txid}::xid8, ${last.id}::bigint)
-          returning 1)
-        select count(*)::int as n from lost`,
+    sql`with c as (select txid, outbox_id from relay_cursor where id = 1 and (txid, outbox_id) > (${last.txid}::xid8, ${last.id}::bigint) for update),
+             lost as (select count(*)::int as n from c join outbox o
+                      on (o.txid, o.id) > (${last.txid}::xid8, ${last.id}::bigint) and (o.txid, o.id) <= (c.txid, c.outbox_id)),
+             moved as (update relay_cursor r set txid = ${last.txid}::xid8, outbox_id = ${last.id}::bigint from c where r.id = 1 returning 1)
+        select ((select n from lost) + 0 * (select count(*) from moved))::int as n`,
   );
   const n = row?.n ?? 0;
   if (n > 0) stream.logger?.warn({ stream: stream.name, lastEntry: streamIdOf(last), republish: n }, 'outbox relay: the stream lost its last entries (failover or older snapshot); publishing them again from the outbox');

@@ -107,7 +107,7 @@ it('Redis killed and restarted mid-load: reservations go on under the last good 
   );
 
   const OUTAGES = scale(2, 8);
-  const unpublished = async () => (await sql<{ n: number }[]>`select count(*)::int as n from outbox where published_at is null`)[0]!.n;
+  const unpublished = async () => (await sql<{ n: number }[]>`select count(*)::int as n from outbox o where (o.txid, o.id) > (select c.txid, c.outbox_id from relay_cursor c)`)[0]!.n;
   const outages: { downMs: number; backlogAtRestart: number; drainAfterRestartMs: number; probes: Record<string, number>; readyz: string[] }[] = [];
   const wrong: string[] = [];
   for (let k = 0; k < OUTAGES; k++) {
@@ -148,7 +148,7 @@ it('Redis killed and restarted mid-load: reservations go on under the last good 
     outage.downMs = up - down;
     // the backlog of the outage (every row written before the restart) drains while the load goes on
     while (Date.now() - up < 60_000) {
-      const [{ n } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int as n from outbox where published_at is null and id <= ${last}`;
+      const [{ n } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int as n from outbox o where (o.txid, o.id) > (select c.txid, c.outbox_id from relay_cursor c) and o.id <= ${last}`;
       if (n === 0) {
         outage.drainAfterRestartMs = Date.now() - up;
         break;
@@ -191,7 +191,7 @@ it('Redis killed and restarted mid-load: reservations go on under the last good 
     from = `(${batch[batch.length - 1]![0]}`;
   }
   const rows = await sql<{ event_id: string; type: string; published: boolean; entry: string }[]>`
-    select event_id::text, type, published_at is not null as published, txid::text || '-' || id::text || ' ' || event_id::text as entry from outbox order by txid, id`;
+    select event_id::text, type, (txid, id) <= (select c.txid, c.outbox_id from relay_cursor c) as published, txid::text || '-' || id::text || ' ' || event_id::text as entry from outbox order by txid, id`;
   const created = rows.filter((r) => r.type === 'reservation.created');
   const missing = rows.filter((r) => !streamIds.has(r.event_id));
   const createdDuplicated = created.filter((r) => (streamIds.get(r.event_id) ?? 0) > 1);
