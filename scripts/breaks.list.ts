@@ -291,4 +291,10 @@ export const BREAKS: Break[] = [
     edits: [{ file: GUARDED, find: '              + (select count(*)::int from hc where hc.reserved > hc.cap) as n)', replace: '              + (select count(*)::int from hc where hc.reserved < 0) as n)' }],
     tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a capped channel decides on the hold its lane last saw; another instance filling the cap meanwhile fails the guard, and the cap holds' }],
   },
+  {
+    id: 'rules-adopt-unlocked',
+    what: "the upgrade's adoption of Redis rules checks for an empty table without the lock: racing the first PUT, the older Redis rules outrank it",
+    edits: [{ file: 'src/rules/versions.ts', find: '      await query(tx, sql`lock table rules in exclusive mode`);\n', replace: '' }],
+    tests: [{ file: 'test/rules.durable.test.ts', name: "upgrade racing the first PUT: the adopted Redis rules never outrank the operator's PUT (both wait for one lock, then run at once)" }],
+  },
 ];

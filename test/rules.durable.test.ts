@@ -21,6 +21,10 @@ import postgres from 'postgres';
 import { afterAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import type { Db } from '../src/db/client.js';
+import type { RulesDocument, RulesInput } from '../src/rules/schema.js';
+import { adoptRules, insertRules, latestRules } from '../src/rules/versions.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PrivateRedis } from './helpers/redis-server.js';
@@ -155,6 +159,37 @@ it('upgrade: rules that lived only in Redis are adopted as the first version sto
   expect(s.rules.current()).toMatchObject({ defaultTier: 2, channels: { web: { tier: 1 } } });
   expect(await storedVersions(db.url)).toEqual([7]);
   expect((await put(s, { defaultTier: 3 }, '"7"')).etag).toBe('"8"');
+});
+
+it('upgrade racing the first PUT: the adopted Redis rules never outrank the operator\'s PUT (both wait for one lock, then run at once)', async () => {
+  const db = await database();
+  // a migrated, empty rules table (a service start applies the migrations)
+  await (await start({ DATABASE_URL: db.url })).stop();
+  const pool = postgres(db.url, { max: 4, onnotice: () => {} });
+  cleanup.push(() => pool.end());
+  const d = drizzle({ client: pool }) as unknown as Db;
+  const fromRedis = { version: 7, defaultTier: 2, channels: { web: { tier: 1 } }, protect: {}, skus: {} } as RulesDocument;
+  const mine = { defaultTier: 3, channels: { app: { tier: 1 } }, protect: {}, skus: {} } as RulesInput;
+  // a raw SHARE lock holds both writers before their statements take a snapshot; released once both wait
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const holder = pool.begin(async (tx) => {
+    await tx`lock table rules in share mode`;
+    locked();
+    await released;
+  });
+  await isLocked;
+  const both = Promise.all([adoptRules(d, fromRedis), insertRules(d, mine, undefined, 'operator')]);
+  const dbName = new URL(db.url).pathname.slice(1);
+  await waitFor('both writers wait', async () => (await pool`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and wait_event_type = 'Lock'`)[0]!.n >= 2);
+  release();
+  await holder;
+  const [, put] = await both;
+  const latest = await latestRules(d);
+  expect(latest?.version).toBe(put.version);
+  expect(latest?.doc).toMatchObject(mine);
 });
 
 it('a stored version that is not a valid document (edited by hand) is never enforced: a running instance keeps its version, a new one is not ready until a PUT', async () => {

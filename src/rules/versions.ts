@@ -1,6 +1,7 @@
 /**
  * The rules table (src/db/schema.ts `rules`): Postgres stores every version and assigns the
- * number. These are the only statements that touch it; each is one statement, no transaction.
+ * number. These are the only statements that touch it; each is one statement, no transaction,
+ * but for the adoption of rules found in Redis (a lock, then its insert).
  */
 import { sql } from 'drizzle-orm';
 import { type Clock, nowSql } from '../db/clock.js';
@@ -84,16 +85,29 @@ export async function insertRules(db: Db, input: RulesInput, ifVersion: number |
 /**
  * Upgrade path: adopt `doc` (found in Redis, written by a version that kept the rules only
  * there) as the first stored version, only while the table is empty. Returns whether it did.
+ *
+ * Concurrency: the table is locked (EXCLUSIVE: reads go on, writers wait) BEFORE the statement
+ * that checks it is empty takes its snapshot. An `insertRules` that got in first has committed by
+ * then (the table is not empty: nothing adopted); one that comes later waits for the lock and
+ * numbers its version after the adopted one. Without the lock both could see an empty table and
+ * the adopted (older) rules would outrank the operator's first PUT.
  */
 export async function adoptRules(db: Db, doc: RulesDocument): Promise<boolean> {
   const { version, updatedAt, ...input } = doc;
-  const rows = await query<{ version: number }>(
-    db,
-    sql`insert into rules (version, doc, actor, created_at)
-        select ${version}::int, ${JSON.stringify(input)}::jsonb, 'adopted-from-redis', coalesce(${updatedAt ?? null}::timestamptz, now())
-        where not exists (select 1 from rules)
-        on conflict (version) do nothing
-        returning version`,
-  );
-  return rows.length > 0;
+  try {
+    return await db.transaction(async (tx) => {
+      await query(tx, sql`lock table rules in exclusive mode`);
+      const rows = await query<{ version: number }>(
+        tx,
+        sql`insert into rules (version, doc, actor, created_at)
+            select ${version}::int, ${JSON.stringify(input)}::jsonb, 'adopted-from-redis', coalesce(${updatedAt ?? null}::timestamptz, now())
+            where not exists (select 1 from rules)
+            on conflict (version) do nothing
+            returning version`,
+      );
+      return rows.length > 0;
+    });
+  } catch (err) {
+    rethrow(err);
+  }
 }
