@@ -297,4 +297,10 @@ export const BREAKS: Break[] = [
     edits: [{ file: 'src/rules/versions.ts', find: '      await query(tx, sql`lock table rules in exclusive mode`);\n', replace: '' }],
     tests: [{ file: 'test/rules.durable.test.ts', name: "upgrade racing the first PUT: the adopted Redis rules never outrank the operator's PUT (both wait for one lock, then run at once)" }],
   },
+  {
+    id: 'lock-takeover-blind',
+    what: 'a takeover removes whatever lock file is there, not only the stale one it read (a live lock another starter just took is removed: two processes on one data directory)',
+    edits: [{ file: 'src/db/data-dir-lock.ts', find: '    if (now?.pid === owner.pid && now.startedAt === owner.startedAt) unlinkSync(file);', replace: '    if (now) unlinkSync(file);' }],
+    tests: [{ file: 'test/embedded.lock.test.ts', name: 'a takeover removes only the stale lock it read, and only under the takeover mutex' }],
+  },
 ];

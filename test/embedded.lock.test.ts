@@ -6,16 +6,18 @@
  * - a second process on a directory in use exits non-zero with a message naming the directory
  *   and the pid that holds it, and the first one goes on serving;
  * - after the first exits (SIGTERM), the directory can be used again;
- * - a lock naming a dead pid (a crash) is taken over; a second open in one process is refused.
+ * - a lock naming a dead pid (a crash) is taken over; a second open in one process is refused;
+ * - a takeover removes only the stale lock it read, under a mutex: six starters finding one stale
+ *   lock at once leave exactly one holder.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { DataDirLocked, lockDataDir } from '../src/db/data-dir-lock.js';
+import { DataDirLocked, lockDataDir, takeOver } from '../src/db/data-dir-lock.js';
 import { startService, type ServiceProcess } from './faults/helpers/service-process.js';
 import { client, overHttp } from './helpers/api.js';
 
@@ -103,3 +105,50 @@ it('in one process: a second open of a held directory is refused, a lock naming 
   expect(JSON.parse(readFileSync(lockFile(), 'utf8')).startedAt).not.toBe('earlier');
   again.release();
 });
+
+it('a takeover removes only the stale lock it read, and only under the takeover mutex', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'atp-takeover-'));
+  try {
+    const file = join(d, 'atp.lock');
+    const dead = spawnSync('true').pid!;
+    const stale = { pid: dead, startedAt: 'crashed' };
+    // another starter already replaced the stale lock with its live one: the takeover leaves it
+    writeFileSync(file, JSON.stringify({ pid: process.ppid, startedAt: 'live' }));
+    expect(takeOver(file, stale)).toBe(true);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ pid: process.ppid, startedAt: 'live' });
+    // another process holds the mutex: nothing is removed, look again later
+    writeFileSync(file, JSON.stringify(stale));
+    mkdirSync(`${file}.takeover`);
+    expect(takeOver(file, stale)).toBe(false);
+    expect(existsSync(file)).toBe(true);
+    rmdirSync(`${file}.takeover`);
+    // the stale lock itself: removed, the mutex released
+    expect(takeOver(file, stale)).toBe(true);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(`${file}.takeover`)).toBe(false);
+    // six processes finding one stale lock at once: exactly one holds the directory
+    writeFileSync(file, JSON.stringify(stale));
+    const script = join(d, 'starter.mjs');
+    writeFileSync(
+      script,
+      `const { lockDataDir } = await import(${JSON.stringify(new URL('../src/db/data-dir-lock.ts', import.meta.url).pathname)});
+       while (Date.now() < Number(process.argv[2])) {}
+       try { lockDataDir(${JSON.stringify(d)}); console.log('WIN'); await new Promise((r) => setTimeout(r, 3000)); } catch (e) { console.log(e.name); }`,
+    );
+    const startAt = Date.now() + 2000;
+    const node = join(process.cwd(), 'node_modules/node/bin/node');
+    const outs = await Promise.all(
+      Array.from({ length: 6 }, () => new Promise<string>((resolve) => {
+        const c = spawn(existsSync(node) ? node : process.execPath, [script, String(startAt)]);
+        let o = '';
+        c.stdout.on('data', (x) => (o += x));
+        c.stderr.on('data', (x) => (o += x));
+        c.on('exit', () => resolve(o.trim()));
+      })),
+    );
+    expect(outs.filter((o) => o === 'WIN'), outs.join(' | ')).toHaveLength(1);
+    expect(outs.filter((o) => o === 'DataDirLocked')).toHaveLength(5);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -7,17 +7,18 @@
  * - taken by creating the file with `wx` (O_CREAT|O_EXCL: atomic, exactly one creator wins);
  * - a lock whose pid is alive (`process.kill(pid, 0)`) refuses the start with `DataDirLocked`;
  *   a lock held by this very process (a second open in one process) refuses it too;
- * - a stale lock (its process is gone: a crash or SIGKILL) is taken over: renamed away, checked
- *   to be the stale one we read (if a live process re-created it meanwhile, it is linked back,
- *   which cannot overwrite, and the start re-examines it), removed, then created again with `wx`.
- *   Two processes that find the same stale lock therefore cannot both win;
+ * - a stale lock (its process is gone: a crash or SIGKILL) is taken over: under a takeover mutex
+ *   (`atp.lock.takeover`, a directory made with mkdir), read again and removed only if it still
+ *   names the dead process, then created again with `wx`. Any number of processes that find the
+ *   same stale lock therefore leave exactly one holder (an earlier rename-based takeover let a
+ *   third starter win beside the first: test/embedded.lock.test.ts starts six at once);
  * - released (removed, only if it still names this process) on `release()`, and on process exit
  *   as a last resort (a `process.exit` from a shutdown bound).
  * A lock left by our own pid that this process does not hold (a container restarted with the same
  * pid 1) counts as stale. Scope: processes on one host and one pid namespace; a directory shared
  * between hosts or containers is not protected (the pid means nothing there).
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export class DataDirLocked extends Error {
@@ -49,6 +50,43 @@ function readOwner(file: string): { pid: number; startedAt?: string } | undefine
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
     return undefined;
+  }
+}
+
+/** a takeover mutex older than this was left by a process that died in the middle of a takeover (held for microseconds otherwise) */
+const TAKEOVER_STALE_MS = 10_000;
+
+/**
+ * Remove the stale lock `owner` names, under the takeover mutex `<lock>.takeover` (a directory:
+ * mkdir is atomic, exactly one process holds it). Only a mutex holder ever removes a lock file,
+ * and it removes it only if it still names the stale owner; a lock file cannot change while it
+ * exists except by removal, so a live lock is never removed. Returns false when another process
+ * holds the mutex (look again shortly).
+ */
+export function takeOver(file: string, owner: { pid: number; startedAt?: string }): boolean {
+  const mutex = `${file}.takeover`;
+  try {
+    mkdirSync(mutex);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      if (Date.now() - statSync(mutex).mtimeMs > TAKEOVER_STALE_MS) rmdirSync(mutex);
+    } catch {
+      // gone meanwhile
+    }
+    return false;
+  }
+  try {
+    let now: ReturnType<typeof readOwner>;
+    try {
+      now = readOwner(file);
+    } catch {
+      return true; // removed meanwhile: create it again
+    }
+    if (now?.pid === owner.pid && now.startedAt === owner.startedAt) unlinkSync(file);
+    return true;
+  } finally {
+    rmdirSync(mutex);
   }
 }
 
@@ -96,22 +134,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
           `Stop that process, or give this one another ATP_DATA_DIR (or a DATABASE_URL for several instances).`,
       );
     }
-    // stale: take it over without ever removing a lock a live process has just created
-    const aside = `${file}.stale-${process.pid}`;
-    try {
-      renameSync(file, aside);
-    } catch {
-      continue; // someone else moved it first
-    }
-    const moved = readOwner(aside);
-    if (moved?.pid !== owner.pid || moved.startedAt !== owner.startedAt) {
-      try {
-        linkSync(aside, file); // put the live one back (never overwrites)
-      } catch {
-        // someone created a new lock meanwhile: it is examined on the next attempt
-      }
-    }
-    unlinkSync(aside);
+    // stale: only the holder of the takeover mutex may remove it, after reading it again
+    if (takeOver(file, owner)) continue;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + Math.floor(Math.random() * 20));
   }
   held.add(file);
   const onExit = () => release();
