@@ -96,6 +96,8 @@ export interface RelayStatus {
   alreadyPresent: number;
   /** rows marked unpublished again because the stream had lost them (failover, older snapshot) */
   resumed: number;
+  /** reconnects that found the stream missing or empty although events had been published to it (Redis lost it, or a new stream name) */
+  streamLost: number;
   lastPublishedAt: string | null;
   /** completed loop drains (successful or not-leader) since start */
   passes: number;
@@ -122,6 +124,7 @@ export class OutboxRelay {
   private published = 0;
   private alreadyPresent = 0;
   private resumed = 0;
+  private streamLost = 0;
   /** Redis (re)connects seen, and the last one whose stream top a pass has checked */
   private connects = 1;
   private checkedConnect = 0;
@@ -181,7 +184,8 @@ export class OutboxRelay {
         if (!lock?.ok) return { leader: false, published: 0 };
         const connect = this.connects;
         let resumed = 0;
-        if (this.checkedConnect !== connect) resumed = await resumeFromStream(this.stream, tx);
+        let lost = false;
+        if (this.checkedConnect !== connect) ({ republish: resumed, lost } = await resumeFromStream(this.stream, tx));
         // the rows above the cursor whose writers have all settled, in publication order (one index range)
         const rows = await query<OutboxRow>(
           tx,
@@ -192,7 +196,7 @@ export class OutboxRelay {
               order by o.txid, o.id
               limit ${this.batchSize}`,
         );
-        if (rows.length === 0) return { leader: true, published: 0, resumed, connect };
+        if (rows.length === 0) return { leader: true, published: 0, resumed, lost, connect };
         const replies = await appendBatch(this.stream, this.opts.maxLen, rows);
         // the prefix that is in the stream (appended now, or refused as already there) is published
         let ok = 0;
@@ -213,15 +217,16 @@ export class OutboxRelay {
           );
           if (marked) at = asDate(marked.at);
         }
-        const result = { leader: true, published: ok, present, resumed, connect, at };
+        const result = { leader: true, published: ok, present, resumed, lost, connect, at };
         // commit what is in the stream, report the failure after the transaction
         if (ok < rows.length) return { ...result, error: new Error(String(replies[ok] ?? 'no reply from redis')) };
         return result;
       },
       0,
-    ).then((r: PassResult & { error?: Error; present?: number; resumed?: number; connect?: number; at?: Date | undefined }) => {
+    ).then((r: PassResult & { error?: Error; present?: number; resumed?: number; lost?: boolean; connect?: number; at?: Date | undefined }) => {
       if (r.connect !== undefined) this.checkedConnect = r.connect;
       this.resumed += r.resumed ?? 0;
+      if (r.lost) this.streamLost++;
       if (r.published > 0) {
         this.published += r.published;
         this.alreadyPresent += r.present ?? 0;
@@ -277,6 +282,7 @@ export class OutboxRelay {
       published: this.published,
       alreadyPresent: this.alreadyPresent,
       resumed: this.resumed,
+      streamLost: this.streamLost,
       lastPublishedAt: this.lastPublishedAt?.toISOString() ?? null,
       passes: this.passes,
     };

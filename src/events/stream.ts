@@ -86,18 +86,32 @@ export async function requireLastEntry(stream: StreamRef, tx: Exec, why: string)
 /**
  * After a (re)connect: rows published after the stream's last entry are not in the stream any
  * more (failover to a lagging replica, an older snapshot restored): mark them unpublished so
- * they go out again, in order. Returns how many. A stream that is missing, empty or ends with an
- * entry of another outbox is left to the append (which refuses what it must).
+ * they go out again, in order. Returns how many, and whether the stream was found missing or
+ * empty although this outbox has published to it (`lost`: Redis restarted without persistence,
+ * or ATP_EVENTS_STREAM now names a new stream — the two cannot be told apart; consumers that had
+ * not read those events missed them, and Postgres keeps them for GET /v1/events within the
+ * retention). A stream that is missing, empty or ends with an entry of another outbox is left to
+ * the append (which refuses what it must).
  */
-export async function resumeFromStream(stream: StreamRef, tx: Exec): Promise<number> {
+export async function resumeFromStream(stream: StreamRef, tx: Exec): Promise<{ republish: number; lost: boolean }> {
   let last: { txid: string; id: string } | undefined;
   try {
     last = await lastEntry(stream, tx, 'resuming after a connect');
   } catch (err) {
-    if (err instanceof ForeignStream) return 0;
+    if (err instanceof ForeignStream) return { republish: 0, lost: false };
     throw err;
   }
-  if (!last) return 0;
+  if (!last) {
+    const [c] = await query<{ published: boolean }>(tx, sql`select outbox_id > 0 as published from relay_cursor where id = 1`);
+    const lost = c?.published === true;
+    if (lost) {
+      stream.logger?.warn(
+        { stream: stream.name },
+        'outbox relay: the stream is missing or empty although events were published to it (Redis restarted without persistence, or a new ATP_EVENTS_STREAM); consumers that had not read them missed them; GET /v1/events still serves them within the outbox retention',
+      );
+    }
+    return { republish: 0, lost };
+  }
   // the cursor goes back to the stream's last entry; the rows between are published again
   const [row] = await query<{ n: number }>(
     tx,
@@ -109,5 +123,5 @@ export async function resumeFromStream(stream: StreamRef, tx: Exec): Promise<num
   );
   const n = row?.n ?? 0;
   if (n > 0) stream.logger?.warn({ stream: stream.name, lastEntry: streamIdOf(last), republish: n }, 'outbox relay: the stream lost its last entries (failover or older snapshot); publishing them again from the outbox');
-  return n;
+  return { republish: n, lost: false };
 }

@@ -49,6 +49,7 @@ const Readiness = z
         published: z.number().int().optional(),
         alreadyPresent: z.number().int().optional().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
         resumed: z.number().int().optional().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
+        streamLost: z.number().int().optional().openapi({ description: 'reconnects that found the stream missing or empty although events had been published to it (Redis restarted without persistence, or a new ATP_EVENTS_STREAM): consumers may have missed events; GET /v1/events serves them within the outbox retention' }),
         lastPublishedAt: z.string().nullable().optional(),
         passes: z.number().int().optional(),
         unpublished: z.number().int().optional(),
