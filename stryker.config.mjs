@@ -1,6 +1,6 @@
 // Mutation testing of the pure decision code: `npm run test:mutation` (see docs/TESTING.md).
 // Mutates where the pure decision code lives: src/domain/** and the rules' pure half
-// (src/rules/policy.ts, src/rules/schema.ts). The rules stores beside them (store.ts,
+// (src/rules/policy.ts) and the rules document's shape (src/contract/rules.ts, once src/rules/schema.ts). The rules stores beside them (store.ts,
 // redis-store.ts, versions.ts) are SQL and Redis I/O, proved by the database tests and the
 // deliberate breaks, not per mutant. Runs the pure tests listed in vitest.mutation.config.ts for
 // each mutant (per-test coverage: only the tests that reach it).
@@ -8,7 +8,7 @@
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
-  mutate: ['src/domain/**/*.ts', 'src/rules/policy.ts', 'src/rules/schema.ts'],
+  mutate: ['src/domain/**/*.ts', 'src/rules/policy.ts', 'src/contract/rules.ts'],
   coverageAnalysis: 'perTest',
   // a shared 2-core box: at most two test-runner processes
   concurrency: 2,

@@ -88,7 +88,6 @@ export function promiseDate(s: Pick<SupplyState, 'expectedAt'>, now: Date | unde
 }
 
 export const holdKey = (sku: string, channel: string) => `${sku}\u0000${channel}`;
-export const positionKey = (sku: string, location: string) => `${sku}\u0000${location}`;
 
 /** Units of a position that may be promised: never below zero. */
 export function availableOf(p: Pick<PositionState, 'onHand' | 'reserved' | 'qualityHold' | 'safetyStock'>): number {

@@ -1,13 +1,14 @@
 /**
  * Renders the consumer-facing description of the event types from the zod schemas in
- * ./types.ts: a table of types and one JSON Schema (draft 2020-12) document with a `$defs` entry
+ * ./types.ts and the shared shapes of src/contract/ (one definition each, also behind /openapi.json): a table of types and one JSON Schema (draft 2020-12) document with a `$defs` entry
  * per event payload plus the CloudEvents envelope. `npm run events:doc` writes it into
  * docs/EVENTS.md (between the GENERATED markers) and docs/events.schema.json;
  * test/events.docs.test.ts fails when either is stale.
  */
 import { z } from 'zod';
-import { Position, Reservation } from '../http/schemas.js';
-import { AllocationMove, Supply } from '../http/supply-schemas.js';
+import { Position } from '../contract/atp.js';
+import { Allocation, Reservation } from '../contract/reservation.js';
+import { AffectedReservation, AllocationMove, ShortPickResult, Supply } from '../contract/supply.js';
 import { CloudEvent, EVENT_TYPES, EVENT_VERSIONS, EVENTS_SCHEMA_ID, type EventType, EventSchemas, schemaDefOf } from './types.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: npm run events:doc -->';
@@ -42,10 +43,12 @@ function tidy(v: unknown): unknown {
 
 export function eventsJsonSchema(): Record<string, unknown> {
   const registry = z.registry<{ id: string }>();
-  registry.add(Reservation, { id: 'Reservation' });
-  registry.add(Position, { id: 'Position' });
-  registry.add(Supply, { id: 'Supply' });
-  registry.add(AllocationMove, { id: 'AllocationMove' });
+  // the shared shapes under the names src/contract/ gives them (the same as in /openapi.json)
+  for (const shape of [Reservation, Allocation, Position, Supply, AllocationMove, AffectedReservation, ShortPickResult]) {
+    const id = z.globalRegistry.get(shape)?.id;
+    if (typeof id !== 'string') throw new Error('a shared shape in src/contract/ has no .meta({ id })');
+    registry.add(shape, { id });
+  }
   registry.add(CloudEvent, { id: 'CloudEvent' });
   for (const t of EVENT_TYPES) registry.add(EventSchemas[t], { id: schemaDefOf(t) });
   const out = z.toJSONSchema(registry, { uri: (id) => `#/$defs/${id}` }) as { schemas: Record<string, Record<string, unknown>> };
@@ -74,7 +77,7 @@ export function renderEventsDoc(): string {
     ...rows,
     '',
     'JSON Schema (draft 2020-12) of the envelope and of each payload, generated from the zod schemas in',
-    '`src/events/types.ts` (also in `docs/events.schema.json`):',
+    '`src/events/types.ts` and `src/contract/` (also in `docs/events.schema.json`):',
     '',
     '```json',
     JSON.stringify(eventsJsonSchema(), null, 2),

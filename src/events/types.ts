@@ -8,9 +8,10 @@
  * the supply id; inventory.adjusted and sku.below_reorder_point → `<sku>@<location>`;
  * sku.sold_out → the SKU; availability.changed → `<channel>/<sku>`.
  */
-import { z } from '@hono/zod-openapi'; // not plain zod: routes call .openapi() on these schemas (see rules/schema.ts)
-import { Position, Reservation } from '../http/schemas.js';
-import { AllocationMove, ShortPickResult, Supply } from '../http/supply-schemas.js';
+import { z } from 'zod'; // plain zod: http/routes/events.ts names CloudEvent for the OpenAPI document with zod's .meta()
+import { Position } from '../contract/atp.js';
+import { Reservation } from '../contract/reservation.js';
+import { AllocationMove, ShortPickResult, Supply } from '../contract/supply.js';
 
 const IsoTime = z.string().describe('RFC 3339 timestamp');
 

@@ -1,9 +1,16 @@
 /**
  * Request and response schemas: the same zod objects validate requests and generate the
- * OpenAPI document (/openapi.json). Limits here are the service's published bounds.
+ * OpenAPI document (/openapi.json). Limits here are the service's published bounds. Shapes the
+ * events share (Position, Reservation) are defined once in src/contract/ and re-exported here;
+ * schemas made there (plain zod, before @hono/zod-openapi extends zod) carry OpenAPI metadata
+ * through zod's own `.meta()`, which @hono/zod-openapi reads like `.openapi()`.
  */
 import { z } from '@hono/zod-openapi';
-import { ChannelName, NAME_RE } from '../rules/schema.js';
+import { Position } from '../contract/atp.js';
+import { Allocation, Reservation } from '../contract/reservation.js';
+import { ChannelName, NAME_RE } from '../contract/rules.js';
+
+export { Allocation, Position, Reservation };
 
 export const MAX_QTY = 1_000_000;
 export const MAX_LINES = 200;
@@ -28,7 +35,7 @@ export const Sku = z
 export const LocationId = z.string().regex(NAME_RE, 'letters, digits, . _ : - ; at most 64 characters').openapi({ example: 'DC1' });
 export const Qty = z.number().int('must be a whole number of base units').min(1, 'must be at least 1').max(MAX_QTY, `must be at most ${MAX_QTY}`);
 const Count = z.number().int('must be a whole number of base units').min(0, 'must not be negative').max(1_000_000_000, 'must be at most 1000000000');
-export const Channel = ChannelName.openapi({ example: 'web' });
+export const Channel = ChannelName.meta({ example: 'web' });
 
 export const IdempotencyHeaders = z.object({
   'idempotency-key': z
@@ -120,18 +127,6 @@ export const SetPositionBody = z
   .strict()
   .openapi('SetPosition');
 
-export const Position = z
-  .object({
-    sku: z.string(),
-    location: z.string(),
-    onHand: z.number().int(),
-    reserved: z.number().int(),
-    qualityHold: z.number().int(),
-    safetyStock: z.number().int(),
-    available: z.number().int(),
-  })
-  .openapi('Position');
-
 export const LocationBody = z
   .object({ name: StoredText(200).optional(), rank: z.number().int().min(0).max(1_000_000).optional() })
   .strict()
@@ -208,52 +203,6 @@ export const ExtendBody = z
   })
   .strict()
   .openapi('ExtendRequest');
-
-export const Allocation = z
-  .object({
-    location: z.string(),
-    qty: z.number().int(),
-    committedQty: z.number().int(),
-    releasedQty: z.number().int(),
-    shortQty: z.number().int().optional(),
-    supplyId: z.string().optional(),
-    promisedAt: z.string().optional(),
-  })
-  .openapi('Allocation');
-
-export const Reservation = z
-  .object({
-    id: z.string(),
-    orderRef: z.string(),
-    channel: z.string(),
-    status: z.enum(['held', 'committed', 'released', 'expired']),
-    expiresAt: z.string().nullable(),
-    rulesVersion: z.number().int(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    lines: z.array(
-      z.object({
-        lineNo: z.number().int(),
-        sku: z.string(),
-        qty: z.number().int(),
-        location: z.string().optional(),
-        status: z.enum(['allocated', 'backordered', 'short', 'released', 'committed']).openapi({
-          description:
-            'allocated / backordered / short while the line holds units; once it holds nothing: committed if any of it shipped, else released (by release or expiry); a short line stays short',
-        }),
-        kit: z
-          .object({ sku: z.string(), perKit: z.number().int() })
-          .optional()
-          .openapi({ description: 'this line is a component of a kit the caller ordered: qty = kits × perKit' }),
-        unit: z
-          .object({ name: z.string(), factor: z.number().int() })
-          .optional()
-          .openapi({ description: 'the caller ordered in a pack unit: qty (base units) = quantity in the unit × factor' }),
-        allocations: z.array(Allocation),
-      }),
-    ),
-  })
-  .openapi('Reservation');
 
 export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
   body: { required, content: { 'application/json': { schema } } },

@@ -1,6 +1,13 @@
-/** Request and response schemas of the supply, promise and time-phased ATP routes. */
+/**
+ * Request and response schemas of the supply, promise and time-phased ATP routes. Shapes the
+ * events share (Supply, AllocationMove, AffectedReservation, ShortPickResult) are defined once in
+ * src/contract/supply.ts and re-exported here.
+ */
 import { z } from '@hono/zod-openapi';
+import { AffectedReservation, AllocationMove, ShortPickResult, Supply } from '../contract/supply.js';
 import { Channel, LocationId, Position, Qty, ReserveLine, Sku, StoredText, MAX_LINES } from './schemas.js';
+
+export { AffectedReservation, AllocationMove, ShortPickResult, Supply };
 
 const Instant = z.iso
   .datetime({ offset: true, error: 'an ISO 8601 date-time with offset, e.g. 2026-12-01T00:00:00Z' })
@@ -40,36 +47,6 @@ export const UpdateSupplyBody = z
 export const CancelSupplyBody = z.object({ reason: StoredText(200).optional() }).strict().openapi('CancelSupply');
 
 export const ReceiptBody = z.object({ qty: Qty, reference: StoredText(200).optional() }).strict().openapi('Receipt');
-
-export const Supply = z
-  .object({
-    id: z.string(),
-    sku: z.string(),
-    location: z.string(),
-    kind: z.enum(['po', 'transfer']),
-    reference: z.string().nullable(),
-    qty: z.number().int(),
-    receivedQty: z.number().int(),
-    allocatedQty: z.number().int(),
-    freeQty: z.number().int(),
-    expectedAt: z.string(),
-    status: z.enum(['open', 'received', 'cancelled']),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Supply');
-
-const Source = z.object({ location: z.string(), qty: z.number().int(), supplyId: z.string().optional(), promisedAt: z.string().optional() });
-export const AllocationMove = z
-  .object({ from: Source, to: z.array(Source), shortQty: z.number().int() })
-  .openapi('AllocationMove');
-export const AffectedReservation = z
-  .object({
-    reservationId: z.string(),
-    kind: z.enum(['backorder.promised', 'backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
-    moves: z.array(AllocationMove),
-  })
-  .openapi('AffectedReservation');
 
 export const SupplyChangeResult = z
   .object({
@@ -169,7 +146,7 @@ export const TimePhasedAtpSku = z
     safetyStock: z.number().int(),
     available: z.number().int(),
     byDate: ByDate,
-    locations: z.array(Position.extend({ rank: z.number().int().openapi({ description: 'the location rank (lower ships first)' }), byDate: ByDate })).openapi({
+    locations: z.array(z.intersection(Position, z.object({ rank: z.number().int().openapi({ description: 'the location rank (lower ships first)' }), byDate: ByDate }))).openapi({
       description: 'per location; for a kit: the kits a line pinned to that location can take (its components there)',
     }),
     inbound: z.array(
@@ -209,18 +186,3 @@ export const ShortPickBody = z
   })
   .strict()
   .openapi('ShortPickRequest');
-
-export const ShortPickResult = z
-  .object({
-    id: z.string(),
-    sku: z.string(),
-    location: z.string(),
-    expectedQty: z.number().int(),
-    foundQty: z.number().int(),
-    reservationId: z.string().nullable(),
-    reason: z.string(),
-    position: z.object({ before: Position, after: Position }),
-    qualityHoldWrittenOff: z.number().int(),
-    affected: z.array(AffectedReservation),
-  })
-  .openapi('ShortPickResult');

@@ -81,10 +81,6 @@ export class CatalogView {
     return this.kits.get(sku);
   }
 
-  isKit(sku: string): boolean {
-    return this.kits.has(sku);
-  }
-
   unitsOf(sku: string): { unit: string; factor: number }[] {
     return [{ unit: BASE_UNIT, factor: 1 }, ...[...(this.units.get(sku) ?? [])].map(([unit, factor]) => ({ unit, factor })).sort((a, b) => a.factor - b.factor)];
   }

@@ -1,47 +1,18 @@
-/** The reservation as callers see it: one builder for the 201 body, GET, and every later verb. */
+/**
+ * The reservation as callers see it: one builder for the 201 body, GET, and every later verb.
+ * The shape is src/contract/reservation.ts (the same zod schema documents /openapi.json and the
+ * reservation.* events); the types here are its z.infer.
+ */
+import type { Allocation, Reservation, ReservationLine } from '../contract/reservation.js';
 
-export interface AllocationDto {
-  location: string;
-  /** units still held */
-  qty: number;
-  committedQty: number;
-  releasedQty: number;
-  /** units lost and not re-sourced (supply cancelled, short pick); present when > 0 */
-  shortQty?: number;
-  /** set for a backorder: the inbound supply this allocation waits for */
-  supplyId?: string;
-  promisedAt?: string;
-}
-
-export interface LineDto {
-  lineNo: number;
-  sku: string;
-  qty: number;
-  location?: string;
-  /**
-   * allocated / backordered / short while the line holds units (as stored); once it holds nothing,
-   * where its units went: `committed` if any shipped, else `released` (by release or expiry) —
-   * a `short` line stays `short` to say why. Derived from the allocations, not stored.
-   */
-  status: 'allocated' | 'backordered' | 'short' | 'released' | 'committed';
-  /** this line is a component of a kit the caller ordered: qty = kits × perKit */
-  kit?: { sku: string; perKit: number };
-  /** the caller ordered in a pack unit: qty (base units) = unit quantity × factor */
-  unit?: { name: string; factor: number };
-  allocations: AllocationDto[];
-}
-
-export interface ReservationDto {
-  id: string;
-  orderRef: string;
-  channel: string;
-  status: 'held' | 'committed' | 'released' | 'expired';
-  expiresAt: string | null;
-  rulesVersion: number;
-  createdAt: string;
-  updatedAt: string;
-  lines: LineDto[];
-}
+export type AllocationDto = Allocation;
+/**
+ * A line. `status`: allocated / backordered / short while the line holds units (as stored); once it
+ * holds nothing, where its units went: `committed` if any shipped, else `released` (by release or
+ * expiry) — a `short` line stays `short` to say why. Derived from the allocations, not stored.
+ */
+export type LineDto = ReservationLine;
+export type ReservationDto = Reservation;
 
 export interface ReservationRow {
   id: string;

@@ -6,7 +6,7 @@
  * skipped, a refusal with mixed reasons, the view of one SKU among others.
  */
 import { expect, it } from 'vitest';
-import { channelAvailable, decideBatch, holdKey, positionKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
+import { channelAvailable, decideBatch, holdKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../../src/domain/errors.js';
 import { DEFAULT_RULES, type RulesDocument } from '../../src/rules/schema.js';
 
@@ -16,9 +16,8 @@ const pos = (sku: string, location: string, onHand: number, rank: number): Posit
 const sup = (id: string, sku: string, location: string, free: number, expectedAt: Date): SupplyState => ({ id, sku, location, rank: 1, free, expectedAt });
 const one = (r: ReturnType<typeof decideBatch>) => r.outcomes[0]!;
 
-it('keys: holdKey and positionKey join their parts with a NUL', () => {
+it('keys: holdKey joins its parts with a NUL', () => {
   expect(holdKey('A', 'web')).toBe('A\u0000web');
-  expect(positionKey('A', 'L1')).toBe('A\u0000L1');
 });
 
 it('a pinned line is served before unpinned ones; the answer keeps the request’s line order', () => {

@@ -51,7 +51,7 @@ const EventsQuery = z.object({
 
 const EventsPage = z
   .object({
-    events: z.array(CloudEvent.openapi('CloudEvent')),
+    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })), // plain zod (events/types.ts): named with zod's own .meta()
     next: z.string().openapi({ description: 'pass as `after` to read on; equals `after` when nothing new was committed' }),
   })
   .openapi('EventsPage');

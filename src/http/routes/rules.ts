@@ -1,13 +1,14 @@
 /** GET / PUT /v1/rules: the channel-priority rules, with optimistic concurrency (If-Match). */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ValidationFailed } from '../../domain/errors.js';
-import { RulesDocument, RulesInput } from '../../rules/schema.js';
+import { RulesDocument, RulesInput } from '../../contract/rules.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonBody, jsonResponse, problemResponses } from '../schemas.js';
 
-const RulesDoc = RulesDocument.openapi('Rules');
-const RulesIn = RulesInput.openapi('RulesInput');
+// plain zod schemas (src/contract/): named for the document with zod's own .meta(), which @hono/zod-openapi reads
+const RulesDoc = RulesDocument.meta({ id: 'Rules' });
+const RulesIn = RulesInput.meta({ id: 'RulesInput' });
 
 /** `If-Match: "7"` (or 7) → 7; absent → undefined (unconditional). */
 function parseIfMatch(header: string | undefined): number | undefined {

@@ -1,0 +1,56 @@
+/**
+ * Inbound supply and re-planning shapes exchanged by the HTTP API and the events (plain zod;
+ * types by z.infer). The `id` in `.meta()` names the shape in /openapi.json and
+ * docs/events.schema.json alike.
+ */
+import { z } from 'zod';
+import { Position } from './atp.js';
+
+export const Supply = z
+  .object({
+    id: z.string(),
+    sku: z.string(),
+    location: z.string(),
+    kind: z.enum(['po', 'transfer']),
+    reference: z.string().nullable(),
+    qty: z.number().int(),
+    receivedQty: z.number().int(),
+    allocatedQty: z.number().int(),
+    freeQty: z.number().int(),
+    expectedAt: z.string(),
+    status: z.enum(['open', 'received', 'cancelled']),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Supply' });
+
+const Source = z.object({ location: z.string(), qty: z.number().int(), supplyId: z.string().optional(), promisedAt: z.string().optional() });
+export const AllocationMove = z.object({ from: Source, to: z.array(Source), shortQty: z.number().int() }).meta({ id: 'AllocationMove' });
+
+export const AffectedReservation = z
+  .object({
+    reservationId: z.string(),
+    kind: z.enum(['backorder.promised', 'backorder.repromised', 'allocation.resourced', 'allocation.short', 'backorder.filled']),
+    moves: z.array(AllocationMove),
+  })
+  .meta({ id: 'AffectedReservation' });
+
+export const ShortPickResult = z
+  .object({
+    id: z.string(),
+    sku: z.string(),
+    location: z.string(),
+    expectedQty: z.number().int(),
+    foundQty: z.number().int(),
+    reservationId: z.string().nullable(),
+    reason: z.string(),
+    position: z.object({ before: Position, after: Position }),
+    qualityHoldWrittenOff: z.number().int(),
+    affected: z.array(AffectedReservation),
+  })
+  .meta({ id: 'ShortPickResult' });
+
+export type Supply = z.infer<typeof Supply>;
+export type AllocationMove = z.infer<typeof AllocationMove>;
+export type AffectedReservation = z.infer<typeof AffectedReservation>;
+export type ShortPickResult = z.infer<typeof ShortPickResult>;
