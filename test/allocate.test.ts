@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideBatch, type PositionState } from '../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../src/domain/errors.js';
-import { DEFAULT_RULES, type RulesDocument } from '../src/rules/schema.js';
+import { DEFAULT_RULES, type RulesDocument } from '../src/contract/rules.js';
 
 const pos = (location: string, onHand: number, rank = 1): PositionState => ({ sku: 'A', location, rank, onHand, reserved: 0, qualityHold: 0, safetyStock: 0 });
 

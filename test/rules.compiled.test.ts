@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { policyFor } from '../src/rules/policy.js';
-import type { RulesDocument } from '../src/rules/schema.js';
+import type { RulesDocument } from '../src/contract/rules.js';
 
 const doc = (protect1: number): RulesDocument => ({
   version: protect1,

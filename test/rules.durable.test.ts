@@ -23,7 +23,7 @@ import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Db } from '../src/db/client.js';
-import type { RulesDocument, RulesInput } from '../src/rules/schema.js';
+import type { RulesDocument, RulesInput } from '../src/contract/rules.js';
 import { adoptRules, insertRules, latestRules } from '../src/rules/versions.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';

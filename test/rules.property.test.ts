@@ -23,7 +23,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type AllocationRequest, type AllocationState, decideBatch, holdKey, type PositionState, type SupplyState } from '../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../src/domain/errors.js';
-import { RulesDocument } from '../src/rules/schema.js';
+import { RulesDocument } from '../src/contract/rules.js';
 
 const SKUS = ['A', 'B'] as const;
 const LOCS = ['L1', 'L2', 'L3'] as const;

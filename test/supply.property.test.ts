@@ -17,7 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 // the service (and with it @hono/zod-openapi) first: it extends zod before any schema is built
 import { type PositionState, type SupplyState } from '../src/domain/allocate.js';
 import { replan } from '../src/domain/replan.js';
-import { DEFAULT_RULES } from '../src/rules/schema.js';
+import { DEFAULT_RULES } from '../src/contract/rules.js';
 import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 

@@ -17,7 +17,7 @@
  */
 import { ChannelLimit, InsufficientStock, type DomainError, type ShortLine } from './errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 
 export interface PositionState {
   sku: string;

@@ -13,7 +13,7 @@
 import { type AllocationState, decideBatch, type LineRequest, type PlannedAllocation, type PlannedLine } from './allocate.js';
 import { type CallerLine, callerLines } from './caller-lines.js';
 import type { DomainError, ShortLine } from './errors.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 
 export interface LinePromise {
   lineNo: number;

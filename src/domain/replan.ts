@@ -12,7 +12,7 @@
  * With `state.now`, overdue supply is promised from now (never at a past date).
  */
 import { type AllocationState, decideBatch, type PlannedAllocation, type PositionState, type SupplyState } from './allocate.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 
 export interface Displaced {
   /** the caller's handle (e.g. the allocation id) */

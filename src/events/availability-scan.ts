@@ -15,7 +15,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { type Component, kitsAvailable } from '../services/catalog.js';
 import { pgArray } from '../db/pg-array.js';
 import { channelAvailable, holdKey } from '../domain/allocate.js';

@@ -9,7 +9,7 @@
 import { availableOf, channelAvailable, holdKey, type PositionState, promiseDate } from '../domain/allocate.js';
 import { ValidationFailed } from '../domain/errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { kitAtp, type KitAtp, unitView, type UnitView } from '../services/catalog-atp.js';
 import { type AtpSku, positionDto } from '../services/inventory.js';
 import type { DatedAvailable, InboundDto, TimePhasedAtpSku } from '../services/promise.js';

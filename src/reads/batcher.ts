@@ -15,7 +15,7 @@
 import type { Clock } from '../db/clock.js';
 import type { ReadStatement } from '../db/client.js';
 import { Overloaded } from '../domain/errors.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import type { ReadRules } from './rules.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 

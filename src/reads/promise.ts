@@ -7,7 +7,7 @@
  */
 import { UnknownLocation } from '../domain/errors.js';
 import { promiseOrder } from '../domain/promise.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { CatalogView, type RequestLine } from '../services/catalog.js';
 import { type PromiseDto, promiseDto } from '../services/promise.js';
 import { physicalSkus } from './atp.js';

@@ -9,7 +9,7 @@
  * go on with the last good version, and that version's text is not fetched again.
  */
 import type { RulesStore } from '../rules/store.js';
-import { RulesDocument } from '../rules/schema.js';
+import { RulesDocument } from '../contract/rules.js';
 import type { RulesRow } from './snapshot.js';
 
 export class ReadRules {

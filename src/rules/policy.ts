@@ -8,7 +8,7 @@
  * kept with the document (a WeakMap: it goes when the document goes). SKUs without an entry of
  * their own share their channel's policy, so the memory is bounded by channels × SKUs with rules.
  */
-import type { ProtectAmount, RulesDocument } from './schema.js';
+import type { ProtectAmount, RulesDocument } from '../contract/rules.js';
 
 export interface ChannelPolicy {
   tier: number;

@@ -29,7 +29,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { createRedis, type RedisTarget } from '../redis-connection.js';
 import { Unavailable } from '../domain/errors.js';
-import { RulesDocument } from './schema.js';
+import { RulesDocument } from '../contract/rules.js';
 import { PostgresRulesStore, type PostgresRulesStoreOptions, type RulesStatus } from './store.js';
 import { adoptRules } from './versions.js';
 

@@ -12,7 +12,7 @@ import { PreconditionFailed } from '../domain/errors.js';
 import type { Clock } from '../db/clock.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_RULES, type RulesDocument, type RulesInput } from './schema.js';
+import { DEFAULT_RULES, type RulesDocument, type RulesInput } from '../contract/rules.js';
 import { insertRules, InvalidStoredRules, latestRules } from './versions.js';
 
 export interface RulesStatus {

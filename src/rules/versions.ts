@@ -8,7 +8,7 @@ import { type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { mapDatabaseError } from '../db/errors.js';
 import { PreconditionFailed, Unavailable } from '../domain/errors.js';
-import { RulesDocument, type RulesInput } from './schema.js';
+import { RulesDocument, type RulesInput } from '../contract/rules.js';
 
 const ISO = sql.raw(`'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`);
 

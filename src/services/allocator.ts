@@ -20,7 +20,7 @@ import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher } from './batcher.js';
 import { findStored, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 import type { ReservationDto } from './dto.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
 import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
 import { SoldOutMemory } from './sold-out.js';

@@ -4,7 +4,7 @@
  * statement's snapshot by src/reads/promise.ts and src/reads/atp.ts; nothing is reserved.
  */
 import type { OrderPromise } from '../domain/promise.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import type { AtpSku } from './inventory.js';
 
 export interface PromiseLineDto {

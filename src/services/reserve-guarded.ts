@@ -36,7 +36,7 @@ import { errorCode, mapDatabaseError } from '../db/errors.js';
 import { pgArray } from '../db/pg-array.js';
 import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
 import { hasCap, policyFor } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { reservationDto, type ReservationDto } from './dto.js';
 import { findStored, replayBarrier, storedFor, type IdempotentResult } from './idempotency.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';

@@ -38,7 +38,7 @@ import {
 } from '../domain/allocate.js';
 import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';

@@ -23,7 +23,7 @@ import type { PositionState } from '../domain/allocate.js';
 import { NotFound } from '../domain/errors.js';
 import { replan } from '../domain/replan.js';
 import { tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { emit } from './allocation-changes.js';
 import type { StoredResponse } from './idempotency.js';

@@ -26,7 +26,7 @@ import { type Exec, query, type Tx } from '../db/client.js';
 import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
 import { promiseDate } from '../domain/allocate.js';
 import { replan } from '../domain/replan.js';
-import type { RulesDocument } from '../rules/schema.js';
+import type { RulesDocument } from '../contract/rules.js';
 import { emit } from './allocation-changes.js';
 import { refuseKits } from './inventory.js';
 import type { StoredResponse } from './idempotency.js';

@@ -8,7 +8,7 @@
 import { expect, it } from 'vitest';
 import { channelAvailable, decideBatch, holdKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../../src/domain/errors.js';
-import { DEFAULT_RULES, type RulesDocument } from '../../src/rules/schema.js';
+import { DEFAULT_RULES, type RulesDocument } from '../../src/contract/rules.js';
 
 const D1 = new Date(Date.UTC(2030, 0, 10));
 const D2 = new Date(Date.UTC(2030, 0, 20));

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { type AllocationRequest, decideBatch, holdKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
 import { ChannelLimit, InsufficientStock } from '../../src/domain/errors.js';
-import type { RulesDocument } from '../../src/rules/schema.js';
+import type { RulesDocument } from '../../src/contract/rules.js';
 
 const LOCS = ['L1', 'L2', 'L3'] as const;
 const CHANNELS = ['c1', 'c2', 'c3'] as const;

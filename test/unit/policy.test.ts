@@ -6,7 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import { hasCap, policyFor, tierOf } from '../../src/rules/policy.js';
-import { DEFAULT_RULES, type RulesDocument } from '../../src/rules/schema.js';
+import { DEFAULT_RULES, type RulesDocument } from '../../src/contract/rules.js';
 
 const rules: RulesDocument = {
   version: 3,

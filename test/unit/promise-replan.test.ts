@@ -14,7 +14,7 @@ import { expect, it } from 'vitest';
 import { holdKey, type PositionState, type SupplyState } from '../../src/domain/allocate.js';
 import { promiseOrder } from '../../src/domain/promise.js';
 import { replan } from '../../src/domain/replan.js';
-import { DEFAULT_RULES, type RulesDocument } from '../../src/rules/schema.js';
+import { DEFAULT_RULES, type RulesDocument } from '../../src/contract/rules.js';
 
 const NOW = new Date(Date.UTC(2030, 0, 1));
 const D1 = new Date(Date.UTC(2030, 0, 10));

@@ -5,7 +5,7 @@
  * field is refused), defaults; and the in-process store's versioning and If-Match.
  */
 import { expect, it } from 'vitest';
-import { ChannelName, DEFAULT_RULES, NAME_RE, RulesDocument, RulesInput } from '../../src/rules/schema.js';
+import { ChannelName, DEFAULT_RULES, NAME_RE, RulesDocument, RulesInput } from '../../src/contract/rules.js';
 import { MemoryRulesStore } from '../../src/rules/store.js';
 import { PreconditionFailed } from '../../src/domain/errors.js';
 
