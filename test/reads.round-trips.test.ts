@@ -58,3 +58,16 @@ it('POST /v1/promise is one statement', async () => {
   console.log('promise 3 lines', c);
   expect(c.statements).toBe(1);
 });
+
+it('GET /v1/reservations/{id} is one statement: the reservation, its lines and allocations from one snapshot', async () => {
+  const r = await api.reserve({ orderRef: 'rt-1', channel: 'web', lines: [{ sku: 'A', qty: 2 }, { sku: 'KIT', qty: 1 }] });
+  expect(r.status).toBe(201);
+  await api.get(r.body.id); // warm: prepares the statement
+  let got: Awaited<ReturnType<Client['get']>> | undefined;
+  const c = await counted(async () => {
+    got = await api.get(r.body.id);
+  });
+  expect(got!.status).toBe(200);
+  expect(got!.body).toEqual(r.body);
+  expect(c.statements).toBe(1);
+});

@@ -3,7 +3,7 @@
  * release, commit, expiry (and short-pick resolution). Lock order: the reservation row(s) first,
  * then the positions they touch in (sku, location) order, then supply.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { NotFound } from '../domain/errors.js';
 import type { OutboxEvent } from '../events/types.js';
@@ -22,22 +22,37 @@ const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
  * `visible` restricts which channels' reservations the caller may see (others look like 404).
  */
 export async function loadReservation(exec: Exec, id: string, opts: { lock?: boolean; visible?: ((channel: string) => boolean) | undefined } = {}): Promise<LoadedReservation> {
-  const rows = await query<LoadedReservation['row']>(
-    exec,
-    opts.lock
-      ? sql`select id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at, caller from reservations where id = ${id} for update`
-      : sql`select id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at, caller from reservations where id = ${id}`,
-  );
-  const row = rows[0];
+  const cols = sql`r.id, r.order_ref, r.channel, r.status, r.expires_at, r.rules_version, r.created_at, r.updated_at, r.caller`;
+  if (!opts.lock) {
+    // a read: the reservation, its lines and its allocations from ONE statement (one snapshot, one round trip)
+    const [row] = await query<LoadedReservation['row'] & Parts>(exec, sql`select ${cols}, ${partsSql(sql`r.id`)} from reservations r where r.id = ${id}`);
+    if (!row || (opts.visible && !opts.visible(row.channel))) throw new NotFound('reservation', id);
+    const { lines, allocations, ...rest } = row;
+    return { row: rest, lines: parsed(lines), allocations: parsed(allocations) };
+  }
+  // a change: the row lock first; then the lines and allocations in a statement whose snapshot
+  // follows the lock (one taken with the lock would miss what the transaction we waited for wrote)
+  const [row] = await query<LoadedReservation['row']>(exec, sql`select ${cols} from reservations r where r.id = ${id} for update`);
   if (!row || (opts.visible && !opts.visible(row.channel))) throw new NotFound('reservation', id);
-  const [lines, allocations] = [
-    await query<LineRow>(exec, sql`select line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor from reservation_lines where reservation_id = ${id} order by line_no`),
-    await query<LoadedReservation['allocations'][number]>(
-      exec,
-      sql`select id::text as id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, short_qty, promised_at from allocations where reservation_id = ${id} order by id`,
-    ),
-  ];
-  return { row, lines, allocations };
+  const [parts] = await query<Parts>(exec, sql`select ${partsSql(sql`${id}::uuid`)}`);
+  return { row, lines: parsed(parts!.lines), allocations: parsed(parts!.allocations) };
+}
+
+interface Parts {
+  lines: LineRow[] | string;
+  allocations: LoadedReservation['allocations'] | string;
+}
+
+const parsed = <T>(v: T[] | string): T[] => (typeof v === 'string' ? (JSON.parse(v) as T[]) : v);
+
+/** The lines (by line_no) and allocations (by id) of reservation `rid` as two json arrays of rows. */
+function partsSql(rid: SQL) {
+  return sql`coalesce((select json_agg(json_build_object('line_no', l.line_no, 'sku', l.sku, 'qty', l.qty, 'location', l.location, 'status', l.status,
+                  'kit_sku', l.kit_sku, 'per_kit', l.per_kit, 'unit', l.unit, 'unit_factor', l.unit_factor) order by l.line_no)
+              from reservation_lines l where l.reservation_id = ${rid}), '[]') as lines,
+         coalesce((select json_agg(json_build_object('id', a.id::text, 'line_no', a.line_no, 'sku', a.sku, 'location', a.location, 'supply_id', a.supply_id,
+                  'qty', a.qty, 'committed_qty', a.committed_qty, 'released_qty', a.released_qty, 'short_qty', a.short_qty, 'promised_at', a.promised_at) order by a.id)
+              from allocations a where a.reservation_id = ${rid}), '[]') as allocations`;
 }
 
 export const toDto = (r: LoadedReservation): ReservationDto => reservationDto(r.row, r.lines, r.allocations);
