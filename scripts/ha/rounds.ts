@@ -246,6 +246,9 @@ interface RoundResult {
   firstEventMs?: number | null;
   /** SIGSTOP rounds: how long the node was stopped */
   stoppedMs?: number;
+  /** Postgres rounds: fault → each step of pg_auto_failover's failover, from the monitor's
+   * pgautofailover.event table (ms; the first event of each kind after the fault) */
+  monitorSteps?: Record<string, number>;
   /** what the load clients saw during the round: answers other than 2xx by status and code, connection errors, hangs */
   clientsSaw: Record<string, number>;
   connectionErrors: number;
@@ -267,6 +270,32 @@ async function firstReservationAfter(at: number, boundMs = 120_000): Promise<num
     await sleep(50);
   }
   return null;
+}
+
+/**
+ * fault → each step of the failover as the monitor logged it: the old primary's goal set to
+ * draining (detection), the candidate's goal set to prepare_promotion (every standby reported its
+ * LSN), stop_replication reached (promoted, still read-only), wait_primary assigned (the demote
+ * timeout is over: writable) and reached.
+ */
+async function monitorSteps(at: number, oldNode: string): Promise<Record<string, number>> {
+  const rows = await psql(
+    state.ports.monitor, 'pg_auto_failover', 'autoctl_node',
+    `select (extract(epoch from eventtime) * 1000)::bigint || '|' || nodename || '|' || reportedstate || '|' || goalstate
+       from pgautofailover.event where eventtime >= to_timestamp(${at / 1000}) order by eventid`,
+  );
+  const steps: Record<string, number> = {};
+  const first = (k: string, t: number) => (steps[k] ??= t - at);
+  for (const line of rows.split('\n').filter(Boolean)) {
+    const [t, node, reported, goal] = line.split('|');
+    const ms = Number(t);
+    if (node === oldNode && goal === 'draining') first('detectedDraining', ms);
+    if (node !== oldNode && goal === 'prepare_promotion') first('candidateChosen', ms);
+    if (node !== oldNode && reported === 'stop_replication' && goal === 'stop_replication') first('stopReplicationReached', ms);
+    if (node !== oldNode && goal === 'wait_primary' && reported === 'stop_replication') first('demoteTimeoutOverWaitPrimaryAssigned', ms);
+    if (node !== oldNode && reported === 'wait_primary') first('waitPrimaryReached', ms);
+  }
+  return steps;
 }
 
 async function ready(kind: Kind) {
@@ -302,11 +331,17 @@ async function pgRound(round: number, kind: 'pg-kill' | 'pg-stop'): Promise<Roun
   }
   const first = await firstReservationAfter(at);
   flags.fault = false;
-  const result: RoundResult = { round, kind, node: `node${i + 1}`, firstReservationMs: first, newPrimaryMs: promoted, ...(stoppedMs !== undefined ? { stoppedMs } : {}), ...diff(before, snapshot(stats)) };
+  // the new primary reports wait_primary up to a keeper loop after it became writable
+  const steps = await waitFor('the monitor event of wait_primary reached', 15_000, async () => {
+    const st = await monitorSteps(at, `node${i + 1}`);
+    return st.waitPrimaryReached !== undefined ? st : undefined;
+  }, 500).catch(() => monitorSteps(at, `node${i + 1}`).catch(() => ({})));
+  const result: RoundResult = { round, kind, node: `node${i + 1}`, firstReservationMs: first, newPrimaryMs: promoted, ...(stoppedMs !== undefined ? { stoppedMs } : {}), monitorSteps: steps, ...diff(before, snapshot(stats)) };
   if (kind === 'pg-kill') {
     await waitFor('the killed keeper gone', 10_000, async () => (alive(proc.pid) ? undefined : true), 100);
     restartNode(i);
   }
+  say(`round ${round}: ${kind}: monitor steps ${JSON.stringify(steps)}`);
   say(`round ${round}: ${kind}: first reservation after ${first} ms, new primary after ${promoted} ms; clients saw ${JSON.stringify(result.clientsSaw)}, ${result.connectionErrors} connection errors, ${result.hangs} hangs`);
   return result;
 }
