@@ -21,7 +21,6 @@
  * Report: .faults/report-restore.json; exit 1 on any violation. Run it alone:
  *   flock /tmp/atp-bench.lock npm run test:restore
  */
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import postgres from 'postgres';
 import { writeFigures } from '../../test/faults/helpers/figures.js';
@@ -31,27 +30,15 @@ import { loadFigures, newStats, runLoad } from '../../test/faults/helpers/load.j
 import { rng, sleep } from '../../test/faults/helpers/scale.js';
 import { seedStock } from '../../test/faults/helpers/seed.js';
 import { startService } from '../../test/faults/helpers/service-process.js';
-import { asPostgres, freePorts, PG_BIN, readState, requireTools, run, waitFor, type HaState } from './lib.js';
+import { asPostgres, freePorts, logger, PG_BIN, primaryUrl, run, runScript, useTopology, waitFor } from './lib.js';
 import { backrest } from './postgres.js';
 
-requireTools();
-const here = path.dirname(new URL(import.meta.url).pathname);
-const t0 = Date.now();
-const say = (m: string) => console.log(`[restore +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-const script = (name: 'up' | 'down') => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
-};
-let startedTopology = false;
-if (!readState()?.settings) {
-  script('up');
-  startedTopology = true;
-}
-const state = readState() as HaState & { settings: Record<string, string> };
+const say = logger('restore');
+const { state, started: startedTopology } = useTopology();
 const s = state.settings;
 const SKUS = ['RS-A', 'RS-B', 'RS-C'];
 const LOCATIONS = ['DC1', 'DC2'];
-const directUrl = s.DATABASE_URL!.replace('target_session_attrs=read-write', 'target_session_attrs=primary');
+const directUrl = primaryUrl(s);
 const failures: string[] = [];
 const check = (ok: boolean, what: string) => {
   if (!ok) failures.push(what);
@@ -197,7 +184,7 @@ const file = writeFigures('restore', {
   failures,
 });
 say(`report: ${file}`);
-if (startedTopology && process.env.ATP_HA_KEEP !== '1') script('down');
+if (startedTopology && process.env.ATP_HA_KEEP !== '1') runScript('down');
 if (failures.length) {
   console.error(`test:restore FAILED:\n  ${failures.join('\n  ')}`);
   process.exit(1);

@@ -22,7 +22,6 @@
  * Report: .faults/report-ha.json; exit 1 on any violation. Run it alone:
  *   flock /tmp/atp-bench.lock npm run test:ha
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -35,26 +34,13 @@ import { loadFigures, newStats, runLoad, type LoadStats } from '../../test/fault
 import { rng } from '../../test/faults/helpers/scale.js';
 import { seedStock } from '../../test/faults/helpers/seed.js';
 import { startService } from '../../test/faults/helpers/service-process.js';
-import { alive, asPostgres, pgEnv, psql, readState, requireTools, sleep, startDetached, waitFor, writeState, type HaState } from './lib.js';
+import { alive, asPostgres, logger, pgEnv, primaryUrl, psql, runScript, sleep, startDetached, useTopology, waitFor, writeState } from './lib.js';
 import { nodeDir, showState } from './postgres.js';
 import { redisCli } from './redis.js';
 
-requireTools();
-const here = path.dirname(new URL(import.meta.url).pathname);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const t0 = Date.now();
-const say = (m: string) => console.log(`[ha +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-const script = (name: 'up' | 'down') => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
-};
-
-let startedTopology = false;
-if (!readState()?.settings) {
-  script('up');
-  startedTopology = true;
-}
-const state = readState() as HaState & { settings: Record<string, string> };
+const say = logger('ha');
+const { state, started: startedTopology } = useTopology();
 const s = state.settings;
 const stream = `atp:ha:events:${Date.now()}`;
 const SKUS = ['HA-A', 'HA-B', 'HA-C', 'HA-D'];
@@ -74,7 +60,7 @@ const SERVICE_ENV = {
   ATP_LOCK_TIMEOUT_MS: '2000',
 };
 /** the invariant checks and the monitor's view go straight to the primary, never through the service */
-const directUrl = s.DATABASE_URL!.replace('target_session_attrs=read-write', 'target_session_attrs=primary');
+const directUrl = primaryUrl(s);
 
 // ---- topology helpers ----------------------------------------------------------------------
 
@@ -427,7 +413,7 @@ const file = writeFigures('ha', {
 });
 console.log(JSON.stringify({ rounds: results, events, acknowledged: stats.acked.size, invariants: violations(inv), hygiene }, null, 2));
 say(`report: ${file}`);
-if (startedTopology && process.env.ATP_HA_KEEP !== '1') script('down');
+if (startedTopology && process.env.ATP_HA_KEEP !== '1') runScript('down');
 if (failure || Object.keys(bad).length > 0) {
   console.error(`test:ha FAILED: ${failure ? 'a round did not complete; ' : ''}${JSON.stringify(bad)}`);
   process.exit(1);
