@@ -39,7 +39,7 @@ const COMMON = ['--auth', 'trust', '--no-ssl', '--hostname', '127.0.0.1', '--pgc
  * and its standbys demotes its Postgres after network_partition_timeout, which must stay below
  * the monitor's primary_demote_timeout.
  *
- * With 6 s / 12 s / 8 s the failover rounds under load (2026-11-29) took 28.9–32.8 s to the first
+ * With 6 s / 12 s / 8 s the failover rounds under load (2026-11-29) took 25.9–32.8 s to the first
  * reservation, ≈ 13 s of it the demote timeout alone; the demote timeout is now 8 s and the
  * keeper's partition timeout 4 s (the same 4 s margin, docs/OPERATIONS.md "Failover timing").
  * Detection (node_considered_unhealthy_timeout) stays at 6 s: lower, a keeper stalled on a busy
