@@ -6,7 +6,7 @@
  * Nothing here touches the machine's own Postgres (5432) or Redis (6379): every port is one the
  * kernel hands out free at start, every directory is under a fresh temporary directory.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -208,3 +208,48 @@ export function requireTools(): void {
     process.exit(2);
   }
 }
+
+// ---- the preamble of the scripts that run on a topology (rounds.ts, restore-drill.ts, smoke.ts, probe.ts)
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+
+/** `[tag +12.3s] message`, seconds since the script started */
+export function logger(tag: string): (m: string) => void {
+  const t0 = Date.now();
+  return (m) => console.log(`[${tag} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+}
+
+/** Run `ha:up` or `ha:down` (scripts/ha/up.ts, down.ts) to completion, output inherited; throws
+ * on a non-zero exit; returns how long it took (ms). */
+export function runScript(name: 'up' | 'down'): number {
+  const start = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(HERE, `${name}.ts`)], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
+  return Date.now() - start;
+}
+
+export type RunningState = HaState & { settings: Record<string, string> };
+
+/** The running topology's state, or undefined when none is up (no state file, or no settings yet). */
+export function runningState(): RunningState | undefined {
+  const s = readState();
+  return s?.settings ? (s as RunningState) : undefined;
+}
+
+/**
+ * A topology to run on: the one already up (left running afterwards), or one started with
+ * `ha:up` now (`started: true`; stop it with `runScript('down')` unless ATP_HA_KEEP=1).
+ * Exits 2 first when a package is missing or not root.
+ */
+export function useTopology(): { state: RunningState; started: boolean } {
+  requireTools();
+  const running = runningState();
+  if (running) return { state: running, started: false };
+  runScript('up');
+  const state = runningState();
+  if (!state) throw new Error('ha:up left no settings in its state file');
+  return { state, started: true };
+}
+
+/** The topology's DATABASE_URL for checks that must reach the primary itself, never the service. */
+export const primaryUrl = (settings: Record<string, string>) => settings.DATABASE_URL!.replace('target_session_attrs=read-write', 'target_session_attrs=primary');

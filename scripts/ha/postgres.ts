@@ -38,6 +38,12 @@ const COMMON = ['--auth', 'trust', '--no-ssl', '--hostname', '127.0.0.1', '--pgc
  * here, keeping the order that prevents two writable primaries: a keeper that loses the monitor
  * and its standbys demotes its Postgres after network_partition_timeout, which must stay below
  * the monitor's primary_demote_timeout.
+ *
+ * With 6 s / 12 s / 8 s the failover rounds under load (2026-11-29) took 25.9–32.8 s to the first
+ * reservation, ≈ 13 s of it the demote timeout alone; the demote timeout is now 8 s and the
+ * keeper's partition timeout 4 s (the same 4 s margin, docs/OPERATIONS.md "Failover timing").
+ * Detection (node_considered_unhealthy_timeout) stays at 6 s: lower, a keeper stalled on a busy
+ * host plus one failed health check would fail over a healthy primary.
  */
 export const MONITOR_TIMING: Record<string, number> = {
   'pgautofailover.health_check_period': 2000,
@@ -45,10 +51,14 @@ export const MONITOR_TIMING: Record<string, number> = {
   'pgautofailover.health_check_max_retries': 1,
   'pgautofailover.health_check_retry_delay': 1000,
   'pgautofailover.node_considered_unhealthy_timeout': 6000,
-  'pgautofailover.primary_demote_timeout': 12_000,
+  'pgautofailover.primary_demote_timeout': 8000,
 };
-/** keeper side, seconds; below primary_demote_timeout (12 s) with margin */
-export const NETWORK_PARTITION_TIMEOUT_S = 8;
+/** keeper side, seconds; below primary_demote_timeout (8 s) with the same 4 s margin as before.
+ * The keeper checks it once a second and demotes only when the lag exceeds it (integer seconds),
+ * so a primary alone in the dark stops taking writes ≈ 5–6 s after it lost contact; the demote
+ * timeout only starts once the monitor has detected the loss (≥ 6 s after the last report), so
+ * the promoted node takes writes ≥ 14 s after it. */
+export const NETWORK_PARTITION_TIMEOUT_S = 4;
 
 function writeBackrestConfig(s: HaState): void {
   const dir = path.join(s.baseDir, 'pgbackrest');

@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { loadConfig } from '../../src/config.js';
 import { createRedis, redisTarget } from '../../src/redis-connection.js';
-import { readState } from './lib.js';
+import { runningState } from './lib.js';
 
-const state = readState();
-if (!state?.settings) {
+const state = runningState();
+if (!state) {
   console.error('probe: no topology running (npm run ha:up first)');
   process.exit(2);
 }

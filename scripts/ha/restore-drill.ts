@@ -21,7 +21,6 @@
  * Report: .faults/report-restore.json; exit 1 on any violation. Run it alone:
  *   flock /tmp/atp-bench.lock npm run test:restore
  */
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import postgres from 'postgres';
 import { writeFigures } from '../../test/faults/helpers/figures.js';
@@ -31,27 +30,15 @@ import { loadFigures, newStats, runLoad } from '../../test/faults/helpers/load.j
 import { rng, sleep } from '../../test/faults/helpers/scale.js';
 import { seedStock } from '../../test/faults/helpers/seed.js';
 import { startService } from '../../test/faults/helpers/service-process.js';
-import { asPostgres, freePorts, PG_BIN, readState, requireTools, run, waitFor, type HaState } from './lib.js';
+import { asPostgres, freePorts, logger, PG_BIN, primaryUrl, run, runScript, useTopology, waitFor } from './lib.js';
 import { backrest } from './postgres.js';
 
-requireTools();
-const here = path.dirname(new URL(import.meta.url).pathname);
-const t0 = Date.now();
-const say = (m: string) => console.log(`[restore +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-const script = (name: 'up' | 'down') => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
-};
-let startedTopology = false;
-if (!readState()?.settings) {
-  script('up');
-  startedTopology = true;
-}
-const state = readState() as HaState & { settings: Record<string, string> };
+const say = logger('restore');
+const { state, started: startedTopology } = useTopology();
 const s = state.settings;
 const SKUS = ['RS-A', 'RS-B', 'RS-C'];
 const LOCATIONS = ['DC1', 'DC2'];
-const directUrl = s.DATABASE_URL!.replace('target_session_attrs=read-write', 'target_session_attrs=primary');
+const directUrl = primaryUrl(s);
 const failures: string[] = [];
 const check = (ok: boolean, what: string) => {
   if (!ok) failures.push(what);
@@ -159,8 +146,9 @@ await waitFor('the service on the restored database ready', 60_000, async () => 
   const o = await call(`${restoredSvc.url}/readyz`, { deadlineMs: 5000 });
   return o.kind === 'response' && o.status === 200 ? true : undefined;
 }, 100);
-const rtoMs = Date.now() - rtoStarted;
-say(`RTO ${rtoMs} ms: pgbackrest restore ${restoredAt - rtoStarted} ms, Postgres start + replay + promote ${startedAt - restoredAt} ms, service ready ${Date.now() - startedAt} ms`);
+const readyAt = Date.now();
+const rtoMs = readyAt - rtoStarted;
+say(`RTO ${rtoMs} ms: pgbackrest restore ${restoredAt - rtoStarted} ms, Postgres start + replay + promote ${startedAt - restoredAt} ms, service ready ${readyAt - startedAt} ms`);
 
 // 7. checks on the restored database
 const mistakeRows = (await rpg<{ n: number }[]>`select count(*)::int as n from ledger where reason like '%MISTAKE bulk count%'`)[0]!.n;
@@ -189,14 +177,14 @@ const file = writeFigures('restore', {
   target,
   backupMs,
   rtoMs,
-  rto: { restoreMs: restoredAt - rtoStarted, postgresStartReplayPromoteMs: startedAt - restoredAt, serviceReadyMs: Date.now() - startedAt - 0 },
+  rto: { restoreMs: restoredAt - rtoStarted, postgresStartReplayPromoteMs: startedAt - restoredAt, serviceReadyMs: readyAt - startedAt },
   rpo: { acknowledgedBeforeTargetLost: inv.acknowledgedLost + inv.acknowledgedDiffer, acknowledgedAfterTarget: ackedAfter, mistakeAfterTargetMs: mistakeAt - Date.parse(target.replace(' ', 'T').replace('+00', 'Z')) },
   invariants: inv,
   load: loadFigures(stats),
   failures,
 });
 say(`report: ${file}`);
-if (startedTopology && process.env.ATP_HA_KEEP !== '1') script('down');
+if (startedTopology && process.env.ATP_HA_KEEP !== '1') runScript('down');
 if (failures.length) {
   console.error(`test:restore FAILED:\n  ${failures.join('\n  ')}`);
   process.exit(1);

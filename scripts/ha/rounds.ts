@@ -22,7 +22,6 @@
  * Report: .faults/report-ha.json; exit 1 on any violation. Run it alone:
  *   flock /tmp/atp-bench.lock npm run test:ha
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -35,26 +34,13 @@ import { loadFigures, newStats, runLoad, type LoadStats } from '../../test/fault
 import { rng } from '../../test/faults/helpers/scale.js';
 import { seedStock } from '../../test/faults/helpers/seed.js';
 import { startService } from '../../test/faults/helpers/service-process.js';
-import { alive, asPostgres, pgEnv, psql, readState, requireTools, sleep, startDetached, waitFor, writeState, type HaState } from './lib.js';
+import { alive, asPostgres, logger, pgEnv, primaryUrl, psql, runScript, sleep, startDetached, useTopology, waitFor, writeState } from './lib.js';
 import { nodeDir, showState } from './postgres.js';
 import { redisCli } from './redis.js';
 
-requireTools();
-const here = path.dirname(new URL(import.meta.url).pathname);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const t0 = Date.now();
-const say = (m: string) => console.log(`[ha +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-const script = (name: 'up' | 'down') => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
-};
-
-let startedTopology = false;
-if (!readState()?.settings) {
-  script('up');
-  startedTopology = true;
-}
-const state = readState() as HaState & { settings: Record<string, string> };
+const say = logger('ha');
+const { state, started: startedTopology } = useTopology();
 const s = state.settings;
 const stream = `atp:ha:events:${Date.now()}`;
 const SKUS = ['HA-A', 'HA-B', 'HA-C', 'HA-D'];
@@ -74,7 +60,7 @@ const SERVICE_ENV = {
   ATP_LOCK_TIMEOUT_MS: '2000',
 };
 /** the invariant checks and the monitor's view go straight to the primary, never through the service */
-const directUrl = s.DATABASE_URL!.replace('target_session_attrs=read-write', 'target_session_attrs=primary');
+const directUrl = primaryUrl(s);
 
 // ---- topology helpers ----------------------------------------------------------------------
 
@@ -246,6 +232,9 @@ interface RoundResult {
   firstEventMs?: number | null;
   /** SIGSTOP rounds: how long the node was stopped */
   stoppedMs?: number;
+  /** Postgres rounds: fault → each step of pg_auto_failover's failover, from the monitor's
+   * pgautofailover.event table (ms; the first event of each kind after the fault) */
+  monitorSteps?: Record<string, number>;
   /** what the load clients saw during the round: answers other than 2xx by status and code, connection errors, hangs */
   clientsSaw: Record<string, number>;
   connectionErrors: number;
@@ -267,6 +256,32 @@ async function firstReservationAfter(at: number, boundMs = 120_000): Promise<num
     await sleep(50);
   }
   return null;
+}
+
+/**
+ * fault → each step of the failover as the monitor logged it: the old primary's goal set to
+ * draining (detection), the candidate's goal set to prepare_promotion (every standby reported its
+ * LSN), stop_replication reached (promoted, still read-only), wait_primary assigned (the demote
+ * timeout is over: writable) and reached.
+ */
+async function monitorSteps(at: number, oldNode: string): Promise<Record<string, number>> {
+  const rows = await psql(
+    state.ports.monitor, 'pg_auto_failover', 'autoctl_node',
+    `select (extract(epoch from eventtime) * 1000)::bigint || '|' || nodename || '|' || reportedstate || '|' || goalstate
+       from pgautofailover.event where eventtime >= to_timestamp(${at / 1000}) order by eventid`,
+  );
+  const steps: Record<string, number> = {};
+  const first = (k: string, t: number) => (steps[k] ??= t - at);
+  for (const line of rows.split('\n').filter(Boolean)) {
+    const [t, node, reported, goal] = line.split('|');
+    const ms = Number(t);
+    if (node === oldNode && goal === 'draining') first('detectedDraining', ms);
+    if (node !== oldNode && goal === 'prepare_promotion') first('candidateChosen', ms);
+    if (node !== oldNode && reported === 'stop_replication' && goal === 'stop_replication') first('stopReplicationReached', ms);
+    if (node !== oldNode && goal === 'wait_primary' && reported === 'stop_replication') first('demoteTimeoutOverWaitPrimaryAssigned', ms);
+    if (node !== oldNode && reported === 'wait_primary') first('waitPrimaryReached', ms);
+  }
+  return steps;
 }
 
 async function ready(kind: Kind) {
@@ -302,11 +317,17 @@ async function pgRound(round: number, kind: 'pg-kill' | 'pg-stop'): Promise<Roun
   }
   const first = await firstReservationAfter(at);
   flags.fault = false;
-  const result: RoundResult = { round, kind, node: `node${i + 1}`, firstReservationMs: first, newPrimaryMs: promoted, ...(stoppedMs !== undefined ? { stoppedMs } : {}), ...diff(before, snapshot(stats)) };
+  // the new primary reports wait_primary up to a keeper loop after it became writable
+  const steps = await waitFor('the monitor event of wait_primary reached', 15_000, async () => {
+    const st = await monitorSteps(at, `node${i + 1}`);
+    return st.waitPrimaryReached !== undefined ? st : undefined;
+  }, 500).catch(() => monitorSteps(at, `node${i + 1}`).catch(() => ({})));
+  const result: RoundResult = { round, kind, node: `node${i + 1}`, firstReservationMs: first, newPrimaryMs: promoted, ...(stoppedMs !== undefined ? { stoppedMs } : {}), monitorSteps: steps, ...diff(before, snapshot(stats)) };
   if (kind === 'pg-kill') {
     await waitFor('the killed keeper gone', 10_000, async () => (alive(proc.pid) ? undefined : true), 100);
     restartNode(i);
   }
+  say(`round ${round}: ${kind}: monitor steps ${JSON.stringify(steps)}`);
   say(`round ${round}: ${kind}: first reservation after ${first} ms, new primary after ${promoted} ms; clients saw ${JSON.stringify(result.clientsSaw)}, ${result.connectionErrors} connection errors, ${result.hangs} hangs`);
   return result;
 }
@@ -392,7 +413,7 @@ const file = writeFigures('ha', {
 });
 console.log(JSON.stringify({ rounds: results, events, acknowledged: stats.acked.size, invariants: violations(inv), hygiene }, null, 2));
 say(`report: ${file}`);
-if (startedTopology && process.env.ATP_HA_KEEP !== '1') script('down');
+if (startedTopology && process.env.ATP_HA_KEEP !== '1') runScript('down');
 if (failure || Object.keys(bad).length > 0) {
   console.error(`test:ha FAILED: ${failure ? 'a round did not complete; ' : ''}${JSON.stringify(bad)}`);
   process.exit(1);

@@ -9,29 +9,19 @@
  *   pgBackRest takes a full backup;
  * then ha:down, and checks that none of the processes is left. Exit 1 on any failure.
  */
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import postgres from 'postgres';
 import { loadConfig } from '../../src/config.js';
 import { createRedis, describeRedis, redisTarget } from '../../src/redis-connection.js';
-import { alive, psql, readState, waitFor, type HaState } from './lib.js';
+import { alive, logger, psql, readState, runScript, waitFor, type HaState } from './lib.js';
 import { autoctl, backrest, showState } from './postgres.js';
 
-const here = path.dirname(new URL(import.meta.url).pathname);
-const t0 = Date.now();
-const say = (m: string) => console.log(`[smoke +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-
-function script(name: 'up' | 'down'): number {
-  const start = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`ha:${name} exited ${r.status}`);
-  return Date.now() - start;
-}
+const say = logger('smoke');
 
 let state: HaState | undefined;
 let failed = false;
 try {
-  const upMs = script('up');
+  const upMs = runScript('up');
   state = readState();
   if (!state?.settings) throw new Error('ha:up left no settings in its state file');
   const s = state.settings;
@@ -97,7 +87,7 @@ try {
   console.error(`smoke FAILED: ${(e as Error).message}`);
 } finally {
   if (readState()) {
-    const downMs = script('down');
+    const downMs = runScript('down');
     say(`ha:down took ${(downMs / 1000).toFixed(1)} s`);
   }
   const left = state?.procs.filter((p) => alive(p.pid)) ?? [];

@@ -11,7 +11,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DB_NAME, DB_USER, SENTINEL_NAME, STANZA, abortStarts, alive, freePorts, readState, requireTools, stateFile, writeState, type HaState } from './lib.js';
+import { DB_NAME, DB_USER, SENTINEL_NAME, STANZA, abortStarts, alive, freePorts, logger, readState, requireTools, stateFile, writeState, type HaState } from './lib.js';
 import { backrestConfig, monitorUri, startPostgres } from './postgres.js';
 import { DOWN_AFTER_MS, startRedis } from './redis.js';
 import { stopAll } from './stop.js';
@@ -27,8 +27,7 @@ if (previous) {
   await stopAll(previous, () => {});
 }
 
-const t0 = Date.now();
-const log = (m: string) => console.log(`[ha:up +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const log = logger('ha:up');
 const ports = await freePorts(10);
 const state: HaState = {
   startedAt: new Date().toISOString(),
