@@ -64,7 +64,13 @@ export async function startService(name: string, env: Record<string, string>): P
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        reject(new Error(`service ${name} did not start listening within 60 s (see ${logFile})`));
+        // never leave it running behind the failed test (it would hold its port, database or data directory)
+        try {
+          process.kill(-c.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        reject(new Error(`service ${name} did not start listening within 60 s (see ${logFile}); it was killed`));
       }, 60_000);
       c.stdout!.on('data', (d: Buffer) => {
         const s = d.toString();
