@@ -14,7 +14,9 @@ export function client(svc: Service) {
     // the documented client contract: a 503 (lock wait, contention) or 429 (shed) is retried with the same Idempotency-Key
     let res = await api.call(method, path, body, headers);
     for (let attempt = 0; (res.status === 503 || res.status === 429) && attempt < 30; attempt++) {
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
+      // after the Retry-After it names (jittered, at most 2 s), else shortly
+      const after = Number(res.headers.get('retry-after'));
+      await new Promise((r) => setTimeout(r, after > 0 ? Math.min(after, 2) * 1000 * (0.25 + Math.random() / 2) : 20 + Math.random() * 50));
       res = await api.call(method, path, body, headers);
     }
     return res;
