@@ -79,7 +79,7 @@ export const BREAKS: Break[] = [
     id: 'idempotency-reserve',
     what: 'reserve skips the stored-key lookup (a retried request is decided afresh)',
     edits: [{ file: RESERVE, find: 'const replay = storedFor(stored, keyOf(c));', replace: 'const replay = undefined as ReturnType<typeof storedFor>;' }],
-    tests: [{ file: 'test/reservation.races.test.ts', name: '30 concurrent requests with one key make one reservation and all get its body' }],
+    tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a retry decided under locks (no lane prediction: a restarted or another instance) replays the stored answer' }],
   },
   {
     id: 'idempotency-verbs',

@@ -64,3 +64,16 @@ it('a reservation retried while its first attempt runs (another batch, e.g. anot
   const [n] = await t.sql`select count(*)::int as n from reservations where idempotency_key = 'order-1'`;
   expect(n!.n).toBe(1);
 });
+
+it('a retry decided under locks (no lane prediction: a restarted or another instance) replays the stored answer', async () => {
+  expect((await t.api.setStock('IF-L', 'DC1', 5)).status).toBe(200);
+  const cmd: ReserveCommand = { caller: 'test', idempotencyKey: 'order-l', fingerprint: 'fp-order-l', orderRef: 'ol', channel: 'web', lines: [{ sku: 'IF-L', qty: 2 }] };
+  const first = (await reserveBatch(t.svc.database.db, t.svc.rules.current(), [cmd])).results[0]!;
+  const again = (await reserveBatch(t.svc.database.db, t.svc.rules.current(), [cmd])).results[0]!;
+  expect(first.ok && again.ok, JSON.stringify([first, again])).toBe(true);
+  if (!first.ok || !again.ok) return;
+  expect(again.result.replayed).toBe(true);
+  expect(again.result.body).toEqual(first.result.body);
+  const [p] = await t.sql`select reserved from positions where sku = 'IF-L'`;
+  expect(p!.reserved).toBe(2);
+});
