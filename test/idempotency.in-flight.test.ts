@@ -8,35 +8,11 @@
  */
 import { expect, it } from 'vitest';
 import { reserveBatch, type ReserveCommand } from '../src/services/reserve.js';
+import { whileLocked as held } from './helpers/locks.js';
 import { serviceFixture } from './helpers/service.js';
 
 const t = serviceFixture({ ATP_DB_POOL_MAX: '10' });
-
-/** Hold row locks in a raw transaction until `waiters` backends of the test database wait on a lock, then commit. */
-async function whileLocked<T>(lockSql: string, params: unknown[], waiters: number, start: () => Promise<T>[]): Promise<T[]> {
-  const dbName = new URL(t.db.url).pathname.slice(1);
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const holder = t.sql.begin(async (tx) => {
-    await tx.unsafe(lockSql, params as never[]);
-    locked();
-    await released;
-  });
-  await isLocked;
-  const work = start();
-  for (let i = 0; ; i++) {
-    const [row] = await t.sql`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and wait_event_type = 'Lock'`;
-    const n = (row as { n: number }).n;
-    if (n >= waiters) break;
-    if (i > 2000) throw new Error(`only ${n} of ${waiters} attempts ever waited`);
-    await new Promise((r) => setImmediate(r));
-  }
-  release();
-  await holder;
-  return Promise.all(work);
-}
+const whileLocked = <T>(lockSql: string, params: unknown[], waiters: number, start: () => Promise<T>[]) => held(t.sql, t.db.url, lockSql, params, waiters, start);
 
 it('a receipt retried while its first attempt runs replays the first answer (not 409: the PO is received)', async () => {
   expect((await t.api.call('PUT', '/v1/locations/DC1', { rank: 1 })).status).toBe(200);

@@ -6,46 +6,23 @@
  * lost). A relay pass after the migration publishes exactly the rows above the cursor, in order.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MIGRATIONS_DIR } from '../src/db/migrate.js';
 import type { Db } from '../src/db/client.js';
 import { OutboxRelay } from '../src/events/relay.js';
 import { createTestDatabase } from './helpers/db.js';
+import { migrateTo } from './helpers/migrations.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: postgres.Sql;
 
-function migrationsUpTo(last: number): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'atp-mig-'));
-  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  const journalPath = path.join(dir, 'meta/_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number }[] };
-  journal.entries = journal.entries.filter((e) => e.idx <= last);
-  writeFileSync(journalPath, JSON.stringify(journal));
-  return dir;
-}
-
-async function migrateTo(last: number | undefined) {
-  const dir = last === undefined ? MIGRATIONS_DIR : migrationsUpTo(last);
-  try {
-    await migrate(drizzle({ client: sql }), { migrationsFolder: dir });
-  } finally {
-    if (dir !== MIGRATIONS_DIR) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 beforeAll(async () => {
   db = await createTestDatabase();
   sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  await migrateTo(6);
+  await migrateTo(sql, 6);
 });
 
 afterAll(async () => {
@@ -60,7 +37,7 @@ it('the cursor starts at the last published row before the first unpublished one
     const [r] = await sql`insert into outbox (type, subject, data, published_at) values ('inventory.adjusted', ${`S-${i}`}, '{}'::jsonb, ${i === 3 ? null : new Date().toISOString()}::timestamptz) returning id::text`;
     ids.push(r!.id as string);
   }
-  await migrateTo(undefined);
+  await migrateTo(sql);
   const [cursor] = await sql`select c.outbox_id::text as id, c.txid = o.txid as same_txid from relay_cursor c join outbox o on o.id = c.outbox_id`;
   expect(cursor).toEqual({ id: ids[2], same_txid: true });
   const [col] = await sql`select count(*)::int as n from information_schema.columns where table_name = 'outbox' and column_name = 'published_at'`;

@@ -4,19 +4,14 @@
  * ledger keeps only onHand movements, and the service started on the migrated database replays
  * the old answer byte for byte and keeps every invariant.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { MIGRATIONS_DIR } from '../src/db/migrate.js';
 import { createService, type Service } from '../src/service.js';
 import { fingerprint } from '../src/services/idempotency.js';
 import { client, expectInvariants } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
+import { migrateTo } from './helpers/migrations.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let sql: postgres.Sql;
@@ -37,26 +32,10 @@ const oldAnswer = {
   lines: [{ lineNo: 1, sku: 'MIG-1', qty: 2, status: 'allocated', allocations: [{ location: 'DC1', qty: 2, committedQty: 0, releasedQty: 0 }] }],
 };
 
-/** The migrations up to and including `last`, in a folder of their own. */
-function migrationsUpTo(last: number): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'atp-mig-'));
-  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  const journalPath = path.join(dir, 'meta/_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number }[] };
-  journal.entries = journal.entries.filter((e) => e.idx <= last);
-  writeFileSync(journalPath, JSON.stringify(journal));
-  return dir;
-}
-
 beforeAll(async () => {
   db = await createTestDatabase();
   sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  const old = migrationsUpTo(4);
-  try {
-    await migrate(drizzle({ client: sql }), { migrationsFolder: old });
-  } finally {
-    rmSync(old, { recursive: true, force: true });
-  }
+  await migrateTo(sql, 4);
   // what the previous release wrote for a count of 10, one reservation of 2 and one release key
   await sql`insert into locations (id) values ('DC1')`;
   await sql`insert into positions (sku, location, on_hand, reserved) values ('MIG-1', 'DC1', 10, 2)`;

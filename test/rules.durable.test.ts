@@ -25,6 +25,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Db } from '../src/db/client.js';
 import type { RulesDocument, RulesInput } from '../src/contract/rules.js';
 import { adoptRules, insertRules, latestRules } from '../src/rules/versions.js';
+import { whileLocked } from './helpers/locks.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 import { PrivateRedis } from './helpers/redis-server.js';
@@ -171,22 +172,7 @@ it('upgrade racing the first PUT: the adopted Redis rules never outrank the oper
   const fromRedis = { version: 7, defaultTier: 2, channels: { web: { tier: 1 } }, protect: {}, skus: {} } as RulesDocument;
   const mine = { defaultTier: 3, channels: { app: { tier: 1 } }, protect: {}, skus: {} } as RulesInput;
   // a raw SHARE lock holds both writers before their statements take a snapshot; released once both wait
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const holder = pool.begin(async (tx) => {
-    await tx`lock table rules in share mode`;
-    locked();
-    await released;
-  });
-  await isLocked;
-  const both = Promise.all([adoptRules(d, fromRedis), insertRules(d, mine, undefined, 'operator')]);
-  const dbName = new URL(db.url).pathname.slice(1);
-  await waitFor('both writers wait', async () => (await pool`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and wait_event_type = 'Lock'`)[0]!.n >= 2);
-  release();
-  await holder;
-  const [, put] = await both;
+  const [, put] = (await whileLocked<boolean | RulesDocument>(pool, db.url, 'lock table rules in share mode', [], 2, () => [adoptRules(d, fromRedis), insertRules(d, mine, undefined, 'operator')])) as [boolean, RulesDocument];
   const latest = await latestRules(d);
   expect(latest?.version).toBe(put.version);
   expect(latest?.doc).toMatchObject(mine);
