@@ -78,7 +78,7 @@ export const BREAKS: Break[] = [
   {
     id: 'idempotency-reserve',
     what: 'reserve skips the stored-key lookup (a retried request is decided afresh)',
-    edits: [{ file: RESERVE, find: 'const replay = storedFor(stored, keyOf(c));', replace: 'const replay = undefined as ReturnType<typeof storedFor>;' }],
+    edits: [{ file: RESERVE, find: 'const fresh = answerStored(stored, cmds, cmds.map((_, i) => i), results);', replace: 'const fresh = cmds.map((_, i) => i);' }],
     tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a retry decided under locks (no lane prediction: a restarted or another instance) replays the stored answer' }],
   },
   {

@@ -38,8 +38,8 @@ import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
 import { hasCap, policyFor } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
 import { reservationDto, type ReservationDto } from './dto.js';
-import { findStored, replayBarrier, storedFor, type IdempotentResult } from './idempotency.js';
-import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
+import { findStored, replayBarrier } from './idempotency.js';
+import { answerStored, type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
 
 const STAMP = '@@T@@';
 const EXPIRES = '@@E@@';
@@ -166,17 +166,7 @@ export async function reserveGuarded(
  */
 async function answerDuplicates(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], duplicates: readonly number[], results: ReserveResult[], clock: Clock | undefined): Promise<void> {
   const stored = await findStored(db, duplicates.map((i) => ({ caller: cmds[i]!.caller, key: cmds[i]!.idempotencyKey })));
-  const again: number[] = [];
-  for (const i of duplicates) {
-    const c = cmds[i]!;
-    try {
-      const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
-      if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
-      else again.push(i);
-    } catch (error) {
-      results[i] = { ok: false, error: error as never };
-    }
-  }
+  const again = answerStored(stored, cmds, duplicates, results);
   if (duplicates.some((i) => results[i]?.ok)) await replayBarrier(db);
   if (again.length > 0) {
     const rep = await reserveBatch(db, rules, again.map((i) => cmds[i]!), undefined, clock);

@@ -158,16 +158,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   ]);
 
   // replays: keys already stored answer with the first response
-  const fresh: number[] = [];
-  cmds.forEach((c, i) => {
-    try {
-      const replay = storedFor(stored, keyOf(c));
-      if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
-      else fresh.push(i);
-    } catch (err) {
-      results[i] = { ok: false, error: err as DomainError };
-    }
-  });
+  const fresh = answerStored(stored, cmds, cmds.map((_, i) => i), results);
   if (fresh.length === 0) {
     if (results.some((r) => r.ok)) await replayBarrier(tx);
     return { results, skus: [] };
@@ -211,17 +202,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   // that committed while this batch waited for the locks: the lookup above ran before the wait, so
   // look once more (a new statement sees that commit) and answer with the first attempt's response
   const refused = fresh.filter((i) => !results[i]!.ok);
-  if (refused.length > 0) {
-    const late = await findStored(tx, refused.map((i) => keyOf(cmds[i]!)));
-    for (const i of refused) {
-      try {
-        const replay = storedFor(late, keyOf(cmds[i]!));
-        if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
-      } catch (err) {
-        results[i] = { ok: false, error: err as DomainError };
-      }
-    }
-  }
+  if (refused.length > 0) answerStored(await findStored(tx, refused.map((i) => keyOf(cmds[i]!))), cmds, refused, results);
   const skusAfter: SkuAfter[] = skus.map((sku) => ({
     sku,
     available: decision.positions.filter((p) => p.sku === sku).reduce((s, p) => s + availableOf(p), 0),
@@ -246,6 +227,26 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
   const after = decision.positions.map((p) => ({ ...p, reorderPoint: reorderOf.get(`${p.sku}\u0000${p.location}`) ?? null }));
   const afterHolds = new Map(capped.map((k) => [k, decision.holds.get(k) ?? 0]));
   return { results, skus: skusAfter, after, afterHolds };
+}
+
+/**
+ * Answer the commands at `indices` whose Idempotency-Key is in `stored`: the first answer (a
+ * replay), or 422 when the key was first used with another request. Returns the indices whose key
+ * is not stored (their results are left as they were).
+ */
+export function answerStored(stored: Awaited<ReturnType<typeof findStored>>, cmds: readonly ReserveCommand[], indices: readonly number[], results: ReserveResult[]): number[] {
+  const notStored: number[] = [];
+  for (const i of indices) {
+    const c = cmds[i]!;
+    try {
+      const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
+      if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
+      else notStored.push(i);
+    } catch (err) {
+      results[i] = { ok: false, error: err as DomainError };
+    }
+  }
+  return notStored;
 }
 
 /** A unique violation on `table` (postgres.js and PGlite errors, through drizzle's wrapper). */
