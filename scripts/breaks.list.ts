@@ -303,4 +303,16 @@ export const BREAKS: Break[] = [
     edits: [{ file: 'src/db/data-dir-lock.ts', find: '    if (now?.pid === owner.pid && now.startedAt === owner.startedAt) unlinkSync(file);', replace: '    if (now) unlinkSync(file);' }],
     tests: [{ file: 'test/embedded.lock.test.ts', name: 'a takeover removes only the stale lock it read, and only under the takeover mutex' }],
   },
+  {
+    id: 'relay-cursor-joined',
+    what: "the relay's pass joins its cursor (as before the fix): the scan starts at the outbox's first row and every published row still kept is read and filtered out on every pass",
+    edits: [
+      {
+        file: RELAY,
+        find: '      from outbox o\n      where ${aboveCursor} and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
+        replace: '      from relay_cursor c join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id)\n      where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
+      },
+    ],
+    tests: [{ file: 'test/events.relay-cost.test.ts', name: 'a relay pass reads only the rows above its cursor' }],
+  },
 ];

@@ -11,7 +11,7 @@ import { openDatabase, type Database } from './db/client.js';
 import { migrateDatabase } from './db/migrate.js';
 import { KeyRing } from './http/auth.js';
 import { AvailabilityPublisher } from './events/availability.js';
-import { OutboxRelay } from './events/relay.js';
+import { lagSql, OutboxRelay } from './events/relay.js';
 import { purgeOutbox } from './events/retention.js';
 import { createLogger, type Logger, safeError } from './logger.js';
 import { RedisRulesStore } from './rules/redis-store.js';
@@ -135,12 +135,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   telemetry.setAllocatorSource(() => ({ ...allocator.depth, guarded: allocator.guardedStats }));
   // default outbox lag: age of the oldest unpublished event (rows above the relay's cursor)
   telemetry.setOutboxLagSource(async () => {
-    const [row] = await query<{ lag: number | string | null }>(
-      database.db,
-      sql`select coalesce(extract(epoch from ${nowSql(opts.clock)} - (select o.created_at from relay_cursor c join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id)
-                                                                           where c.id = 1 order by o.txid, o.id limit 1)), 0)::float8 as lag`,
-    );
-    return Number(row?.lag ?? 0);
+    const [row] = await query<{ age: number | null }>(database.db, lagSql(opts.clock));
+    return Math.max(0, row?.age ?? 0);
   });
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, database, rules, allocator, catalog, reads, keys, logger, telemetry, lifecycle, relay, clock: opts.clock });
