@@ -50,7 +50,7 @@ const asMicros = (b: Times): Times => ({ createdAt: micros(b.createdAt), updated
  */
 async function events(t: ServiceFixture): Promise<{ type: string; subject: string; time: string; data: any }[]> {
   const rows = await t.sql<{ type: string; subject: string; us: string; data: any }[]>`
-    select type, subject, to_char(created_at at time zone 'UTC', ${US_FORMAT}) as us, data from outbox order by id`;
+    select type, subject, to_char(created_at at time zone 'UTC', ${US_FORMAT}) as us, data from outbox_event order by id`;
   return rows.map((r) => {
     expect(r.us, 'an event time is a whole millisecond').toMatch(/\.\d{3}000Z$/);
     return { type: r.type, subject: r.subject, time: r.us.replace(/000Z$/, 'Z'), data: r.data };

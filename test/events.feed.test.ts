@@ -158,7 +158,7 @@ describe('scopes and validation', () => {
     expect(web.length).toBeGreaterThan(0);
     for (const e of web) expect((e.data as { reservation: { channel: string } }).reservation.channel).toBe('web');
     const b2b = await readAll(svc.app, 13, B2B);
-    const [row] = await pg<{ n: number }[]>`select count(*)::int as n from outbox where data ? 'reservation'`;
+    const [row] = await pg<{ n: number }[]>`select count(*)::int as n from outbox_event where data ? 'reservation'`;
     expect(web.length + b2b.length).toBe(row!.n);
   });
 

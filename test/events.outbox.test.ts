@@ -48,7 +48,7 @@ interface Row {
 
 /** Outbox rows written since the last call, each payload checked against its schema. */
 async function newEvents(): Promise<Row[]> {
-  const rows = await pg<Row[]>`select id::int as id, type, subject, data from outbox where id > ${seen} order by id`;
+  const rows = await pg<Row[]>`select id::int as id, type, subject, data from outbox_event where id > ${seen} order by id`;
   for (const r of rows) {
     parseEventData(r.type, r.data);
     seen = Math.max(seen, r.id);
@@ -226,6 +226,29 @@ describe('each state change emits its event in the same transaction', () => {
     expect(created.sort()).toEqual(ok.sort());
     expect(ev.filter((e) => e.type === 'sku.sold_out')).toHaveLength(1);
     expect(ev).toHaveLength(31);
+  });
+});
+
+describe('reservation.created refers to the stored answer instead of copying it', () => {
+  it('its row holds no copy, and its data stays the first answer byte for byte after the reservation was released', async () => {
+    await put('/v1/inventory/REF/DC1', { onHand: 5 });
+    await newEvents();
+    const res = await post('/v1/reservations', { orderRef: 'o-ref', channel: 'web', lines: [{ sku: 'REF', qty: 2 }] });
+    expect(res.status).toBe(201);
+    const first = await res.text();
+    const id = (JSON.parse(first) as { id: string }).id;
+    expect((await post(`/v1/reservations/${id}/release`, {})).status).toBe(200);
+    const [row] = await pg<{ data: unknown; data_json: string }[]>`
+      select o.data, e.data_json::text as data_json from outbox o join outbox_event e on e.id = o.id
+      where o.type = 'reservation.created' and o.subject = ${id}`;
+    // the row budget: no second copy of the reservation's JSON
+    expect(row!.data).toBeNull();
+    // the event's data is the 201's body as it was sent, not the released reservation
+    expect(row!.data_json).toBe(`{"reservation" : ${first}}`);
+    const data = JSON.parse(row!.data_json) as { reservation: { status: string } };
+    expect(data.reservation).toEqual(JSON.parse(first));
+    expect(data.reservation.status).toBe('held');
+    parseEventData('reservation.created', data);
   });
 });
 

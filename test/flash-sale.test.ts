@@ -146,7 +146,7 @@ it('shedding answers 429 with Retry-After and writes nothing for shed requests',
   const shedKeys = shed.map(([, i]) => `s-${i}`);
   const [k] = await sql`select ((select count(*) from idempotency_keys where key in ${sql(shedKeys)}) + (select count(*) from reservations where idempotency_key in ${sql(shedKeys)}))::int as n`;
   expect(k!.n).toBe(0);
-  const [e] = await sql`select count(*)::int as n from outbox where type = 'reservation.created' and data->>'orderRef' in ${sql(shedKeys.map((x) => `o-${x}`))}`;
+  const [e] = await sql`select count(*)::int as n from outbox_event where type = 'reservation.created' and data->'reservation'->>'orderRef' in ${sql(shedKeys.map((x) => `o-${x}`))}`;
   expect(e!.n).toBe(0);
   // a shed request left no trace: retried alone (nothing in flight), the same key is a fresh 201
   const again = await reserve(shedder, 'SHED-1', shedKeys[0]!);

@@ -56,7 +56,7 @@ it('a lane with a prediction writes one guarded statement: the 201, GET, the rep
   expect(replay.body).toEqual(r.body);
   const [row] = await sql`select answer, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as c, to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as e from reservations where id = ${r.body.id}`;
   expect(row).toEqual({ answer: r.body, c: r.body.createdAt, e: r.body.expiresAt });
-  const [ev] = await sql`select data, created_at from outbox where type = 'reservation.created' and subject = ${r.body.id}`;
+  const [ev] = await sql`select data, created_at from outbox_event where type = 'reservation.created' and subject = ${r.body.id}`;
   expect(ev!.data).toEqual({ reservation: r.body });
   expect(await expectInvariants(db.url, 'G-1')).toEqual([{ sku: 'G-1', location: 'DC1', on_hand: 100, reserved: 3 }]);
   // the paths are counted in /metrics

@@ -21,7 +21,7 @@ beforeAll(async () => {
 
 async function outbox(subject: string) {
   const sql = postgres(t.db.url, { max: 1 });
-  const rows = await sql<{ type: string; data: Record<string, unknown> }[]>`select type, data from outbox where subject = ${subject} order by id`;
+  const rows = await sql<{ type: string; data: Record<string, unknown> }[]>`select type, data from outbox_event where subject = ${subject} order by id`;
   await sql.end();
   return rows;
 }

@@ -229,7 +229,8 @@ export const outbox = pgTable(
     eventId: uuid('event_id').notNull().unique().default(sql`gen_random_uuid()`),
     type: text('type').notNull(),
     subject: text('subject').notNull(),
-    data: jsonb('data').notNull(),
+    /** NULL for reservation.created: its data is the reservation's immutable first answer, read through the view outbox_event (drizzle/0008) */
+    data: jsonb('data'),
     /** writer's transaction id: the relay publishes only what every older transaction has settled */
     txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
     createdAt: ts('created_at').notNull().defaultNow(),
@@ -237,6 +238,7 @@ export const outbox = pgTable(
   (t) => [
     // the relay and GET /v1/events page in (txid, id) order from a cursor
     index('outbox_txid_id_idx').on(t.txid, t.id),
+    check('outbox_data_or_reference', sql`${t.data} is not null or ${t.type} = 'reservation.created'`),
   ],
 );
 

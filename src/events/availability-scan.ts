@@ -45,7 +45,7 @@ export async function pendingSkus(exec: Exec, after: Cursor, maxRows: number): P
   const [row] = await query<{ txid: string | null; id: string | null; n: number; skus: string[] | string }>(
     exec,
     sql`with pending as materialized (
-          select txid, id, type, data from outbox
+          select txid, id, type, data from outbox_event
           where (txid, id) > (${after.txid}::xid8, ${after.id}::bigint) and txid < pg_snapshot_xmin(pg_current_snapshot())
           order by txid, id limit ${maxRows}),
         last as (select txid::text as txid, id::text as id from pending order by txid desc, id desc limit 1)

@@ -53,8 +53,8 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
         : sql`and type in (select jsonb_array_elements_text(${JSON.stringify(q.types)}::jsonb))`;
   const rows = await query<OutboxRow>(
     exec,
-    sql`select id::text as id, event_id, type, subject, data, txid::text as txid, created_at
-        from outbox
+    sql`select id::text as id, event_id, type, subject, data_json::text as data, txid::text as txid, created_at
+        from outbox_event outbox
         where (txid, id) > (${txid}::xid8, ${id}::bigint)
           and txid < pg_snapshot_xmin(pg_current_snapshot())
           ${scope} ${types}

@@ -67,10 +67,14 @@ export const RELAY_LOCK = 0x41545052454c4159n;
 export const aboveCursor = sql`(o.txid, o.id) > ((select c.txid from relay_cursor c where c.id = 1), (select c.outbox_id from relay_cursor c where c.id = 1))`;
 export { ForeignStream, streamIdOf } from './stream.js';
 
-/** One pass's rows: up to `limit` rows above the cursor whose writers have all settled, in publication order. */
+/**
+ * One pass's rows: up to `limit` rows above the cursor whose writers have all settled, in
+ * publication order, each with its data as JSON text (a reservation.created row's is its
+ * reservation's stored answer, through the view outbox_event).
+ */
 export const pendingRowsSql = (limit: number) =>
-  sql`select o.id::text as id, o.event_id, o.type, o.subject, o.data, o.txid::text as txid, o.created_at
-      from outbox o
+  sql`select o.id::text as id, o.event_id, o.type, o.subject, o.data_json::text as data, o.txid::text as txid, o.created_at
+      from outbox_event o
       where ${aboveCursor} and o.txid < pg_snapshot_xmin(pg_current_snapshot())
       order by o.txid, o.id
       limit ${limit}`;

@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import { type Exec, query } from '../db/client.js';
 import type { Logger } from '../logger.js';
-import { type OutboxRow, toCloudEvent } from './types.js';
+import { cloudEventJson, type OutboxRow } from './types.js';
 
 export interface StreamRef {
   redis: Redis;
@@ -51,8 +51,7 @@ export class ForeignStream extends Error {
 export async function appendBatch(stream: StreamRef, maxLen: number, rows: OutboxRow[]): Promise<(number | string)[]> {
   const args: string[] = [String(maxLen)];
   for (const r of rows) {
-    const ev = toCloudEvent(r);
-    args.push(streamIdOf(r), ev.id, ev.type, ev.subject, JSON.stringify(ev));
+    args.push(streamIdOf(r), r.event_id, r.type, r.subject, cloudEventJson(r));
   }
   return (await stream.redis.eval(APPEND_SCRIPT, 1, stream.name, ...args)) as (number | string)[];
 }

@@ -190,6 +190,16 @@ export interface OutboxRow {
 
 export const cursorOf = (r: { txid: string; id: string }) => `${r.txid}.${r.id}`;
 
+/**
+ * The CloudEvent of `r` as JSON text. Data read as JSON text (the relay reads it so) is embedded
+ * as it is, not parsed and written again.
+ */
+export function cloudEventJson(r: OutboxRow): string {
+  if (typeof r.data !== 'string') return JSON.stringify(toCloudEvent(r));
+  const head = JSON.stringify({ ...toCloudEvent({ ...r, data: null }), data: undefined });
+  return `${head.slice(0, -1)},"data":${r.data}}`;
+}
+
 export function toCloudEvent(r: OutboxRow): CloudEvent {
   return {
     specversion: '1.0',

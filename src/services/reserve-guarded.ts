@@ -272,7 +272,7 @@ class GuardedWrites {
                                                ${`"updatedAt":"${STAMP}"`}, '"updatedAt":"' || ts.iso || '"') as stamped) x
             where not exists (select 1 from idempotency_keys k where k.caller = d.caller and k.key = d.key)
             on conflict (caller, idempotency_key) do nothing
-            returning id, answer),
+            returning id),
       l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
             select x.* from unnest(${pgArray(l.rid)}::uuid[], ${pgArray(l.lineNo)}::int[], ${pgArray(l.sku)}::text[], ${pgArray(l.qty)}::int[], ${pgArray(l.location)}::text[],
                                    ${pgArray(l.status)}::text[], ${pgArray(l.kitSku)}::text[], ${pgArray(l.perKit)}::int[], ${pgArray(l.unit)}::text[], ${pgArray(l.unitFactor)}::int[])
@@ -299,7 +299,7 @@ class GuardedWrites {
              join unnest(${pgArray(capKeys.map((k) => k[0]))}::text[], ${pgArray(capKeys.map((k) => k[1]))}::text[], ${pgArray(capLimits)}::int[]) as q(sku, channel, cap)
                on q.sku = h.sku and q.channel = h.channel),
       o as (insert into outbox (type, subject, data, created_at)
-            select 'reservation.created', r.id::text, jsonb_build_object('reservation', r.answer), ts.at from r, ts returning 1),
+            select 'reservation.created', r.id::text, null, ts.at from r, ts returning 1),
       cur as (select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from p
               union all
               select k.sku, k.location, k.on_hand, k.reserved, k.quality_hold, k.safety_stock from lk k

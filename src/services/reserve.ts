@@ -320,7 +320,7 @@ class Writes {
     unitFactor: [] as (number | null)[],
   };
   allocations = { reservationId: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], supplyId: [] as (string | null)[], qty: [] as number[], promisedAt: [] as (string | null)[] };
-  events = { type: [] as string[], subject: [] as string[], data: [] as string[] };
+  events = { type: [] as string[], subject: [] as string[], data: [] as (string | null)[] };
   count = 0;
   private rulesVersion = 0;
 
@@ -387,10 +387,10 @@ class Writes {
     }
     const body = reservationDto(row, lineRows, allocRows);
     const bodyJson = JSON.stringify(body);
-    // reservation.created carries {reservation}: built from the body's JSON, not stringified twice
+    // reservation.created refers to the reservation's stored answer (data NULL: the view outbox_event reads it)
     this.events.type.push('reservation.created');
     this.events.subject.push(id);
-    this.events.data.push(`{"reservation":${bodyJson}}`);
+    this.events.data.push(null);
     const backorders = allocRows.filter((a) => a.supply_id);
     if (backorders.length > 0) {
       this.event(
