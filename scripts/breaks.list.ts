@@ -315,4 +315,10 @@ export const BREAKS: Break[] = [
     ],
     tests: [{ file: 'test/events.relay-cost.test.ts', name: 'a relay pass reads only the rows above its cursor' }],
   },
+  {
+    id: 'newer-schema-accepted',
+    what: 'an old instance starts on a database a newer release migrated (and writes rows the new schema does not expect)',
+    edits: [{ file: 'src/db/migrate.ts', find: '  if (applied > known.when)\n', replace: '  if (applied > known.when && applied < 0)\n' }],
+    tests: [{ file: 'test/migration.newer-schema.test.ts', name: 'starts on the schema it knows, and refuses one a newer release migrated' }],
+  },
 ];
