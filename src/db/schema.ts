@@ -82,6 +82,12 @@ export const reservations = pgTable(
     /** the first 201 answer, immutable: a replay returns it byte for byte whatever happened since */
     /** json, not jsonb: the text is kept as written, so a replay is the first answer byte for byte */
     answer: json('answer'),
+    /**
+     * The lines, in line_no order: {line_no, sku, qty, location, status, kit_sku, per_kit, unit,
+     * unit_factor} (services/dto.ts LineRow); on the row itself, not one row each (drizzle/0009).
+     * The view reservation_lines shows them as rows, for readers.
+     */
+    lines: jsonb('lines').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -91,31 +97,6 @@ export const reservations = pgTable(
       .on(t.expiresAt)
       .where(sql`${t.status} = 'held' and ${t.expiresAt} is not null`),
     uniqueIndex('reservations_caller_key_idx').on(t.caller, t.idempotencyKey),
-  ],
-);
-
-export const reservationLines = pgTable(
-  'reservation_lines',
-  {
-    reservationId: uuid('reservation_id')
-      .notNull()
-      .references(() => reservations.id),
-    lineNo: integer('line_no').notNull(),
-    sku: text('sku').notNull(),
-    qty: integer('qty').notNull(),
-    /** location pinned by the caller, if any */
-    location: text('location'),
-    status: text('status', { enum: ['allocated', 'backordered', 'short'] }).notNull(),
-    /** set when this line is a component of a kit the caller ordered: the kit and units per kit */
-    kitSku: text('kit_sku'),
-    perKit: integer('per_kit'),
-    /** set when the caller ordered in a pack unit: the unit and its size in base units */
-    unit: text('unit'),
-    unitFactor: integer('unit_factor'),
-  },
-  (t) => [
-    primaryKey({ columns: [t.reservationId, t.lineNo] }),
-    check('reservation_lines_qty_pos', sql`${t.qty} > 0`),
   ],
 );
 

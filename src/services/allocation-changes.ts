@@ -45,11 +45,9 @@ interface Parts {
 
 const parsed = <T>(v: T[] | string): T[] => (typeof v === 'string' ? (JSON.parse(v) as T[]) : v);
 
-/** The lines (by line_no) and allocations (by id) of reservation `rid` as two json arrays of rows. */
+/** The lines (stored on the reservation row, in line_no order) and allocations (by id) of reservation `rid` as two json arrays of rows. */
 function partsSql(rid: SQL) {
-  return sql`coalesce((select json_agg(json_build_object('line_no', l.line_no, 'sku', l.sku, 'qty', l.qty, 'location', l.location, 'status', l.status,
-                  'kit_sku', l.kit_sku, 'per_kit', l.per_kit, 'unit', l.unit, 'unit_factor', l.unit_factor) order by l.line_no)
-              from reservation_lines l where l.reservation_id = ${rid}), '[]') as lines,
+  return sql`coalesce((select l.lines from reservations l where l.id = ${rid}), '[]') as lines,
          coalesce((select json_agg(json_build_object('id', a.id::text, 'line_no', a.line_no, 'sku', a.sku, 'location', a.location, 'supply_id', a.supply_id,
                   'qty', a.qty, 'committed_qty', a.committed_qty, 'released_qty', a.released_qty, 'short_qty', a.short_qty, 'promised_at', a.promised_at) order by a.id)
               from allocations a where a.reservation_id = ${rid}), '[]') as allocations`;

@@ -37,6 +37,23 @@ export interface LineRow {
   unit_factor?: number | null;
 }
 
+/** The lines as stored on the reservation row (reservations.lines): every key present, absent ones null. */
+export function storedLines(lines: readonly LineRow[]): string {
+  return JSON.stringify(
+    lines.map((l) => ({
+      line_no: l.line_no,
+      sku: l.sku,
+      qty: l.qty,
+      location: l.location,
+      status: l.status,
+      kit_sku: l.kit_sku ?? null,
+      per_kit: l.per_kit ?? null,
+      unit: l.unit ?? null,
+      unit_factor: l.unit_factor ?? null,
+    })),
+  );
+}
+
 export interface AllocationRow {
   id?: number | string;
   line_no: number;

@@ -39,10 +39,10 @@ export async function activeAllocations(tx: Tx, where: ReturnType<typeof sql>): 
   return query<ActiveAlloc>(
     tx,
     sql`select a.id::text as id, a.reservation_id::text as reservation_id, a.line_no, a.sku, a.location, a.supply_id::text as supply_id, a.qty,
-               a.promised_at, r.channel, rl.location as pin, r.created_at as res_created_at
+               a.promised_at, r.channel, (select l->>'location' from jsonb_array_elements(r.lines) l where (l->>'line_no')::int = a.line_no) as pin,
+               r.created_at as res_created_at
         from allocations a
         join reservations r on r.id = a.reservation_id
-        join reservation_lines rl on rl.reservation_id = a.reservation_id and rl.line_no = a.line_no
         where a.qty > 0 and (${where})
         order by a.id`,
   );
@@ -235,15 +235,19 @@ export async function finishReservations(
 ): Promise<AffectedReservation[]> {
   const ids = [...byRes.keys()].sort();
   if (ids.length === 0) return [];
+  const now = sql`${at.toISOString()}::timestamptz`;
+  // each line's status from its allocations now (a line without allocations keeps its own), on the reservation row
   await query(
     tx,
-    sql`update reservation_lines l set status = case when s.short > 0 then 'short' when s.backordered > 0 then 'backordered' else 'allocated' end
-        from (select reservation_id, line_no, sum(short_qty) as short, sum(case when supply_id is not null then qty else 0 end) as backordered
-              from allocations where reservation_id in (select jsonb_array_elements_text(${json(ids)})::uuid) group by reservation_id, line_no) s
-        where l.reservation_id = s.reservation_id and l.line_no = s.line_no`,
+    sql`update reservations r set updated_at = ${now}, lines = (
+          select coalesce(jsonb_agg(case when s.line_no is null then l.v
+                                         else jsonb_set(l.v, '{status}', to_jsonb(case when s.short > 0 then 'short' when s.backordered > 0 then 'backordered' else 'allocated' end))
+                                    end order by (l.v->>'line_no')::int), '[]')
+          from jsonb_array_elements(r.lines) l(v)
+          left join (select line_no, sum(short_qty) as short, sum(case when supply_id is not null then qty else 0 end) as backordered
+                     from allocations a where a.reservation_id = r.id group by line_no) s on s.line_no = (l.v->>'line_no')::int)
+        where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid)`,
   );
-  const now = sql`${at.toISOString()}::timestamptz`;
-  await query(tx, sql`update reservations set updated_at = ${now} where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
   // a held reservation that no longer holds anything (every unit short) is settled like a release:
   // held ⇔ something is held (the stock-control invariant); its lines stay 'short' to say why
   await query(

@@ -18,7 +18,7 @@
  *   ever helped them. When a guard fails, the final select divides by zero, the whole statement
  *   (reservations included) is undone, and the batch is re-decided under locks;
  * - Idempotency-Keys: the reservations insert skips keys stored by any verb and is
- *   `on conflict (caller, key) do nothing`; lines, allocations, position deltas and events are
+ *   `on conflict (caller, key) do nothing` (its lines ride on its row); allocations, position deltas and events are
  *   written only for the rows actually inserted, so a duplicate never aborts the rest of the batch
  *   and is answered from its stored answer (replay or 422) after the statement.
  * Lock order: the statement's final select reads the position update, so positions are locked
@@ -37,7 +37,7 @@ import { pgArray } from '../db/pg-array.js';
 import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
 import { hasCap, policyFor } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { reservationDto, type ReservationDto } from './dto.js';
+import { reservationDto, type ReservationDto, storedLines } from './dto.js';
 import { findStored, replayBarrier } from './idempotency.js';
 import { answerStored, type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
 
@@ -174,21 +174,9 @@ async function answerDuplicates(db: Db, rules: RulesDocument, cmds: readonly Res
   }
 }
 
-/** The rows of one guarded batch, column by column (one bound array per column). */
+/** The rows of one guarded batch, column by column (one bound array per column); each reservation's lines ride on its row. */
 class GuardedWrites {
-  private r = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], hold: [] as (number | null)[], caller: [] as string[], key: [] as string[], fingerprint: [] as string[], answer: [] as string[] };
-  private l = {
-    rid: [] as string[],
-    lineNo: [] as number[],
-    sku: [] as string[],
-    qty: [] as number[],
-    location: [] as (string | null)[],
-    status: [] as string[],
-    kitSku: [] as (string | null)[],
-    perKit: [] as (number | null)[],
-    unit: [] as (string | null)[],
-    unitFactor: [] as (number | null)[],
-  };
+  private r = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], hold: [] as (number | null)[], caller: [] as string[], key: [] as string[], fingerprint: [] as string[], answer: [] as string[], lines: [] as string[] };
   private a = { rid: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], qty: [] as number[] };
 
   /** One accepted reservation; returns its answer with the time fields still to be stamped. */
@@ -212,19 +200,7 @@ class GuardedWrites {
     r.key.push(cmd.idempotencyKey);
     r.fingerprint.push(cmd.fingerprint);
     r.answer.push(JSON.stringify(body));
-    for (const x of lineRows) {
-      const l = this.l;
-      l.rid.push(id);
-      l.lineNo.push(x.line_no);
-      l.sku.push(x.sku);
-      l.qty.push(x.qty);
-      l.location.push(x.location);
-      l.status.push(x.status);
-      l.kitSku.push(x.kit_sku ?? null);
-      l.perKit.push(x.per_kit ?? null);
-      l.unit.push(x.unit ?? null);
-      l.unitFactor.push(x.unit_factor ?? null);
-    }
+    r.lines.push(storedLines(lineRows));
     for (const x of allocRows) {
       this.a.rid.push(id);
       this.a.lineNo.push(x.line_no);
@@ -248,7 +224,7 @@ class GuardedWrites {
     rulesVersion: number,
     clock: Clock | undefined,
   ) {
-    const { r, l, a } = this;
+    const { r, a } = this;
     const iso = (ts: ReturnType<typeof sql>) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     const floors = skus.map((s) => floor.get(s) ?? 0);
     const onHands = skus.map((s) => totals.get(s)?.onHand ?? 0);
@@ -260,24 +236,19 @@ class GuardedWrites {
       ts as (select t.at, ${iso(sql`t.at`)} as iso from (select ${clock ? sql`${clock.now().toISOString()}::timestamptz` : sql`date_trunc('milliseconds', now())`} as at) t),
       d as (select d.*, ts.at + make_interval(secs => d.hold) as expires_at
             from unnest(${pgArray(r.id)}::uuid[], ${pgArray(r.orderRef)}::text[], ${pgArray(r.channel)}::text[], ${pgArray(r.hold)}::int[], ${pgArray(r.caller)}::text[],
-                        ${pgArray(r.key)}::text[], ${pgArray(r.fingerprint)}::text[], ${pgArray(r.answer)}::text[])
-                 as d(id, order_ref, channel, hold, caller, key, fingerprint, answer), ts),
-      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
+                        ${pgArray(r.key)}::text[], ${pgArray(r.fingerprint)}::text[], ${pgArray(r.answer)}::text[], ${pgArray(r.lines)}::jsonb[])
+                 as d(id, order_ref, channel, hold, caller, key, fingerprint, answer, lines), ts),
+      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, lines, created_at, updated_at)
             select d.id, d.order_ref, d.channel, 'held', d.hold, d.expires_at, ${rulesVersion}::int, d.caller, d.key, d.fingerprint,
                    (case when d.hold is null then x.stamped
                          else replace(x.stamped, ${`"expiresAt":"${EXPIRES}"`}, '"expiresAt":"' || ${iso(sql`d.expires_at`)} || '"') end)::json,
-                   ts.at, ts.at
+                   d.lines, ts.at, ts.at
             from d cross join ts
             cross join lateral (select replace(replace(d.answer, ${`"createdAt":"${STAMP}"`}, '"createdAt":"' || ts.iso || '"'),
                                                ${`"updatedAt":"${STAMP}"`}, '"updatedAt":"' || ts.iso || '"') as stamped) x
             where not exists (select 1 from idempotency_keys k where k.caller = d.caller and k.key = d.key)
             on conflict (caller, idempotency_key) do nothing
             returning id),
-      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
-            select x.* from unnest(${pgArray(l.rid)}::uuid[], ${pgArray(l.lineNo)}::int[], ${pgArray(l.sku)}::text[], ${pgArray(l.qty)}::int[], ${pgArray(l.location)}::text[],
-                                   ${pgArray(l.status)}::text[], ${pgArray(l.kitSku)}::text[], ${pgArray(l.perKit)}::int[], ${pgArray(l.unit)}::text[], ${pgArray(l.unitFactor)}::int[])
-                 as x(rid, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
-            where x.rid in (select id from r) returning 1),
       al as (select x.* from unnest(${pgArray(a.rid)}::uuid[], ${pgArray(a.lineNo)}::int[], ${pgArray(a.sku)}::text[], ${pgArray(a.location)}::text[], ${pgArray(a.qty)}::int[])
                  as x(rid, line_no, sku, location, qty)
              where x.rid in (select id from r)),

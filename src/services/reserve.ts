@@ -39,7 +39,7 @@ import {
 import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { reservationDto, type AllocationRow, type LineRow, type ReservationDto } from './dto.js';
+import { reservationDto, type AllocationRow, type LineRow, type ReservationDto, storedLines } from './dto.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
 import { emit } from './allocation-changes.js';
@@ -306,18 +306,7 @@ class Writes {
     key: [] as string[],
     fingerprint: [] as string[],
     answer: [] as string[],
-  };
-  lines = {
-    reservationId: [] as string[],
-    lineNo: [] as number[],
-    sku: [] as string[],
-    qty: [] as number[],
-    location: [] as (string | null)[],
-    status: [] as string[],
-    kitSku: [] as (string | null)[],
-    perKit: [] as (number | null)[],
-    unit: [] as (string | null)[],
-    unitFactor: [] as (number | null)[],
+    lines: [] as string[],
   };
   allocations = { reservationId: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], supplyId: [] as (string | null)[], qty: [] as number[], promisedAt: [] as (string | null)[] };
   events = { type: [] as string[], subject: [] as string[], data: [] as (string | null)[] };
@@ -351,18 +340,7 @@ class Writes {
     r.expiresAt.push(expiresAt ? expiresAt.toISOString() : null);
     r.caller.push(cmd.caller);
     r.key.push(cmd.idempotencyKey);
-    for (const l of lineRows) {
-      this.lines.reservationId.push(id);
-      this.lines.lineNo.push(l.line_no);
-      this.lines.sku.push(l.sku);
-      this.lines.qty.push(l.qty);
-      this.lines.location.push(l.location);
-      this.lines.status.push(l.status);
-      this.lines.kitSku.push(l.kit_sku ?? null);
-      this.lines.perKit.push(l.per_kit ?? null);
-      this.lines.unit.push(l.unit ?? null);
-      this.lines.unitFactor.push(l.unit_factor ?? null);
-    }
+    r.lines.push(storedLines(lineRows));
     for (const a of allocRows) {
       const al = this.allocations;
       al.reservationId.push(id);
@@ -421,7 +399,6 @@ class Writes {
   statement() {
     const a = (v: readonly (string | number | null | undefined)[]) => pgArray(v);
     const r = this.reservations;
-    const l = this.lines;
     const al = this.allocations;
     const e = this.events;
     const pos = [...this.positions.values()];
@@ -438,14 +415,11 @@ class Writes {
       h as (insert into channel_holds (sku, channel, reserved)
             select * from unnest(${a(holds.map((x) => x.sku))}::text[], ${a(holds.map((x) => x.channel))}::text[], ${a(holds.map((x) => x.delta))}::int[])
             on conflict (sku, channel) do update set reserved = channel_holds.reserved + excluded.reserved returning 1),
-      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, created_at, updated_at)
-            select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, d.fingerprint, d.answer, ${now}::timestamptz, ${now}::timestamptz
+      r as (insert into reservations (id, order_ref, channel, status, hold_seconds, expires_at, rules_version, caller, idempotency_key, fingerprint, answer, lines, created_at, updated_at)
+            select d.id, d.order_ref, d.channel, 'held', d.hold_seconds, d.expires_at, ${this.rulesVersion}::int, d.caller, d.key, d.fingerprint, d.answer, d.lines, ${now}::timestamptz, ${now}::timestamptz
             from unnest(${a(r.id)}::uuid[], ${a(r.orderRef)}::text[], ${a(r.channel)}::text[], ${a(r.holdSeconds)}::int[], ${a(r.expiresAt)}::timestamptz[],
-                        ${a(r.caller)}::text[], ${a(r.key)}::text[], ${a(r.fingerprint)}::text[], ${a(r.answer)}::json[])
-                 as d(id, order_ref, channel, hold_seconds, expires_at, caller, key, fingerprint, answer) returning 1),
-      l as (insert into reservation_lines (reservation_id, line_no, sku, qty, location, status, kit_sku, per_kit, unit, unit_factor)
-            select * from unnest(${a(l.reservationId)}::uuid[], ${a(l.lineNo)}::int[], ${a(l.sku)}::text[], ${a(l.qty)}::int[], ${a(l.location)}::text[], ${a(l.status)}::text[],
-                                 ${a(l.kitSku)}::text[], ${a(l.perKit)}::int[], ${a(l.unit)}::text[], ${a(l.unitFactor)}::int[]) returning 1),
+                        ${a(r.caller)}::text[], ${a(r.key)}::text[], ${a(r.fingerprint)}::text[], ${a(r.answer)}::json[], ${a(r.lines)}::jsonb[])
+                 as d(id, order_ref, channel, hold_seconds, expires_at, caller, key, fingerprint, answer, lines) returning 1),
       a as (insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, committed_qty, released_qty, promised_at, created_at)
             select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at, ${now}::timestamptz
             from unnest(${a(al.reservationId)}::uuid[], ${a(al.lineNo)}::int[], ${a(al.sku)}::text[], ${a(al.location)}::text[], ${a(al.supplyId)}::uuid[],
