@@ -321,4 +321,28 @@ export const BREAKS: Break[] = [
     edits: [{ file: 'src/db/migrate.ts', find: '  if (applied > known.when)\n', replace: '  if (applied > known.when && applied < 0)\n' }],
     tests: [{ file: 'test/migration.newer-schema.test.ts', name: 'starts on the schema it knows, and refuses one a newer release migrated' }],
   },
+  {
+    id: 'shared-batch-fails-all',
+    what: "a shared batch of cold lanes that fails (one SKU's lock timeout) fails every request in it, not only that SKU's",
+    edits: [
+      {
+        file: 'src/services/batcher.ts',
+        find: '          for (const part of parts) settle.push(await this.execPart(part));',
+        replace: '          for (const part of parts) settle.push(() => part.batch.forEach((b) => b.reject(new Error(\'the shared batch failed\'))));',
+      },
+    ],
+    tests: [
+      { file: 'test/reserve.cold-lanes.test.ts', name: "one SKU's lock timeout in a shared batch fails only that SKU's requests" },
+      { file: 'test/batcher.test.ts', name: "a shared batch that fails is re-run lane by lane: one lane's failure is its own answer only" },
+    ],
+  },
+  {
+    id: 'cold-lanes-alone',
+    what: 'cold lanes waiting for a slot never share a batch: one transaction per SKU set',
+    edits: [{ file: 'src/services/batcher.ts', find: '    if (merge <= 1 || size > small) return out;', replace: '    if (merge <= 1 || size > small || merge > 0) return out;' }],
+    tests: [
+      { file: 'test/reserve.cold-lanes.test.ts', name: 'reservations for five cold SKUs that wait for the slot together share one transaction, each with its own answer' },
+      { file: 'test/batcher.test.ts', name: 'cold lanes waiting for a slot share one batch; a hot lane keeps its own' },
+    ],
+  },
 ];

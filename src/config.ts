@@ -120,6 +120,8 @@ export const ConfigSchema = z.object({
   OTEL_METRIC_EXPORT_INTERVAL: int(60_000, 1000, 3_600_000),
   /** allocation transactions of one SKU set in flight at once: 2 lets the next batch queue on the row locks while the previous commits */
   ATP_LANE_CONCURRENCY: int(1, 1, 16),
+  /** cold SKU sets that may share one allocation transaction while they wait for a slot (1: each its own) */
+  ATP_MERGE_LANES: int(32, 1, 1000),
   /** latency budget for the allocation queue: a request whose estimated wait exceeds it gets 429 + Retry-After (0: shed whenever it would wait behind a batch) */
   ATP_QUEUE_BUDGET_MS: int(1000, 0, 600_000),
   /** connections of the read pool (GET /v1/atp, POST /v1/promise): read statements in flight at once, apart from the write path's ATP_DB_POOL_MAX */

@@ -106,6 +106,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     concurrency: Math.max(1, Math.min(config.ATP_BATCH_CONCURRENCY, database.concurrency)),
     retries: config.ATP_TX_RETRIES,
     laneConcurrency: config.ATP_LANE_CONCURRENCY,
+    mergeLanes: config.ATP_MERGE_LANES,
     budgetMs: config.ATP_QUEUE_BUDGET_MS,
     soldOutTtlMs: config.ATP_SOLDOUT_TTL_MS,
     onBatch: (info) => {

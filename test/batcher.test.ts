@@ -3,12 +3,14 @@
  * no larger than maxBatch, every request gets exactly its own result, at most laneConcurrency
  * batches of a lane run at once, two requests with the same dedupe key are never in flight
  * together, and the latency budget sheds with Overloaded (429 + Retry-After) before exec ever
- * sees the request. Checked with fast-check over random arrival patterns.
+ * sees the request. Checked with fast-check over random arrival patterns, with and without cold
+ * lanes sharing batches (mergeLanes); and: small lanes waiting for a slot share one batch while a
+ * hot lane keeps its own, and a shared batch that fails is re-run lane by lane.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { Overloaded } from '../src/domain/errors.js';
-import { KeyedBatcher } from '../src/services/batcher.js';
+import { KeyedBatcher, SHARED_LANE } from '../src/services/batcher.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -19,7 +21,8 @@ it('property: batching preserves results, bounds, lane concurrency and dedupe', 
       fc.integer({ min: 1, max: 7 }),
       fc.integer({ min: 1, max: 3 }),
       fc.integer({ min: 1, max: 4 }),
-      async (reqs, maxBatch, laneConcurrency, concurrency) => {
+      fc.constantFrom(1, 3),
+      async (reqs, maxBatch, laneConcurrency, concurrency, mergeLanes) => {
         const inFlight = new Map<string, number>();
         const keysInFlight = new Set<string>();
         let running = 0;
@@ -29,12 +32,19 @@ it('property: batching preserves results, bounds, lane concurrency and dedupe', 
           maxQueue: 1000,
           concurrency,
           laneConcurrency,
+          mergeLanes,
           dedupeKey: (r) => r.key,
-          exec: async (batch, lane) => {
+          exec: async (batch, laneKey) => {
             if (batch.length > maxBatch) violations.push(`batch of ${batch.length}`);
-            inFlight.set(lane, (inFlight.get(lane) ?? 0) + 1);
+            // a shared batch (SHARED_LANE) counts for every lane in it; the key's first letter is its lane
+            const lanes = [...new Set(batch.map((r) => r.key[0]!))];
+            if (laneKey !== SHARED_LANE && (lanes.length !== 1 || lanes[0] !== laneKey)) violations.push(`lane ${laneKey} got ${lanes}`);
+            if (mergeLanes === 1 && laneKey === SHARED_LANE) violations.push('a shared batch without mergeLanes');
+            for (const lane of lanes) {
+              inFlight.set(lane, (inFlight.get(lane) ?? 0) + 1);
+              if (inFlight.get(lane)! > laneConcurrency) violations.push(`lane ${lane} ran ${inFlight.get(lane)} batches`);
+            }
             running++;
-            if (inFlight.get(lane)! > laneConcurrency) violations.push(`lane ${lane} ran ${inFlight.get(lane)} batches`);
             if (running > concurrency) violations.push(`${running} batches running`);
             for (const r of batch) {
               if (keysInFlight.has(r.key)) violations.push(`key ${r.key} twice in flight`);
@@ -42,7 +52,7 @@ it('property: batching preserves results, bounds, lane concurrency and dedupe', 
             }
             await tick();
             for (const r of batch) keysInFlight.delete(r.key);
-            inFlight.set(lane, inFlight.get(lane)! - 1);
+            for (const lane of lanes) inFlight.set(lane, inFlight.get(lane)! - 1);
             running--;
             return batch.map((r) => r.id * 10);
           },
@@ -61,6 +71,63 @@ it('property: batching preserves results, bounds, lane concurrency and dedupe', 
     ),
     { numRuns: 150 },
   );
+});
+
+it('cold lanes waiting for a slot share one batch; a hot lane keeps its own', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const calls: { lane: string; reqs: string[] }[] = [];
+  const b = new KeyedBatcher<string, string>({
+    maxBatch: 100,
+    maxQueue: 1000,
+    concurrency: 1,
+    mergeLanes: 3,
+    mergeLaneMax: 8,
+    exec: async (batch, lane) => {
+      calls.push({ lane, reqs: [...batch] });
+      if (calls.length === 1) await gate;
+      return batch.map((r) => `ok:${r}`);
+    },
+  });
+  const first = b.submit('X', 'x'); // takes the only slot
+  await tick();
+  const cold = ['A', 'B', 'C', 'D'].map((l) => b.submit(l, l.toLowerCase()));
+  const hot = Array.from({ length: 20 }, (_, i) => b.submit('HOT', `h${i}`));
+  open();
+  expect(await Promise.all([first, ...cold, ...hot])).toEqual(['ok:x', 'ok:a', 'ok:b', 'ok:c', 'ok:d', ...Array.from({ length: 20 }, (_, i) => `ok:h${i}`)]);
+  expect(calls).toEqual([
+    { lane: 'X', reqs: ['x'] },
+    // A at the head of the line takes the slot, B and C ride with it (3 lanes at most); HOT (20 > 8) is not taken along
+    { lane: SHARED_LANE, reqs: ['a', 'b', 'c'] },
+    { lane: 'D', reqs: ['d'] },
+    { lane: 'HOT', reqs: Array.from({ length: 20 }, (_, i) => `h${i}`) },
+  ]);
+});
+
+it('a shared batch that fails is re-run lane by lane: one lane\'s failure is its own answer only', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const calls: string[] = [];
+  const b = new KeyedBatcher<string, string>({
+    maxBatch: 100,
+    maxQueue: 1000,
+    concurrency: 1,
+    mergeLanes: 8,
+    exec: async (batch, lane) => {
+      calls.push(lane);
+      if (lane === 'X') await gate;
+      // the lane 'BAD' times out on its lock, alone or in company
+      if (batch.includes('bad')) throw new Error('lock timeout on BAD');
+      return batch.map((r) => `ok:${r}`);
+    },
+  });
+  const first = b.submit('X', 'x');
+  await tick();
+  const others = [b.submit('A', 'a'), b.submit('BAD', 'bad'), b.submit('C', 'c')].map((p) => p.catch((e: Error) => e.message));
+  open();
+  await first;
+  expect(await Promise.all(others)).toEqual(['ok:a', 'lock timeout on BAD', 'ok:c']);
+  expect(calls).toEqual(['X', SHARED_LANE, 'A', 'BAD', 'C']);
 });
 
 it('a zero latency budget sheds every request that would wait behind a batch, before exec sees it', async () => {

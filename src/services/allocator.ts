@@ -17,7 +17,7 @@ import { type Clock, ttlClock } from '../db/clock.js';
 import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../domain/errors.js';
 import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
-import { KeyedBatcher } from './batcher.js';
+import { KeyedBatcher, SHARED_LANE } from './batcher.js';
 import { findStored, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../contract/rules.js';
@@ -32,6 +32,8 @@ export interface AllocatorOptions {
   retries: number;
   /** batches of one lane in flight at once (default 1) */
   laneConcurrency?: number;
+  /** cold lanes (SKU sets) that may share one batch while they wait for a slot (batcher.ts; default 1: never) */
+  mergeLanes?: number;
   /** shed requests whose estimated queue wait exceeds this (ms); undefined: only the queue bound */
   budgetMs?: number | undefined;
   /** how long a sold-out observation is trusted (ms); 0 disables the memory */
@@ -122,6 +124,7 @@ export class Allocator {
       maxQueue: opts.maxQueue,
       concurrency: opts.concurrency,
       laneConcurrency: opts.laneConcurrency,
+      mergeLanes: opts.mergeLanes,
       budgetMs: opts.budgetMs,
       dedupeKey: keyOf,
       onBatch: opts.onBatch,
@@ -134,11 +137,13 @@ export class Allocator {
           const generation = this.soldOut.generation;
           const doc = rules.current();
           const before = this.predictionSeq;
-          const guarded = await this.guarded(db, doc, batch, laneKey, opts);
+          // a batch several cold lanes share is decided under locks (no lane's prediction covers it)
+          const shared = laneKey === SHARED_LANE;
+          const guarded = shared ? undefined : await this.guarded(db, doc, batch, laneKey, opts);
           const seq = guarded?.seq ?? before;
           const report = guarded?.report ?? (await isolated(batch, (cmds) => reserveBatch(db, doc, cmds, opts.retries, opts.clock)));
           // what the batch confirmed, unless a later batch of the lane was decided meanwhile (its prediction is newer)
-          this.predict(laneKey, report.after, report.afterHolds, seq);
+          if (!shared) this.predict(laneKey, report.after, report.afterHolds, seq);
           for (const s of report.skus) {
             if (s.available <= 0) this.soldOut.mark(s.sku, generation);
             else this.soldOut.forget(s.sku);

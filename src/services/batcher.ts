@@ -21,6 +21,14 @@
  * in flight for longer than the average counts as the current batch duration, so a batch that is
  * stuck raises the estimate at once, decayed average or not.
  *
+ * Cold lanes share a batch (`mergeLanes`): when every slot is busy, lanes wait in line for one;
+ * when a slot frees, the lane at the head of the line takes it and, if its batch is small (at most
+ * `mergeLaneMax` requests — a cold SKU, not a hot one, which keeps its own batches), the small
+ * batches of up to `mergeLanes - 1` more waiting lanes ride with it: one transaction for many SKUs
+ * instead of one each (the executor locks in the global order). If that shared batch fails as a
+ * whole (a lock timeout on one SKU, an outage), each lane's part is run again on its own, so one
+ * SKU's failure never becomes another's answer.
+ *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
 import { Overloaded } from '../domain/errors.js';
@@ -44,8 +52,21 @@ interface Lane<Req, Res> {
   keys: Set<string>;
 }
 
+/** The lane key an executor is given for a batch that several lanes share. */
+export const SHARED_LANE = '\u0000shared';
+
+interface Part<Req, Res> {
+  lane: Lane<Req, Res>;
+  batch: Item<Req, Res>[];
+}
+
 export interface BatcherOptions<Req, Res> {
+  /** runs one batch; `laneKey` is the lane's, or SHARED_LANE for lanes batched together */
   exec: (batch: Req[], laneKey: string) => Promise<Res[]>;
+  /** lanes that may share one batch when they wait for a slot (default 1: never) */
+  mergeLanes?: number;
+  /** a lane joins a shared batch only with at most this many requests (default 8) */
+  mergeLaneMax?: number;
   maxBatch: number;
   maxQueue: number;
   concurrency: number;
@@ -94,7 +115,9 @@ export class KeyedBatcher<Req, Res> {
   /** Estimated ms a request submitted to this lane now would wait before its batch starts. */
   estimateWait(laneKey: string): number {
     const lane = this.lanes.get(laneKey);
-    const slotWait = (pos: number) => (this.running >= this.opts.concurrency ? this.batchMs * Math.ceil(pos / this.opts.concurrency) : 0);
+    // lanes waiting for a slot are served `concurrency` batches at a time, each taking up to `mergeLanes` of them
+    const perSlot = Math.max(1, this.opts.mergeLanes ?? 1);
+    const slotWait = (pos: number) => (this.running >= this.opts.concurrency ? this.batchMs * Math.ceil(pos / (this.opts.concurrency * perSlot)) : 0);
     if (!lane) return slotWait(this.ready.length + 1);
     if (lane.running < this.laneConcurrency && lane.queue.length === 0) return lane.waiting ? slotWait(this.ready.indexOf(lane) + 1) : 0;
     // full batches queued ahead, served laneConcurrency at a time, behind the oldest batch in flight;
@@ -154,7 +177,36 @@ export class KeyedBatcher<Req, Res> {
     }
     const batch = this.take(lane);
     if (batch.length === 0) return; // everything queued duplicates a request in flight: wait for it
-    void this.run(lane, batch);
+    void this.run([{ lane, batch }, ...this.riders(batch.length)]);
+  }
+
+  /**
+   * Small batches of lanes waiting for a slot that ride with a small batch about to run (see the
+   * header): none unless `mergeLanes` > 1 and the batch is at most `mergeLaneMax` requests.
+   */
+  private riders(size: number): Part<Req, Res>[] {
+    const merge = this.opts.mergeLanes ?? 1;
+    const small = this.opts.mergeLaneMax ?? 8;
+    const out: Part<Req, Res>[] = [];
+    if (merge <= 1 || size > small) return out;
+    let total = size;
+    for (let i = 0; i < this.ready.length && out.length < merge - 1; ) {
+      const lane = this.ready[i]!;
+      if (lane.running > 0 || lane.queue.length > small || total + lane.queue.length > this.opts.maxBatch) {
+        i++;
+        continue;
+      }
+      const batch = this.take(lane);
+      if (batch.length === 0) {
+        i++;
+        continue;
+      }
+      this.ready.splice(i, 1);
+      lane.waiting = false;
+      total += batch.length;
+      out.push({ lane, batch });
+    }
+    return out;
   }
 
   private take(lane: Lane<Req, Res>): Item<Req, Res>[] {
@@ -185,43 +237,60 @@ export class KeyedBatcher<Req, Res> {
     return this.priorBatchMs + (this.batchMs - this.priorBatchMs) * 0.5 ** (idle / halfLife);
   }
 
-  private async run(lane: Lane<Req, Res>, batch: Item<Req, Res>[]) {
+  /** Run one batch in one slot: one lane's, or several lanes' sharing it (`parts`). */
+  private async run(parts: Part<Req, Res>[]) {
     if (this.running === 0 && this.idleSince !== undefined) {
       this.batchMs = this.averageBatchMs;
       this.idleSince = undefined;
     }
-    if (lane.running === 0) lane.startedAt = this.now();
-    lane.running++;
+    for (const { lane, batch } of parts) {
+      if (lane.running === 0) lane.startedAt = this.now();
+      lane.running++;
+      this.queued -= batch.length;
+    }
     this.running++;
-    this.queued -= batch.length;
     const started = this.now();
+    const size = parts.reduce((n, p) => n + p.batch.length, 0);
+    // answers are settled only after every await, right before the bookkeeping below (same tick):
+    // a caller that reacts to its answer at once already finds the lane free
+    let settle: (() => void)[] = [];
     try {
-      const results = await this.opts.exec(
-        batch.map((b) => b.req),
-        lane.key,
-      );
-      batch.forEach((b, i) => b.resolve(results[i]!));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
+      if (parts.length === 1) settle = [await this.execPart(parts[0]!)];
+      else {
+        const all = parts.flatMap((p) => p.batch);
+        try {
+          const results = await this.opts.exec(
+            all.map((b) => b.req),
+            SHARED_LANE,
+          );
+          settle = [() => all.forEach((b, i) => b.resolve(results[i]!))];
+        } catch {
+          // the shared batch failed as a whole: each lane's part on its own, so one SKU's failure stays its own
+          for (const part of parts) settle.push(await this.execPart(part));
+        }
+      }
+      for (const f of settle) f();
     } finally {
       const ms = this.now() - started;
       this.batchMs = this.batchMs * 0.8 + ms * 0.2;
       try {
-        this.opts.onBatch?.({ lane: lane.key, size: batch.length, waitedMs: started - (batch[0]?.enqueuedAt ?? started), ms });
+        this.opts.onBatch?.({ lane: parts.length === 1 ? parts[0]!.lane.key : SHARED_LANE, size, waitedMs: started - Math.min(...parts.map((p) => p.batch[0]?.enqueuedAt ?? started)), ms });
       } catch {
         // an observer's failure must not leak the slot or lose the lane
       }
-      if (this.opts.dedupeKey) for (const b of batch) lane.keys.delete(this.opts.dedupeKey(b.req));
-      lane.running--;
       this.running--;
-      if (lane.running > 0) lane.startedAt = started; // approximately: the other batch started around then
-      if (lane.queue.length === 0 && lane.running === 0) this.lanes.delete(lane.key);
-      else if (this.ready.length > 0 && lane.queue.length > 0 && !lane.waiting) {
-        // other lanes are waiting for a slot: this one goes to the back of the line, so one hot
-        // SKU cannot starve every other lane of the shared slots
-        lane.waiting = true;
-        this.ready.push(lane);
-      } else this.schedule(lane);
+      for (const { lane, batch } of parts) {
+        if (this.opts.dedupeKey) for (const b of batch) lane.keys.delete(this.opts.dedupeKey(b.req));
+        lane.running--;
+        if (lane.running > 0) lane.startedAt = started; // approximately: the other batch started around then
+        if (lane.queue.length === 0 && lane.running === 0) this.lanes.delete(lane.key);
+        else if (this.ready.length > 0 && lane.queue.length > 0 && !lane.waiting) {
+          // other lanes are waiting for a slot: this one goes to the back of the line, so one hot
+          // SKU cannot starve every other lane of the shared slots
+          lane.waiting = true;
+          this.ready.push(lane);
+        } else this.schedule(lane);
+      }
       while (this.running < this.opts.concurrency && this.ready.length > 0) {
         const next = this.ready.shift()!;
         next.waiting = false;
@@ -229,6 +298,19 @@ export class KeyedBatcher<Req, Res> {
       }
       if (this.running === 0) this.idleSince = this.now();
       if (this.queued === 0 && this.running === 0) for (const r of this.idle.splice(0)) r();
+    }
+  }
+
+  /** One lane's batch; returns what settles it: each request its result, or all the batch's error. */
+  private async execPart({ lane, batch }: Part<Req, Res>): Promise<() => void> {
+    try {
+      const results = await this.opts.exec(
+        batch.map((b) => b.req),
+        lane.key,
+      );
+      return () => batch.forEach((b, i) => b.resolve(results[i]!));
+    } catch (err) {
+      return () => batch.forEach((b) => b.reject(err));
     }
   }
 }
