@@ -23,7 +23,7 @@ import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
+import { InvalidState, NotFound, OverReceipt } from '../domain/errors.js';
 import { promiseDate } from '../domain/allocate.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../contract/rules.js';
@@ -42,13 +42,6 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
-
-/** A receipt beyond what the supply still expects (it would count stock twice). */
-export class OverReceipt extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown>) {
-    super('over-receipt', 409, 'Receipt exceeds what the supply still expects', detail, extra);
-  }
-}
 
 export interface SupplyDto {
   id: string;
