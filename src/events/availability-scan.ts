@@ -20,7 +20,7 @@ import { type Component, kitsAvailable } from '../services/catalog.js';
 import { pgArray } from '../db/pg-array.js';
 import { channelAvailable, holdKey } from '../domain/allocate.js';
 import { loadPositions } from '../services/inventory.js';
-import type { EventType } from './types.js';
+import type { EventType } from '../contract/events.js';
 
 /** Every `sku` member holding a string, at any depth of an event's data. */
 const SKU_PATH = 'strict $.**.sku ? (@.type() == "string")';

@@ -137,7 +137,7 @@ export async function setStatus(tx: Exec, ids: readonly string[], status: string
 
 /**
  * Write events to the outbox in the caller's transaction (build them with `outboxEvent`,
- * src/events/types.ts); `at`, the transaction's instant, is each event's `time`.
+ * src/contract/events.ts); `at`, the transaction's instant, is each event's `time`.
  */
 export async function emit(tx: Exec, events: readonly OutboxEvent[], at: Date): Promise<void> {
   if (events.length === 0) return;
