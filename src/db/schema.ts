@@ -27,7 +27,8 @@ import {
 } from 'drizzle-orm/pg-core';
 
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+/** generic in the name, so a raw row's type keeps the column name (db/rows.ts) */
+const ts = <N extends string>(name: N) => timestamp(name, { withTimezone: true, mode: 'date' });
 
 export const locations = pgTable('locations', {
   id: text('id').primaryKey(),

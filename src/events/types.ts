@@ -4,6 +4,8 @@
  * relay and GET /v1/events wrap the stored rows as CloudEvents 1.0 with `toCloudEvent()`.
  */
 import { type CloudEvent, dataschemaOf, type EventData, type EventType } from '../contract/events.js';
+import type { SqlRow } from '../db/rows.js';
+import type { outbox } from '../db/schema.js';
 
 export interface OutboxEvent<T extends EventType = EventType> {
   type: T;
@@ -18,15 +20,8 @@ export function outboxEvent<T extends EventType>(type: T, subject: string, data:
 
 export const CLOUDEVENTS_SOURCE = '/atp-service';
 
-export interface OutboxRow {
-  id: string;
-  event_id: string;
-  type: string;
-  subject: string;
-  data: unknown;
-  txid: string;
-  created_at: Date | string;
-}
+/** An outbox row as a raw `select` returns it (types from the drizzle schema, db/rows.ts). */
+export type OutboxRow = SqlRow<typeof outbox>;
 
 export const cursorOf = (r: { txid: string; id: string }) => `${r.txid}.${r.id}`;
 

@@ -6,6 +6,8 @@ import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
+import type { SqlRow } from '../db/rows.js';
+import type { locations, positions } from '../db/schema.js';
 import { availableOf, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
@@ -36,15 +38,8 @@ export interface SetPositionInput {
   skuField?: string | undefined;
 }
 
-interface PositionRow {
-  sku: string;
-  location: string;
-  rank: number;
-  on_hand: number;
-  reserved: number;
-  quality_hold: number;
-  safety_stock: number;
-}
+/** A position's stock columns with its location's rank. */
+type PositionRow = Pick<SqlRow<typeof positions>, 'sku' | 'location' | 'on_hand' | 'reserved' | 'quality_hold' | 'safety_stock'> & Pick<SqlRow<typeof locations>, 'rank'>;
 
 const toState = (r: PositionRow): PositionState => ({
   sku: r.sku,
@@ -158,7 +153,7 @@ export async function refuseKits(tx: Tx, items: readonly { sku: string; field: s
 
 /** Create or update a location (one statement; a new row is stamped with Postgres time, or the test `clock`). */
 export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }, clock?: Clock) {
-  const [row] = await query<{ id: string; name: string | null; rank: number }>(
+  const [row] = await query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(
     exec,
     sql`insert into locations (id, name, rank, created_at) values (${id}, ${input.name ?? null}, ${input.rank ?? 100}, ${nowSql(clock)})
         on conflict (id) do update set name = coalesce(${input.name ?? null}, locations.name), rank = coalesce(${input.rank ?? null}::int, locations.rank)
@@ -168,7 +163,7 @@ export async function putLocation(exec: Exec, id: string, input: { name?: string
 }
 
 export async function listLocations(exec: Exec) {
-  return query<{ id: string; name: string | null; rank: number }>(exec, sql`select id, name, rank from locations order by rank, id`);
+  return query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(exec, sql`select id, name, rank from locations order by rank, id`);
 }
 
 export interface AtpSku {

@@ -42,6 +42,8 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
+import type { SqlRow } from '../db/rows.js';
+import type { reservationChanges as changesTable } from '../db/schema.js';
 
 export interface SupplyDto {
   id: string;
@@ -336,7 +338,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
 
 /** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */
 export async function reservationChanges(exec: Exec, id: string) {
-  const rows = await query<{ id: string; kind: string; reason: string; detail: unknown; created_at: Date | string }>(
+  const rows = await query<Pick<SqlRow<typeof changesTable>, 'id' | 'kind' | 'reason' | 'detail' | 'created_at'>>(
     exec,
     sql`select id::text as id, kind, reason, detail, created_at from reservation_changes where reservation_id = ${id} order by id`,
   );
