@@ -16,10 +16,10 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { type Component, kitsAvailable } from '../services/catalog.js';
+import { type Component, kitsAvailable } from '../domain/kits.js';
 import { pgArray } from '../db/pg-array.js';
 import { channelAvailable, holdKey } from '../domain/allocate.js';
-import { loadPositions } from '../services/inventory.js';
+import { loadPositions } from '../reads/positions.js';
 import type { EventType } from '../contract/events.js';
 import type { SqlRow } from '../db/rows.js';
 import type { kitComponents } from '../db/schema.js';

@@ -16,14 +16,10 @@ import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { inTransaction } from '../db/tx.js';
 import { type Clock, nowSql, ttlClock } from '../db/clock.js';
 import type { SqlRow } from '../db/rows.js';
+import type { Component } from '../domain/kits.js';
 import type { kitComponents, skuUnits } from '../db/schema.js';
 
 export const BASE_UNIT = 'each';
-
-export interface Component {
-  sku: string;
-  qty: number;
-}
 
 export interface RequestLine {
   sku: string;
@@ -277,13 +273,4 @@ export class Catalog extends CatalogView {
   static inUnit(baseQty: number, factor: number): number {
     return Math.floor(baseQty / factor);
   }
-}
-
-/**
- * A kit's availability from its components': the fewest whole kits any component allows.
- * `avail` maps component SKU → available base units (0 when absent).
- */
-export function kitsAvailable(components: readonly Component[], avail: (sku: string) => number): number {
-  if (components.length === 0) return 0;
-  return Math.min(...components.map((c) => Math.floor(Math.max(0, avail(c.sku)) / c.qty)));
 }

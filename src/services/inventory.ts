@@ -7,12 +7,13 @@ import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
 import type { SqlRow } from '../db/rows.js';
-import type { locations, positions } from '../db/schema.js';
+import type { locations } from '../db/schema.js';
 import { availableOf, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { outboxEvent } from '../events/types.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
+import { type PositionRow, toState } from '../reads/positions.js';
 
 export interface PositionDto {
   sku: string;
@@ -37,19 +38,6 @@ export interface SetPositionInput {
   /** the request field naming the SKU, for a refusal (default `param.sku`) */
   skuField?: string | undefined;
 }
-
-/** A position's stock columns with its location's rank. */
-type PositionRow = Pick<SqlRow<typeof positions>, 'sku' | 'location' | 'on_hand' | 'reserved' | 'quality_hold' | 'safety_stock'> & Pick<SqlRow<typeof locations>, 'rank'>;
-
-const toState = (r: PositionRow): PositionState => ({
-  sku: r.sku,
-  location: r.location,
-  rank: r.rank,
-  onHand: r.on_hand,
-  reserved: r.reserved,
-  qualityHold: r.quality_hold,
-  safetyStock: r.safety_stock,
-});
 
 export const positionDto = (p: PositionState): PositionDto => ({
   sku: p.sku,
@@ -175,16 +163,4 @@ export interface AtpSku {
   available: number;
   locations: (PositionDto & { rank: number })[];
   channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
-}
-
-/** Positions of these SKUs with their location rank (no locks: a read at one snapshot). */
-export async function loadPositions(exec: Exec, skus: readonly string[]): Promise<PositionState[]> {
-  const rows = await query<PositionRow>(
-    exec,
-    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
-        from positions p join locations l on l.id = p.location
-        where p.sku = any(${pgArray(skus)}::text[])
-        order by p.sku, l.rank, p.location`,
-  );
-  return rows.map(toState);
 }

@@ -27,7 +27,7 @@ import { InvalidState, NotFound, OverReceipt } from '../domain/errors.js';
 import { promiseDate } from '../domain/allocate.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
 import { refuseKits } from './inventory.js';
 import type { StoredResponse } from './idempotency.js';
 import {
