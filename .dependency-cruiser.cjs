@@ -42,6 +42,35 @@ module.exports = {
       to: { path: ['^src/(?!contract/)', HTTP_PACKAGES] },
     },
     {
+      name: 'domain-uses-only-the-rules-policy',
+      comment: 'src/domain/ may apply the channel rules through the pure policy module (rules/policy.ts), never the rules stores',
+      severity: 'error',
+      from: { path: '^src/domain/' },
+      to: { path: '^src/rules/', pathNot: '^src/rules/policy\\.ts$' },
+    },
+    {
+      name: 'rules-know-no-services',
+      comment: 'src/rules/ (policy and its stores) is below the verbs: it imports nothing from src/services/',
+      severity: 'error',
+      from: { path: '^src/rules/' },
+      to: { path: '^src/services/' },
+    },
+    {
+      name: 'events-know-no-services',
+      comment: 'src/events/ (outbox writer, relay, feed, availability) is below the verbs: it imports nothing from src/services/',
+      severity: 'error',
+      from: { path: '^src/events/' },
+      to: { path: '^src/services/' },
+    },
+    {
+      name: 'reads-know-no-services',
+      comment:
+        'src/reads/ is below the verbs. A ratchet: the five modules it still takes answers and the catalog view from (catalog, catalog-atp, inventory, promise, sold-out) are allowed until they move (docs/ARCHITECTURE.md); any other import of src/services/ fails',
+      severity: 'error',
+      from: { path: '^src/reads/' },
+      to: { path: '^src/services/', pathNot: '^src/services/(catalog|catalog-atp|inventory|promise|sold-out)\\.ts$' },
+    },
+    {
       name: 'no-cycles',
       comment: 'no import cycles in src/ (type-only imports included)',
       severity: 'error',

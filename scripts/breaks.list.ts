@@ -134,7 +134,7 @@ export const BREAKS: Break[] = [
   {
     id: 'outbox-verbs',
     what: 'release/commit/extend/expiry/counts write no outbox row (emit does nothing)',
-    edits: [{ file: 'src/services/allocation-changes.ts', find: 'if (events.length === 0) return;', replace: 'if (events.length >= 0) return;' }],
+    edits: [{ file: 'src/events/outbox.ts', find: 'if (events.length === 0) return;', replace: 'if (events.length >= 0) return;' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'released (partial and full), committed, extended, expired' }],
   },
   {

@@ -1,6 +1,6 @@
 /**
  * Regenerate the event schemas in docs/EVENTS.md and docs/events.schema.json from the zod
- * schemas (src/events/types.ts). `--check` only verifies they are current (exit 1 if stale).
+ * schemas (src/contract/events.ts). `--check` only verifies they are current (exit 1 if stale).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { eventsJsonSchema, spliceEventsDoc } from '../src/events/schema-doc.js';

@@ -2,7 +2,9 @@
  * Layer directions (docs/ARCHITECTURE.md, issue 18): dependency-cruiser checks src/ against the
  * rules in .dependency-cruiser.cjs — domain/ imports no transport, I/O layer or HTTP/OpenAPI
  * package; rules/ and events/ import nothing from http/ and no Hono/OpenAPI package; db/ imports
- * nothing from http/, services/ or reads/; contract/ is plain zod; no import cycles (type-only
+ * nothing from http/, services/ or reads/; contract/ is plain zod; domain/ takes from rules/ only
+ * the pure policy module; rules/ and events/ import nothing from services/; reads/ nothing from
+ * services/ beyond the five modules it still uses (a ratchet); no import cycles (type-only
  * imports count).
  *
  * The second test proves each rule can fail: it cruises a small tree written for the purpose, in
@@ -46,6 +48,12 @@ it('each rule names a breach of it (the check can fail)', async () => {
   const files: Record<string, string> = {
     'src/http/schemas.ts': "export const x = 1;\n",
     'src/services/verb.ts': "export const v = 1;\n",
+    'src/services/catalog.ts': "export const k = 1;\n",
+    'src/rules/policy.ts': "export const p = 1;\n",
+    'src/rules/store.ts': "import { v } from '../services/verb.js';\nexport const s = v;\n",
+    'src/domain/promise.ts': "import { p } from '../rules/policy.js';\nimport { s } from '../rules/store.js';\nexport const q = p + s;\n",
+    'src/events/relay.ts': "import { v } from '../services/verb.js';\nexport const e2 = v;\n",
+    'src/reads/atp.ts': "import { k } from '../services/catalog.js';\nimport { v } from '../services/verb.js';\nexport const r2 = k + v;\n",
     'src/domain/allocate.ts': "import { x } from '../http/schemas.js';\nimport type { Hono } from 'hono';\nexport const y: number = x; export type H = Hono;\n",
     'src/events/types.ts': "import { z } from '@hono/zod-openapi';\nexport const e = z.string();\n",
     'src/rules/schema.ts': "import { x } from '../http/schemas.js';\nexport const r = x;\n",
@@ -67,6 +75,10 @@ it('each rule names a breach of it (the check can fail)', async () => {
     'db-is-below-the-verbs: src/db/client.ts → src/services/verb.ts',
     'contract-is-plain-zod: src/contract/reservation.ts → src/db/client.ts',
     'no-cycles: src/reads/a.ts → src/reads/b.ts → src/reads/a.ts',
+    'domain-uses-only-the-rules-policy: src/domain/promise.ts → src/rules/store.ts',
+    'rules-know-no-services: src/rules/store.ts → src/services/verb.ts',
+    'events-know-no-services: src/events/relay.ts → src/services/verb.ts',
+    'reads-know-no-services: src/reads/atp.ts → src/services/verb.ts',
   ];
   const normal = found.map(packageNamed).filter((f, i, all) => all.indexOf(f) === i);
   for (const e of expected) expect(normal, `missing: ${e}\nfound:\n  ${found.join('\n  ')}`).toContain(e);

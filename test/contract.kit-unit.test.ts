@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { expect, it } from 'vitest';
-import { EVENTS_SCHEMA_ID, isEventType, schemaDefOf } from '../src/events/types.js';
+import { EVENTS_SCHEMA_ID, isEventType, schemaDefOf } from '../src/contract/events.js';
 import { settled } from './helpers/outbox.js';
 import { serviceFixture } from './helpers/service.js';
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, query, transactionBoundMs, type Database } from '../src/db/client.js';
 import { mapDatabaseError } from '../src/db/errors.js';
+import { statusOf } from '../src/http/problem.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -41,7 +42,7 @@ it('a transaction that never settles is abandoned: ATP_TRANSACTION_STALLED, mapp
     );
   expect(err).toMatchObject({ code: 'ATP_TRANSACTION_STALLED' });
   const mapped = mapDatabaseError(err)!;
-  expect({ status: mapped.status, code: mapped.code, retryAfter: mapped.retryAfter }).toEqual({ status: 503, code: 'timeout', retryAfter: 1 });
+  expect({ status: statusOf(mapped), code: mapped.code, retryAfter: mapped.retryAfter }).toEqual({ status: 503, code: 'timeout', retryAfter: 1 });
   // a normal transaction still commits, plain statements still run
   const [row] = await database.db.transaction(async (tx) => query<{ n: number }>(tx, sql`select 41 + 1 as n`));
   expect(row!.n).toBe(42);

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { AVAILABILITY_LOCK } from '../src/events/availability.js';
 import { OutboxRelay } from '../src/events/relay.js';
-import { CloudEvent, parseEventData } from '../src/events/types.js';
+import { CloudEvent, parseEventData } from '../src/contract/events.js';
 import type { PostgresRulesStore } from '../src/rules/store.js';
 import { createService, type Service } from '../src/service.js';
 import { client } from './helpers/api.js';

@@ -1,12 +1,12 @@
 /**
- * docs/EVENTS.md and docs/events.schema.json match the zod schemas of src/events/types.ts (the
+ * docs/EVENTS.md and docs/events.schema.json match the zod schemas of src/contract/events.ts (the
  * generated section is current: run `npm run events:doc` when this fails), and the example event
  * in the doc is a valid CloudEvent whose payload matches its type.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { eventsJsonSchema, spliceEventsDoc } from '../src/events/schema-doc.js';
-import { CloudEvent, EVENT_TYPES, EVENTS_SCHEMA_ID, parseEventData, schemaDefOf } from '../src/events/types.js';
+import { CloudEvent, EVENT_TYPES, EVENTS_SCHEMA_ID, parseEventData, schemaDefOf } from '../src/contract/events.js';
 
 const doc = readFileSync('docs/EVENTS.md', 'utf8');
 

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { CloudEvent, parseEventData } from '../src/events/types.js';
+import { CloudEvent, parseEventData } from '../src/contract/events.js';
 import { newRouter } from '../src/http/context.js';
 import { eventRoutes } from '../src/http/routes/events.js';
 import { createService, type Service } from '../src/service.js';

@@ -2,7 +2,7 @@
  * Invariant proven: every state change others must know about writes exactly its event(s) to the
  * outbox in the same transaction, and a change that is refused or rolled back writes none.
  * Each step below diffs the outbox before/after and compares the multiset of event types; every
- * stored payload is validated against the zod schema of its type (src/events/types.ts).
+ * stored payload is validated against the zod schema of its type (src/contract/events.ts).
  * Also: the sold-out / reorder-point crossing rule as a property over random stock walks.
  */
 import fc from 'fast-check';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { inTransaction } from '../src/db/tx.js';
 import { type AvailablePoint, type ProjectedPoint, reorderCrossings, soldOutCrossings } from '../src/events/stock.js';
-import { parseEventData } from '../src/events/types.js';
+import { parseEventData } from '../src/contract/events.js';
 import { createService, type Service } from '../src/service.js';
 import { setPosition } from '../src/services/inventory.js';
 import { client } from './helpers/api.js';

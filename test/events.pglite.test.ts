@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { CloudEvent, parseEventData } from '../src/events/types.js';
+import { CloudEvent, parseEventData } from '../src/contract/events.js';
 import { createService } from '../src/service.js';
 import { client } from './helpers/api.js';
 

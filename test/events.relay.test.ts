@@ -25,7 +25,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { OutboxRelay } from '../src/events/relay.js';
 import { purgeOutbox } from '../src/events/retention.js';
-import { CloudEvent } from '../src/events/types.js';
+import { CloudEvent } from '../src/contract/events.js';
 import { createService, type Service } from '../src/service.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ReadStatement } from '../src/db/client.js';
 import { Overloaded } from '../src/domain/errors.js';
+import { statusOf } from '../src/http/problem.js';
 import { ReadBatcher } from '../src/reads/batcher.js';
 import { ReadRules } from '../src/reads/rules.js';
 import { MemoryRulesStore } from '../src/rules/store.js';
@@ -97,7 +98,8 @@ it('the read queue is bounded: past it a read is refused at once with 429 and Re
   const waiting = [batcher.read({ skus: ['RB-1'] }), batcher.read({ skus: ['RB-1'] })];
   const refused = await batcher.read({ skus: ['RB-1'] }).catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(Overloaded);
-  expect(refused).toMatchObject({ status: 429, retryAfter: 1 });
+  expect(refused).toMatchObject({ code: 'overloaded', retryAfter: 1 });
+  expect(refused instanceof Overloaded && statusOf(refused)).toBe(429);
   expect(batcher.depth).toMatchObject({ waiting: 2, inFlight: 1, shed: 1 });
   g.release();
   await inFlight;

@@ -7,7 +7,7 @@
  */
 import { ChannelName } from '../src/contract/rules.js';
 import { Reservation } from '../src/contract/reservation.js';
-import { parseEventData } from '../src/events/types.js';
+import { parseEventData } from '../src/contract/events.js';
 import { Channel } from '../src/http/schemas.js';
 import { expect, it } from 'vitest';
 import type { ZodType } from 'zod'; // a type only: erased, so the import order above stands
@@ -29,7 +29,7 @@ it('the HTTP schemas load after the contract and validate channel names alike', 
 });
 
 it('plain-zod schemas named with .meta() register as components, nested names as $refs', async () => {
-  const { CloudEvent } = await import('../src/events/types.js');
+  const { CloudEvent } = await import('../src/contract/events.js');
   const { RulesDocument } = await import('../src/contract/rules.js');
   await expect(import('../src/app.js')).resolves.toHaveProperty('createApp');
   const { OpenAPIHono, createRoute } = await import('@hono/zod-openapi');

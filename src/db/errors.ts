@@ -6,7 +6,7 @@
  * or shutting down (57P01–57P03, 08xxx) and a read-only node (25006) → 503 with Retry-After;
  * 22021 / 22P05 (text Postgres cannot store: NUL, bad Unicode) → 400 (a backstop: schemas refuse it first).
  */
-import { Conflict, DomainError, Unavailable } from '../domain/errors.js';
+import { BadRequest, Conflict, DomainError, Unavailable } from '../domain/errors.js';
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -70,7 +70,7 @@ export function mapDatabaseError(err: unknown): DomainError | undefined {
   if (CONNECTION_CODES.has(code)) return new Unavailable('the database is unreachable; retry with the same Idempotency-Key', 2, 'database-unavailable');
   if (READ_ONLY_CODES.has(code)) return new Unavailable('the database node is read-only (a standby or a demoted primary, e.g. during a failover); retry with the same Idempotency-Key', 2, 'database-read-only');
   // text the database cannot store (NUL, invalid UTF-8 / surrogates): caller data, not a fault
-  if (code === '22021' || code === '22P05') return new DomainError('bad-request', 400, 'Bad request', 'the request contains characters that cannot be stored (NUL or invalid Unicode)');
+  if (code === '22021' || code === '22P05') return new BadRequest('the request contains characters that cannot be stored (NUL or invalid Unicode)');
   if (code === '23505') return new Conflict('a concurrent request created the same record');
   if (code === '23514') return new Conflict('the change would break a stock invariant (a CHECK constraint refused it)');
   return undefined;

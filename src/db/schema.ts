@@ -27,7 +27,8 @@ import {
 } from 'drizzle-orm/pg-core';
 
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+/** generic in the name, so a raw row's type keeps the column name (db/rows.ts) */
+const ts = <N extends string>(name: N) => timestamp(name, { withTimezone: true, mode: 'date' });
 
 export const locations = pgTable('locations', {
   id: text('id').primaryKey(),
@@ -64,6 +65,22 @@ export const positions = pgTable(
   ],
 );
 
+/** One element of reservations.lines (drizzle/0009): a line as the caller asked for it, in base units. */
+export interface StoredLine {
+  line_no: number;
+  sku: string;
+  qty: number;
+  /** location pinned by the caller, if any */
+  location: string | null;
+  status: 'allocated' | 'backordered' | 'short';
+  /** set when this line is a component of a kit the caller ordered: the kit and units per kit */
+  kit_sku: string | null;
+  per_kit: number | null;
+  /** set when the caller ordered in a pack unit: the unit and its size in base units */
+  unit: string | null;
+  unit_factor: number | null;
+}
+
 export const reservations = pgTable(
   'reservations',
   {
@@ -87,7 +104,7 @@ export const reservations = pgTable(
      * unit_factor} (services/dto.ts LineRow); on the row itself, not one row each (drizzle/0009).
      * The view reservation_lines shows them as rows, for readers.
      */
-    lines: jsonb('lines').notNull(),
+    lines: jsonb('lines').$type<StoredLine[]>().notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },

@@ -78,6 +78,6 @@ export function shortByCallerLine(short: readonly ShortLine[], expanded: readonl
 /** A refusal restated per caller line (other errors unchanged). */
 export function inCallerTerms(err: DomainError, expanded: readonly LineRequest[]): DomainError {
   if (err instanceof InsufficientStock) return new InsufficientStock(shortByCallerLine(err.lines, expanded));
-  if (err instanceof ChannelLimit) return new ChannelLimit(shortByCallerLine(err.lines, expanded), err.extra.rulesVersion as number);
+  if (err instanceof ChannelLimit) return new ChannelLimit(shortByCallerLine(err.lines, expanded), err.rulesVersion);
   return err;
 }

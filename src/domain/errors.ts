@@ -1,22 +1,100 @@
 /**
- * Typed domain errors. Each has a stable `code` (also the last segment of its problem `type`)
- * and an HTTP status; `src/http/problem.ts` is the one place that turns them into
- * application/problem+json.
+ * Typed domain errors: each carries a stable `code` and the facts of the refusal (`facts`, e.g.
+ * the short lines), never an HTTP status. `src/http/problem-types.ts` is the one table that maps
+ * a code to its HTTP status and problem title; `src/http/problem.ts` turns an error into
+ * application/problem+json with it.
  */
+
+/** Every code a domain error can carry (the last segment of its problem `type`). */
+export const DOMAIN_ERROR_CODES = [
+  'validation-failed',
+  'bad-request',
+  'insufficient-stock',
+  'channel-limit',
+  'kit-holds-no-stock',
+  'unknown-location',
+  'not-found',
+  'invalid-state',
+  'hold-would-shorten',
+  'exceeds-held',
+  'would-overcommit',
+  'over-receipt',
+  'conflict',
+  'idempotency-key-required',
+  'idempotency-key-reused',
+  'unauthorized',
+  'forbidden',
+  'precondition-failed',
+  'overloaded',
+  'rate-limited',
+] as const;
+
+/** The codes of `Unavailable`: a dependency failed or timed out, nothing was decided. */
+export const UNAVAILABLE_CODES = [
+  'unavailable',
+  'lock-timeout',
+  'timeout',
+  'contention',
+  'database-unavailable',
+  'database-read-only',
+  'rules-unavailable',
+  'rules-store-unavailable',
+  'deadline-exceeded',
+] as const;
+
+export type UnavailableCode = (typeof UNAVAILABLE_CODES)[number];
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number] | UnavailableCode;
+
+export type Facts = Readonly<Record<string, unknown>>;
+
 export class DomainError extends Error {
-  constructor(
-    readonly code: string,
-    readonly status: number,
-    readonly title: string,
-    detail?: string,
-    /** extra members of the problem document (e.g. the short lines) */
-    readonly extra: Record<string, unknown> = {},
-    /** seconds, for 429/503 */
-    readonly retryAfter?: number,
-  ) {
-    super(detail ?? title);
+  /** a DomainErrorCode, or a transport code given through the deprecated form of the constructor */
+  readonly code: string;
+  /** what the caller is told in words; the problem's title stands in when there is none */
+  readonly detail: string | undefined;
+  /** the facts of the refusal, members of the problem document (e.g. the short lines) */
+  readonly facts: Facts;
+  /** seconds after which the same request may succeed (overload, outage) */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: DomainErrorCode, detail?: string, facts?: Facts, retryAfter?: number);
+  /**
+   * @deprecated The HTTP form: `status` and `title` are ignored (src/http/problem-types.ts maps
+   * `code` to them). Kept only for src/app.ts's transport problems (payload-too-large, not-found,
+   * method-not-allowed, internal) while that file is frozen; they belong in http/problem.ts.
+   */
+  constructor(code: string, status: number, title: string, detail?: string, facts?: Facts, retryAfter?: number);
+  constructor(code: string, ...rest: DomainForm | HttpForm) {
+    const [detail, facts, retryAfter] = dropHttpForm(rest);
+    super(detail ?? code);
     this.name = new.target.name;
+    this.code = code;
+    this.detail = detail;
+    this.facts = facts ?? {};
+    this.retryAfter = retryAfter;
   }
+
+  /**
+   * @deprecated Not an HTTP status (src/http/problem-types.ts has those): 503 for an `Unavailable`,
+   * 400 for anything else. Kept only because services/allocator.ts ("=== 503") and
+   * services/idempotency.ts ("< 500") read it and are frozen while the write path is rebuilt; they
+   * should ask `err instanceof Unavailable` instead, and then this getter goes.
+   */
+  get status(): 503 | 400 {
+    return this instanceof Unavailable ? 503 : 400;
+  }
+}
+
+type DomainForm = [detail?: string, facts?: Facts, retryAfter?: number];
+type HttpForm = [status: number, title: string, detail?: string, facts?: Facts, retryAfter?: number];
+
+const isHttpForm = (rest: DomainForm | HttpForm): rest is HttpForm => typeof rest[0] === 'number';
+
+/** The constructor's arguments after the code, without the deprecated form's status and title. */
+function dropHttpForm(rest: DomainForm | HttpForm): DomainForm {
+  if (!isHttpForm(rest)) return rest;
+  const [, , detail, facts, retryAfter] = rest;
+  return [detail, facts, retryAfter];
 }
 
 export interface FieldError {
@@ -27,7 +105,7 @@ export interface FieldError {
 export class ValidationFailed extends DomainError {
   constructor(readonly errors: FieldError[]) {
     const first = errors[0];
-    super('validation-failed', 400, 'Request is not valid', first ? `${first.field}: ${first.reason}` : undefined, { errors });
+    super('validation-failed', first ? `${first.field}: ${first.reason}` : undefined, { errors });
   }
 }
 
@@ -46,14 +124,17 @@ export interface ShortLine {
 
 export class InsufficientStock extends DomainError {
   constructor(readonly lines: ShortLine[]) {
-    super('insufficient-stock', 409, 'Insufficient stock', describe(lines), { lines });
+    super('insufficient-stock', describe(lines), { lines });
   }
 }
 
 /** Stock exists but the channel rules (protection level or cap) hold this channel back. */
 export class ChannelLimit extends DomainError {
-  constructor(readonly lines: ShortLine[], rulesVersion: number) {
-    super('channel-limit', 409, 'Held back by channel rules', describe(lines), { lines, rulesVersion });
+  constructor(
+    readonly lines: ShortLine[],
+    readonly rulesVersion: number,
+  ) {
+    super('channel-limit', describe(lines), { lines, rulesVersion });
   }
 }
 
@@ -65,7 +146,7 @@ function describe(lines: ShortLine[]): string {
 export class KitHoldsNoStock extends DomainError {
   constructor(sku: string, field: string) {
     const reason = `${sku} is a kit: it holds no stock of its own (its availability comes from its components); count or order the components instead`;
-    super('kit-holds-no-stock', 422, 'A kit holds no stock of its own', `${field}: ${reason}`, { errors: [{ field, reason }] });
+    super('kit-holds-no-stock', `${field}: ${reason}`, { errors: [{ field, reason }] });
   }
 }
 
@@ -73,19 +154,19 @@ export class KitHoldsNoStock extends DomainError {
 export class UnknownLocation extends DomainError {
   constructor(lines: readonly { field: string; location: string }[]) {
     const errors = lines.map((l) => ({ field: l.field, reason: `no location "${l.location}": register it with PUT /v1/locations/${l.location} or count stock there first` }));
-    super('unknown-location', 422, 'Unknown location', errors.map((e) => `${e.field}: ${e.reason}`).join('; '), { errors });
+    super('unknown-location', errors.map((e) => `${e.field}: ${e.reason}`).join('; '), { errors });
   }
 }
 
 export class NotFound extends DomainError {
   constructor(what: string, id: string) {
-    super('not-found', 404, 'Not found', `${what} ${id} does not exist`);
+    super('not-found', `${what} ${id} does not exist`);
   }
 }
 
 export class InvalidState extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super('invalid-state', 409, 'Not allowed in the current state', detail, extra);
+  constructor(detail: string, facts: Facts = {}) {
+    super('invalid-state', detail, facts);
   }
 }
 
@@ -96,7 +177,7 @@ export class HoldWouldShorten extends DomainError {
       expiresAt === null
         ? 'the hold never expires; extend cannot put an end on it (release it instead)'
         : `the hold already runs until ${expiresAt}; ${holdSeconds} s from now is earlier, and extend never shortens a hold`;
-    super('hold-would-shorten', 409, 'Extend would shorten the hold', `body.holdSeconds: ${reason}`, {
+    super('hold-would-shorten', `body.holdSeconds: ${reason}`, {
       errors: [{ field: 'body.holdSeconds', reason }],
       expiresAt,
     });
@@ -104,20 +185,27 @@ export class HoldWouldShorten extends DomainError {
 }
 
 export class ExceedsHeld extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super('exceeds-held', 409, 'Quantity exceeds what the reservation holds', detail, extra);
+  constructor(detail: string, facts: Facts = {}) {
+    super('exceeds-held', detail, facts);
   }
 }
 
 export class WouldOvercommit extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super('would-overcommit', 409, 'Change would leave reservations without stock', detail, extra);
+  constructor(detail: string, facts: Facts = {}) {
+    super('would-overcommit', detail, facts);
+  }
+}
+
+/** A receipt beyond what the supply still expects (it would count stock twice). */
+export class OverReceipt extends DomainError {
+  constructor(detail: string, facts: Facts) {
+    super('over-receipt', detail, facts);
   }
 }
 
 export class IdempotencyKeyRequired extends DomainError {
   constructor() {
-    super('idempotency-key-required', 400, 'Idempotency-Key header is required', 'send a unique Idempotency-Key (1–255 visible ASCII characters) with every POST that creates or changes', {
+    super('idempotency-key-required', 'send a unique Idempotency-Key (1–255 visible ASCII characters) with every POST that creates or changes', {
       errors: [{ field: 'header.Idempotency-Key', reason: 'required' }],
     });
   }
@@ -125,32 +213,32 @@ export class IdempotencyKeyRequired extends DomainError {
 
 export class IdempotencyKeyReused extends DomainError {
   constructor() {
-    super('idempotency-key-reused', 422, 'Idempotency-Key was used with a different request', 'this Idempotency-Key was first used with another method, path or body; use a new key for a new request');
+    super('idempotency-key-reused', 'this Idempotency-Key was first used with another method, path or body; use a new key for a new request');
   }
 }
 
 export class Unauthorized extends DomainError {
   constructor(detail = 'send Authorization: Bearer <key>') {
-    super('unauthorized', 401, 'Authentication required', detail);
+    super('unauthorized', detail);
   }
 }
 
 export class Forbidden extends DomainError {
   constructor(detail: string) {
-    super('forbidden', 403, 'Not allowed for this key', detail);
+    super('forbidden', detail);
   }
 }
 
 export class PreconditionFailed extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super('precondition-failed', 412, 'Precondition failed', detail, extra);
+  constructor(detail: string, facts: Facts = {}) {
+    super('precondition-failed', detail, facts);
   }
 }
 
 /** Load shedding: the wait would exceed the latency budget. */
 export class Overloaded extends DomainError {
   constructor(detail: string, retryAfter = 1) {
-    super('overloaded', 429, 'Too many requests in flight', detail, {}, retryAfter);
+    super('overloaded', detail, {}, retryAfter);
   }
 }
 
@@ -160,19 +248,26 @@ export class Overloaded extends DomainError {
  */
 export class RateLimited extends DomainError {
   constructor(limit: string, perSecond: number, burst: number, retryAfter: number) {
-    super('rate-limited', 429, 'Rate limit exceeded', `this key made more than ${perSecond} reads/s (burst ${burst}), the limit ${limit}; retry after ${retryAfter} s`, { limit, perSecond, burst }, retryAfter);
+    super('rate-limited', `this key made more than ${perSecond} reads/s (burst ${burst}), the limit ${limit}; retry after ${retryAfter} s`, { limit, perSecond, burst }, retryAfter);
   }
 }
 
 /** A dependency (the database) is unreachable or timed out; safe to retry with the same key. */
 export class Unavailable extends DomainError {
-  constructor(detail: string, retryAfter = 1, code = 'unavailable') {
-    super(code, 503, 'Service temporarily unavailable', detail, {}, retryAfter);
+  constructor(detail: string, retryAfter = 1, code: UnavailableCode = 'unavailable') {
+    super(code, detail, {}, retryAfter);
+  }
+}
+
+/** Text the database cannot store (NUL, invalid Unicode): caller data, refused. */
+export class BadRequest extends DomainError {
+  constructor(detail: string) {
+    super('bad-request', detail);
   }
 }
 
 export class Conflict extends DomainError {
   constructor(detail: string) {
-    super('conflict', 409, 'Conflict', detail);
+    super('conflict', detail);
   }
 }

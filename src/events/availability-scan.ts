@@ -16,11 +16,13 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { type Component, kitsAvailable } from '../services/catalog.js';
+import { type Component, kitsAvailable } from '../domain/kits.js';
 import { pgArray } from '../db/pg-array.js';
 import { channelAvailable, holdKey } from '../domain/allocate.js';
-import { loadPositions } from '../services/inventory.js';
-import type { EventType } from './types.js';
+import { loadPositions } from '../reads/positions.js';
+import type { EventType } from '../contract/events.js';
+import type { SqlRow } from '../db/rows.js';
+import type { kitComponents } from '../db/schema.js';
 
 /** Every `sku` member holding a string, at any depth of an event's data. */
 const SKU_PATH = 'strict $.**.sku ? (@.type() == "string")';
@@ -76,7 +78,7 @@ export async function kitsOf(exec: Exec, components: readonly string[] | undefin
   const where = components
     ? sql`where kit_sku in (select kit_sku from kit_components where component_sku in (select jsonb_array_elements_text(${JSON.stringify(components)}::jsonb)))`
     : sql``;
-  const rows = await query<{ kit_sku: string; component_sku: string; qty: number }>(exec, sql`select kit_sku, component_sku, qty from kit_components ${where} order by kit_sku, component_sku`);
+  const rows = await query<Pick<SqlRow<typeof kitComponents>, 'kit_sku' | 'component_sku' | 'qty'>>(exec, sql`select kit_sku, component_sku, qty from kit_components ${where} order by kit_sku, component_sku`);
   const kits = new Map<string, Component[]>();
   for (const r of rows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
   return kits;

@@ -29,7 +29,7 @@ import { type Db, query, type Tx } from '../db/client.js';
 import { errorCode } from '../db/errors.js';
 import type { Logger } from '../logger.js';
 import type { RulesStore } from '../rules/store.js';
-import { emit } from '../services/allocation-changes.js';
+import { emit } from './outbox.js';
 import { channelFigures, channelsOf, changedFigures, type Cursor, emittedSkus, kitsOf, lastEmitted, pendingSkus, stockedSkus, subjectOf } from './availability-scan.js';
 import { outboxEvent } from './types.js';
 

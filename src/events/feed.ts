@@ -10,7 +10,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
-import { type CloudEvent, cursorOf, type EventType, type OutboxRow, toCloudEvent } from './types.js';
+import type { CloudEvent, EventType } from '../contract/events.js';
+import { cursorOf, type OutboxRow, toCloudEvent } from './types.js';
 
 const AVAILABILITY_TYPE: EventType = 'availability.changed';
 

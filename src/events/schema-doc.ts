@@ -1,6 +1,7 @@
 /**
- * Renders the consumer-facing description of the event types from the zod schemas in
- * ./types.ts and the shared shapes of src/contract/ (one definition each, also behind /openapi.json): a table of types and one JSON Schema (draft 2020-12) document with a `$defs` entry
+ * Renders the consumer-facing description of the event types from their zod schemas in
+ * src/contract/events.ts and the shapes they share with the routes (src/contract/, one definition
+ * each, also behind /openapi.json): a table of types and one JSON Schema (draft 2020-12) document with a `$defs` entry
  * per event payload plus the CloudEvents envelope. `npm run events:doc` writes it into
  * docs/EVENTS.md (between the GENERATED markers) and docs/events.schema.json;
  * test/events.docs.test.ts fails when either is stale.
@@ -9,7 +10,7 @@ import { z } from 'zod';
 import { Position } from '../contract/atp.js';
 import { Allocation, Reservation } from '../contract/reservation.js';
 import { AffectedReservation, AllocationMove, ShortPickResult, Supply } from '../contract/supply.js';
-import { CloudEvent, EVENT_TYPES, EVENT_VERSIONS, EVENTS_SCHEMA_ID, type EventType, EventSchemas, schemaDefOf } from './types.js';
+import { CloudEvent, EVENT_TYPES, EVENT_VERSIONS, EVENTS_SCHEMA_ID, type EventType, EventSchemas, schemaDefOf } from '../contract/events.js';
 
 export const BEGIN = '<!-- BEGIN GENERATED: npm run events:doc -->';
 export const END = '<!-- END GENERATED -->';
@@ -77,7 +78,7 @@ export function renderEventsDoc(): string {
     ...rows,
     '',
     'JSON Schema (draft 2020-12) of the envelope and of each payload, generated from the zod schemas in',
-    '`src/events/types.ts` and `src/contract/` (also in `docs/events.schema.json`):',
+    '`src/contract/events.ts` and the shapes it shares in `src/contract/` (also in `docs/events.schema.json`):',
     '',
     '```json',
     JSON.stringify(eventsJsonSchema(), null, 2),

@@ -13,7 +13,7 @@
 import { asDate, type Clock } from '../db/clock.js';
 import type { ReadStatement } from '../db/client.js';
 import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
-import type { Component } from '../services/catalog.js';
+import type { Component } from '../domain/kits.js';
 import { pgArray } from '../db/pg-array.js';
 
 /** An open inbound supply row as the read path needs it. */

@@ -6,7 +6,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { NotFound } from '../domain/errors.js';
-import type { OutboxEvent } from '../events/types.js';
 import { type AllocationRow, type LineRow, type ReservationRow, reservationDto, type ReservationDto } from './dto.js';
 
 export interface LoadedReservation {
@@ -133,15 +132,5 @@ export async function setStatus(tx: Exec, ids: readonly string[], status: string
   await query(tx, sql`update reservations set status = ${status}, updated_at = ${at.toISOString()}::timestamptz where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
 }
 
-/**
- * Write events to the outbox in the caller's transaction (build them with `outboxEvent`,
- * src/events/types.ts); `at`, the transaction's instant, is each event's `time`.
- */
-export async function emit(tx: Exec, events: readonly OutboxEvent[], at: Date): Promise<void> {
-  if (events.length === 0) return;
-  await query(
-    tx,
-    sql`insert into outbox (type, subject, data, created_at)
-        select type, subject, data, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${json(events)}) as d(type text, subject text, data jsonb)`,
-  );
-}
+/** The outbox writer moved to events/outbox.ts; re-exported for services/reserve.ts until it imports it from there. */
+export { emit } from '../events/outbox.js';

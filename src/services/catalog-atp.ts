@@ -12,7 +12,7 @@
  * - in a pack unit, availability is floor(base units / pack size) — never a fractional pack.
  */
 import type { DatedAvailable, TimePhasedAtpSku } from './promise.js';
-import { type Component, kitsAvailable } from './catalog.js';
+import { type Component, kitsAvailable } from '../domain/kits.js';
 
 type Located = TimePhasedAtpSku['locations'][number] & { byDate: DatedAvailable[] };
 const locationsOf = (row: TimePhasedAtpSku | undefined): Located[] => (row?.locations ?? []) as Located[];

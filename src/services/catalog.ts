@@ -15,13 +15,11 @@ import { type Db, type Exec, query } from '../db/client.js';
 import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { inTransaction } from '../db/tx.js';
 import { type Clock, nowSql, ttlClock } from '../db/clock.js';
+import type { SqlRow } from '../db/rows.js';
+import type { Component } from '../domain/kits.js';
+import type { kitComponents, skuUnits } from '../db/schema.js';
 
 export const BASE_UNIT = 'each';
-
-export interface Component {
-  sku: string;
-  qty: number;
-}
 
 export interface RequestLine {
   sku: string;
@@ -194,8 +192,8 @@ export class Catalog extends CatalogView {
     );
     const started = this.now();
     if (s?.stamp !== this.stamp) {
-      const kitRows = await query<{ kit_sku: string; component_sku: string; qty: number }>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
-      const unitRows = await query<{ sku: string; unit: string; factor: number }>(this.db, sql`select sku, unit, factor from sku_units`);
+      const kitRows = await query<Pick<SqlRow<typeof kitComponents>, 'kit_sku' | 'component_sku' | 'qty'>>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
+      const unitRows = await query<Pick<SqlRow<typeof skuUnits>, 'sku' | 'unit' | 'factor'>>(this.db, sql`select sku, unit, factor from sku_units`);
       const kits = new Map<string, Component[]>();
       for (const r of kitRows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
       const units = new Map<string, Map<string, number>>();
@@ -246,7 +244,7 @@ export class Catalog extends CatalogView {
   }
 
   async getKit(exec: Exec, sku: string): Promise<{ sku: string; components: Component[] }> {
-    const rows = await query<{ component_sku: string; qty: number }>(exec, sql`select component_sku, qty from kit_components where kit_sku = ${sku} order by component_sku`);
+    const rows = await query<Pick<SqlRow<typeof kitComponents>, 'component_sku' | 'qty'>>(exec, sql`select component_sku, qty from kit_components where kit_sku = ${sku} order by component_sku`);
     if (rows.length === 0) throw new NotFound('kit', sku);
     return { sku, components: rows.map((r) => ({ sku: r.component_sku, qty: r.qty })) };
   }
@@ -275,13 +273,4 @@ export class Catalog extends CatalogView {
   static inUnit(baseQty: number, factor: number): number {
     return Math.floor(baseQty / factor);
   }
-}
-
-/**
- * A kit's availability from its components': the fewest whole kits any component allows.
- * `avail` maps component SKU → available base units (0 when absent).
- */
-export function kitsAvailable(components: readonly Component[], avail: (sku: string) => number): number {
-  if (components.length === 0) return 0;
-  return Math.min(...components.map((c) => Math.floor(Math.max(0, avail(c.sku)) / c.qty)));
 }

@@ -4,6 +4,8 @@
  * reservation.* events); the types here are its z.infer.
  */
 import type { Allocation, Reservation, ReservationLine } from '../contract/reservation.js';
+import type { SqlRow } from '../db/rows.js';
+import type { allocations, reservations, StoredLine } from '../db/schema.js';
 
 export type AllocationDto = Allocation;
 /**
@@ -14,28 +16,11 @@ export type AllocationDto = Allocation;
 export type LineDto = ReservationLine;
 export type ReservationDto = Reservation;
 
-export interface ReservationRow {
-  id: string;
-  order_ref: string;
-  channel: string;
-  status: ReservationDto['status'];
-  expires_at: Date | string | null;
-  rules_version: number;
-  created_at: Date | string;
-  updated_at: Date | string;
-}
+/** The reservation columns the answer is built from (types from the drizzle schema, db/rows.ts). */
+export type ReservationRow = Pick<SqlRow<typeof reservations>, 'id' | 'order_ref' | 'channel' | 'status' | 'expires_at' | 'rules_version' | 'created_at' | 'updated_at'>;
 
-export interface LineRow {
-  line_no: number;
-  sku: string;
-  qty: number;
-  location: string | null;
-  status: 'allocated' | 'backordered' | 'short';
-  kit_sku?: string | null;
-  per_kit?: number | null;
-  unit?: string | null;
-  unit_factor?: number | null;
-}
+/** A stored line (an element of reservations.lines); the kit and unit keys may be left out when the line has none. */
+export type LineRow = Pick<StoredLine, 'line_no' | 'sku' | 'qty' | 'location' | 'status'> & Partial<Pick<StoredLine, 'kit_sku' | 'per_kit' | 'unit' | 'unit_factor'>>;
 
 /** The lines as stored on the reservation row (reservations.lines): every key present, absent ones null. */
 export function storedLines(lines: readonly LineRow[]): string {
@@ -54,18 +39,12 @@ export function storedLines(lines: readonly LineRow[]): string {
   );
 }
 
-export interface AllocationRow {
-  id?: number | string;
-  line_no: number;
-  sku: string;
-  location: string;
-  supply_id: string | null;
-  qty: number;
-  committed_qty: number;
-  released_qty: number;
-  short_qty?: number;
-  promised_at: Date | string | null;
-}
+/**
+ * A stored allocation. `id` and `short_qty` may be left out (rows not yet written); `id` is a
+ * number when it comes through json_build_object, text from a plain select.
+ */
+export type AllocationRow = Pick<SqlRow<typeof allocations>, 'line_no' | 'sku' | 'location' | 'supply_id' | 'qty' | 'committed_qty' | 'released_qty' | 'promised_at'> &
+  Partial<Pick<SqlRow<typeof allocations>, 'short_qty'>> & { id?: number | string };
 
 export const iso = (d: Date | string | null | undefined): string | null =>
   d == null ? null : (d instanceof Date ? d : new Date(d)).toISOString();

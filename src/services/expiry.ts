@@ -11,7 +11,8 @@ import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import { outboxEvent } from '../events/types.js';
-import { type AllocationChange, applyChanges, emit, loadReservation, setStatus, settledStatus, toDto } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
+import { type AllocationChange, applyChanges, loadReservation, setStatus, settledStatus, toDto } from './allocation-changes.js';
 import { moved } from './reservations.js';
 
 /** Expire up to `limit` due holds (expiresAt at or before the transaction's instant); returns how many were expired. */

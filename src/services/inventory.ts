@@ -6,11 +6,14 @@ import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query, type Tx } from '../db/client.js';
+import type { SqlRow } from '../db/rows.js';
+import type { locations } from '../db/schema.js';
 import { availableOf, type PositionState } from '../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { outboxEvent } from '../events/types.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
+import { type PositionRow, toState } from '../reads/positions.js';
 
 export interface PositionDto {
   sku: string;
@@ -35,26 +38,6 @@ export interface SetPositionInput {
   /** the request field naming the SKU, for a refusal (default `param.sku`) */
   skuField?: string | undefined;
 }
-
-interface PositionRow {
-  sku: string;
-  location: string;
-  rank: number;
-  on_hand: number;
-  reserved: number;
-  quality_hold: number;
-  safety_stock: number;
-}
-
-const toState = (r: PositionRow): PositionState => ({
-  sku: r.sku,
-  location: r.location,
-  rank: r.rank,
-  onHand: r.on_hand,
-  reserved: r.reserved,
-  qualityHold: r.quality_hold,
-  safetyStock: r.safety_stock,
-});
 
 export const positionDto = (p: PositionState): PositionDto => ({
   sku: p.sku,
@@ -158,7 +141,7 @@ export async function refuseKits(tx: Tx, items: readonly { sku: string; field: s
 
 /** Create or update a location (one statement; a new row is stamped with Postgres time, or the test `clock`). */
 export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }, clock?: Clock) {
-  const [row] = await query<{ id: string; name: string | null; rank: number }>(
+  const [row] = await query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(
     exec,
     sql`insert into locations (id, name, rank, created_at) values (${id}, ${input.name ?? null}, ${input.rank ?? 100}, ${nowSql(clock)})
         on conflict (id) do update set name = coalesce(${input.name ?? null}, locations.name), rank = coalesce(${input.rank ?? null}::int, locations.rank)
@@ -168,7 +151,7 @@ export async function putLocation(exec: Exec, id: string, input: { name?: string
 }
 
 export async function listLocations(exec: Exec) {
-  return query<{ id: string; name: string | null; rank: number }>(exec, sql`select id, name, rank from locations order by rank, id`);
+  return query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(exec, sql`select id, name, rank from locations order by rank, id`);
 }
 
 export interface AtpSku {
@@ -180,16 +163,4 @@ export interface AtpSku {
   available: number;
   locations: (PositionDto & { rank: number })[];
   channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
-}
-
-/** Positions of these SKUs with their location rank (no locks: a read at one snapshot). */
-export async function loadPositions(exec: Exec, skus: readonly string[]): Promise<PositionState[]> {
-  const rows = await query<PositionRow>(
-    exec,
-    sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
-        from positions p join locations l on l.id = p.location
-        where p.sku = any(${pgArray(skus)}::text[])
-        order by p.sku, l.rank, p.location`,
-  );
-  return rows.map(toState);
 }

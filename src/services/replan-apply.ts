@@ -13,7 +13,7 @@ import { query, type Tx } from '../db/client.js';
 import { RetryTransaction } from '../db/tx.js';
 import { holdKey } from '../domain/allocate.js';
 import type { Replanned } from '../domain/replan.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
 import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from './dto.js';
 import { type LoadedState, loadState } from './supply-state.js';
 

@@ -25,7 +25,7 @@ import { replan } from '../domain/replan.js';
 import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
 import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
 import type { StoredResponse } from './idempotency.js';
 import { positionDto } from './inventory.js';
 import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from './replan-apply.js';

@@ -8,25 +8,14 @@ import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Exec, query } from '../db/client.js';
+import type { SqlRow } from '../db/rows.js';
+import type { channelHolds, locations, positions as positionsTable, supply } from '../db/schema.js';
 import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 
-export interface SupplyRowFull {
-  id: string;
-  sku: string;
-  location: string;
-  kind: 'po' | 'transfer';
-  reference: string | null;
-  qty: number;
-  received_qty: number;
-  allocated_qty: number;
-  expected_at: Date | string;
-  status: 'open' | 'received' | 'cancelled';
-  created_at: Date | string;
-  updated_at: Date | string;
-  rank: number;
-}
+/** A supply row (`select s.*`) with its location's rank. */
+export type SupplyRowFull = SqlRow<typeof supply> & Pick<SqlRow<typeof locations>, 'rank'>;
 
 export interface LoadedState extends Required<AllocationState> {
   supplyRows: SupplyRowFull[];
@@ -43,7 +32,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
   // the three reads are issued together: pipelined on one connection they run in this order (so
   // with `lock`, positions are locked before supply, the global order) in one round trip
   const [positions, supplyRows, holdRows, clock] = await Promise.all([
-    query<{ sku: string; location: string; rank: number; on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
+    query<Pick<SqlRow<typeof positionsTable>, 'sku' | 'location' | 'on_hand' | 'reserved' | 'quality_hold' | 'safety_stock'> & Pick<SqlRow<typeof locations>, 'rank'>>(
     exec,
     opts.lock
       ? sql`select p.sku, p.location, l.rank, p.on_hand, p.reserved, p.quality_hold, p.safety_stock
@@ -63,7 +52,7 @@ export async function loadState(exec: Exec, skus: readonly string[], opts: { loc
             where s.sku = any(${list}::text[]) and s.status = 'open'
             order by s.sku, s.expected_at, s.id`,
     ),
-    query<{ sku: string; channel: string; reserved: number }>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`),
+    query<SqlRow<typeof channelHolds>>(exec, sql`select sku, channel, reserved from channel_holds where sku = any(${list}::text[])`),
     opts.at ? Promise.resolve([{ now: opts.at }]) : query<{ now: Date | string }>(exec, sql`select ${nowSql(opts.clock)} as now`),
   ]);
   return {

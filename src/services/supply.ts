@@ -23,11 +23,11 @@ import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
-import { DomainError, InvalidState, NotFound } from '../domain/errors.js';
+import { InvalidState, NotFound, OverReceipt } from '../domain/errors.js';
 import { promiseDate } from '../domain/allocate.js';
 import { replan } from '../domain/replan.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
 import { refuseKits } from './inventory.js';
 import type { StoredResponse } from './idempotency.js';
 import {
@@ -42,13 +42,8 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
-
-/** A receipt beyond what the supply still expects (it would count stock twice). */
-export class OverReceipt extends DomainError {
-  constructor(detail: string, extra: Record<string, unknown>) {
-    super('over-receipt', 409, 'Receipt exceeds what the supply still expects', detail, extra);
-  }
-}
+import type { SqlRow } from '../db/rows.js';
+import type { reservationChanges as changesTable } from '../db/schema.js';
 
 export interface SupplyDto {
   id: string;
@@ -343,7 +338,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
 
 /** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */
 export async function reservationChanges(exec: Exec, id: string) {
-  const rows = await query<{ id: string; kind: string; reason: string; detail: unknown; created_at: Date | string }>(
+  const rows = await query<Pick<SqlRow<typeof changesTable>, 'id' | 'kind' | 'reason' | 'detail' | 'created_at'>>(
     exec,
     sql`select id::text as id, kind, reason, detail, created_at from reservation_changes where reservation_id = ${id} order by id`,
   );

@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 import { callerLines, inCallerTerms, shortByCallerLine } from '../../src/domain/caller-lines.js';
 import { ChannelLimit, Conflict, InsufficientStock, KitHoldsNoStock, UnknownLocation, type ShortLine } from '../../src/domain/errors.js';
 import type { LineRequest } from '../../src/domain/allocate.js';
+import { problemBody } from '../../src/http/problem.js';
 
 // caller line 0: 2 kits K (each 3 × A + 1 × B), pinned to L1; caller line 1: 5 × C
 const expanded: LineRequest[] = [
@@ -85,7 +86,7 @@ it('inCallerTerms: insufficient-stock and channel-limit restated per caller line
   expect((a as InsufficientStock).lines).toEqual([{ sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 }]);
   const b = inCallerTerms(new ChannelLimit(short, 9), expanded);
   expect(b).toBeInstanceOf(ChannelLimit);
-  expect(b.extra).toEqual({ lines: [{ sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 }], rulesVersion: 9 });
+  expect(b.facts).toEqual({ lines: [{ sku: 'C', requested: 5, available: 3, reason: 'channel-cap', line: 1 }], rulesVersion: 9 });
   const other = new Conflict('x');
   expect(inCallerTerms(other, expanded)).toBe(other);
 });
@@ -93,7 +94,7 @@ it('inCallerTerms: insufficient-stock and channel-limit restated per caller line
 it('errors: kit-holds-no-stock and unknown-location (422) name the field', () => {
   const kit = new KitHoldsNoStock('K', 'path.sku');
   const reason = 'K is a kit: it holds no stock of its own (its availability comes from its components); count or order the components instead';
-  expect({ code: kit.code, status: kit.status, title: kit.title, message: kit.message, extra: kit.extra }).toEqual({
+  expect({ code: kit.code, status: problemBody(kit).status, title: problemBody(kit).title, message: kit.message, extra: kit.facts }).toEqual({
     code: 'kit-holds-no-stock',
     status: 422,
     title: 'A kit holds no stock of its own',
@@ -106,7 +107,7 @@ it('errors: kit-holds-no-stock and unknown-location (422) name the field', () =>
   ]);
   const r1 = 'no location "X1": register it with PUT /v1/locations/X1 or count stock there first';
   const r2 = 'no location "X2": register it with PUT /v1/locations/X2 or count stock there first';
-  expect({ code: loc.code, status: loc.status, title: loc.title, message: loc.message, extra: loc.extra }).toEqual({
+  expect({ code: loc.code, status: problemBody(loc).status, title: problemBody(loc).title, message: loc.message, extra: loc.facts }).toEqual({
     code: 'unknown-location',
     status: 422,
     title: 'Unknown location',

@@ -210,7 +210,7 @@ it('decideBatch agrees with the model: every outcome of a random batch, to the u
           expect(o.error).toBeInstanceOf(want.physical ? InsufficientStock : ChannelLimit);
           const line = { sku: 'A', requested: r.qty, available: want.available, reason: want.reason, ...(r.location ? { location: r.location } : {}) };
           expect((o.error as InsufficientStock).lines).toEqual([line]);
-          if (!want.physical) expect(o.error.extra).toEqual({ lines: [line], rulesVersion: version });
+          if (!want.physical) expect(o.error.facts).toEqual({ lines: [line], rulesVersion: version });
         }
       }
       expect(got.positions).toEqual(mp);

@@ -1,8 +1,9 @@
 /**
  * The domain errors are the problem+json contract (DESIGN.md "HTTP contract"): each class has a
- * stable `code` (the last segment of its problem `type`), an HTTP status, a title, a detail and the
- * extra members callers read. Expected values are written out literally here — the contract, not
- * a copy of the code.
+ * stable `code` (the last segment of its problem `type`), a detail and the facts callers read as
+ * extra members; the status and title come from the code's row in src/http/problem-types.ts, so
+ * they are read here through `problemBody`. Expected values are written out literally here — the
+ * contract, not a copy of the code.
  */
 import { expect, it } from 'vitest';
 import {
@@ -24,15 +25,28 @@ import {
   WouldOvercommit,
   type ShortLine,
 } from '../../src/domain/errors.js';
+import { problemBody } from '../../src/http/problem.js';
 
-const shape = (e: DomainError) => ({ name: e.name, code: e.code, status: e.status, title: e.title, message: e.message, extra: e.extra, retryAfter: e.retryAfter });
+/** The error as a caller sees it: status and title from the table, the detail, the extra members (its facts). */
+const shape = (e: DomainError) => {
+  const { type, status, title, code, detail, ...extra } = problemBody(e);
+  expect(type).toBe(`https://atp.example.com/problems/${code}`);
+  return { name: e.name, code, status, title, message: detail, extra, retryAfter: e.retryAfter };
+};
 
-it('domain errors: code, status, title, detail, extra members: the base class: detail defaults to the title, extra to {}, no Retry-After; name is the subclass name', () => {
-  const e = new DomainError('some-code', 418, 'A title');
+it('domain errors: code, status, title, detail, extra members: the base class: no status of its own, the detail defaults to the title, facts to {}, no Retry-After; name is the subclass name', () => {
+  const e = new DomainError('conflict');
   expect(e).toBeInstanceOf(Error);
-  expect(shape(e)).toEqual({ name: 'DomainError', code: 'some-code', status: 418, title: 'A title', message: 'A title', extra: {}, retryAfter: undefined });
-  expect(new DomainError('c', 400, 't', 'the detail', { a: 1 }, 7)).toMatchObject({ message: 'the detail', extra: { a: 1 }, retryAfter: 7 });
+  expect(Object.keys(e)).not.toContain('status');
+  expect(shape(e)).toEqual({ name: 'DomainError', code: 'conflict', status: 409, title: 'Conflict', message: 'Conflict', extra: {}, retryAfter: undefined });
+  expect(new DomainError('conflict', 'the detail', { a: 1 }, 7)).toMatchObject({ message: 'the detail', detail: 'the detail', facts: { a: 1 }, retryAfter: 7 });
   expect(new NotFound('reservation', 'x').name).toBe('NotFound');
+});
+
+it('domain errors: the deprecated HTTP form of the constructor (src/app.ts) keeps code, detail and facts; the table decides status and title', () => {
+  const e = new DomainError('method-not-allowed', 405, 'Method not allowed', 'GET only', { allow: ['GET'] });
+  expect({ code: e.code, detail: e.detail, facts: e.facts, retryAfter: e.retryAfter }).toEqual({ code: 'method-not-allowed', detail: 'GET only', facts: { allow: ['GET'] }, retryAfter: undefined });
+  expect(shape(e)).toMatchObject({ status: 405, title: 'Method not allowed', message: 'GET only', extra: { allow: ['GET'] } });
 });
 
 it('domain errors: code, status, title, detail, extra members: validation-failed names the first field in the detail and carries every field error', () => {
@@ -50,7 +64,7 @@ it('domain errors: code, status, title, detail, extra members: validation-failed
     retryAfter: undefined,
   });
   // no field error: the detail is the title
-  expect(new ValidationFailed([]).message).toBe('Request is not valid');
+  expect(shape(new ValidationFailed([])).message).toBe('Request is not valid');
 });
 
 it('domain errors: code, status, title, detail, extra members: insufficient-stock and channel-limit: 409, the short lines, a detail naming each line', () => {
@@ -83,13 +97,13 @@ it('domain errors: code, status, title, detail, extra members: insufficient-stoc
 it('domain errors: code, status, title, detail, extra members: the other refusals', () => {
   expect(shape(new NotFound('reservation', 'r-1'))).toMatchObject({ code: 'not-found', status: 404, title: 'Not found', message: 'reservation r-1 does not exist', extra: {} });
   expect(shape(new InvalidState('already committed'))).toMatchObject({ code: 'invalid-state', status: 409, title: 'Not allowed in the current state', message: 'already committed', extra: {} });
-  expect(new InvalidState('x', { status: 'released' }).extra).toEqual({ status: 'released' });
+  expect(new InvalidState('x', { status: 'released' }).facts).toEqual({ status: 'released' });
   expect(shape(new ExceedsHeld('too much'))).toMatchObject({ code: 'exceeds-held', status: 409, title: 'Quantity exceeds what the reservation holds', message: 'too much', extra: {} });
-  expect(new ExceedsHeld('x', { held: 2 }).extra).toEqual({ held: 2 });
+  expect(new ExceedsHeld('x', { held: 2 }).facts).toEqual({ held: 2 });
   expect(shape(new WouldOvercommit('short'))).toMatchObject({ code: 'would-overcommit', status: 409, title: 'Change would leave reservations without stock', message: 'short', extra: {} });
-  expect(new WouldOvercommit('x', { by: 3 }).extra).toEqual({ by: 3 });
+  expect(new WouldOvercommit('x', { by: 3 }).facts).toEqual({ by: 3 });
   expect(shape(new PreconditionFailed('stale'))).toMatchObject({ code: 'precondition-failed', status: 412, title: 'Precondition failed', message: 'stale', extra: {} });
-  expect(new PreconditionFailed('x', { currentVersion: 4 }).extra).toEqual({ currentVersion: 4 });
+  expect(new PreconditionFailed('x', { currentVersion: 4 }).facts).toEqual({ currentVersion: 4 });
   expect(shape(new Conflict('busy'))).toMatchObject({ code: 'conflict', status: 409, title: 'Conflict', message: 'busy', extra: {} });
   expect(shape(new Forbidden('not yours'))).toMatchObject({ code: 'forbidden', status: 403, title: 'Not allowed for this key', message: 'not yours' });
   expect(shape(new Unauthorized())).toMatchObject({ code: 'unauthorized', status: 401, title: 'Authentication required', message: 'send Authorization: Bearer <key>' });
@@ -121,5 +135,5 @@ it('domain errors: code, status, title, detail, extra members: 429 and 503 carry
   expect(shape(new Overloaded('queue full'))).toEqual({ name: 'Overloaded', code: 'overloaded', status: 429, title: 'Too many requests in flight', message: 'queue full', extra: {}, retryAfter: 1 });
   expect(new Overloaded('x', 3).retryAfter).toBe(3);
   expect(shape(new Unavailable('down'))).toEqual({ name: 'Unavailable', code: 'unavailable', status: 503, title: 'Service temporarily unavailable', message: 'down', extra: {}, retryAfter: 1 });
-  expect(new Unavailable('x', 2, 'lock-timeout')).toMatchObject({ code: 'lock-timeout', retryAfter: 2, status: 503 });
+  expect(shape(new Unavailable('x', 2, 'lock-timeout'))).toMatchObject({ code: 'lock-timeout', retryAfter: 2, status: 503 });
 });

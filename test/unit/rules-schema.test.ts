@@ -115,7 +115,7 @@ it('MemoryRulesStore: starts at version 0 with the defaults; each put adds 1; If
   expect(v2.version).toBe(2);
   const stale = s.put(RulesInput.parse({ defaultTier: 1 }), 1);
   await expect(stale).rejects.toBeInstanceOf(PreconditionFailed);
-  await expect(stale).rejects.toMatchObject({ message: 'rules are at version 2, not 1', extra: { currentVersion: 2 } });
+  await expect(stale).rejects.toMatchObject({ message: 'rules are at version 2, not 1', facts: { currentVersion: 2 } });
   expect(s.current()).toBe(v2);
   await s.stop();
 });

@@ -8,7 +8,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { CURSOR_RE, readEvents, START_CURSOR } from '../../events/feed.js';
-import { CloudEvent, EVENT_TYPES, isEventType } from '../../events/types.js';
+import { CloudEvent, EVENT_TYPES, isEventType } from '../../contract/events.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
@@ -51,7 +51,7 @@ const EventsQuery = z.object({
 
 const EventsPage = z
   .object({
-    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })), // plain zod (events/types.ts): named with zod's own .meta()
+    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })), // plain zod (contract/events.ts): named with zod's own .meta()
     next: z.string().openapi({ description: 'pass as `after` to read on; equals `after` when nothing new was committed' }),
   })
   .openapi('EventsPage');

@@ -2,7 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { inTransaction } from '../../db/tx.js';
 import { NotFound } from '../../domain/errors.js';
-import { listLocations, loadPositions, positionDto, putLocation, setPosition } from '../../services/inventory.js';
+import { loadPositions } from '../../reads/positions.js';
+import { listLocations, positionDto, putLocation, setPosition } from '../../services/inventory.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonBody, jsonResponse, Location, LocationBody, LocationId, Position, PositionParams, problemResponses, SetPositionBody } from '../schemas.js';
