@@ -3,14 +3,13 @@
  * routes, the OpenAPI document, the 404/405 answer and the single error mapper. No I/O happens here.
  */
 import type { MiddlewareHandler } from 'hono';
-import { DomainError } from './domain/errors.js';
 import type { AppDeps, AppEnv } from './http/context.js';
 import { bodyLimit } from './http/body-limit.js';
 import { requestDeadline } from './http/deadline.js';
 import { allowedMethods } from './http/method-not-allowed.js';
 import { newRouter } from './http/context.js';
 import { DOCS_SCRIPT_PATH } from './http/docs-page.js';
-import { problemResponse, toDomainError } from './http/problem.js';
+import { problemResponse, toDomainError, TransportProblem } from './http/problem.js';
 import { requestIds } from './http/request-id.js';
 import { problemResponses } from './http/schemas.js';
 import { atpRoutes } from './http/routes/atp.js';
@@ -45,7 +44,7 @@ export function createApp(deps: AppDeps) {
     '*',
     bodyLimit({
       maxSize: deps.config.ATP_MAX_BODY_BYTES,
-      onError: (c) => problemResponse(c, new DomainError('payload-too-large', 413, 'Request body too large', `bodies are limited to ${deps.config.ATP_MAX_BODY_BYTES} bytes`)),
+      onError: (c) => problemResponse(c, new TransportProblem('payload-too-large', `bodies are limited to ${deps.config.ATP_MAX_BODY_BYTES} bytes`)),
     }),
   );
   app.use('*', availabilityChanges(deps));
@@ -81,15 +80,15 @@ export function createApp(deps: AppDeps) {
   const allowed = allowedMethods(app);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
-    if (methods.length === 0) return problemResponse(c, new DomainError('not-found', 404, 'Not found', `no route for ${c.req.method} ${c.req.path}`));
+    if (methods.length === 0) return problemResponse(c, new TransportProblem('not-found', `no route for ${c.req.method} ${c.req.path}`));
     const detail = `${c.req.path} does not serve ${c.req.method}; it serves ${methods.join(', ')}`;
-    return problemResponse(c, new DomainError('method-not-allowed', 405, 'Method not allowed', detail, { allow: methods }), { allow: methods.join(', ') });
+    return problemResponse(c, new TransportProblem('method-not-allowed', detail, { allow: methods }), { allow: methods.join(', ') });
   });
   app.onError((err, c) => {
     const mapped = toDomainError(err);
     if (mapped) return problemResponse(c, mapped);
     deps.logger.error({ err: safeError(err), requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
-    return problemResponse(c, new DomainError('internal', 500, 'Internal error', `see the service log for request ${c.get('requestId')}`));
+    return problemResponse(c, new TransportProblem('internal', `see the service log for request ${c.get('requestId')}`));
   });
   return app;
 }

@@ -55,19 +55,19 @@ it('every domain error class builds a code with a row, and its problem document 
   }
 });
 
-/** Code literals given to a DomainError or Unavailable constructor anywhere in src/ (the forms the classes use). */
+/** Code literals given to a DomainError, TransportProblem or Unavailable constructor anywhere in src/ (the forms the classes use). */
 async function codesInSource(): Promise<{ file: string; code: string }[]> {
   const files = (await readdir(SRC, { recursive: true })).filter((f) => f.endsWith('.ts'));
   const found: { file: string; code: string }[] = [];
   for (const file of files) {
     const text = await readFile(join(SRC, file), 'utf8');
-    for (const m of text.matchAll(/new DomainError\(\s*'([^']+)'|super\(\s*'([a-z-]+)'/g)) found.push({ file, code: (m[1] ?? m[2])! });
+    for (const m of text.matchAll(/new (?:DomainError|TransportProblem)\(\s*'([^']+)'|super\(\s*'([a-z-]+)'/g)) found.push({ file, code: (m[1] ?? m[2])! });
     for (const m of text.matchAll(/new Unavailable\((?:[^()]|\([^()]*\))*?,\s*\d+,\s*'([^']+)'\s*,?\s*\)/g)) found.push({ file, code: m[1]! });
   }
   return found;
 }
 
-it('every code literal raised in src/ has a row (the deprecated HTTP form in app.ts and Unavailable codes included)', async () => {
+it('every code literal raised in src/ has a row (the transport problems of app.ts and Unavailable codes included)', async () => {
   const found = await codesInSource();
   expect(found.map((f) => f.code)).toEqual(expect.arrayContaining(['payload-too-large', 'method-not-allowed', 'internal', 'lock-timeout', 'deadline-exceeded', 'rules-unavailable']));
   const unmapped = found.filter((f) => !isProblemCode(f.code)).map((f) => `${f.file}: ${f.code}`);

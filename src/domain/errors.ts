@@ -48,8 +48,7 @@ export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number] | UnavailableC
 export type Facts = Readonly<Record<string, unknown>>;
 
 export class DomainError extends Error {
-  /** a DomainErrorCode, or a transport code given through the deprecated form of the constructor */
-  readonly code: string;
+  readonly code: DomainErrorCode;
   /** what the caller is told in words; the problem's title stands in when there is none */
   readonly detail: string | undefined;
   /** the facts of the refusal, members of the problem document (e.g. the short lines) */
@@ -57,15 +56,7 @@ export class DomainError extends Error {
   /** seconds after which the same request may succeed (overload, outage) */
   readonly retryAfter: number | undefined;
 
-  constructor(code: DomainErrorCode, detail?: string, facts?: Facts, retryAfter?: number);
-  /**
-   * @deprecated The HTTP form: `status` and `title` are ignored (src/http/problem-types.ts maps
-   * `code` to them). Kept only for src/app.ts's transport problems (payload-too-large, not-found,
-   * method-not-allowed, internal) while that file is frozen; they belong in http/problem.ts.
-   */
-  constructor(code: string, status: number, title: string, detail?: string, facts?: Facts, retryAfter?: number);
-  constructor(code: string, ...rest: DomainForm | HttpForm) {
-    const [detail, facts, retryAfter] = dropHttpForm(rest);
+  constructor(code: DomainErrorCode, detail?: string, facts?: Facts, retryAfter?: number) {
     super(detail ?? code);
     this.name = new.target.name;
     this.code = code;
@@ -73,28 +64,6 @@ export class DomainError extends Error {
     this.facts = facts ?? {};
     this.retryAfter = retryAfter;
   }
-
-  /**
-   * @deprecated Not an HTTP status (src/http/problem-types.ts has those): 503 for an `Unavailable`,
-   * 400 for anything else. Kept only because services/allocator.ts ("=== 503") and
-   * services/idempotency.ts ("< 500") read it and are frozen while the write path is rebuilt; they
-   * should ask `err instanceof Unavailable` instead, and then this getter goes.
-   */
-  get status(): 503 | 400 {
-    return this instanceof Unavailable ? 503 : 400;
-  }
-}
-
-type DomainForm = [detail?: string, facts?: Facts, retryAfter?: number];
-type HttpForm = [status: number, title: string, detail?: string, facts?: Facts, retryAfter?: number];
-
-const isHttpForm = (rest: DomainForm | HttpForm): rest is HttpForm => typeof rest[0] === 'number';
-
-/** The constructor's arguments after the code, without the deprecated form's status and title. */
-function dropHttpForm(rest: DomainForm | HttpForm): DomainForm {
-  if (!isHttpForm(rest)) return rest;
-  const [, , detail, facts, retryAfter] = rest;
-  return [detail, facts, retryAfter];
 }
 
 export interface FieldError {

@@ -79,7 +79,7 @@ export async function isolated(batch: readonly ReserveCommand[], run: (cmds: rea
   try {
     return await run(batch);
   } catch (err) {
-    if (batch.length === 1 || (err instanceof DomainError && err.status === 503)) throw err;
+    if (batch.length === 1 || (err instanceof Unavailable)) throw err;
     const results: ReserveResult[] = [];
     const skus = new Map<string, BatchReport['skus'][number]>();
     for (const cmd of batch) {
@@ -189,7 +189,7 @@ export class Allocator {
       return out.ok ? { report: out.report, seq: mine } : undefined;
     } catch (err) {
       if (mine) this.predictions.delete(laneKey);
-      if (err instanceof DomainError && err.status === 503) throw err;
+      if (err instanceof Unavailable) throw err;
       return undefined;
     }
   }

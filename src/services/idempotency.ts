@@ -15,7 +15,7 @@ import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../db/client.js';
 import { inTransaction, RetryTransaction } from '../db/tx.js';
-import { DomainError, IdempotencyKeyReused } from '../domain/errors.js';
+import { DomainError, IdempotencyKeyReused, Unavailable } from '../domain/errors.js';
 import { pgArray } from '../db/pg-array.js';
 
 export interface IdempotencyKey {
@@ -152,7 +152,7 @@ export async function runIdempotent(
     // A refusal may be computed from the effect of this key's own first attempt, which committed
     // while this one waited for its locks (a retry sent before the first answer came): answer
     // with the first attempt's response. One lookup, only on refusals.
-    if (err instanceof DomainError && err.status < 500 && !(err instanceof IdempotencyKeyReused)) {
+    if (err instanceof DomainError && !(err instanceof Unavailable) && !(err instanceof IdempotencyKeyReused)) {
       const late = storedFor(await findStored(db, [key]), key);
       if (late) {
         await replayBarrier(db);

@@ -43,12 +43,6 @@ it('domain errors: code, status, title, detail, extra members: the base class: n
   expect(new NotFound('reservation', 'x').name).toBe('NotFound');
 });
 
-it('domain errors: the deprecated HTTP form of the constructor (src/app.ts) keeps code, detail and facts; the table decides status and title', () => {
-  const e = new DomainError('method-not-allowed', 405, 'Method not allowed', 'GET only', { allow: ['GET'] });
-  expect({ code: e.code, detail: e.detail, facts: e.facts, retryAfter: e.retryAfter }).toEqual({ code: 'method-not-allowed', detail: 'GET only', facts: { allow: ['GET'] }, retryAfter: undefined });
-  expect(shape(e)).toMatchObject({ status: 405, title: 'Method not allowed', message: 'GET only', extra: { allow: ['GET'] } });
-});
-
 it('domain errors: code, status, title, detail, extra members: validation-failed names the first field in the detail and carries every field error', () => {
   const errors = [
     { field: 'lines.0.qty', reason: 'must be positive' },
