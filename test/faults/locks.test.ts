@@ -161,7 +161,7 @@ it('another transaction inserting the same Idempotency-Key (uncommitted): 503 lo
   const { outcomes, heldWhileAnswered } = await whileLocked(
     'uncommitted_same_key',
     // a reservation's key lives on its row (unique per caller): another writer's uncommitted row holds it
-    (tx) => tx`insert into reservations (id, order_ref, channel, status, caller, idempotency_key, fingerprint, answer) values (gen_random_uuid(), 'dup-1', 'web', 'held', 'anonymous', 'dup-1', 'x', '{}')`,
+    (tx) => tx`insert into reservations (id, order_ref, channel, status, caller, idempotency_key, fingerprint, answer, lines) values (gen_random_uuid(), 'dup-1', 'web', 'held', 'anonymous', 'dup-1', 'x', '{}', '[]')`,
     () => [post('/v1/reservations', 'dup-1', reserveBody('dup-1', 'SLOW-B')), post('/v1/reservations', 'dup-1', reserveBody('dup-1', 'SLOW-B'))],
   );
   expect(heldWhileAnswered).toBe(true);
