@@ -303,4 +303,23 @@ export const BREAKS: Break[] = [
     edits: [{ file: 'src/db/data-dir-lock.ts', find: '    if (now?.pid === owner.pid && now.startedAt === owner.startedAt) unlinkSync(file);', replace: '    if (now) unlinkSync(file);' }],
     tests: [{ file: 'test/embedded.lock.test.ts', name: 'a takeover removes only the stale lock it read, and only under the takeover mutex' }],
   },
+  {
+    id: 'standby-kept',
+    what: 'a pool connection that answers 25006 (left on a hot standby by postgres.js) is kept: every later write on it fails with 503 database-read-only until idle_timeout',
+    edits: [{ file: 'src/db/client.ts', find: '        watchReadOnly(client, readOnly);\n', replace: '' }],
+    tests: [
+      { file: 'test/db.standby-landing.test.ts', name: 'autocommit writes: the connection left on the standby answers 25006 once, then the pools are on the primary (the read pool too)' },
+      { file: 'test/db.standby-landing.test.ts', name: 'transactions (the allocator, the sweeper, the outbox relay): one 503 database-read-only, then the retry commits on the primary' },
+    ],
+  },
+  {
+    id: 'standby-reads-kept',
+    what: 'a 25006 replaces the write pool only: the read pool stays on the standby it landed on (reads miss the writes made on the primary)',
+    edits: [
+      { file: 'src/db/client.ts', find: '      readStatement: (text, params) => pools.current.readClient.unsafe(', replace: '      readStatement: (text, params) => firstReadClient.unsafe(' },
+      { file: 'src/db/client.ts', find: '    return {\n      db: currentDb(', replace: '    const firstReadClient = pools.current.readClient;\n    return {\n      db: currentDb(' },
+      { file: 'src/db/client.ts', find: 'readClient.end({ timeout })]);', replace: 'closing ? firstReadClient.end({ timeout }) : readClient === firstReadClient ? undefined : readClient.end({ timeout })]);' },
+    ],
+    tests: [{ file: 'test/db.standby-landing.test.ts', name: 'autocommit writes: the connection left on the standby answers 25006 once, then the pools are on the primary (the read pool too)' }],
+  },
 ];
