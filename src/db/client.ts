@@ -153,11 +153,12 @@ export async function openDatabase(config: Config, open: OpenOptions = {}): Prom
         boundTransactions(client, transactionBoundMs(config));
         return { db: drizzle({ client }) as unknown as Db, client, readClient };
       },
-      // replaced: in-flight transactions are abandoned by their bound anyway, end no later than
-      // that; closing (shutdown): 5 s, as before
-      end: async ({ client, readClient }, closing) => {
-        const timeout = closing ? 5 : transactionBoundMs(config) / 1000;
-        await Promise.all([client.end({ timeout }), readClient.end({ timeout })]);
+      // Statements in flight may finish for 5 s, then their connections are destroyed (they
+      // fail as connection losses: 503, the retry finds the outcome by its Idempotency-Key). A
+      // request has had its answer by then (ATP_REQUEST_DEADLINE_MS, 5 s by default), and a
+      // shutdown waits no longer for a replaced generation than for the current one.
+      end: async ({ client, readClient }) => {
+        await Promise.all([client.end({ timeout: 5 }), readClient.end({ timeout: 5 })]);
       },
       minIntervalMs: open.replaceMinIntervalMs ?? 1000,
       now: open.now,

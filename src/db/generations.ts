@@ -24,9 +24,8 @@ export interface Replacement {
 export interface GenerationsOptions<P> {
   /** open one generation's pools (lazily connecting: no I/O here) */
   open: (generation: number) => P;
-  /** end a generation's pools; statements in flight may finish first (`closing`: by `close`, not
-   * replaced) */
-  end: (pools: P, closing: boolean) => Promise<void>;
+  /** end a generation's pools (statements in flight may finish first, within a bound) */
+  end: (pools: P) => Promise<void>;
   /**
    * At most one replacement per this many ms. A primary that is really read-only
    * (default_transaction_read_only, a disk-full guard) answers 25006 to every fresh pool too:
@@ -78,7 +77,7 @@ export class Generations<P> {
     this.gen = { id: id + 1, pools: this.opts.open(id + 1) };
     this.replacements++;
     const ended: Promise<void> = this.opts
-      .end(old, false)
+      .end(old)
       .catch(() => {})
       .finally(() => this.draining.delete(ended));
     this.draining.add(ended);
@@ -93,7 +92,7 @@ export class Generations<P> {
   async close(): Promise<void> {
     this.closed = true;
     const draining = [...this.draining];
-    await this.opts.end(this.gen.pools, true);
+    await this.opts.end(this.gen.pools);
     await Promise.all(draining);
   }
 }

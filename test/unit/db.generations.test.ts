@@ -8,10 +8,10 @@ import { Generations } from '../../src/db/generations.js';
 function setup(minIntervalMs = 1000) {
   let now = 0;
   const opened: number[] = [];
-  const ended: { id: number; closing: boolean }[] = [];
+  const ended: number[] = [];
   const gens = new Generations<{ id: number }>({
     open: (id) => (opened.push(id), { id }),
-    end: async (p, closing) => void ended.push({ id: p.id, closing }),
+    end: async (p) => void ended.push(p.id),
     minIntervalMs,
     now: () => now,
   });
@@ -26,7 +26,7 @@ it('the first failure of the current generation replaces it; later ones of the s
   expect(gens.current).toEqual({ id: 2 });
   expect(opened).toEqual([1, 2]);
   await Promise.resolve();
-  expect(ended).toEqual([{ id: 1, closing: false }]);
+  expect(ended).toEqual([1]);
   expect(gens.replacements).toBe(1);
 });
 
