@@ -322,4 +322,10 @@ export const BREAKS: Break[] = [
     ],
     tests: [{ file: 'test/db.standby-landing.test.ts', name: 'autocommit writes: the connection left on the standby answers 25006 once, then the pools are on the primary (the read pool too)' }],
   },
+  {
+    id: 'relay-sleeps-through-reconnect',
+    what: "the relay's loop is not woken when Redis is back: the backlog waits out the retry back-off (up to 10 s after a failover)",
+    edits: [{ file: RELAY, find: '      this.connects++;\n      this.wake?.();', replace: '      this.connects++;' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'Redis back after an outage: the relay publishes at once, not after its retry back-off' }],
+  },
 ];

@@ -194,6 +194,28 @@ it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, bac
   }
 });
 
+it('Redis back after an outage: the relay publishes at once, not after its retry back-off', async () => {
+  await markAllPublished(pg);
+  const server = await PersistentRedis.start();
+  const stream = newStream();
+  // a back-off of an hour from the first failure: only the reconnect can wake the loop in time
+  const relay = new OutboxRelay({ db: svc.database.db, redis: server.url, stream, maxLen: 100_000, intervalMs: 5, batchSize: 50, minBackoffMs: 3_600_000, maxBackoffMs: 3_600_000 });
+  try {
+    relay.start();
+    await traffic('wake1', 6);
+    await until(drained(relay));
+    await server.kill();
+    await traffic('wake2', 6);
+    await until(() => relay.status().failing);
+    await server.up();
+    await until(drained(relay));
+    expect(relay.status().failing).toBe(false);
+  } finally {
+    await relay.stop();
+    await server.stop();
+  }
+});
+
 /** The stream's entries as [entry id, event id], and the outbox's expected ones for some event ids. */
 async function entries(client: Redis, stream: string): Promise<[string, string][]> {
   return (await client.xrange(stream, '-', '+')).map(([id, f]) => [id, f[f.indexOf('id') + 1]!]);

@@ -41,7 +41,8 @@
  *   this time) instead of claiming rows of its own, which would interleave batches out of order.
  *   Leadership is per pass, so when the leader dies another instance takes over at its next pass.
  * - Redis down: the pass fails, nothing is marked, the backlog stays in Postgres; the loop retries
- *   with exponential backoff (with jitter) and drains the backlog when Redis is back.
+ *   with exponential backoff (with jitter) and drains the backlog when Redis is back: a (re)connect
+ *   of the relay's client wakes the loop at once, whatever the back-off had reached.
  * - `stop()` stops the loop and runs one last drain, bounded by `flushMs`.
  */
 import { sql } from 'drizzle-orm';
@@ -163,8 +164,11 @@ export class OutboxRelay {
       this.ownsRedis = false;
       this.redis = opts.redis;
     }
+    // Redis is back: the next pass runs now, not after the retry back-off (which reaches seconds
+    // within an outage and would hold the backlog that long after the failover)
     this.redis.on('ready', () => {
       this.connects++;
+      this.wake?.();
     });
     this.stream = { redis: this.redis, name: opts.stream, logger: opts.logger };
   }
@@ -323,6 +327,7 @@ export class OutboxRelay {
     let backoff = 0;
     while (!this.stopping) {
       let wait: number;
+      const connectsBefore = this.connects;
       if (!this.everReady && !this.redisErrored && ['wait', 'connecting', 'connect'].includes(this.redis.status)) {
         // still making the first connection: not a failure yet
         await this.pause(Math.min(this.intervalMs, this.minBackoffMs));
@@ -341,7 +346,8 @@ export class OutboxRelay {
         if (err instanceof ForeignStream && err.message !== this.lastError) this.opts.logger?.error({ err: err.message }, 'outbox relay: cannot publish to this stream');
         this.lastError = (err as Error).message;
         backoff = Math.min(this.maxBackoffMs, backoff === 0 ? this.minBackoffMs : backoff * 2);
-        wait = backoff / 2 + (Math.random() * backoff) / 2;
+        // Redis became ready while this pass ran (its wake-up found no pause to cut): retry at once
+        wait = this.connects !== connectsBefore ? 0 : backoff / 2 + (Math.random() * backoff) / 2;
       }
       if (this.stopping) break;
       await this.pause(wait);
