@@ -2,8 +2,8 @@
  * Replaceable connection pools. postgres.js gives no handle to close one bad connection, so the
  * unit that can be replaced is the whole set of pools of a Database ("a generation"): a fresh
  * postgres.js instance, whose every connection is checked against target_session_attrs when it
- * opens. The old generation is ended in the background: statements already running on it finish
- * (or are destroyed after `endTimeout`), new ones go to the new generation.
+ * opens. The old generation is ended in the background: statements already running on it may
+ * finish (within the bound its `end` sets), new ones go to the new generation.
  *
  * Why this exists: postgres.js 3.4.9 keeps a connection's last ErrorResponse and query when the
  * socket closes before ReadyForQuery (a FATAL such as 57P01 during a query: every failover and
