@@ -328,4 +328,10 @@ export const BREAKS: Break[] = [
     edits: [{ file: RELAY, find: '      this.connects++;\n      this.wake?.();', replace: '      this.connects++;' }],
     tests: [{ file: 'test/events.relay.test.ts', name: 'Redis back after an outage: the relay publishes at once, not after its retry back-off' }],
   },
+  {
+    id: 'relay-publishes-from-standby',
+    what: 'a relay pass on a hot standby (or a read-only node) appends the rows it read to the stream before its cursor update fails: events of a timeline the failover discards',
+    edits: [{ file: RELAY, find: '        await query(tx, sql`select 1 from relay_cursor where id = 1 for update`);\n', replace: '' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'a relay whose connection is on a read-only node (a hot standby after a failover) appends nothing to the stream' }],
+  },
 ];

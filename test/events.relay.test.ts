@@ -20,9 +20,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import type { Db } from '../src/db/client.js';
 import { OutboxRelay } from '../src/events/relay.js';
 import { purgeOutbox } from '../src/events/retention.js';
 import { CloudEvent } from '../src/events/types.js';
@@ -213,6 +215,24 @@ it('Redis back after an outage: the relay publishes at once, not after its retry
   } finally {
     await relay.stop();
     await server.stop();
+  }
+});
+
+it('a relay whose connection is on a read-only node (a hot standby after a failover) appends nothing to the stream', async () => {
+  await markAllPublished(pg);
+  await traffic('ro', 6);
+  // every session of this client is read-only, as one on a hot standby is
+  const readOnly = postgres(db.url, { max: 1, onnotice: () => {}, connection: { default_transaction_read_only: true } });
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: drizzle({ client: readOnly }) as unknown as Db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
+  try {
+    await until(() => relay.status().redis === 'ready');
+    await expect(relay.publishOnce()).rejects.toMatchObject({ code: 'database-read-only' });
+    expect(await redis.xlen(stream)).toBe(0);
+    expect((await relay.lag()).unpublished).toBeGreaterThan(0);
+  } finally {
+    await relay.stop(0);
+    await readOnly.end();
   }
 });
 

@@ -36,6 +36,8 @@
  *   already published. Rows go out ordered by (txid, id); the whole stream is therefore sorted by
  *   (txid, id) — a transaction's events in write order, and two transactions that touched the
  *   same reservation or position (row locks) in the order they took the lock.
+ * - Only from a writable primary: each pass locks the cursor row before it reads a row or touches
+ *   the stream, so a connection on a hot standby (or a read-only node) fails with 25006 first.
  * - One publisher at a time, by design: each pass runs in a transaction that first takes
  *   `pg_try_advisory_xact_lock(RELAY_LOCK)`; another instance's pass skips (it is not the leader
  *   this time) instead of claiming rows of its own, which would interleave batches out of order.
@@ -186,6 +188,11 @@ export class OutboxRelay {
       async (tx) => {
         const [lock] = await query<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${RELAY_LOCK.toString()}::bigint) as ok`);
         if (!lock?.ok) return { leader: false, published: 0 };
+        // Writable primary only: this row lock fails with 25006 on a hot standby (or a read-only
+        // primary) before anything reaches the stream. Rows read on a standby can be on a timeline
+        // the failover discards (failover run 9 published one such event, read on a restarted
+        // standby that was later rebuilt, before the cursor UPDATE failed).
+        await query(tx, sql`select 1 from relay_cursor where id = 1 for update`);
         const connect = this.connects;
         let resumed = 0;
         let lost = false;
