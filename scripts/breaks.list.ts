@@ -168,7 +168,7 @@ export const BREAKS: Break[] = [
   {
     id: 'relay-xmin-horizon',
     what: 'the relay publishes rows of transactions newer than one still open (commit order lost)',
-    edits: [{ file: RELAY, find: 'where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())', replace: 'where c.id = 1' }],
+    edits: [{ file: RELAY, find: '      where ${aboveCursor} and o.txid < pg_snapshot_xmin(pg_current_snapshot())', replace: '      where ${aboveCursor}' }],
     tests: [{ file: 'test/events.relay.test.ts', name: 'the relay holds back events of transactions newer than one still open, then publishes both in order' }],
   },
   {
@@ -309,8 +309,8 @@ export const BREAKS: Break[] = [
     edits: [
       {
         file: RELAY,
-        find: '      from outbox o\n      where ${aboveCursor} and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
-        replace: '      from relay_cursor c join outbox o on (o.txid, o.id) > (c.txid, c.outbox_id)\n      where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
+        find: '      from outbox_event o\n      where ${aboveCursor} and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
+        replace: '      from relay_cursor c join outbox_event o on (o.txid, o.id) > (c.txid, c.outbox_id)\n      where c.id = 1 and o.txid < pg_snapshot_xmin(pg_current_snapshot())',
       },
     ],
     tests: [{ file: 'test/events.relay-cost.test.ts', name: 'a relay pass reads only the rows above its cursor' }],
@@ -344,5 +344,37 @@ export const BREAKS: Break[] = [
       { file: 'test/reserve.cold-lanes.test.ts', name: 'reservations for five cold SKUs that wait for the slot together share one transaction, each with its own answer' },
       { file: 'test/batcher.test.ts', name: 'cold lanes waiting for a slot share one batch; a hot lane keeps its own' },
     ],
+  },
+  {
+    id: 'standby-kept',
+    what: 'a pool connection that answers 25006 (left on a hot standby by postgres.js) is kept: every later write on it fails with 503 database-read-only until idle_timeout',
+    edits: [{ file: 'src/db/client.ts', find: '        watchReadOnly(client, readOnly);\n', replace: '' }],
+    tests: [
+      { file: 'test/db.standby-landing.test.ts', name: 'autocommit writes: the connection left on the standby answers 25006 once, then the pools are on the primary (the read pool too)' },
+      { file: 'test/db.standby-landing.test.ts', name: 'transactions (the allocator, the sweeper, the outbox relay): one 503 database-read-only, then the retry commits on the primary' },
+    ],
+  },
+  {
+    id: 'standby-reads-kept',
+    what: 'a 25006 replaces the write pool only: the read pool stays on the standby it landed on (reads miss the writes made on the primary)',
+    edits: [
+      { file: 'src/db/client.ts', find: '      readStatement: (text, params) => pools.current.readClient.unsafe(', replace: '      readStatement: (text, params) => firstReadClient.unsafe(' },
+      { file: 'src/db/client.ts', find: '    return {\n      db: currentDb(', replace: '    const firstReadClient = pools.current.readClient;\n    return {\n      db: currentDb(' },
+      { file: 'src/db/client.ts', find: 'readClient.end({ timeout: 5 })]);', replace: 'readClient === firstReadClient ? undefined : readClient.end({ timeout: 5 })]);' },
+      { file: 'src/db/client.ts', find: '      close: () => pools.close(),\n    };\n  }', replace: '      close: () => Promise.all([pools.close(), firstReadClient.end({ timeout: 5 })]).then(() => {}),\n    };\n  }' },
+    ],
+    tests: [{ file: 'test/db.standby-landing.test.ts', name: 'autocommit writes: the connection left on the standby answers 25006 once, then the pools are on the primary (the read pool too)' }],
+  },
+  {
+    id: 'relay-sleeps-through-reconnect',
+    what: "the relay's loop is not woken when Redis is back: the backlog waits out the retry back-off (up to 10 s after a failover)",
+    edits: [{ file: RELAY, find: '      this.connects++;\n      this.wake?.();', replace: '      this.connects++;' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'Redis back after an outage: the relay publishes at once, not after its retry back-off' }],
+  },
+  {
+    id: 'relay-publishes-from-standby',
+    what: 'a relay pass on a hot standby (or a read-only node) appends the rows it read to the stream before its cursor update fails: events of a timeline the failover discards',
+    edits: [{ file: RELAY, find: '        await query(tx, sql`select 1 from relay_cursor where id = 1 for update`);\n', replace: '' }],
+    tests: [{ file: 'test/events.relay.test.ts', name: 'a relay whose connection is on a read-only node (a hot standby after a failover) appends nothing to the stream' }],
   },
 ];

@@ -78,7 +78,10 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const keys = new KeyRing(config.ATP_API_KEYS);
   if (keys.open && config.NODE_ENV === 'production') throw new Error('ATP_API_KEYS is empty: refusing to run open in production');
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, {
+    onPoolReplaced: ({ generation, reason }) =>
+      logger.warn({ generation, reason }, 'database pools replaced: a connection was on a read-only node; new statements open fresh connections (target_session_attrs checked)'),
+  });
   try {
     await migrateDatabase(database, config.DATABASE_URL);
   } catch (err) {

@@ -20,9 +20,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import type { Db } from '../src/db/client.js';
 import { OutboxRelay } from '../src/events/relay.js';
 import { purgeOutbox } from '../src/events/retention.js';
 import { CloudEvent } from '../src/contract/events.js';
@@ -191,6 +193,46 @@ it('Redis killed mid-traffic and restarted: nothing lost, commit order kept, bac
   } finally {
     await relay.stop();
     await server.stop();
+  }
+});
+
+it('Redis back after an outage: the relay publishes at once, not after its retry back-off', async () => {
+  await markAllPublished(pg);
+  const server = await PersistentRedis.start();
+  const stream = newStream();
+  // a back-off of an hour from the first failure: only the reconnect can wake the loop in time
+  const relay = new OutboxRelay({ db: svc.database.db, redis: server.url, stream, maxLen: 100_000, intervalMs: 5, batchSize: 50, minBackoffMs: 3_600_000, maxBackoffMs: 3_600_000 });
+  try {
+    relay.start();
+    await traffic('wake1', 6);
+    await until(drained(relay));
+    await server.kill();
+    await traffic('wake2', 6);
+    await until(() => relay.status().failing);
+    await server.up();
+    await until(drained(relay));
+    expect(relay.status().failing).toBe(false);
+  } finally {
+    await relay.stop();
+    await server.stop();
+  }
+});
+
+it('a relay whose connection is on a read-only node (a hot standby after a failover) appends nothing to the stream', async () => {
+  await markAllPublished(pg);
+  await traffic('ro', 6);
+  // every session of this client is read-only, as one on a hot standby is
+  const readOnly = postgres(db.url, { max: 1, onnotice: () => {}, connection: { default_transaction_read_only: true } });
+  const stream = newStream();
+  const relay = new OutboxRelay({ db: drizzle({ client: readOnly }) as unknown as Db, redis: SHARED_REDIS, stream, maxLen: 100_000 });
+  try {
+    await until(() => relay.status().redis === 'ready');
+    await expect(relay.publishOnce()).rejects.toMatchObject({ code: 'database-read-only' });
+    expect(await redis.xlen(stream)).toBe(0);
+    expect((await relay.lag()).unpublished).toBeGreaterThan(0);
+  } finally {
+    await relay.stop(0);
+    await readOnly.end();
   }
 });
 

@@ -8,6 +8,14 @@
  * queries ran. Exit 1 if any ran on the standby after the primary was back. (A single batch of
  * queries sent while both are down instead waits until the primary is back: only a pool in use
  * lands on the standby.)
+ *
+ * The mechanism (found with a traced copy of the driver): the fast shutdown sends each backend's
+ * FATAL 57P01 while a query is in flight; postgres.js 3.4.9 stores it as the query's pending
+ * error and, the socket closing before ReadyForQuery, never clears it. On the reconnect the first
+ * ReadyForQuery (the startup's) finds that stale error, rejects the connection's first query with
+ * it and skips the target_session_attrs check: the connection stays on whichever host it reached.
+ * This script shows the raw driver (it still exits 1); the service replaces its pools at the first
+ * 25006 (src/db/generations.ts), tested without timing in test/db.standby-landing.test.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +32,8 @@ const port = { primary: primaryPort!, standby: standbyPort! };
  * pg_ctl, synchronously: the event loop is blocked while a node stops or starts, as a busy
  * service's is on a loaded host. With asynchronous stops and starts (the loop free to handle each
  * connection's close at once) the pool did not land on the standby in one try; blocked, it
- * landed every time (3 of 3).
+ * landed every time (3 of 3): blocked, queries are sent on the old sockets before their FATAL is
+ * read, so the FATAL arrives during a query (the mechanism above).
  */
 function pgctl(node: 'primary' | 'standby', ...args: string[]): void {
   const r = spawnSync(asPostgres([`${PG_BIN}/pg_ctl`, '-D', dir[node], ...args])[0]!, asPostgres([`${PG_BIN}/pg_ctl`, '-D', dir[node], ...args]).slice(1), { stdio: 'ignore', timeout: 60_000 });

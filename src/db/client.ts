@@ -6,8 +6,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { Sql } from 'postgres';
 import type { Config } from '../config.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { Generations, type Replacement } from './generations.js';
+import { watchReadOnly } from './read-only-watch.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>>;
@@ -79,7 +82,43 @@ export function boundTransactions(client: { begin: (...args: never[]) => Promise
   };
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+/**
+ * A Db that runs everything on `get()`'s Db at the moment of each call (db.transaction,
+ * db.execute, db.select …): the pools behind it can be replaced while callers keep this one
+ * object. A call already made stays on the Db it started on. Concurrency: as the Db it forwards
+ * to. Errors: those of the forwarded call.
+ */
+export function currentDb(get: () => Db): Db {
+  return new Proxy({} as Db, {
+    get(_, prop) {
+      const db = get();
+      const value = Reflect.get(db, prop, db) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(db) : value;
+    },
+  });
+}
+
+/** What openDatabase reports besides the handle. */
+export interface OpenOptions {
+  /** the pools were replaced (a connection answered 25006: generations.ts) */
+  onPoolReplaced?: (r: Replacement) => void;
+  /** at most one pool replacement per this many ms (default 1000) */
+  replaceMinIntervalMs?: number;
+  /** time source of that bound (tests); default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Open the database of `config`: postgres.js pools when DATABASE_URL is set, else embedded PGlite.
+ * Postgres: the write and read pools form one replaceable generation (generations.ts); a statement
+ * of either pool that fails with 25006 replaces both, so connections left on a hot standby by the
+ * driver are dropped and the next statement connects to the primary afresh. `db` and
+ * `readStatement` always use the current generation. Concurrency: every member may be used from
+ * any number of requests at once. Errors: PGlite — DataDirLocked when another process holds the
+ * data directory; Postgres — nothing at open (connections open on first use; statements reject
+ * with the driver's errors, mapped by db/errors.ts).
+ */
+export async function openDatabase(config: Config, open: OpenOptions = {}): Promise<Database> {
   if (config.DATABASE_URL) {
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
@@ -103,19 +142,35 @@ export async function openDatabase(config: Config): Promise<Database> {
       },
       types: { bigint: postgres.BigInt },
     });
-    const client = postgres(config.DATABASE_URL, options(config.ATP_DB_POOL_MAX, 'atp-service'));
-    const readClient = postgres(config.DATABASE_URL, options(config.ATP_READ_POOL_MAX, 'atp-service-reads'));
-    boundTransactions(client, transactionBoundMs(config));
-    const db = drizzle({ client }) as unknown as Db;
+    const url = config.DATABASE_URL;
+    const pools: Generations<{ db: Db; client: Sql<{ bigint: bigint }>; readClient: Sql<{ bigint: bigint }> }> = new Generations({
+      open: (generation) => {
+        const client = postgres(url, options(config.ATP_DB_POOL_MAX, 'atp-service'));
+        const readClient = postgres(url, options(config.ATP_READ_POOL_MAX, 'atp-service-reads'));
+        const readOnly = () => pools.replace(generation, 'a statement failed with 25006 (read-only node)');
+        watchReadOnly(client, readOnly);
+        watchReadOnly(readClient, readOnly);
+        boundTransactions(client, transactionBoundMs(config));
+        return { db: drizzle({ client }) as unknown as Db, client, readClient };
+      },
+      // Statements in flight may finish for 5 s, then their connections are destroyed (they
+      // fail as connection losses: 503, the retry finds the outcome by its Idempotency-Key). A
+      // request has had its answer by then (ATP_REQUEST_DEADLINE_MS, 5 s by default), and a
+      // shutdown waits no longer for a replaced generation than for the current one.
+      end: async ({ client, readClient }) => {
+        await Promise.all([client.end({ timeout: 5 }), readClient.end({ timeout: 5 })]);
+      },
+      minIntervalMs: open.replaceMinIntervalMs ?? 1000,
+      now: open.now,
+      onReplace: open.onPoolReplaced,
+    });
     return {
-      db,
-      readStatement: (text, params) => readClient.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<Record<string, unknown>[]>,
+      db: currentDb(() => pools.current.db),
+      readStatement: (text, params) => pools.current.readClient.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<Record<string, unknown>[]>,
       readConcurrency: config.ATP_READ_POOL_MAX,
       mode: 'postgres',
       concurrency: config.ATP_DB_POOL_MAX,
-      close: async () => {
-        await Promise.all([client.end({ timeout: 5 }), readClient.end({ timeout: 5 })]);
-      },
+      close: () => pools.close(),
     };
   }
   const { PGlite } = await import('@electric-sql/pglite');

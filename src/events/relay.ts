@@ -36,12 +36,15 @@
  *   already published. Rows go out ordered by (txid, id); the whole stream is therefore sorted by
  *   (txid, id) — a transaction's events in write order, and two transactions that touched the
  *   same reservation or position (row locks) in the order they took the lock.
+ * - Only from a writable primary: each pass locks the cursor row before it reads a row or touches
+ *   the stream, so a connection on a hot standby (or a read-only node) fails with 25006 first.
  * - One publisher at a time, by design: each pass runs in a transaction that first takes
  *   `pg_try_advisory_xact_lock(RELAY_LOCK)`; another instance's pass skips (it is not the leader
  *   this time) instead of claiming rows of its own, which would interleave batches out of order.
  *   Leadership is per pass, so when the leader dies another instance takes over at its next pass.
  * - Redis down: the pass fails, nothing is marked, the backlog stays in Postgres; the loop retries
- *   with exponential backoff (with jitter) and drains the backlog when Redis is back.
+ *   with exponential backoff (with jitter) and drains the backlog when Redis is back: a (re)connect
+ *   of the relay's client wakes the loop at once, whatever the back-off had reached.
  * - `stop()` stops the loop and runs one last drain, bounded by `flushMs`.
  */
 import { sql } from 'drizzle-orm';
@@ -196,8 +199,11 @@ export class OutboxRelay {
       this.ownsRedis = false;
       this.redis = opts.redis;
     }
+    // Redis is back: the next pass runs now, not after the retry back-off (which reaches seconds
+    // within an outage and would hold the backlog that long after the failover)
     this.redis.on('ready', () => {
       this.connects++;
+      this.wake?.();
     });
     this.stream = { redis: this.redis, name: opts.stream, logger: opts.logger };
   }
@@ -215,6 +221,11 @@ export class OutboxRelay {
       async (tx) => {
         const [lock] = await query<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${RELAY_LOCK.toString()}::bigint) as ok`);
         if (!lock?.ok) return { leader: false, published: 0 };
+        // Writable primary only: this row lock fails with 25006 on a hot standby (or a read-only
+        // primary) before anything reaches the stream. Rows read on a standby can be on a timeline
+        // the failover discards (failover run 9 published one such event, read on a restarted
+        // standby that was later rebuilt, before the cursor UPDATE failed).
+        await query(tx, sql`select 1 from relay_cursor where id = 1 for update`);
         const connect = this.connects;
         let resumed = 0;
         let lost = false;
@@ -344,6 +355,7 @@ export class OutboxRelay {
     let backoff = 0;
     while (!this.stopping) {
       let wait: number;
+      const connectsBefore = this.connects;
       if (!this.everReady && !this.redisErrored && ['wait', 'connecting', 'connect'].includes(this.redis.status)) {
         // still making the first connection: not a failure yet
         await this.pause(Math.min(this.intervalMs, this.minBackoffMs));
@@ -362,7 +374,8 @@ export class OutboxRelay {
         if (err instanceof ForeignStream && err.message !== this.lastError) this.opts.logger?.error({ err: err.message }, 'outbox relay: cannot publish to this stream');
         this.lastError = (err as Error).message;
         backoff = Math.min(this.maxBackoffMs, backoff === 0 ? this.minBackoffMs : backoff * 2);
-        wait = backoff / 2 + (Math.random() * backoff) / 2;
+        // Redis became ready while this pass ran (its wake-up found no pause to cut): retry at once
+        wait = this.connects !== connectsBefore ? 0 : backoff / 2 + (Math.random() * backoff) / 2;
       }
       if (this.stopping) break;
       await this.pause(wait);

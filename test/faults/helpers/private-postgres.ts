@@ -42,7 +42,11 @@ export interface PrivatePostgres {
   destroy(): void;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * A cluster initdb'd fresh, or — with `standbyOf` — a hot standby of that running cluster
+ * (pg_basebackup -R: it streams from it and answers read-only).
+ */
+export async function startPrivatePostgres(init: { standbyOf?: PrivatePostgres } = {}): Promise<PrivatePostgres> {
   const dir = mkdtempSync(path.join(tmpdir(), 'atp-faults-pg-'));
   if (asRoot) {
     const pw = execFileSync('id', ['-u', 'postgres']).toString().trim();
@@ -50,7 +54,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     chownSync(dir, Number(pw), Number(gid));
   }
   const data = path.join(dir, 'data');
-  run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  if (init.standbyOf) run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(init.standbyOf.port), '-U', 'postgres', '-D', data, '-R', '--no-sync']);
+  else run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`;
   let running = false;
