@@ -144,7 +144,8 @@ export async function startService(name: string, env: Record<string, string>): P
       }
       expectingExit = true;
       signalGroup(c, 'SIGTERM');
-      const t = setTimeout(() => signalGroup(c, 'SIGKILL'), 20_000);
+      // generous: a graceful stop of an embedded (PGlite) service on a loaded 2-core box has taken > 20 s
+      const t = setTimeout(() => signalGroup(c, 'SIGKILL'), 60_000);
       await waitExit(c);
       clearTimeout(t);
       log.end();
