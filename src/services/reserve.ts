@@ -39,6 +39,7 @@ import {
 import type { DomainError } from '../domain/errors.js';
 import { hasCap } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
+import { toState } from '../reads/positions.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto, storedLines } from './dto.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
@@ -164,15 +165,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
     return { results, skus: [] };
   }
 
-  const positions: PositionState[] = positionRows.map((r) => ({
-    sku: r.sku,
-    location: r.location,
-    rank: r.rank,
-    onHand: r.on_hand,
-    reserved: r.reserved,
-    qualityHold: r.quality_hold,
-    safetyStock: r.safety_stock,
-  }));
+  const positions: PositionState[] = positionRows.map(toState);
   const holds = new Map<string, number>();
   for (const r of holdRows) holds.set(holdKey(r.sku, r.channel), r.reserved);
   const supplies: SupplyState[] = supplyRows.map((r) => ({ id: r.id, sku: r.sku, location: r.location, rank: r.rank, free: r.free, expectedAt: new Date(r.expected_at) }));
