@@ -110,7 +110,12 @@ it('the number of standbys a commit waits for, from synchronous_standby_names', 
 
 it('a row the synchronous standby has not confirmed is not appended; the relay publishes it once the standby has it', async () => {
   const stream = newStream();
-  const relay = new OutboxRelay({ db: database!.db, redis: SHARED_REDIS, stream, maxLen: 1000, syncWait: WAIT, minBackoffMs: 20, maxBackoffMs: 200 });
+  // The relay's own commits (its cursor row lock gives every pass a transaction id) would wait for
+  // the stopped standby, and a relay without the gate would hang in its cursor commit instead of
+  // failing here: its session commits with synchronous_commit = local. The gate is about the
+  // rows' commits, whoever made them, not about the relay session's setting.
+  const client = postgres(primary!.url(), { max: 2, onnotice: () => {}, connection: { synchronous_commit: 'local' } });
+  const relay = new OutboxRelay({ db: drizzle({ client }) as unknown as Db, redis: SHARED_REDIS, stream, maxLen: 1000, syncWait: WAIT, minBackoffMs: 20, maxBackoffMs: 200 });
   try {
     await until('redis ready', async () => relay.status().redis === 'ready');
     // confirmed: a commit that waited for the standby is published
@@ -144,6 +149,7 @@ it('a row the synchronous standby has not confirmed is not appended; the relay p
     expect(await cursor()).not.toBe(before);
   } finally {
     await relay.stop(0);
+    await client.end({ timeout: 1 });
   }
 });
 
