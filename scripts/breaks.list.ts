@@ -377,4 +377,15 @@ export const BREAKS: Break[] = [
     edits: [{ file: RELAY, find: '        await query(tx, sql`select 1 from relay_cursor where id = 1 for update`);\n', replace: '' }],
     tests: [{ file: 'test/events.relay.test.ts', name: 'a relay whose connection is on a read-only node (a hot standby after a failover) appends nothing to the stream' }],
   },
+  {
+    id: 'relay-publishes-unconfirmed-commit',
+    what: 'under synchronous replication a relay pass appends rows whose commits no synchronous standby has confirmed (visible on a primary whose commit wait was cut short): events a failover discards (run 9)',
+    edits: [{ file: RELAY, find: '        await awaitSyncStandbys(tx, lock.sync, this.syncWait);\n', replace: '' }],
+    tests: [
+      {
+        file: 'test/events.relay-sync-standby.test.ts',
+        name: 'a row the synchronous standby has not confirmed is not appended; the relay publishes it once the standby has it',
+      },
+    ],
+  },
 ];

@@ -205,6 +205,9 @@ export async function startPostgres(s: HaState, log: (m: string) => void): Promi
     const v = await psql(s.ports.pg[0]!, 'postgres', 'postgres', 'show synchronous_standby_names');
     return v.startsWith('ANY 1 (') ? v : undefined;
   });
+  // the outbox relay reads the standbys' flush positions in pg_stat_replication, which it sees
+  // only with pg_monitor (src/events/sync-standby.ts; docs/OPERATIONS.md). Replicated to the standbys.
+  await psql(s.ports.pg[0]!, 'postgres', 'postgres', `grant pg_monitor to ${DB_USER}`);
   await backrest(s, 'check');
   log('pgBackRest check passed (WAL archived from the primary)');
 }

@@ -36,6 +36,15 @@
  *   already published. Rows go out ordered by (txid, id); the whole stream is therefore sorted by
  *   (txid, id) — a transaction's events in write order, and two transactions that touched the
  *   same reservation or position (row locks) in the order they took the lock.
+ * - Only commits the synchronous standby confirmed: when `synchronous_standby_names` is set
+ *   (read with the pass's lock, no extra round trip), a pass that read rows waits (up to
+ *   `syncWait`, 2 s) until the standby(s) Postgres waits for have flushed the WAL of every commit
+ *   its snapshot sees (src/events/sync-standby.ts). A commit is visible on the primary before the
+ *   standby confirms it when its wait is cut short (a primary shut down while demoted, failover
+ *   run 9) or after a crash restart: such a row is not published until it is on a standby, and
+ *   if the wait runs out the pass appends nothing and fails (`SyncStandbyUnconfirmed`, status
+ *   lastError; the loop backs off and retries). The role needs pg_monitor to see the standbys'
+ *   positions. With the setting empty (one node) nothing is waited for.
  * - Only from a writable primary: each pass locks the cursor row before it reads a row or touches
  *   the stream, so a connection on a hot standby (or a read-only node) fails with 25006 first.
  * - One publisher at a time, by design: each pass runs in a transaction that first takes
@@ -54,6 +63,7 @@ import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, query } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import type { Logger } from '../logger.js';
+import { awaitSyncStandbys, DEFAULT_SYNC_WAIT, SyncStandbyUnconfirmed, type SyncWait } from './sync-standby.js';
 import { appendBatch, ForeignStream, requireLastEntry, resumeFromStream, type StreamRef } from './stream.js';
 import type { OutboxRow } from './types.js';
 
@@ -69,6 +79,7 @@ export const RELAY_LOCK = 0x41545052454c4159n;
  */
 export const aboveCursor = sql`(o.txid, o.id) > ((select c.txid from relay_cursor c where c.id = 1), (select c.outbox_id from relay_cursor c where c.id = 1))`;
 export { ForeignStream, streamIdOf } from './stream.js';
+export { SyncStandbyUnconfirmed } from './sync-standby.js';
 
 /**
  * One pass's rows: up to `limit` rows above the cursor whose writers have all settled, in
@@ -109,6 +120,8 @@ export interface RelayOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   logger?: Logger;
+  /** under synchronous replication: how long a pass waits for the standby(s) to confirm its rows (default 2 s, polled every 10 ms) */
+  syncWait?: SyncWait;
   /** tests only: the instant stamped on the cursor (published_at) and used for the lag (db/clock.ts) */
   clock?: Clock | undefined;
 }
@@ -149,6 +162,7 @@ export class OutboxRelay {
   private readonly stream: StreamRef;
   private readonly ownsRedis: boolean;
   private readonly batchSize: number;
+  private readonly syncWait: SyncWait;
   private readonly intervalMs: number;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -172,6 +186,7 @@ export class OutboxRelay {
 
   constructor(private readonly opts: RelayOptions) {
     this.batchSize = opts.batchSize ?? 500;
+    this.syncWait = opts.syncWait ?? DEFAULT_SYNC_WAIT;
     this.intervalMs = opts.intervalMs ?? 200;
     this.minBackoffMs = opts.minBackoffMs ?? 100;
     this.maxBackoffMs = opts.maxBackoffMs ?? 10_000;
@@ -219,7 +234,11 @@ export class OutboxRelay {
     return inTransaction(
       this.opts.db,
       async (tx) => {
-        const [lock] = await query<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${RELAY_LOCK.toString()}::bigint) as ok`);
+        // the setting rides on the lock's statement: no round trip of its own
+        const [lock] = await query<{ ok: boolean; sync: string }>(
+          tx,
+          sql`select pg_try_advisory_xact_lock(${RELAY_LOCK.toString()}::bigint) as ok, current_setting('synchronous_standby_names') as sync`,
+        );
         if (!lock?.ok) return { leader: false, published: 0 };
         // Writable primary only: this row lock fails with 25006 on a hot standby (or a read-only
         // primary) before anything reaches the stream. Rows read on a standby can be on a timeline
@@ -233,6 +252,9 @@ export class OutboxRelay {
         // the rows above the cursor whose writers have all settled, in publication order (one index range)
         const rows = await query<OutboxRow>(tx, pendingRowsSql(this.batchSize));
         if (rows.length === 0) return { leader: true, published: 0, resumed, lost, connect };
+        // under synchronous replication only rows the synchronous standby(s) have confirmed
+        // (sync-standby.ts; failover run 9); throws, with nothing appended, when they do not
+        await awaitSyncStandbys(tx, lock.sync, this.syncWait);
         const replies = await appendBatch(this.stream, this.opts.maxLen, rows);
         // the prefix that is in the stream (appended now, or refused as already there) is published
         let ok = 0;
@@ -372,6 +394,8 @@ export class OutboxRelay {
       } catch (err) {
         this.failing = true;
         if (err instanceof ForeignStream && err.message !== this.lastError) this.opts.logger?.error({ err: err.message }, 'outbox relay: cannot publish to this stream');
+        if (err instanceof SyncStandbyUnconfirmed && !(this.lastError ?? '').includes('synchronous standby'))
+          this.opts.logger?.warn({ err: err.message }, 'outbox relay: the synchronous standby has not confirmed the rows; they wait in the outbox');
         this.lastError = (err as Error).message;
         backoff = Math.min(this.maxBackoffMs, backoff === 0 ? this.minBackoffMs : backoff * 2);
         // Redis became ready while this pass ran (its wake-up found no pause to cut): retry at once
