@@ -131,6 +131,3 @@ export async function setStatus(tx: Exec, ids: readonly string[], status: string
   if (ids.length === 0) return;
   await query(tx, sql`update reservations set status = ${status}, updated_at = ${at.toISOString()}::timestamptz where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
 }
-
-/** The outbox writer moved to events/outbox.ts; re-exported for services/reserve.ts until it imports it from there. */
-export { emit } from '../events/outbox.js';

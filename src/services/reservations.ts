@@ -17,7 +17,6 @@ import type { StoredResponse } from './idempotency.js';
 import {
   type AllocationChange,
   applyChanges,
-  emit,
   loadReservation,
   type LoadedReservation,
   setStatus,
@@ -25,6 +24,7 @@ import {
   toDto,
 } from './allocation-changes.js';
 import { iso, type ReservationDto } from './dto.js';
+import { emit } from '../events/outbox.js';
 import { outboxEvent } from '../events/types.js';
 
 export interface SkuQty {

@@ -43,7 +43,7 @@ import { toState } from '../reads/positions.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto, storedLines } from './dto.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
 import { type OutboxEvent, outboxEvent } from '../events/types.js';
-import { emit } from './allocation-changes.js';
+import { emit } from '../events/outbox.js';
 import { pgArray } from '../db/pg-array.js';
 import { findStored, findStoredAt, type IdempotencyKey, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
 
