@@ -25,7 +25,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/client.js';
-import { OutboxRelay } from '../src/events/relay.js';
+import { OutboxRelay, RELAY_LOCK } from '../src/events/relay.js';
 import { purgeOutbox } from '../src/events/retention.js';
 import { CloudEvent } from '../src/contract/events.js';
 import { createService, type Service } from '../src/service.js';
@@ -402,6 +402,19 @@ it('createService with REDIS_URL runs the relay: events reach the stream, /ready
 });
 
 it('retention deletes only published rows older than the window, in batches', async () => {
+  // the publisher's lock held by this test: a relay of an earlier test still reconnecting to its Redis
+  // cannot take a pass and move the cursor under the test (CI saw the cursor move: 26 deleted, not 25)
+  const leader = await pg.reserve();
+  await leader`select pg_advisory_lock(${RELAY_LOCK.toString()}::bigint)`;
+  try {
+    await retentionCase();
+  } finally {
+    await leader`select pg_advisory_unlock(${RELAY_LOCK.toString()}::bigint)`;
+    leader.release();
+  }
+});
+
+async function retentionCase(): Promise<void> {
   await markAllPublished(pg);
   const all = await pg<{ id: string }[]>`select id::text from outbox order by txid, id`;
   expect(all.length).toBeGreaterThan(40);
@@ -423,7 +436,7 @@ it('retention deletes only published rows older than the window, in batches', as
   expect(await purgeOutbox(svc.database.db, 50)).toBe(0);
   // without a relay (no REDIS_URL), age alone decides
   expect(await purgeOutbox(svc.database.db, 72, { includeUnpublished: true })).toBe(5);
-});
+}
 
 it('Redis restarted without persistence: the lost stream is counted and logged, and publishing goes on after the cursor', async () => {
   await markAllPublished(pg);
