@@ -10,7 +10,7 @@ import { allowedMethods } from './http/method-not-allowed.js';
 import { newRouter } from './http/context.js';
 import { DOCS_SCRIPT_PATH } from './http/docs-page.js';
 import { problemResponse, toDomainError, TransportProblem } from './http/problem.js';
-import { requestIds } from './http/request-id.js';
+import { requestIds, setResponseHeader } from './http/request-id.js';
 import { problemResponses } from './http/schemas.js';
 import { atpRoutes } from './http/routes/atp.js';
 import { eventRoutes } from './http/routes/events.js';
@@ -35,7 +35,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', async (c, next) => {
     await next();
     // graceful shutdown: tell keep-alive clients to reconnect (to another instance)
-    if (deps.lifecycle.draining) c.header('Connection', 'close');
+    if (deps.lifecycle.draining) setResponseHeader(c, 'Connection', 'close');
   });
   app.use('*', requestLog(deps));
   // every later layer is inside the deadline: a request caught in a failover gets 503 + Retry-After, not a hang

@@ -1,22 +1,53 @@
 /**
  * X-Request-Id on every response the app makes, errors included. The caller's id is echoed when
  * it is short and plain (letters, digits, `_ - =`, at most 128 characters), otherwise a UUID is
- * generated. It is set before the handlers run (so `c.json` answers carry it at no extra cost)
- * and checked after them: a Response built outside the context — a problem from the error
- * mapper, the 404/405 handlers, the body limit, a refusal of authentication — gets it too.
- * This middleware must be the first one, so that every later layer is inside it.
+ * generated. This middleware must be the first one, so that every later layer is inside it.
+ *
+ * Lean on purpose (issue 14, "a lean front"): on a socket (@hono/node-server passes the
+ * `ServerResponse` as `env.outgoing`) the header is set on the Node response before the handlers
+ * run, so whatever Response the app answers with — a route's `c.json`, a problem from the error
+ * mapper, the 404/405 handlers, the body limit — carries it when Node writes the head, and no
+ * layer touches the Response's `headers` (reading them turns @hono/node-server's lightweight
+ * response into a web `Headers` object; `c.header` before the handler does the same to every
+ * `c.json`). In process (`app.request`, no socket) it is added to the final Response instead.
  */
-import type { MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
+const PLAIN_ID = /^[\w\-=]{1,128}$/;
+
+/** The Node response of a request served from a socket; undefined in process. */
+function outgoing(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+}
 
 export function requestIds(): MiddlewareHandler<AppEnv> {
-  const assign = requestId({ headerName: REQUEST_ID_HEADER, limitLength: 128 });
-  return (c, next) =>
-    assign(c, async () => {
-      await next();
-      if (!c.res.headers.has(REQUEST_ID_HEADER)) c.header(REQUEST_ID_HEADER, c.get('requestId'));
-    });
+  return async (c, next) => {
+    const sent = c.req.header(REQUEST_ID_HEADER);
+    const id = sent !== undefined && PLAIN_ID.test(sent) ? sent : randomUUID();
+    c.set('requestId', id);
+    const out = outgoing(c);
+    if (out) {
+      out.setHeader(REQUEST_ID_HEADER, id);
+      return next();
+    }
+    await next();
+    c.header(REQUEST_ID_HEADER, id);
+  };
+}
+
+/**
+ * Set a response header of this request: on the Node response when served from a socket (no web
+ * `Headers` object is made), else on the context. Only for headers of a SUCCESSFUL answer, set
+ * right before the handler returns it: a header set here also goes out on an error answer.
+ */
+export function setResponseHeader(c: Context, name: string, value: string): void {
+  const out = outgoing(c);
+  // a request answered by its deadline already has its head written: a late header is dropped
+  if (out) {
+    if (!out.headersSent) out.setHeader(name, value);
+  } else c.header(name, value);
 }

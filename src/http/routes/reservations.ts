@@ -7,6 +7,7 @@ import { fingerprint, runIdempotent, type StoredResponse } from '../../services/
 import { refuseUnknownLocations } from '../../services/locations.js';
 import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
+import { setResponseHeader } from '../request-id.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
   MAX_QTY,
@@ -57,8 +58,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       const r = await deps.telemetry.reserve(cmd, () => deps.reads.soldOutChecked(deps.allocator.soldOut, cmd, () => deps.allocator.reserve(cmd)));
       // a refusal names the lines as the caller wrote them (a kit line as the kit, in kits)
       if (!r.ok) throw inCallerTerms(r.error, lines);
-      if (r.result.replayed) c.header(REPLAY_HEADER, 'true');
-      c.header('Location', `/v1/reservations/${r.result.body.id}`);
+      if (r.result.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
+      setResponseHeader(c, 'Location', `/v1/reservations/${r.result.body.id}`);
       return c.json(r.result.body, 201);
     },
   );
