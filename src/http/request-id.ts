@@ -12,7 +12,7 @@
  * `c.json`). In process (`app.request`, no socket) it is added to the final Response instead.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
 
@@ -32,11 +32,34 @@ export function requestIds(): MiddlewareHandler<AppEnv> {
     const out = outgoing(c);
     if (out) {
       out.setHeader(REQUEST_ID_HEADER, id);
+      allHeadersFromNode(c);
       return next();
     }
     await next();
     c.header(REQUEST_ID_HEADER, id);
   };
+}
+
+/**
+ * `c.req.header()` (all headers, which hono's `header` validator asks for on every route that
+ * declares request headers, e.g. Idempotency-Key) from the headers Node's parser already made,
+ * instead of @hono/node-server turning the raw headers into a web `Headers` object (≈ 6 % of the
+ * service's main thread on POST /v1/reservations; bench/RESULTS.md): the names Node saw, each
+ * value from hono's own single-name lookup, so `c.req.header()` and `c.req.header(name)` agree.
+ */
+function allHeadersFromNode(c: Context): void {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) return;
+  const one = c.req.header.bind(c.req);
+  const all = (): Record<string, string> => {
+    const record: Record<string, string> = Object.create(null);
+    for (const name of Object.keys(incoming.headers)) {
+      const value = one(name);
+      if (value !== undefined) record[name] = value;
+    }
+    return record;
+  };
+  c.req.header = ((name?: string) => (name === undefined ? all() : one(name))) as typeof c.req.header;
 }
 
 /**
