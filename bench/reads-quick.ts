@@ -11,15 +11,17 @@
  *   promise-3 POST /v1/promise, 3 lines
  * and prints req/s, p50/p99 and the ratio of each to the trivial route of the same run (medians
  * over --runs). Every answer must be 200 (the run fails otherwise). Service settings pass through
- * the environment (e.g. `ATP_READ_POOL_MAX=4`).
+ * the environment (e.g. `ATP_READ_POOL_MAX=4`). `--profile` writes the service's CPU profile to
+ * bench/profiles/ (read it with bench/profile-summary.ts).
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { adminHeaders, createBenchDatabase, pickChannel, putRules, seedPositions } from './lib/db.js';
 import { closedLoop, median, type Req, type Stats } from './lib/load.js';
-import { OMS_KEY, startService, startTrivial } from './lib/proc.js';
+import { OMS_KEY, ROOT, startService, startTrivial } from './lib/proc.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' }, skus: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' }, skus: { type: 'string' }, only: { type: 'string' }, profile: { type: 'boolean' } } });
 const runs = Number(values.runs ?? 3);
 const D = Number(values.duration ?? 10) * 1000;
 const C = Number(values.connections ?? 64);
@@ -61,7 +63,7 @@ async function seedSupply(url: string) {
 
 async function oneRun(r: number): Promise<Record<string, Stats>> {
   const db = await createBenchDatabase();
-  const svc = await startService({ databaseUrl: db.url, extra: { ATP_SWEEP_INTERVAL_MS: '1000' } }, `reads-${r}`);
+  const svc = await startService({ databaseUrl: db.url, extra: { ATP_SWEEP_INTERVAL_MS: '1000' } }, `reads-${r}`, values.profile ? path.join(ROOT, 'bench/profiles') : undefined);
   const trivial = await startTrivial(`trivial-${r}`);
   const out: Record<string, Stats> = {};
   try {
