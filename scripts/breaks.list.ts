@@ -84,7 +84,7 @@ export const BREAKS: Break[] = [
   {
     id: 'idempotency-verbs',
     what: 'release/commit/extend skip the stored-key lookup (runIdempotent never replays)',
-    edits: [{ file: 'src/services/idempotency.ts', find: '      if (replay) {\n        await replayBarrier(tx);\n        return replay;\n      }\n      const response', replace: '      const response' }],
+    edits: [{ file: 'src/services/idempotency.ts', find: '      if (replay) {\n        await replayBarrier(tx);\n        return replay;\n      }\n      const value', replace: '      const value' }],
     tests: [{ file: 'test/reservation.races.test.ts', name: 'the same key with a different body is refused with 422 and writes nothing' }],
   },
   {
@@ -112,15 +112,15 @@ export const BREAKS: Break[] = [
     edits: [
       {
         file: 'src/services/idempotency.ts',
-        find: '): Promise<IdempotentResult> {\n  return inTransaction(\n    db,\n    async (tx) => {',
+        find: '): Promise<Answered<T>> {\n  return inTransaction(\n    db,\n    async (tx) => {',
         replace:
-          '): Promise<IdempotentResult> {\n  let ack!: (r: IdempotentResult) => void;\n  const early = new Promise<IdempotentResult>((r) => (ack = r));\n  const done = inTransaction(\n    db,\n    async (tx) => {',
+          '): Promise<Answered<T>> {\n  let ack!: (r: Answered<T>) => void;\n  const early = new Promise<Answered<T>>((r) => (ack = r));\n  const done = inTransaction(\n    db,\n    async (tx) => {',
       },
       {
         file: 'src/services/idempotency.ts',
-        find: "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      return { ...response, replayed: false };\n    },\n    retries,\n  );",
+        find: "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      return { value, replayed: false };\n    },\n    retries,\n  );",
         replace:
-          "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      ack({ ...response, replayed: false });\n      return { ...response, replayed: false };\n    },\n    retries,\n  );\n  return Promise.race([early, done]);",
+          "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      ack({ value, replayed: false });\n      return { value, replayed: false };\n    },\n    retries,\n  );\n  return Promise.race([early, done]);",
       },
     ],
     tests: [{ file: 'test/guards.db.test.ts', name: 'a release whose COMMIT fails is never acknowledged and leaves the reservation held' }],
@@ -281,7 +281,7 @@ export const BREAKS: Break[] = [
   {
     id: 'late-replay-verbs',
     what: 'a retry that waited for its first attempt answers a refusal caused by that attempt (a receipt: 409 the PO is received) instead of replaying it',
-    edits: [{ file: 'src/services/idempotency.ts', find: '      const late = storedFor(await findStored(db, [key]), key);', replace: '      const late = undefined as IdempotentResult | undefined;' }],
+    edits: [{ file: 'src/services/idempotency.ts', find: '      const late = storedFor<T>(await findStored(db, [key]), key);', replace: '      const late = undefined as Answered<T> | undefined;' }],
     tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a receipt retried while its first attempt runs replays the first answer (not 409: the PO is received)' }],
   },
   {

@@ -18,7 +18,7 @@ import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../
 import { mapDatabaseError } from '../db/errors.js';
 import type { RulesStore } from '../rules/store.js';
 import { KeyedBatcher, SHARED_LANE } from './batcher.js';
-import { findStored, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
+import { type Answered, findStored, replayBarrier, storedFor } from './idempotency.js';
 import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
@@ -100,7 +100,7 @@ const MAX_PREDICTIONS = 10_000;
 
 const keyOf = (c: ReserveCommand) => `${c.caller}\u0000${c.idempotencyKey}`;
 
-type ReplayCheck = { ok: true; replay: IdempotentResult | undefined } | { ok: false; error: unknown };
+type ReplayCheck = { ok: true; replay: Answered<ReservationDto> | undefined } | { ok: false; error: DomainError };
 
 export class Allocator {
   private readonly batcher: KeyedBatcher<ReserveCommand, ReserveResult>;
@@ -163,9 +163,9 @@ export class Allocator {
         const stored = await findStored(db, batch.map((c) => ({ caller: c.caller, key: c.idempotencyKey })));
         return batch.map((c) => {
           try {
-            return { ok: true, replay: storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint }) };
+            return { ok: true, replay: storedFor<ReservationDto>(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint }) };
           } catch (error) {
-            return { ok: false, error };
+            return { ok: false, error: error as DomainError };
           }
         });
       },
@@ -220,10 +220,10 @@ export class Allocator {
     if (short) {
       const generation = this.soldOut.generation;
       const check = await this.replays.submit('', cmd);
-      if (!check.ok) return { ok: false, error: check.error as never };
+      if (!check.ok) return { ok: false, error: check.error };
       if (check.replay) {
         await replayBarrier(this.db);
-        return { ok: true, result: check.replay as IdempotentResult & { body: ReservationDto } };
+        return { ok: true, result: { reservation: check.replay.value, replayed: true } };
       }
       // still nothing that could have added stock since the memory answered: refuse
       if (this.soldOut.generation === generation) return { ok: false, error: soldOutError(short) };

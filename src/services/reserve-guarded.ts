@@ -132,7 +132,7 @@ export async function reserveGuarded(
     body.createdAt = at;
     body.updatedAt = at;
     if (body.expiresAt !== null) body.expiresAt = new Date(Date.parse(at) + cmds[i]!.holdSeconds! * 1000).toISOString();
-    results[i] = { ok: true, result: { status: 201, body, replayed: false } };
+    results[i] = { ok: true, result: { reservation: body, replayed: false } };
   });
   if (duplicates.length > 0) {
     // The statement has committed: from here on a failure is the answer of the duplicates only,

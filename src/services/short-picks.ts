@@ -26,7 +26,7 @@ import { tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
 import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { emit } from '../events/outbox.js';
-import type { StoredResponse } from './idempotency.js';
+import type { ShortPickResult } from '../contract/supply.js';
 import { positionDto } from './inventory.js';
 import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from './replan-apply.js';
 import { loadState } from './supply-state.js';
@@ -70,7 +70,7 @@ function decideLosers(p: PositionState, allocs: readonly ActiveAlloc[], input: S
 }
 
 /** Book a short pick and re-plan the reservations it strands (see the file header); everything is stamped `at`, the transaction's instant. */
-export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string, at: Date): Promise<ShortPickResult> {
   const now = sql`${at.toISOString()}::timestamptz`;
   const where = sql`a.sku = ${input.sku} and a.location = ${input.location} and a.supply_id is null`;
   if (input.reservationId) {
@@ -154,5 +154,5 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
     { type: 'shortpick.recorded', subject: `${input.sku}@${input.location}`, data: body },
     ...(await stockChangeEvents(tx, stockBefore, at)),
   ], at);
-  return { status: 201, body };
+  return body;
 }

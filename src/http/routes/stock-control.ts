@@ -130,9 +130,9 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       const r = await runIdempotent(
         db,
         key,
-        async (tx, at) => ({
-          status: 200,
-          body: await reconcile(tx, body.snapshot, {
+        200,
+        (tx, at) =>
+          reconcile(tx, body.snapshot, {
             at,
             apply: body.apply,
             complete: body.complete,
@@ -141,12 +141,11 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
             // a count below what is reserved goes through short-pick resolution (lowest tier, then newest, lose first)
             resolveShort: (t, g) => recordShortPick(t, g, deps.rules.current(), g.actor, at),
           }),
-        }),
         deps.config.ATP_TX_RETRIES,
         deps.clock,
       );
       if (r.replayed) c.header('Idempotent-Replayed', 'true');
-      return c.json(r.body as z.infer<typeof ReconciliationResult>, 200);
+      return c.json(r.value, 200);
     },
   );
 }
