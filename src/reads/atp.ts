@@ -10,9 +10,9 @@ import { availableOf, channelAvailable, holdKey, type PositionState, promiseDate
 import { ValidationFailed } from '../domain/errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { kitAtp, type KitAtp, unitView, type UnitView } from '../services/catalog-atp.js';
+import { kitAtp, type KitAtp, unitView, type UnitView } from './kit-atp.js';
 import { type AtpSku, positionDto } from '../services/inventory.js';
-import type { DatedAvailable, InboundDto, TimePhasedAtpSku } from '../services/promise.js';
+import type { DatedAvailable, InboundDto, TimePhasedAtpSku } from './answers.js';
 import type { Snapshot, SnapshotSlice } from './snapshot.js';
 
 export type AtpAnswer = (TimePhasedAtpSku | KitAtp) & { inUnit?: UnitView };

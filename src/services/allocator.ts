@@ -23,7 +23,7 @@ import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
 import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
-import { SoldOutMemory } from './sold-out.js';
+import { SoldOutMemory } from '../reads/sold-out.js';
 
 export interface AllocatorOptions {
   maxBatch: number;

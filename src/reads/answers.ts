@@ -5,7 +5,7 @@
  */
 import type { OrderPromise } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import type { AtpSku } from './inventory.js';
+import type { AtpSku } from '../services/inventory.js';
 
 export interface PromiseLineDto {
   lineNo: number;
