@@ -3,9 +3,8 @@
  * rules in .dependency-cruiser.cjs — domain/ imports no transport, I/O layer or HTTP/OpenAPI
  * package; rules/ and events/ import nothing from http/ and no Hono/OpenAPI package; db/ imports
  * nothing from http/, services/ or reads/; contract/ is plain zod; domain/ takes from rules/ only
- * the pure policy module; rules/ and events/ import nothing from services/; reads/ nothing from
- * services/ beyond the five modules it still uses (a ratchet); no import cycles (type-only
- * imports count).
+ * the pure policy module; rules/, events/ and reads/ import nothing from services/; no import
+ * cycles (type-only imports count).
  *
  * The second test proves each rule can fail: it cruises a small tree written for the purpose, in
  * which every rule is broken once, and expects each rule to name its breach.
@@ -79,6 +78,7 @@ it('each rule names a breach of it (the check can fail)', async () => {
     'rules-know-no-services: src/rules/store.ts → src/services/verb.ts',
     'events-know-no-services: src/events/relay.ts → src/services/verb.ts',
     'reads-know-no-services: src/reads/atp.ts → src/services/verb.ts',
+    'reads-know-no-services: src/reads/atp.ts → src/services/catalog.ts',
   ];
   const normal = found.map(packageNamed).filter((f, i, all) => all.indexOf(f) === i);
   for (const e of expected) expect(normal, `missing: ${e}\nfound:\n  ${found.join('\n  ')}`).toContain(e);

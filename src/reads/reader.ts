@@ -14,7 +14,7 @@ import { type Clock, ttlClock } from '../db/clock.js';
 import type { ReadStatement } from '../db/client.js';
 import { availableOf } from '../domain/allocate.js';
 import type { RulesStore } from '../rules/store.js';
-import { CatalogView } from '../services/catalog.js';
+import { CatalogView } from '../domain/catalog.js';
 import type { PromiseDto } from './answers.js';
 import type { SoldOutMemory } from './sold-out.js';
 import { type AtpAnswer, atpAnswer } from './atp.js';

@@ -12,7 +12,7 @@
 import { sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../db/client.js';
 import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../domain/errors.js';
-import type { FactorOf } from './catalog.js';
+import type { FactorOf } from '../domain/catalog.js';
 import {
   type AllocationChange,
   applyChanges,

@@ -27,7 +27,7 @@ import type { RulesDocument } from '../contract/rules.js';
 import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
 import { emit } from '../events/outbox.js';
 import type { ShortPickResult } from '../contract/supply.js';
-import { positionDto } from './inventory.js';
+import { positionDto } from '../reads/positions.js';
 import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from './replan-apply.js';
 import { loadState } from './supply-state.js';
 
