@@ -32,8 +32,8 @@ export interface Break {
   tests: NamedTest[];
 }
 
-const RESERVE = 'src/services/reserve.ts';
-const GUARDED = 'src/services/reserve-guarded.ts';
+const RESERVE = 'src/services/reservations/reserve.ts';
+const GUARDED = 'src/services/reservations/reserve-guarded.ts';
 const ALLOCATE = 'src/domain/allocate.ts';
 const RELAY = 'src/events/relay.ts';
 
@@ -90,7 +90,7 @@ export const BREAKS: Break[] = [
   {
     id: 'idempotency-soldout-path',
     what: 'a request refused from the sold-out memory is not checked against stored keys (a retry of an accepted request gets 409)',
-    edits: [{ file: 'src/services/allocator.ts', find: 'if (check.replay) {', replace: 'if (check.replay && false) {' }],
+    edits: [{ file: 'src/services/reservations/allocator.ts', find: 'if (check.replay) {', replace: 'if (check.replay && false) {' }],
     tests: [{ file: 'test/flash-sale.test.ts', name: 'sold-out memory never grants, and a retry of an accepted request still replays its 201' }],
   },
   {
@@ -209,13 +209,13 @@ export const BREAKS: Break[] = [
   {
     id: 'expiry-not-released',
     what: 'the expiry sweep marks holds expired but gives nothing back',
-    edits: [{ file: 'src/services/expiry.ts', find: '.filter((a) => a.qty > 0)', replace: '.filter((a) => a.qty < 0)' }],
+    edits: [{ file: 'src/services/reservations/expiry.ts', find: '.filter((a) => a.qty > 0)', replace: '.filter((a) => a.qty < 0)' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'released (partial and full), committed, extended, expired' }],
   },
   {
     id: 'expiry-not-due',
     what: 'the expiry sweep takes holds that are not yet due',
-    edits: [{ file: 'src/services/expiry.ts', find: "status = 'held' and expires_at <= ${now}", replace: "status = 'held' and expires_at is not null" }],
+    edits: [{ file: 'src/services/reservations/expiry.ts', find: "status = 'held' and expires_at <= ${now}", replace: "status = 'held' and expires_at is not null" }],
     tests: [{ file: 'test/reservation.model.test.ts', name: 'random sequences keep every invariant and agree with the model' }],
   },
   {
@@ -331,7 +331,7 @@ export const BREAKS: Break[] = [
     what: "a shared batch of cold lanes that fails (one SKU's lock timeout) fails every request in it, not only that SKU's",
     edits: [
       {
-        file: 'src/services/batcher.ts',
+        file: 'src/services/reservations/batcher.ts',
         find: '          for (const part of parts) settle.push(await this.execPart(part));',
         replace: '          for (const part of parts) settle.push(() => part.batch.forEach((b) => b.reject(new Error(\'the shared batch failed\'))));',
       },
@@ -344,7 +344,7 @@ export const BREAKS: Break[] = [
   {
     id: 'cold-lanes-alone',
     what: 'cold lanes waiting for a slot never share a batch: one transaction per SKU set',
-    edits: [{ file: 'src/services/batcher.ts', find: '    if (merge <= 1 || size > small) return out;', replace: '    if (merge <= 1 || size > small || merge > 0) return out;' }],
+    edits: [{ file: 'src/services/reservations/batcher.ts', find: '    if (merge <= 1 || size > small) return out;', replace: '    if (merge <= 1 || size > small || merge > 0) return out;' }],
     tests: [
       { file: 'test/reserve.cold-lanes.test.ts', name: 'reservations for five cold SKUs that wait for the slot together share one transaction, each with its own answer' },
       { file: 'test/batcher.test.ts', name: 'cold lanes waiting for a slot share one batch; a hot lane keeps its own' },

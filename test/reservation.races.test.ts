@@ -8,7 +8,7 @@
  * - one Idempotency-Key sent many times at once: one reservation; the same key with another body: 422.
  */
 import { describe, expect, it } from 'vitest';
-import { reserveBatch } from '../src/services/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
 import { expectInvariants } from './helpers/api.js';
 import { serviceFixture } from './helpers/service.js';
 

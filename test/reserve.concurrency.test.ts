@@ -15,7 +15,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
-import { reserveBatch } from '../src/services/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 

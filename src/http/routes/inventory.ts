@@ -4,7 +4,7 @@ import { inTransaction } from '../../db/tx.js';
 import { NotFound } from '../../domain/errors.js';
 import { loadPositions } from '../../reads/positions.js';
 import { positionDto } from '../../reads/positions.js';
-import { listLocations, putLocation, setPosition } from '../../services/inventory.js';
+import { listLocations, putLocation, setPosition } from '../../services/stock/inventory.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonBody, jsonResponse, Location, LocationBody, LocationId, Position, PositionParams, problemResponses, SetPositionBody } from '../schemas.js';

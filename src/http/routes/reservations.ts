@@ -4,9 +4,9 @@ import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { inCallerTerms } from '../../domain/caller-lines.js';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
-import { refuseUnknownLocations } from '../../services/locations.js';
-import type { ReservationDto } from '../../services/dto.js';
-import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
+import { refuseUnknownLocations } from '../../services/stock/locations.js';
+import type { ReservationDto } from '../../services/reservations/dto.js';
+import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {

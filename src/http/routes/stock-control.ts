@@ -1,8 +1,8 @@
 /** GET /v1/consistency, GET /v1/replenishment, POST /v1/reconciliations. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
-import { recordShortPick } from '../../services/short-picks.js';
-import { checkConsistency, reconcile, replenishment } from '../../services/stock-control.js';
+import { recordShortPick } from '../../services/stock/short-picks.js';
+import { checkConsistency, reconcile, replenishment } from '../../services/stock/stock-control.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku, StoredText } from '../schemas.js';

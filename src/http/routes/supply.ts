@@ -5,10 +5,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
-import { getReservation } from '../../services/reservations.js';
+import { getReservation } from '../../services/reservations/reservations.js';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
-import { recordShortPick } from '../../services/short-picks.js';
-import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
+import { recordShortPick } from '../../services/stock/short-picks.js';
+import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply/supply.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import { MAX_QTY, IdempotencyHeaders, jsonBody, jsonResponse, problemResponses, ReservationIdParams } from '../schemas.js';

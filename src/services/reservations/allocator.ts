@@ -12,18 +12,18 @@
  * - the latency budget (batcher.ts): a request whose estimated queue wait exceeds the budget is
  *   refused with 429 + Retry-After before anything is written.
  */
-import type { Db } from '../db/client.js';
-import { type Clock, ttlClock } from '../db/clock.js';
-import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../domain/errors.js';
-import { mapDatabaseError } from '../db/errors.js';
-import type { RulesStore } from '../rules/store.js';
+import type { Db } from '../../db/client.js';
+import { type Clock, ttlClock } from '../../db/clock.js';
+import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../../domain/errors.js';
+import { mapDatabaseError } from '../../db/errors.js';
+import type { RulesStore } from '../../rules/store.js';
 import { KeyedBatcher, SHARED_LANE } from './batcher.js';
-import { type Answered, findStored, replayBarrier, storedFor } from './idempotency.js';
+import { type Answered, findStored, replayBarrier, storedFor } from '../idempotency.js';
 import type { ReservationDto } from './dto.js';
-import type { RulesDocument } from '../contract/rules.js';
+import type { RulesDocument } from '../../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
 import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
-import { SoldOutMemory } from '../reads/sold-out.js';
+import { SoldOutMemory } from '../../reads/sold-out.js';
 
 export interface AllocatorOptions {
   maxBatch: number;

@@ -8,14 +8,14 @@
  * Also the definitions (admin): put/get/delete a kit, put a SKU's units.
  */
 import { sql } from 'drizzle-orm';
-import { type Db, type Exec, query } from '../db/client.js';
-import { BASE_UNIT, CatalogView } from '../domain/catalog.js';
-import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
-import { inTransaction } from '../db/tx.js';
-import { type Clock, nowSql, ttlClock } from '../db/clock.js';
-import type { SqlRow } from '../db/rows.js';
-import type { Component } from '../domain/kits.js';
-import type { kitComponents, skuUnits } from '../db/schema.js';
+import { type Db, type Exec, query } from '../../db/client.js';
+import { BASE_UNIT, CatalogView } from '../../domain/catalog.js';
+import { Conflict, NotFound, ValidationFailed } from '../../domain/errors.js';
+import { inTransaction } from '../../db/tx.js';
+import { type Clock, nowSql, ttlClock } from '../../db/clock.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { Component } from '../../domain/kits.js';
+import type { kitComponents, skuUnits } from '../../db/schema.js';
 
 /**
  * The catalog cached per instance for the write path (reservations, releases): `fresh()` re-reads

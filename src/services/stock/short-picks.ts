@@ -17,19 +17,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { query, type Tx } from '../db/client.js';
-import { RetryTransaction } from '../db/tx.js';
-import type { PositionState } from '../domain/allocate.js';
-import { NotFound } from '../domain/errors.js';
-import { replan } from '../domain/replan.js';
-import { tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
-import { emit } from '../events/outbox.js';
-import type { ShortPickResult } from '../contract/supply.js';
-import { positionDto } from '../reads/positions.js';
-import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from './replan-apply.js';
-import { loadState } from './supply-state.js';
+import { query, type Tx } from '../../db/client.js';
+import { RetryTransaction } from '../../db/tx.js';
+import type { PositionState } from '../../domain/allocate.js';
+import { NotFound } from '../../domain/errors.js';
+import { replan } from '../../domain/replan.js';
+import { tierOf } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
+import { emit } from '../../events/outbox.js';
+import type { ShortPickResult } from '../../contract/supply.js';
+import { positionDto } from '../../reads/positions.js';
+import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from '../supply/replan-apply.js';
+import { loadState } from '../supply/supply-state.js';
 
 export interface ShortPickInput {
   sku: string;

@@ -30,15 +30,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Clock } from '../db/clock.js';
-import { type Db, query } from '../db/client.js';
-import { errorCode, mapDatabaseError } from '../db/errors.js';
-import { pgArray } from '../db/pg-array.js';
-import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
-import { hasCap, policyFor } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
+import type { Clock } from '../../db/clock.js';
+import { type Db, query } from '../../db/client.js';
+import { errorCode, mapDatabaseError } from '../../db/errors.js';
+import { pgArray } from '../../db/pg-array.js';
+import { availableOf, decideBatch, holdKey } from '../../domain/allocate.js';
+import { hasCap, policyFor } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
 import { reservationDto, type ReservationDto, storedLines } from './dto.js';
-import { findStored, replayBarrier } from './idempotency.js';
+import { findStored, replayBarrier } from '../idempotency.js';
 import { answerStored, type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
 
 const STAMP = '@@T@@';

@@ -10,9 +10,9 @@
  *   channel's reservations.
  */
 import { sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../db/client.js';
-import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../domain/errors.js';
-import type { FactorOf } from '../domain/catalog.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../../domain/errors.js';
+import type { FactorOf } from '../../domain/catalog.js';
 import {
   type AllocationChange,
   applyChanges,
@@ -23,8 +23,8 @@ import {
   toDto,
 } from './allocation-changes.js';
 import { iso, type ReservationDto } from './dto.js';
-import { emit } from '../events/outbox.js';
-import { outboxEvent } from '../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { outboxEvent } from '../../events/types.js';
 
 export interface SkuQty {
   sku: string;

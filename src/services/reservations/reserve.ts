@@ -24,9 +24,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Clock } from '../db/clock.js';
-import { type Db, query, type Tx } from '../db/client.js';
-import { inTransaction, RetryTransaction } from '../db/tx.js';
+import type { Clock } from '../../db/clock.js';
+import { type Db, query, type Tx } from '../../db/client.js';
+import { inTransaction, RetryTransaction } from '../../db/tx.js';
 import {
   availableOf,
   decideBatch,
@@ -35,17 +35,17 @@ import {
   type PlannedLine,
   type PositionState,
   type SupplyState,
-} from '../domain/allocate.js';
-import type { DomainError } from '../domain/errors.js';
-import { hasCap } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { toState } from '../reads/positions.js';
+} from '../../domain/allocate.js';
+import type { DomainError } from '../../domain/errors.js';
+import { hasCap } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { toState } from '../../reads/positions.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto, storedLines } from './dto.js';
-import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
-import { type OutboxEvent, outboxEvent } from '../events/types.js';
-import { emit } from '../events/outbox.js';
-import { pgArray } from '../db/pg-array.js';
-import { findStored, findStoredAt, type IdempotencyKey, replayBarrier, storedFor } from './idempotency.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
+import { type OutboxEvent, outboxEvent } from '../../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { pgArray } from '../../db/pg-array.js';
+import { findStored, findStoredAt, type IdempotencyKey, replayBarrier, storedFor } from '../idempotency.js';
 
 export interface ReserveCommand {
   caller: string;

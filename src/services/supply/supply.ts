@@ -19,16 +19,16 @@
  * Time: every verb gets its transaction's instant `at` (read with the Idempotency-Key, db/clock.ts);
  * createdAt/updatedAt in answers are what the writing statement RETURNED with it.
  */
-import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
+import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../db/client.js';
-import { InvalidState, NotFound, OverReceipt } from '../domain/errors.js';
-import { promiseDate } from '../domain/allocate.js';
-import { replan } from '../domain/replan.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { emit } from '../events/outbox.js';
-import { refuseKits } from './inventory.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import { InvalidState, NotFound, OverReceipt } from '../../domain/errors.js';
+import { promiseDate } from '../../domain/allocate.js';
+import { replan } from '../../domain/replan.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { emit } from '../../events/outbox.js';
+import { refuseKits } from '../stock/inventory.js';
 import {
   type ActiveAlloc,
   activeAllocations,
@@ -41,8 +41,8 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
-import type { SqlRow } from '../db/rows.js';
-import type { reservationChanges as changesTable } from '../db/schema.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { reservationChanges as changesTable } from '../../db/schema.js';
 
 export interface SupplyDto {
   id: string;

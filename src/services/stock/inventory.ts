@@ -2,18 +2,18 @@
  * Stock positions: the cycle count (set a position, audited in the ledger) and locations. The
  * now-view of ATP is the read path's (src/reads/atp.ts).
  */
-import { pgArray } from '../db/pg-array.js';
+import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Exec, query, type Tx } from '../db/client.js';
-import type { SqlRow } from '../db/rows.js';
-import type { locations } from '../db/schema.js';
-import type { PositionState } from '../domain/allocate.js';
-import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
-import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
-import { outboxEvent } from '../events/types.js';
-import { emit } from '../events/outbox.js';
-import { type PositionRow, positionDto, type PositionDto, toState } from '../reads/positions.js';
+import { asDate, type Clock, nowSql } from '../../db/clock.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { locations } from '../../db/schema.js';
+import type { PositionState } from '../../domain/allocate.js';
+import { KitHoldsNoStock, WouldOvercommit } from '../../domain/errors.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
+import { outboxEvent } from '../../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { type PositionRow, positionDto, type PositionDto, toState } from '../../reads/positions.js';
 
 export interface SetPositionInput {
   sku: string;
