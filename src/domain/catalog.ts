@@ -6,7 +6,7 @@
  * double-counted) and allocated all-or-nothing with them.
  *
  * The read path builds a `CatalogView` from its statement's rows (src/reads/snapshot.ts); the write
- * path's cached copy (`Catalog`, src/services/catalog.ts) extends it.
+ * path's cached copy (`Catalog`, src/services/catalog/catalog.ts) extends it.
  */
 import { ValidationFailed } from './errors.js';
 import type { Component } from './kits.js';
@@ -59,7 +59,7 @@ export type FactorOf = (sku: string, unit: string | undefined) => number | undef
 /**
  * Kits and units as of one moment, and the pure work done with them (expanding request lines to
  * base-unit lines of physical SKUs). The read path builds one from its statement's rows
- * (src/reads/snapshot.ts); `Catalog` (src/services/catalog.ts) is the cached copy the write path uses.
+ * (src/reads/snapshot.ts); `Catalog` (src/services/catalog/catalog.ts) is the cached copy the write path uses.
  */
 export class CatalogView {
   constructor(

@@ -4,7 +4,7 @@
  * in force when the batch starts.
  *
  * Two fast refusals keep a flash sale from queueing into timeouts:
- * - sold-out memory (sold-out.ts): a request for a SKU that a committed batch saw sold out is
+ * - sold-out memory (src/reads/sold-out.ts): a request for a SKU that a committed batch saw sold out is
  *   refused with 409 without taking any lock. It still costs one lock-free, batched read of the
  *   idempotency table (all such requests in flight share one statement): a retry of a request that
  *   WAS accepted must replay its 201, never turn into a 409 (invariant 4). A key that is in flight
