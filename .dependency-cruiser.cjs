@@ -70,6 +70,14 @@ module.exports = {
       to: { path: '^src/services/' },
     },
     {
+      name: 'reservation-path-stands-alone',
+      comment:
+        'src/services/reservations/ (allocation, the verbs on a reservation, expiry) takes nothing from the other service groups (supply/, stock/, catalog/): they build on the reservation path, never the other way round',
+      severity: 'error',
+      from: { path: '^src/services/reservations/' },
+      to: { path: '^src/services/(?!reservations/|idempotency\\.ts$)' },
+    },
+    {
       name: 'no-cycles',
       comment: 'no import cycles in src/ (type-only imports included)',
       severity: 'error',
