@@ -62,6 +62,10 @@ it('timesFactor: exact decimal figures, whole only when exactly whole', () => {
   expect(timesFactor(0, 7)).toEqual({ text: '0', whole: 0 });
   expect(timesFactor(2.5, 10)).toEqual({ text: '25', whole: 25 });
   expect(timesFactor(12.01, 100)).toEqual({ text: '1201', whole: 1201 });
+  // a fraction's leading zeros stay; a fraction far below 1e-9 of a unit is still not whole
+  expect(timesFactor(0.05, 1)).toEqual({ text: '0.05', whole: undefined });
+  expect(timesFactor(1.005, 2)).toEqual({ text: '2.01', whole: undefined });
+  expect(timesFactor(10.0000000001, 1)).toEqual({ text: '10.0000000001', whole: undefined });
 });
 
 it('timesFactor in exponent notation: binary noise rounded away for the message, whole within 1e-9', () => {
