@@ -32,8 +32,8 @@ export interface Break {
   tests: NamedTest[];
 }
 
-const RESERVE = 'src/services/reserve.ts';
-const GUARDED = 'src/services/reserve-guarded.ts';
+const RESERVE = 'src/services/reservations/reserve.ts';
+const GUARDED = 'src/services/reservations/reserve-guarded.ts';
 const ALLOCATE = 'src/domain/allocate.ts';
 const RELAY = 'src/events/relay.ts';
 
@@ -84,13 +84,13 @@ export const BREAKS: Break[] = [
   {
     id: 'idempotency-verbs',
     what: 'release/commit/extend skip the stored-key lookup (runIdempotent never replays)',
-    edits: [{ file: 'src/services/idempotency.ts', find: '      if (replay) {\n        await replayBarrier(tx);\n        return replay;\n      }\n      const response', replace: '      const response' }],
+    edits: [{ file: 'src/services/idempotency.ts', find: '      if (replay) {\n        await replayBarrier(tx);\n        return replay;\n      }\n      const value', replace: '      const value' }],
     tests: [{ file: 'test/reservation.races.test.ts', name: 'the same key with a different body is refused with 422 and writes nothing' }],
   },
   {
     id: 'idempotency-soldout-path',
     what: 'a request refused from the sold-out memory is not checked against stored keys (a retry of an accepted request gets 409)',
-    edits: [{ file: 'src/services/allocator.ts', find: 'if (check.replay) {', replace: 'if (check.replay && false) {' }],
+    edits: [{ file: 'src/services/reservations/allocator.ts', find: 'if (check.replay) {', replace: 'if (check.replay && false) {' }],
     tests: [{ file: 'test/flash-sale.test.ts', name: 'sold-out memory never grants, and a retry of an accepted request still replays its 201' }],
   },
   {
@@ -112,15 +112,15 @@ export const BREAKS: Break[] = [
     edits: [
       {
         file: 'src/services/idempotency.ts',
-        find: '): Promise<IdempotentResult> {\n  return inTransaction(\n    db,\n    async (tx) => {',
+        find: '): Promise<Answered<T>> {\n  return inTransaction(\n    db,\n    async (tx) => {',
         replace:
-          '): Promise<IdempotentResult> {\n  let ack!: (r: IdempotentResult) => void;\n  const early = new Promise<IdempotentResult>((r) => (ack = r));\n  const done = inTransaction(\n    db,\n    async (tx) => {',
+          '): Promise<Answered<T>> {\n  let ack!: (r: Answered<T>) => void;\n  const early = new Promise<Answered<T>>((r) => (ack = r));\n  const done = inTransaction(\n    db,\n    async (tx) => {',
       },
       {
         file: 'src/services/idempotency.ts',
-        find: "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      return { ...response, replayed: false };\n    },\n    retries,\n  );",
+        find: "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      return { value, replayed: false };\n    },\n    retries,\n  );",
         replace:
-          "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      ack({ ...response, replayed: false });\n      return { ...response, replayed: false };\n    },\n    retries,\n  );\n  return Promise.race([early, done]);",
+          "      if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');\n      ack({ value, replayed: false });\n      return { value, replayed: false };\n    },\n    retries,\n  );\n  return Promise.race([early, done]);",
       },
     ],
     tests: [{ file: 'test/guards.db.test.ts', name: 'a release whose COMMIT fails is never acknowledged and leaves the reservation held' }],
@@ -209,13 +209,13 @@ export const BREAKS: Break[] = [
   {
     id: 'expiry-not-released',
     what: 'the expiry sweep marks holds expired but gives nothing back',
-    edits: [{ file: 'src/services/expiry.ts', find: '.filter((a) => a.qty > 0)', replace: '.filter((a) => a.qty < 0)' }],
+    edits: [{ file: 'src/services/reservations/expiry.ts', find: '.filter((a) => a.qty > 0)', replace: '.filter((a) => a.qty < 0)' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'released (partial and full), committed, extended, expired' }],
   },
   {
     id: 'expiry-not-due',
     what: 'the expiry sweep takes holds that are not yet due',
-    edits: [{ file: 'src/services/expiry.ts', find: "status = 'held' and expires_at <= ${now}", replace: "status = 'held' and expires_at is not null" }],
+    edits: [{ file: 'src/services/reservations/expiry.ts', find: "status = 'held' and expires_at <= ${now}", replace: "status = 'held' and expires_at is not null" }],
     tests: [{ file: 'test/reservation.model.test.ts', name: 'random sequences keep every invariant and agree with the model' }],
   },
   {
@@ -281,7 +281,7 @@ export const BREAKS: Break[] = [
   {
     id: 'late-replay-verbs',
     what: 'a retry that waited for its first attempt answers a refusal caused by that attempt (a receipt: 409 the PO is received) instead of replaying it',
-    edits: [{ file: 'src/services/idempotency.ts', find: '      const late = storedFor(await findStored(db, [key]), key);', replace: '      const late = undefined as IdempotentResult | undefined;' }],
+    edits: [{ file: 'src/services/idempotency.ts', find: '      const late = storedFor<T>(await findStored(db, [key]), key);', replace: '      const late = undefined as Answered<T> | undefined;' }],
     tests: [{ file: 'test/idempotency.in-flight.test.ts', name: 'a receipt retried while its first attempt runs replays the first answer (not 409: the PO is received)' }],
   },
   {
@@ -331,7 +331,7 @@ export const BREAKS: Break[] = [
     what: "a shared batch of cold lanes that fails (one SKU's lock timeout) fails every request in it, not only that SKU's",
     edits: [
       {
-        file: 'src/services/batcher.ts',
+        file: 'src/services/reservations/batcher.ts',
         find: '          for (const part of parts) settle.push(await this.execPart(part));',
         replace: '          for (const part of parts) settle.push(() => part.batch.forEach((b) => b.reject(new Error(\'the shared batch failed\'))));',
       },
@@ -344,7 +344,7 @@ export const BREAKS: Break[] = [
   {
     id: 'cold-lanes-alone',
     what: 'cold lanes waiting for a slot never share a batch: one transaction per SKU set',
-    edits: [{ file: 'src/services/batcher.ts', find: '    if (merge <= 1 || size > small) return out;', replace: '    if (merge <= 1 || size > small || merge > 0) return out;' }],
+    edits: [{ file: 'src/services/reservations/batcher.ts', find: '    if (merge <= 1 || size > small) return out;', replace: '    if (merge <= 1 || size > small || merge > 0) return out;' }],
     tests: [
       { file: 'test/reserve.cold-lanes.test.ts', name: 'reservations for five cold SKUs that wait for the slot together share one transaction, each with its own answer' },
       { file: 'test/batcher.test.ts', name: 'cold lanes waiting for a slot share one batch; a hot lane keeps its own' },

@@ -72,7 +72,7 @@ export const METRICS = {
   guardedBatches: 'atp.allocator.guarded',
 } as const;
 
-/** What the allocator reports to the metrics (services/allocator.ts). */
+/** What the allocator reports to the metrics (services/reservations/allocator.ts). */
 export interface AllocatorFigures {
   queued: number;
   running: number;

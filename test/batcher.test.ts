@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { Overloaded } from '../src/domain/errors.js';
-import { KeyedBatcher, SHARED_LANE } from '../src/services/batcher.js';
+import { KeyedBatcher, SHARED_LANE } from '../src/services/reservations/batcher.js';
 import { statusOf } from '../src/http/problem.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -200,7 +200,7 @@ it('a hot lane that never empties does not starve other lanes of the shared slot
 });
 
 it('a batch that fails for a non-transient reason is re-run request by request; a 503 fails it as a whole', async () => {
-  const { isolated } = await import('../src/services/allocator.js');
+  const { isolated } = await import('../src/services/reservations/allocator.js');
   const { Unavailable } = await import('../src/domain/errors.js');
   const cmd = (orderRef: string) => ({ caller: 'c', idempotencyKey: orderRef, fingerprint: orderRef, orderRef, channel: 'web', lines: [{ sku: 'S', qty: 1 }] });
   const batch = [cmd('a'), cmd('bad'), cmd('b')];
@@ -208,7 +208,7 @@ it('a batch that fails for a non-transient reason is re-run request by request; 
   const run = async (cmds: readonly ReturnType<typeof cmd>[]) => {
     calls.push(cmds.map((c) => c.orderRef));
     if (cmds.some((c) => c.orderRef === 'bad')) throw Object.assign(new Error('invalid byte sequence'), { code: '22021' });
-    return { results: cmds.map((c) => ({ ok: true as const, result: { status: 201, body: { id: c.orderRef } as never, replayed: false } })), skus: [] };
+    return { results: cmds.map((c) => ({ ok: true as const, result: { reservation: { id: c.orderRef } as never, replayed: false } })), skus: [] };
   };
   const report = await isolated(batch, run);
   expect(report.results.map((r) => r.ok)).toEqual([true, false, true]);

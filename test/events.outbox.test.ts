@@ -13,7 +13,7 @@ import { inTransaction } from '../src/db/tx.js';
 import { type AvailablePoint, type ProjectedPoint, reorderCrossings, soldOutCrossings } from '../src/events/stock.js';
 import { parseEventData } from '../src/contract/events.js';
 import { createService, type Service } from '../src/service.js';
-import { setPosition } from '../src/services/inventory.js';
+import { setPosition } from '../src/services/stock/inventory.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 

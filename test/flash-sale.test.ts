@@ -14,7 +14,7 @@
  *   (examples and a fast-check property over stock and demand). Instances a and b run with
  *   ATP_LANE_CONCURRENCY=4, so their allocation transactions on the hot row overlap within each
  *   instance and across the two; the SKUs keep safety stock, which no CHECK constraint guards, so a
- *   missing row lock shows as an oversell (checked: without `for update` in services/reserve.ts
+ *   missing row lock shows as an oversell (checked: without `for update` in services/reservations/reserve.ts
  *   these tests fail).
  */
 import fc from 'fast-check';

@@ -7,7 +7,7 @@
  * replay the first's answer instead of answering 409.
  */
 import { expect, it } from 'vitest';
-import { reserveBatch, type ReserveCommand } from '../src/services/reserve.js';
+import { reserveBatch, type ReserveCommand } from '../src/services/reservations/reserve.js';
 import { whileLocked as held } from './helpers/locks.js';
 import { serviceFixture } from './helpers/service.js';
 
@@ -35,7 +35,7 @@ it('a reservation retried while its first attempt runs (another batch, e.g. anot
   const [a, b] = await whileLocked(`select 1 from positions where sku = 'IF-S' for update`, [], 2, () => [reserve(), reserve()]);
   expect(a!.ok && b!.ok, JSON.stringify([a, b])).toBe(true);
   if (!a!.ok || !b!.ok) return;
-  expect(b!.result.body.id).toBe(a!.result.body.id);
+  expect(b!.result.reservation.id).toBe(a!.result.reservation.id);
   expect([a!.result.replayed, b!.result.replayed].sort()).toEqual([false, true]);
   const [n] = await t.sql`select count(*)::int as n from reservations where idempotency_key = 'order-1'`;
   expect(n!.n).toBe(1);
@@ -49,7 +49,7 @@ it('a retry decided under locks (no lane prediction: a restarted or another inst
   expect(first.ok && again.ok, JSON.stringify([first, again])).toBe(true);
   if (!first.ok || !again.ok) return;
   expect(again.result.replayed).toBe(true);
-  expect(again.result.body).toEqual(first.result.body);
+  expect(again.result.reservation).toEqual(first.result.reservation);
   const [p] = await t.sql`select reserved from positions where sku = 'IF-L'`;
   expect(p!.reserved).toBe(2);
 });

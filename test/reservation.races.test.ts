@@ -8,7 +8,7 @@
  * - one Idempotency-Key sent many times at once: one reservation; the same key with another body: 422.
  */
 import { describe, expect, it } from 'vitest';
-import { reserveBatch } from '../src/services/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
 import { expectInvariants } from './helpers/api.js';
 import { serviceFixture } from './helpers/service.js';
 
@@ -106,7 +106,7 @@ describe('multi-line orders over overlapping SKUs', () => {
     const reports = await Promise.all(cmds.map((c) => reserveBatch(t.svc.database.db, rules, [c])));
     const results = reports.map((r) => r.results[0]!);
     for (const r of results) if (!r.ok) expect(r.error.code).toBe('insufficient-stock'); // never a deadlock or lock timeout
-    const ok = results.flatMap((r, i) => (r.ok ? [{ cmd: cmds[i]!, body: r.result.body }] : []));
+    const ok = results.flatMap((r, i) => (r.ok ? [{ cmd: cmds[i]!, body: r.result.reservation }] : []));
     expect(ok.length).toBeGreaterThan(0);
     for (const { cmd, body } of ok) {
       // all or nothing: every line fully allocated
@@ -166,7 +166,7 @@ describe('Idempotency-Key racing', () => {
     const rules = t.svc.rules.current();
     const cmd = { caller: 't2', idempotencyKey: 'tx-key', fingerprint: 'fp-1', orderRef: 'idem-2', channel: 'web', lines: [{ sku: 'IDEM', qty: 1 }] };
     const reports = await Promise.all(Array.from({ length: 20 }, () => reserveBatch(t.svc.database.db, rules, [cmd])));
-    const ids = new Set(reports.map((r) => (r.results[0]!.ok ? r.results[0]!.result.body.id : 'error')));
+    const ids = new Set(reports.map((r) => (r.results[0]!.ok ? r.results[0]!.result.reservation.id : 'error')));
     expect([...ids]).toHaveLength(1);
     expect(ids.has('error')).toBe(false);
     const [n] = await t.sql`select count(*)::int as n from reservations where order_ref = 'idem-2'`;

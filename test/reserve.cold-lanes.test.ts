@@ -8,7 +8,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { SHARED_LANE } from '../src/services/batcher.js';
+import { SHARED_LANE } from '../src/services/reservations/batcher.js';
 import { createService, type Service } from '../src/service.js';
 import { client, expectInvariants } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';

@@ -7,7 +7,7 @@
  *     overlap for real, so only the row lock (`for update`) keeps them apart. The position keeps
  *     10 units of safety stock, which no CHECK constraint guards (positions_no_oversell counts
  *     reserved + quality hold only): a decision made on a stale read oversells into it instead
- *     of failing. Removing `for update` in services/reserve.ts makes this case fail.
+ *     of failing. Removing `for update` in services/reservations/reserve.ts makes this case fail.
  * (2) straight to reserveBatch, one transaction per request over 20 pooled connections, so the
  *     row locks (not the batcher) are what keep them apart.
  */
@@ -15,7 +15,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createService, type Service } from '../src/service.js';
-import { reserveBatch } from '../src/services/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
 import { client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 

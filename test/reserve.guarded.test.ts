@@ -1,5 +1,5 @@
 /**
- * The guarded single-statement batch (src/services/reserve-guarded.ts): a lane decides on what
+ * The guarded single-statement batch (src/services/reservations/reserve-guarded.ts): a lane decides on what
  * its last batch left, and Postgres' guards refuse the statement whenever that prediction was
  * wrong in a way that matters — then the batch is re-decided under locks. Two service instances on
  * one database make each other's predictions stale, on purpose.

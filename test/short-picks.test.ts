@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import postgres from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../src/db/tx.js';
-import { recordShortPick } from '../src/services/short-picks.js';
-import { reconcile } from '../src/services/stock-control.js';
+import { recordShortPick } from '../src/services/stock/short-picks.js';
+import { reconcile } from '../src/services/stock/stock-control.js';
 import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';
 

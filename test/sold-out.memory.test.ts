@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { SoldOutMemory } from '../src/services/sold-out.js';
+import { SoldOutMemory } from '../src/reads/sold-out.js';
 
 type Op =
   | { t: 'mark'; sku: number; stale: boolean }

@@ -3,7 +3,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { suggestedQty } from '../src/services/stock-control.js';
+import { suggestedQty } from '../src/services/stock/stock-control.js';
 import { expectInvariants } from './helpers/api.js';
 import { serviceFixture } from './helpers/service.js';
 

@@ -10,7 +10,7 @@
  *     corrects onHand by exactly its own delta, and the invariants hold afterwards.
  */
 import { beforeAll, expect, it } from 'vitest';
-import { reserveBatch } from '../src/services/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
 import { Unavailable } from '../src/domain/errors.js';
 import { serviceFixture } from './helpers/service.js';
 import { checkInvariants, client, day } from './helpers/supply.js';

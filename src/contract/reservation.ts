@@ -1,6 +1,6 @@
 /**
  * The reservation as callers see it: the 201 body, GET, every later verb's answer and the
- * reservation.* events (plain zod; types by z.infer, built by services/dto.ts). The `id` in
+ * reservation.* events (plain zod; types by z.infer, built by services/reservations/dto.ts). The `id` in
  * `.meta()` names the shape in /openapi.json and docs/events.schema.json alike.
  */
 import { z } from 'zod';

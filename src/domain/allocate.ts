@@ -1,7 +1,7 @@
 /**
  * The allocation decision, as a pure function: given the locked positions (and open supply, and
  * what each channel already holds), the rules in force and a batch of reservation requests, return
- * one outcome per request. No I/O: `services/reserve.ts` loads and locks the inputs, calls this,
+ * one outcome per request. No I/O: `services/reservations/reserve.ts` loads and locks the inputs, calls this,
  * and applies the result in the same transaction, so the decision is made on exactly the rows it
  * holds locks on.
  *

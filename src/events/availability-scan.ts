@@ -70,7 +70,7 @@ export async function stockedSkus(exec: Exec, skus: readonly string[] | undefine
 
 /**
  * Kits with a component among `components` (undefined: every kit), with all their components —
- * a kit's figure is computed from its components' (services/catalog.ts kitsAvailable), as
+ * a kit's figure is computed from its components' (domain/kits.ts kitsAvailable), as
  * GET /v1/atp answers for a kit SKU.
  */
 export async function kitsOf(exec: Exec, components: readonly string[] | undefined): Promise<Map<string, Component[]>> {

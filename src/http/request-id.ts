@@ -12,17 +12,13 @@
  * `c.json`). In process (`app.request`, no socket) it is added to the final Response instead.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
+import { outgoing } from './headers.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 const PLAIN_ID = /^[\w\-=]{1,128}$/;
-
-/** The Node response of a request served from a socket; undefined in process. */
-function outgoing(c: Context): ServerResponse | undefined {
-  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-}
 
 export function requestIds(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -60,17 +56,4 @@ function allHeadersFromNode(c: Context): void {
     return record;
   };
   c.req.header = ((name?: string) => (name === undefined ? all() : one(name))) as typeof c.req.header;
-}
-
-/**
- * Set a response header of this request: on the Node response when served from a socket (no web
- * `Headers` object is made), else on the context. Only for headers of a SUCCESSFUL answer, set
- * right before the handler returns it: a header set here also goes out on an error answer.
- */
-export function setResponseHeader(c: Context, name: string, value: string): void {
-  const out = outgoing(c);
-  // a request answered by its deadline already has its head written: a late header is dropped
-  if (out) {
-    if (!out.headersSent) out.setHeader(name, value);
-  } else c.header(name, value);
 }

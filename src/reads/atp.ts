@@ -4,15 +4,15 @@
  * and in total, after existing backorders consumed their supply (free = qty − received −
  * allocated). With a channel: the same after its rules (allowed locations, protection on stock on
  * hand, cap) — the quantities a backorder-allowed reservation of that channel could get by each
- * date. Kits come from their components (src/services/catalog-atp.ts), pack units are whole packs.
+ * date. Kits come from their components (src/reads/kit-atp.ts), pack units are whole packs.
  */
 import { availableOf, channelAvailable, holdKey, type PositionState, promiseDate } from '../domain/allocate.js';
 import { ValidationFailed } from '../domain/errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { kitAtp, type KitAtp, unitView, type UnitView } from '../services/catalog-atp.js';
-import { type AtpSku, positionDto } from '../services/inventory.js';
-import type { DatedAvailable, InboundDto, TimePhasedAtpSku } from '../services/promise.js';
+import { kitAtp, type KitAtp, unitView, type UnitView } from './kit-atp.js';
+import type { AtpSku, DatedAvailable, InboundDto, TimePhasedAtpSku } from './answers.js';
+import { positionDto } from './positions.js';
 import type { Snapshot, SnapshotSlice } from './snapshot.js';
 
 export type AtpAnswer = (TimePhasedAtpSku | KitAtp) & { inUnit?: UnitView };

@@ -1,10 +1,10 @@
-/** Positions as the allocation state sees them (PositionState), read from their rows. */
+/** Positions as the allocation state sees them (PositionState), read from their rows, and as answers show them (PositionDto). */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
 import type { SqlRow } from '../db/rows.js';
 import type { locations, positions } from '../db/schema.js';
-import type { PositionState } from '../domain/allocate.js';
+import { availableOf, type PositionState } from '../domain/allocate.js';
 
 /** A position's stock columns with its location's rank. */
 export type PositionRow = Pick<SqlRow<typeof positions>, 'sku' | 'location' | 'on_hand' | 'reserved' | 'quality_hold' | 'safety_stock'> & Pick<SqlRow<typeof locations>, 'rank'>;
@@ -33,3 +33,24 @@ export async function loadPositions(exec: Exec, skus: readonly string[]): Promis
   );
   return rows.map(toState);
 }
+
+/** A position as answers and events show it. */
+export interface PositionDto {
+  sku: string;
+  location: string;
+  onHand: number;
+  reserved: number;
+  qualityHold: number;
+  safetyStock: number;
+  available: number;
+}
+
+export const positionDto = (p: PositionState): PositionDto => ({
+  sku: p.sku,
+  location: p.location,
+  onHand: p.onHand,
+  reserved: p.reserved,
+  qualityHold: p.qualityHold,
+  safetyStock: p.safetyStock,
+  available: availableOf(p),
+});

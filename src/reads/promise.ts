@@ -8,8 +8,8 @@
 import { UnknownLocation } from '../domain/errors.js';
 import { promiseOrder } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { CatalogView, type RequestLine } from '../services/catalog.js';
-import { type PromiseDto, promiseDto } from '../services/promise.js';
+import { CatalogView, type RequestLine } from '../domain/catalog.js';
+import { type PromiseDto, promiseDto } from './answers.js';
 import { physicalSkus } from './atp.js';
 import type { Snapshot } from './snapshot.js';
 

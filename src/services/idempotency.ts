@@ -24,21 +24,23 @@ export interface IdempotencyKey {
   fingerprint: string;
 }
 
-export interface StoredResponse {
-  status: number;
-  body: unknown;
-}
-
-export interface IdempotentResult extends StoredResponse {
+/**
+ * What a verb answered under an Idempotency-Key: the value it computed now (`replayed: false`), or
+ * its first answer, read back from the stored JSON text (`replayed: true`). The route that ran the
+ * verb decides the status code; the service knows none.
+ */
+export interface Answered<T> {
+  value: T;
   replayed: boolean;
 }
 
+/** A stored answer: the JSON text of the first answer (as stored: read as text, parsed once by `storedFor`). */
 interface StoredRow {
   caller: string;
   key: string;
   fingerprint: string;
   status_code: number;
-  response: unknown;
+  response: string;
 }
 
 const mapKey = (caller: string, key: string) => `${caller}\u0000${key}`;
@@ -67,11 +69,11 @@ export function fingerprint(method: string, route: string, body: unknown): strin
 function storedRowsSql(keys: readonly Omit<IdempotencyKey, 'fingerprint'>[]) {
   const callers = pgArray(keys.map((k) => k.caller));
   const values = pgArray(keys.map((k) => k.key));
-  return sql`select k.caller, k.key, k.fingerprint, k.status_code, k.response::json as response
+  return sql`select k.caller, k.key, k.fingerprint, k.status_code, k.response::text as response
       from unnest(${callers}::text[], ${values}::text[]) as q(caller, key)
       join idempotency_keys k on k.caller = q.caller and k.key = q.key
     union all
-    select r.caller, r.idempotency_key, r.fingerprint, 201, r.answer
+    select r.caller, r.idempotency_key, r.fingerprint, 201, r.answer::text
       from unnest(${callers}::text[], ${values}::text[]) as q(caller, key)
       join reservations r on r.caller = q.caller and r.idempotency_key = q.key
       where r.answer is not null`;
@@ -111,15 +113,25 @@ export async function replayBarrier(exec: Exec): Promise<void> {
   await query(exec, sql`select txid_current()`);
 }
 
-export function storedFor(stored: Map<string, StoredRow>, k: IdempotencyKey): IdempotentResult | undefined {
+/**
+ * The first answer stored for this key, or undefined; 422 (IdempotencyKeyReused) when the key was
+ * first used with another request. `T` is the answer of the verb the fingerprint names (method,
+ * route and body): the stored text is that verb's first answer, serialised once, so parsing it
+ * gives back a `T`.
+ */
+export function storedFor<T>(stored: Map<string, StoredRow>, k: IdempotencyKey): Answered<T> | undefined {
   const row = stored.get(mapKey(k.caller, k.key));
   if (!row) return undefined;
   if (row.fingerprint !== k.fingerprint) throw new IdempotencyKeyReused();
-  return { status: row.status_code, body: typeof row.response === 'string' ? JSON.parse(row.response) : row.response, replayed: true };
+  const value: T = JSON.parse(row.response);
+  return { value, replayed: true };
 }
 
-/** The SQL fragment (for a data-modifying CTE) that stores responses; returns the keys it inserted. */
-export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredResponse)[], at: Date) {
+/**
+ * The SQL fragment (for a data-modifying CTE) that stores answers; returns the keys it inserted.
+ * `status` is the status code the route answers the verb with, a column of idempotency_keys.
+ */
+export function storeResponsesSql(rows: readonly (IdempotencyKey & { status: number; body: unknown })[], at: Date) {
   return sql`insert into idempotency_keys (caller, key, fingerprint, status_code, response, created_at)
     select caller, key, fingerprint, status, body, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
       as d(caller text, key text, fingerprint text, status int, body jsonb)
@@ -129,7 +141,8 @@ export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredRespons
 
 /**
  * Run one mutating verb idempotently in its own transaction: replay if the key is known,
- * otherwise run `fn` and store its response atomically with its changes. The key lookup also
+ * otherwise run `fn` and store its answer atomically with its changes (with `status`, the code the
+ * route answers the verb with; the verb returns a domain value, never a status). The key lookup also
  * reads the transaction's instant (`at`, Postgres time or the test `clock`): `fn` stamps every
  * row and answer of the change with it.
  *
@@ -139,21 +152,22 @@ export function storeResponsesSql(rows: readonly (IdempotencyKey & StoredRespons
  * first attempt was still running never gets a refusal caused by that attempt's own effect.
  * Errors: the verb's domain errors; 422 when the key was first used with another request.
  */
-export async function runIdempotent(
+export async function runIdempotent<T>(
   db: Db,
   key: IdempotencyKey,
-  fn: (tx: Tx, at: Date) => Promise<StoredResponse>,
+  status: number,
+  fn: (tx: Tx, at: Date) => Promise<T>,
   retries?: number,
   clock?: Clock,
-): Promise<IdempotentResult> {
+): Promise<Answered<T>> {
   try {
-    return await attemptIdempotent(db, key, fn, retries, clock);
+    return await attemptIdempotent(db, key, status, fn, retries, clock);
   } catch (err) {
     // A refusal may be computed from the effect of this key's own first attempt, which committed
     // while this one waited for its locks (a retry sent before the first answer came): answer
     // with the first attempt's response. One lookup, only on refusals.
     if (err instanceof DomainError && !(err instanceof Unavailable) && !(err instanceof IdempotencyKeyReused)) {
-      const late = storedFor(await findStored(db, [key]), key);
+      const late = storedFor<T>(await findStored(db, [key]), key);
       if (late) {
         await replayBarrier(db);
         return late;
@@ -163,20 +177,20 @@ export async function runIdempotent(
   }
 }
 
-function attemptIdempotent(db: Db, key: IdempotencyKey, fn: (tx: Tx, at: Date) => Promise<StoredResponse>, retries: number | undefined, clock: Clock | undefined): Promise<IdempotentResult> {
+function attemptIdempotent<T>(db: Db, key: IdempotencyKey, status: number, fn: (tx: Tx, at: Date) => Promise<T>, retries: number | undefined, clock: Clock | undefined): Promise<Answered<T>> {
   return inTransaction(
     db,
     async (tx) => {
       const { stored, at } = await findStoredAt(tx, [key], clock);
-      const replay = storedFor(stored, key);
+      const replay = storedFor<T>(stored, key);
       if (replay) {
         await replayBarrier(tx);
         return replay;
       }
-      const response = await fn(tx, at);
-      const inserted = await query(tx, storeResponsesSql([{ ...key, ...response }], at));
+      const value = await fn(tx, at);
+      const inserted = await query(tx, storeResponsesSql([{ ...key, status, body: value }], at));
       if (inserted.length !== 1) throw new RetryTransaction('idempotency key taken concurrently');
-      return { ...response, replayed: false };
+      return { value, replayed: false };
     },
     retries,
   );

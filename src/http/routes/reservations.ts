@@ -3,11 +3,12 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
 import { inCallerTerms } from '../../domain/caller-lines.js';
-import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
-import { refuseUnknownLocations } from '../../services/locations.js';
-import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations.js';
+import { fingerprint, runIdempotent } from '../../services/idempotency.js';
+import { refuseUnknownLocations } from '../../services/stock/locations.js';
+import type { ReservationDto } from '../../services/reservations/dto.js';
+import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
-import { setResponseHeader } from '../request-id.js';
+import { setResponseHeader } from '../headers.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
   MAX_QTY,
@@ -59,8 +60,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       // a refusal names the lines as the caller wrote them (a kit line as the kit, in kits)
       if (!r.ok) throw inCallerTerms(r.error, lines);
       if (r.result.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
-      setResponseHeader(c, 'Location', `/v1/reservations/${r.result.body.id}`);
-      return c.json(r.result.body, 201);
+      setResponseHeader(c, 'Location', `/v1/reservations/${r.result.reservation.id}`);
+      return c.json(r.result.reservation, 201);
     },
   );
 
@@ -85,15 +86,15 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
    * of its own channel only (another channel's, like an unknown id, is 403, checked under the
    * reservation's lock).
    */
-  const verb = async (c: Context<AppEnv>, id: string, body: unknown, run: (tx: Tx, ctx: VerbContext) => Promise<StoredResponse>, ownChannel = false) => {
+  const verb = async (c: Context<AppEnv>, id: string, body: unknown, run: (tx: Tx, ctx: VerbContext) => Promise<ReservationDto>, ownChannel = false) => {
     const p = c.get('principal');
     const asChannel = ownChannel && !p.oms && !p.admin && p.channels.size > 0;
     if (!asChannel) requireScope(p, 'oms');
     const ctx: Omit<VerbContext, 'at'> = asChannel ? { actor: p.id, mayChange: (channel) => p.channels.has(channel) } : { actor: p.id, visible: visibility(p) };
     const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint('POST', c.req.path, body) };
-    const r = await runIdempotent(db, key, (tx, at) => run(tx, { ...ctx, at }), deps.config.ATP_TX_RETRIES, deps.clock);
-    if (r.replayed) c.header(REPLAY_HEADER, 'true');
-    return c.json(r.body as never, 200);
+    const r = await runIdempotent(db, key, 200, (tx, at) => run(tx, { ...ctx, at }), deps.config.ATP_TX_RETRIES, deps.clock);
+    if (r.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
+    return c.json(r.value, 200);
   };
 
   /**

@@ -4,6 +4,7 @@ import { ValidationFailed } from '../../domain/errors.js';
 import { RulesDocument, RulesInput } from '../../contract/rules.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
+import { setResponseHeader } from '../headers.js';
 import { jsonBody, jsonResponse, problemResponses } from '../schemas.js';
 
 // plain zod schemas (src/contract/): named for the document with zod's own .meta(), which @hono/zod-openapi reads
@@ -30,7 +31,7 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       requireScope(c.get('principal'), 'oms');
       const doc = deps.rules.current();
-      c.header('ETag', `"${doc.version}"`);
+      setResponseHeader(c, 'ETag', `"${doc.version}"`);
       return c.json(doc, 200);
     },
   );
@@ -55,7 +56,7 @@ export function rulesRoutes(app: Router, deps: AppDeps) {
       requireScope(c.get('principal'), 'admin');
       const doc = await deps.rules.put(c.req.valid('json'), parseIfMatch(c.req.valid('header')['if-match']), c.get('principal').id);
       deps.logger.info({ rulesVersion: doc.version, actor: c.get('principal').id }, 'rules replaced');
-      c.header('ETag', `"${doc.version}"`);
+      setResponseHeader(c, 'ETag', `"${doc.version}"`);
       return c.json(doc, 200);
     },
   );

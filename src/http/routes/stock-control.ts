@@ -1,10 +1,11 @@
 /** GET /v1/consistency, GET /v1/replenishment, POST /v1/reconciliations. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
-import { recordShortPick } from '../../services/short-picks.js';
-import { checkConsistency, reconcile, replenishment } from '../../services/stock-control.js';
+import { recordShortPick } from '../../services/stock/short-picks.js';
+import { checkConsistency, reconcile, replenishment } from '../../services/stock/stock-control.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
+import { setResponseHeader } from '../headers.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku, StoredText } from '../schemas.js';
 
 const MAX_SNAPSHOT_ROWS = 10_000;
@@ -130,9 +131,9 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       const r = await runIdempotent(
         db,
         key,
-        async (tx, at) => ({
-          status: 200,
-          body: await reconcile(tx, body.snapshot, {
+        200,
+        (tx, at) =>
+          reconcile(tx, body.snapshot, {
             at,
             apply: body.apply,
             complete: body.complete,
@@ -141,12 +142,11 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
             // a count below what is reserved goes through short-pick resolution (lowest tier, then newest, lose first)
             resolveShort: (t, g) => recordShortPick(t, g, deps.rules.current(), g.actor, at),
           }),
-        }),
         deps.config.ATP_TX_RETRIES,
         deps.clock,
       );
-      if (r.replayed) c.header('Idempotent-Replayed', 'true');
-      return c.json(r.body as z.infer<typeof ReconciliationResult>, 200);
+      if (r.replayed) setResponseHeader(c, 'Idempotent-Replayed', 'true');
+      return c.json(r.value, 200);
     },
   );
 }

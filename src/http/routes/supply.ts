@@ -5,12 +5,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Tx } from '../../db/client.js';
-import { getReservation } from '../../services/reservations.js';
-import { fingerprint, runIdempotent, type StoredResponse } from '../../services/idempotency.js';
-import { recordShortPick } from '../../services/short-picks.js';
-import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply.js';
+import { getReservation } from '../../services/reservations/reservations.js';
+import { fingerprint, runIdempotent } from '../../services/idempotency.js';
+import { recordShortPick } from '../../services/stock/short-picks.js';
+import { cancelSupply, createSupply, getSupply, listSupply, receiveSupply, reservationChanges, updateSupply } from '../../services/supply/supply.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
+import { setResponseHeader } from '../headers.js';
 import { MAX_QTY, IdempotencyHeaders, jsonBody, jsonResponse, problemResponses, ReservationIdParams } from '../schemas.js';
 import {
   CancelSupplyBody,
@@ -33,14 +34,14 @@ const REPLAY_HEADER = 'Idempotent-Replayed';
 export function supplyRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
 
-  /** admin, idempotent, one transaction */
-  const mutate = async (c: Context<AppEnv>, method: string, body: unknown, run: (tx: Tx, actor: string, at: Date) => Promise<StoredResponse>) => {
+  /** admin, idempotent, one transaction; answers `status` (201 create, 200 the changes), a replay alike */
+  const mutate = async <T, S extends 200 | 201>(c: Context<AppEnv>, method: string, body: unknown, status: S, run: (tx: Tx, actor: string, at: Date) => Promise<T>) => {
     const p = c.get('principal');
     requireScope(p, 'admin');
     const key = { caller: p.id, key: c.req.header('idempotency-key')!, fingerprint: fingerprint(method, c.req.path, body) };
-    const r = await runIdempotent(db, key, (tx, at) => run(tx, p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
-    if (r.replayed) c.header(REPLAY_HEADER, 'true');
-    return c.json(r.body as never, r.status as never);
+    const r = await runIdempotent(db, key, status, (tx, at) => run(tx, p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
+    if (r.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
+    return c.json(r.value, status);
   };
 
   app.openapi(
@@ -56,7 +57,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      return mutate(c, 'POST', body, (tx, actor, at) => createSupply(tx, { ...body, expectedAt: new Date(body.expectedAt) }, actor, at));
+      return mutate(c, 'POST', body, 201, (tx, actor, at) => createSupply(tx, { ...body, expectedAt: new Date(body.expectedAt) }, actor, at));
     },
   );
 
@@ -106,7 +107,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return mutate(c, 'PATCH', body, (tx, actor, at) =>
+      return mutate(c, 'PATCH', body, 200, (tx, actor, at) =>
         updateSupply(tx, id, { ...body, expectedAt: body.expectedAt ? new Date(body.expectedAt) : undefined }, deps.rules.current(), actor, at),
       );
     },
@@ -124,7 +125,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json') ?? {};
-      return mutate(c, 'POST', body, (tx, actor, at) => cancelSupply(tx, id, body, deps.rules.current(), actor, at));
+      return mutate(c, 'POST', body, 200, (tx, actor, at) => cancelSupply(tx, id, body, deps.rules.current(), actor, at));
     },
   );
 
@@ -140,7 +141,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      return mutate(c, 'POST', body, (tx, actor, at) => receiveSupply(tx, id, body, actor, at));
+      return mutate(c, 'POST', body, 200, (tx, actor, at) => receiveSupply(tx, id, body, actor, at));
     },
   );
 
@@ -198,9 +199,9 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       requireScope(p, 'oms');
       const body = c.req.valid('json');
       const key = { caller: p.id, key: c.req.valid('header')['idempotency-key'], fingerprint: fingerprint('POST', c.req.path, body) };
-      const r = await runIdempotent(db, key, (tx, at) => recordShortPick(tx, body, deps.rules.current(), p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
-      if (r.replayed) c.header(REPLAY_HEADER, 'true');
-      return c.json(r.body as never, 201);
+      const r = await runIdempotent(db, key, 201, (tx, at) => recordShortPick(tx, body, deps.rules.current(), p.id, at), deps.config.ATP_TX_RETRIES, deps.clock);
+      if (r.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
+      return c.json(r.value, 201);
     },
   );
 }

@@ -4,7 +4,7 @@
  * in force when the batch starts.
  *
  * Two fast refusals keep a flash sale from queueing into timeouts:
- * - sold-out memory (sold-out.ts): a request for a SKU that a committed batch saw sold out is
+ * - sold-out memory (src/reads/sold-out.ts): a request for a SKU that a committed batch saw sold out is
  *   refused with 409 without taking any lock. It still costs one lock-free, batched read of the
  *   idempotency table (all such requests in flight share one statement): a retry of a request that
  *   WAS accepted must replay its 201, never turn into a 409 (invariant 4). A key that is in flight
@@ -12,18 +12,18 @@
  * - the latency budget (batcher.ts): a request whose estimated queue wait exceeds the budget is
  *   refused with 429 + Retry-After before anything is written.
  */
-import type { Db } from '../db/client.js';
-import { type Clock, ttlClock } from '../db/clock.js';
-import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../domain/errors.js';
-import { mapDatabaseError } from '../db/errors.js';
-import type { RulesStore } from '../rules/store.js';
+import type { Db } from '../../db/client.js';
+import { type Clock, ttlClock } from '../../db/clock.js';
+import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../../domain/errors.js';
+import { mapDatabaseError } from '../../db/errors.js';
+import type { RulesStore } from '../../rules/store.js';
 import { KeyedBatcher, SHARED_LANE } from './batcher.js';
-import { findStored, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
+import { type Answered, findStored, replayBarrier, storedFor } from '../idempotency.js';
 import type { ReservationDto } from './dto.js';
-import type { RulesDocument } from '../contract/rules.js';
+import type { RulesDocument } from '../../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
 import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
-import { SoldOutMemory } from './sold-out.js';
+import { SoldOutMemory } from '../../reads/sold-out.js';
 
 export interface AllocatorOptions {
   maxBatch: number;
@@ -100,7 +100,7 @@ const MAX_PREDICTIONS = 10_000;
 
 const keyOf = (c: ReserveCommand) => `${c.caller}\u0000${c.idempotencyKey}`;
 
-type ReplayCheck = { ok: true; replay: IdempotentResult | undefined } | { ok: false; error: unknown };
+type ReplayCheck = { ok: true; replay: Answered<ReservationDto> | undefined } | { ok: false; error: DomainError };
 
 export class Allocator {
   private readonly batcher: KeyedBatcher<ReserveCommand, ReserveResult>;
@@ -163,9 +163,9 @@ export class Allocator {
         const stored = await findStored(db, batch.map((c) => ({ caller: c.caller, key: c.idempotencyKey })));
         return batch.map((c) => {
           try {
-            return { ok: true, replay: storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint }) };
+            return { ok: true, replay: storedFor<ReservationDto>(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint }) };
           } catch (error) {
-            return { ok: false, error };
+            return { ok: false, error: error as DomainError };
           }
         });
       },
@@ -220,10 +220,10 @@ export class Allocator {
     if (short) {
       const generation = this.soldOut.generation;
       const check = await this.replays.submit('', cmd);
-      if (!check.ok) return { ok: false, error: check.error as never };
+      if (!check.ok) return { ok: false, error: check.error };
       if (check.replay) {
         await replayBarrier(this.db);
-        return { ok: true, result: check.replay as IdempotentResult & { body: ReservationDto } };
+        return { ok: true, result: { reservation: check.replay.value, replayed: true } };
       }
       // still nothing that could have added stock since the memory answered: refuse
       if (this.soldOut.generation === generation) return { ok: false, error: soldOutError(short) };

@@ -11,7 +11,7 @@
  *   property-tested in test/defects.kits.test.ts;
  * - in a pack unit, availability is floor(base units / pack size) — never a fractional pack.
  */
-import type { DatedAvailable, TimePhasedAtpSku } from './promise.js';
+import type { DatedAvailable, TimePhasedAtpSku } from './answers.js';
 import { type Component, kitsAvailable } from '../domain/kits.js';
 
 type Located = TimePhasedAtpSku['locations'][number] & { byDate: DatedAvailable[] };

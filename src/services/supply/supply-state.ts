@@ -4,13 +4,13 @@
  * order (positions by sku, location; then open supply by sku, expected_at, id) for the verbs that
  * change it (receipts, slips, cancels, short picks).
  */
-import { pgArray } from '../db/pg-array.js';
+import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Exec, query } from '../db/client.js';
-import type { SqlRow } from '../db/rows.js';
-import type { channelHolds, locations, positions as positionsTable, supply } from '../db/schema.js';
-import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../domain/allocate.js';
+import { asDate, type Clock, nowSql } from '../../db/clock.js';
+import { type Exec, query } from '../../db/client.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { channelHolds, locations, positions as positionsTable, supply } from '../../db/schema.js';
+import { type AllocationState, holdKey, type PositionState, type SupplyState } from '../../domain/allocate.js';
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 

@@ -3,11 +3,10 @@
  * The shape is src/contract/reservation.ts (the same zod schema documents /openapi.json and the
  * reservation.* events); the types here are its z.infer.
  */
-import type { Allocation, Reservation, ReservationLine } from '../contract/reservation.js';
-import type { SqlRow } from '../db/rows.js';
-import type { allocations, reservations, StoredLine } from '../db/schema.js';
+import type { Reservation, ReservationLine } from '../../contract/reservation.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { allocations, reservations, StoredLine } from '../../db/schema.js';
 
-export type AllocationDto = Allocation;
 /**
  * A line. `status`: allocated / backordered / short while the line holds units (as stored); once it
  * holds nothing, where its units went: `committed` if any shipped, else `released` (by release or

@@ -5,7 +5,7 @@
  */
 import type { OrderPromise } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import type { AtpSku } from './inventory.js';
+import type { PositionDto } from './positions.js';
 
 export interface PromiseLineDto {
   lineNo: number;
@@ -80,3 +80,15 @@ export type TimePhasedAtpSku = AtpSku & {
   locations: (AtpSku['locations'][number] & { byDate: DatedAvailable[] })[];
   channel?: NonNullable<AtpSku['channel']> & { byDate: DatedAvailable[] };
 };
+
+/** The now-view of one SKU's ATP (totals, per location, for a channel after its rules). */
+export interface AtpSku {
+  sku: string;
+  onHand: number;
+  reserved: number;
+  qualityHold: number;
+  safetyStock: number;
+  available: number;
+  locations: (PositionDto & { rank: number })[];
+  channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
+}

@@ -4,8 +4,8 @@
  * then the positions they touch in (sku, location) order, then supply.
  */
 import { type SQL, sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../db/client.js';
-import { NotFound } from '../domain/errors.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import { NotFound } from '../../domain/errors.js';
 import { type AllocationRow, type LineRow, type ReservationRow, reservationDto, type ReservationDto } from './dto.js';
 
 export interface LoadedReservation {

@@ -31,7 +31,7 @@
  *
  * The batcher decides nothing about stock: it only groups work. Correctness stays in Postgres.
  */
-import { Overloaded } from '../domain/errors.js';
+import { Overloaded } from '../../domain/errors.js';
 
 interface Item<Req, Res> {
   req: Req;

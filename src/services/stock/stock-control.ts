@@ -16,11 +16,11 @@
  *   resolver when one is given.
  */
 import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Db, type Exec, query, type Tx } from '../db/client.js';
-import { WouldOvercommit } from '../domain/errors.js';
-import { loadProjected, projectedOf } from '../events/stock.js';
-import { RetryTransaction } from '../db/tx.js';
+import { asDate, type Clock, nowSql } from '../../db/clock.js';
+import { type Db, type Exec, query, type Tx } from '../../db/client.js';
+import { WouldOvercommit } from '../../domain/errors.js';
+import { loadProjected, projectedOf } from '../../events/stock.js';
+import { RetryTransaction } from '../../db/tx.js';
 import { refuseKits, setPosition } from './inventory.js';
 
 export interface Breach {

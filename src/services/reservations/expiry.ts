@@ -7,11 +7,11 @@
  * the pass is stamped with.
  */
 import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Db, query } from '../db/client.js';
-import { inTransaction } from '../db/tx.js';
-import { outboxEvent } from '../events/types.js';
-import { emit } from '../events/outbox.js';
+import { asDate, type Clock, nowSql } from '../../db/clock.js';
+import { type Db, query } from '../../db/client.js';
+import { inTransaction } from '../../db/tx.js';
+import { outboxEvent } from '../../events/types.js';
+import { emit } from '../../events/outbox.js';
 import { type AllocationChange, applyChanges, loadReservation, setStatus, settledStatus, toDto } from './allocation-changes.js';
 import { moved } from './reservations.js';
 

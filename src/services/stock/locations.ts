@@ -5,9 +5,9 @@
  * positive cache and asks Postgres (one statement) only about ids it has not seen yet.
  */
 import { sql } from 'drizzle-orm';
-import { type Exec, query } from '../db/client.js';
-import { UnknownLocation } from '../domain/errors.js';
-import { pgArray } from '../db/pg-array.js';
+import { type Exec, query } from '../../db/client.js';
+import { UnknownLocation } from '../../domain/errors.js';
+import { pgArray } from '../../db/pg-array.js';
 
 const seen = new WeakMap<object, Set<string>>();
 

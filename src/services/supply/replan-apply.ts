@@ -9,12 +9,12 @@
  * joined meanwhile (a backorder made in between), the transaction is retried.
  */
 import { sql } from 'drizzle-orm';
-import { query, type Tx } from '../db/client.js';
-import { RetryTransaction } from '../db/tx.js';
-import { holdKey } from '../domain/allocate.js';
-import type { Replanned } from '../domain/replan.js';
-import { emit } from '../events/outbox.js';
-import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from './dto.js';
+import { query, type Tx } from '../../db/client.js';
+import { RetryTransaction } from '../../db/tx.js';
+import { holdKey } from '../../domain/allocate.js';
+import type { Replanned } from '../../domain/replan.js';
+import { emit } from '../../events/outbox.js';
+import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from '../reservations/dto.js';
 import { type LoadedState, loadState } from './supply-state.js';
 
 const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;

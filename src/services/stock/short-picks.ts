@@ -17,19 +17,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { query, type Tx } from '../db/client.js';
-import { RetryTransaction } from '../db/tx.js';
-import type { PositionState } from '../domain/allocate.js';
-import { NotFound } from '../domain/errors.js';
-import { replan } from '../domain/replan.js';
-import { tierOf } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
-import { emit } from '../events/outbox.js';
-import type { StoredResponse } from './idempotency.js';
-import { positionDto } from './inventory.js';
-import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from './replan-apply.js';
-import { loadState } from './supply-state.js';
+import { query, type Tx } from '../../db/client.js';
+import { RetryTransaction } from '../../db/tx.js';
+import type { PositionState } from '../../domain/allocate.js';
+import { NotFound } from '../../domain/errors.js';
+import { replan } from '../../domain/replan.js';
+import { tierOf } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
+import { emit } from '../../events/outbox.js';
+import type { ShortPickResult } from '../../contract/supply.js';
+import { positionDto } from '../../reads/positions.js';
+import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from '../supply/replan-apply.js';
+import { loadState } from '../supply/supply-state.js';
 
 export interface ShortPickInput {
   sku: string;
@@ -70,7 +70,7 @@ function decideLosers(p: PositionState, allocs: readonly ActiveAlloc[], input: S
 }
 
 /** Book a short pick and re-plan the reservations it strands (see the file header); everything is stamped `at`, the transaction's instant. */
-export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: RulesDocument, actor: string, at: Date): Promise<ShortPickResult> {
   const now = sql`${at.toISOString()}::timestamptz`;
   const where = sql`a.sku = ${input.sku} and a.location = ${input.location} and a.supply_id is null`;
   if (input.reservationId) {
@@ -154,5 +154,5 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
     { type: 'shortpick.recorded', subject: `${input.sku}@${input.location}`, data: body },
     ...(await stockChangeEvents(tx, stockBefore, at)),
   ], at);
-  return { status: 201, body };
+  return body;
 }

@@ -30,15 +30,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Clock } from '../db/clock.js';
-import { type Db, query } from '../db/client.js';
-import { errorCode, mapDatabaseError } from '../db/errors.js';
-import { pgArray } from '../db/pg-array.js';
-import { availableOf, decideBatch, holdKey } from '../domain/allocate.js';
-import { hasCap, policyFor } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
+import type { Clock } from '../../db/clock.js';
+import { type Db, query } from '../../db/client.js';
+import { errorCode, mapDatabaseError } from '../../db/errors.js';
+import { pgArray } from '../../db/pg-array.js';
+import { availableOf, decideBatch, holdKey } from '../../domain/allocate.js';
+import { hasCap, policyFor } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
 import { reservationDto, type ReservationDto, storedLines } from './dto.js';
-import { findStored, replayBarrier } from './idempotency.js';
+import { findStored, replayBarrier } from '../idempotency.js';
 import { answerStored, type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
 
 const STAMP = '@@T@@';
@@ -132,7 +132,7 @@ export async function reserveGuarded(
     body.createdAt = at;
     body.updatedAt = at;
     if (body.expiresAt !== null) body.expiresAt = new Date(Date.parse(at) + cmds[i]!.holdSeconds! * 1000).toISOString();
-    results[i] = { ok: true, result: { status: 201, body, replayed: false } };
+    results[i] = { ok: true, result: { reservation: body, replayed: false } };
   });
   if (duplicates.length > 0) {
     // The statement has committed: from here on a failure is the answer of the duplicates only,

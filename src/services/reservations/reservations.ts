@@ -10,10 +10,9 @@
  *   channel's reservations.
  */
 import { sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../db/client.js';
-import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../domain/errors.js';
-import type { FactorOf } from './catalog.js';
-import type { StoredResponse } from './idempotency.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import { ExceedsHeld, Forbidden, HoldWouldShorten, InvalidState, NotFound } from '../../domain/errors.js';
+import type { FactorOf } from '../../domain/catalog.js';
 import {
   type AllocationChange,
   applyChanges,
@@ -24,8 +23,8 @@ import {
   toDto,
 } from './allocation-changes.js';
 import { iso, type ReservationDto } from './dto.js';
-import { emit } from '../events/outbox.js';
-import { outboxEvent } from '../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { outboxEvent } from '../../events/types.js';
 
 export interface SkuQty {
   sku: string;
@@ -163,7 +162,7 @@ async function finish(
   terminal: 'released' | 'expired',
   change: { type: 'reservation.released'; released: Moved[] } | { type: 'reservation.committed'; committed: Moved[] },
   at: Date,
-): Promise<StoredResponse> {
+): Promise<ReservationDto> {
   const status = settledStatus(res.allocations, terminal);
   if (status !== res.row.status) await setStatus(tx, [res.row.id], status, at);
   else await query(tx, sql`update reservations set updated_at = ${at.toISOString()}::timestamptz where id = ${res.row.id}`);
@@ -175,7 +174,7 @@ async function finish(
       ? outboxEvent(change.type, res.row.id, { released: change.released, reservation: body })
       : outboxEvent(change.type, res.row.id, { committed: change.committed, reservation: body }),
   ], at);
-  return { status: 200, body };
+  return body;
 }
 
 /**
@@ -188,7 +187,7 @@ async function finish(
  * nothing is left to release); 409 exceeds-held for more than it holds. Releasing a released or
  * expired reservation in full is a no-op (200).
  */
-export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
+export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<ReservationDto> {
   const res = await loadForChange(tx, id, ctx);
   const lines = toBase?.(storedFactors(res));
   if (res.row.status === 'committed') {
@@ -196,7 +195,7 @@ export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | un
   }
   if (res.row.status !== 'held') {
     if (lines && lines.length > 0) throw new ExceedsHeld(`reservation ${id} is ${res.row.status} and holds nothing`);
-    return { status: 200, body: toDto(res) };
+    return toDto(res);
   }
   const changes = pick(res, lines, 'release');
   await applyChanges(tx, changes, { release: 'release', commit: 'ship' }, ctx.actor, ctx.at);
@@ -211,7 +210,7 @@ export async function releaseReservation(tx: Tx, id: string, toBase: ToBase | un
  * for a quantity that is not whole base units; 409 invalid-state when not held or nothing on hand
  * is held (backorders wait for their supply); 409 exceeds-held for more than it holds on hand.
  */
-export async function commitReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<StoredResponse> {
+export async function commitReservation(tx: Tx, id: string, toBase: ToBase | undefined, ctx: VerbContext): Promise<ReservationDto> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
   const lines = toBase?.(storedFactors(res));
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be committed`, { reservationStatus: res.row.status });
@@ -231,7 +230,7 @@ export async function commitReservation(tx: Tx, id: string, toBase: ToBase | und
  * expiry), and the comparison is made in the updating statement with the same instant that sets
  * the expiry. Errors: 404 not visible; 409 invalid-state when not held.
  */
-export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<StoredResponse> {
+export async function extendReservation(tx: Tx, id: string, holdSeconds: number, ctx: VerbContext): Promise<ReservationDto> {
   const res = await loadReservation(tx, id, { lock: true, visible: ctx.visible });
   if (res.row.status !== 'held') throw new InvalidState(`reservation ${id} is ${res.row.status}; only a held reservation can be extended`, { reservationStatus: res.row.status });
   const [row] = await query<{ expires_at: Date; updated_at: Date }>(
@@ -246,5 +245,5 @@ export async function extendReservation(tx: Tx, id: string, holdSeconds: number,
   res.row.updated_at = row.updated_at;
   const body = toDto(res);
   await emit(tx, [outboxEvent('reservation.extended', id, { holdSeconds, expiresAt: body.expiresAt, reservation: body })], ctx.at);
-  return { status: 200, body };
+  return body;
 }

@@ -24,9 +24,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Clock } from '../db/clock.js';
-import { type Db, query, type Tx } from '../db/client.js';
-import { inTransaction, RetryTransaction } from '../db/tx.js';
+import type { Clock } from '../../db/clock.js';
+import { type Db, query, type Tx } from '../../db/client.js';
+import { inTransaction, RetryTransaction } from '../../db/tx.js';
 import {
   availableOf,
   decideBatch,
@@ -35,17 +35,17 @@ import {
   type PlannedLine,
   type PositionState,
   type SupplyState,
-} from '../domain/allocate.js';
-import type { DomainError } from '../domain/errors.js';
-import { hasCap } from '../rules/policy.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { toState } from '../reads/positions.js';
+} from '../../domain/allocate.js';
+import type { DomainError } from '../../domain/errors.js';
+import { hasCap } from '../../rules/policy.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { toState } from '../../reads/positions.js';
 import { reservationDto, type AllocationRow, type LineRow, type ReservationDto, storedLines } from './dto.js';
-import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
-import { type OutboxEvent, outboxEvent } from '../events/types.js';
-import { emit } from '../events/outbox.js';
-import { pgArray } from '../db/pg-array.js';
-import { findStored, findStoredAt, type IdempotencyKey, type IdempotentResult, replayBarrier, storedFor } from './idempotency.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
+import { type OutboxEvent, outboxEvent } from '../../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { pgArray } from '../../db/pg-array.js';
+import { findStored, findStoredAt, type IdempotencyKey, replayBarrier, storedFor } from '../idempotency.js';
 
 export interface ReserveCommand {
   caller: string;
@@ -58,7 +58,13 @@ export interface ReserveCommand {
   allowBackorder?: boolean | undefined;
 }
 
-export type ReserveResult = { ok: true; result: IdempotentResult & { body: ReservationDto } } | { ok: false; error: DomainError };
+/** A reservation made now, or the first answer to its Idempotency-Key (replayed); the route decides the status code. */
+export interface Reserved {
+  reservation: ReservationDto;
+  replayed: boolean;
+}
+
+export type ReserveResult = { ok: true; result: Reserved } | { ok: false; error: DomainError };
 
 /** What the batch saw of each SKU after it committed (feeds the sold-out memory). */
 export interface SkuAfter {
@@ -189,7 +195,7 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       return;
     }
     const body = w.addReservation(cmds[i]!, rules.version, outcome.lines);
-    results[i] = { ok: true, result: { status: 201, body, replayed: false } };
+    results[i] = { ok: true, result: { reservation: body, replayed: false } };
   });
   // a refusal may come from the effect of its own key's first attempt (another batch or instance)
   // that committed while this batch waited for the locks: the lookup above ran before the wait, so
@@ -232,8 +238,8 @@ export function answerStored(stored: Awaited<ReturnType<typeof findStored>>, cmd
   for (const i of indices) {
     const c = cmds[i]!;
     try {
-      const replay = storedFor(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
-      if (replay) results[i] = { ok: true, result: replay as IdempotentResult & { body: ReservationDto } };
+      const replay = storedFor<ReservationDto>(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
+      if (replay) results[i] = { ok: true, result: { reservation: replay.value, replayed: true } };
       else notStored.push(i);
     } catch (err) {
       results[i] = { ok: false, error: err as DomainError };

@@ -19,17 +19,16 @@
  * Time: every verb gets its transaction's instant `at` (read with the Idempotency-Key, db/clock.ts);
  * createdAt/updatedAt in answers are what the writing statement RETURNED with it.
  */
-import { stockChangeEvents, stockSnapshot } from '../events/stock.js';
+import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../db/client.js';
-import { InvalidState, NotFound, OverReceipt } from '../domain/errors.js';
-import { promiseDate } from '../domain/allocate.js';
-import { replan } from '../domain/replan.js';
-import type { RulesDocument } from '../contract/rules.js';
-import { emit } from '../events/outbox.js';
-import { refuseKits } from './inventory.js';
-import type { StoredResponse } from './idempotency.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import { InvalidState, NotFound, OverReceipt } from '../../domain/errors.js';
+import { promiseDate } from '../../domain/allocate.js';
+import { replan } from '../../domain/replan.js';
+import type { RulesDocument } from '../../contract/rules.js';
+import { emit } from '../../events/outbox.js';
+import { refuseKits } from '../stock/inventory.js';
 import {
   type ActiveAlloc,
   activeAllocations,
@@ -42,8 +41,8 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
-import type { SqlRow } from '../db/rows.js';
-import type { reservationChanges as changesTable } from '../db/schema.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { reservationChanges as changesTable } from '../../db/schema.js';
 
 export interface SupplyDto {
   id: string;
@@ -88,8 +87,8 @@ export interface CreateSupplyInput {
   reference?: string | undefined;
 }
 
-/** Register inbound supply (creating its location on first use); 201 with the stored row. */
-export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<StoredResponse> {
+/** Register inbound supply (creating its location on first use); answers the stored row. */
+export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<SupplyDto> {
   await refuseKits(tx, [{ sku: input.sku, field: 'body.sku' }]);
   const now = at.toISOString();
   await query(tx, sql`insert into locations (id, created_at) values (${input.location}, ${now}::timestamptz) on conflict (id) do nothing`);
@@ -102,7 +101,7 @@ export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: stri
   );
   const body = supplyDto(row!);
   await emit(tx, [{ type: 'supply.created', subject: body.id, data: { supply: body, actor } }], at);
-  return { status: 201, body };
+  return body;
 }
 
 async function readSupply(exec: Exec, id: string, lock = false): Promise<SupplyRowFull> {
@@ -142,7 +141,7 @@ export interface ReceiptInput {
  * Receive (part of) a supply: onHand += qty with a `receipt` ledger row; backorders against it are
  * filled in promise order (their allocations become on-hand; reserved += filled).
  */
-export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string, at: Date): Promise<StoredResponse> {
+export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, actor: string, at: Date): Promise<SupplyChange & { receipt: Receipt }> {
   const now = sql`${at.toISOString()}::timestamptz`;
   const { row, allocs } = await lockSupply(tx, id, at);
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be received`, { supplyStatus: row.status });
@@ -214,10 +213,25 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
   const supply = supplyDto(after!);
   const receipt = { supplyId: id, qty: input.qty, reference: input.reference ?? null, filledBackorders: filled, toStock: input.qty - filled };
   await emit(tx, [{ type: 'supply.received', subject: id, data: { receipt, supply, actor } }], at);
-  return { status: 200, body: { receipt, supply, affected: affected.map(summary) } };
+  return { receipt, supply, affected: affected.map(summary) };
 }
 
 const summary = (a: AffectedReservation) => ({ reservationId: a.reservationId, kind: a.kind, moves: a.moves });
+
+/** What a receipt booked. */
+export interface Receipt {
+  supplyId: string;
+  qty: number;
+  reference: string | null;
+  filledBackorders: number;
+  toStock: number;
+}
+
+/** A supply after a change, and the reservations the change re-planned. */
+export interface SupplyChange {
+  supply: SupplyDto;
+  affected: ReturnType<typeof summary>[];
+}
 
 export interface UpdateSupplyInput {
   expectedAt?: Date | undefined;
@@ -228,7 +242,7 @@ export interface UpdateSupplyInput {
 }
 
 /** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
-export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
   const { row, state, allocs } = await lockSupply(tx, id, at);
   const stockBefore = await stockSnapshot(tx, [row.sku]);
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; only open supply can be changed`, { supplyStatus: row.status });
@@ -305,13 +319,13 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
     [{ type: 'supply.updated', subject: id, data: { before: supplyDto(row), supply, reason, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore, at))],
     at,
   );
-  return { status: 200, body: { supply, affected: affected.map(summary) } };
+  return { supply, affected: affected.map(summary) };
 }
 
 /** Cancel an open supply: its backorders are re-planned (other supply, stock on hand) or become short. */
-export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string, at: Date): Promise<StoredResponse> {
+export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
   const { row, state, allocs } = await lockSupply(tx, id, at);
-  if (row.status === 'cancelled') return { status: 200, body: { supply: supplyDto(row), affected: [] } };
+  if (row.status === 'cancelled') return { supply: supplyDto(row), affected: [] };
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { supplyStatus: row.status });
   const stockBefore = await stockSnapshot(tx, [row.sku]);
   const items = allocs.map((a) => ({ alloc: a, displaced: a.qty }));
@@ -333,7 +347,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
   const [after] = await query<SupplyRowFull>(tx, sql`update supply set status = 'cancelled', updated_at = ${at.toISOString()}::timestamptz where id = ${id} returning *, 0 as rank`);
   const supply = supplyDto(after!);
   await emit(tx, [{ type: 'supply.cancelled', subject: id, data: { supply, note: input.reason ?? null, actor } }, ...(await stockChangeEvents(tx, stockBefore, at))], at);
-  return { status: 200, body: { supply, affected: affected.map(summary) } };
+  return { supply, affected: affected.map(summary) };
 }
 
 /** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */

@@ -1,29 +1,19 @@
 /**
- * Stock positions: the cycle count (set a position, audited in the ledger), locations, and the
- * now-view of ATP (per location and total, optionally for one channel after its rules).
+ * Stock positions: the cycle count (set a position, audited in the ledger) and locations. The
+ * now-view of ATP is the read path's (src/reads/atp.ts).
  */
-import { pgArray } from '../db/pg-array.js';
+import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
-import { asDate, type Clock, nowSql } from '../db/clock.js';
-import { type Exec, query, type Tx } from '../db/client.js';
-import type { SqlRow } from '../db/rows.js';
-import type { locations } from '../db/schema.js';
-import { availableOf, type PositionState } from '../domain/allocate.js';
-import { KitHoldsNoStock, WouldOvercommit } from '../domain/errors.js';
-import { loadProjected, reorderCrossings, soldOutCrossings } from '../events/stock.js';
-import { outboxEvent } from '../events/types.js';
-import { emit } from '../events/outbox.js';
-import { type PositionRow, toState } from '../reads/positions.js';
-
-export interface PositionDto {
-  sku: string;
-  location: string;
-  onHand: number;
-  reserved: number;
-  qualityHold: number;
-  safetyStock: number;
-  available: number;
-}
+import { asDate, type Clock, nowSql } from '../../db/clock.js';
+import { type Exec, query, type Tx } from '../../db/client.js';
+import type { SqlRow } from '../../db/rows.js';
+import type { locations } from '../../db/schema.js';
+import type { PositionState } from '../../domain/allocate.js';
+import { KitHoldsNoStock, WouldOvercommit } from '../../domain/errors.js';
+import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
+import { outboxEvent } from '../../events/types.js';
+import { emit } from '../../events/outbox.js';
+import { type PositionRow, positionDto, type PositionDto, toState } from '../../reads/positions.js';
 
 export interface SetPositionInput {
   sku: string;
@@ -38,16 +28,6 @@ export interface SetPositionInput {
   /** the request field naming the SKU, for a refusal (default `param.sku`) */
   skuField?: string | undefined;
 }
-
-export const positionDto = (p: PositionState): PositionDto => ({
-  sku: p.sku,
-  location: p.location,
-  onHand: p.onHand,
-  reserved: p.reserved,
-  qualityHold: p.qualityHold,
-  safetyStock: p.safetyStock,
-  available: availableOf(p),
-});
 
 /**
  * Set a position to a counted truth. Locks the position row; the onHand change is written to the
@@ -152,15 +132,4 @@ export async function putLocation(exec: Exec, id: string, input: { name?: string
 
 export async function listLocations(exec: Exec) {
   return query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(exec, sql`select id, name, rank from locations order by rank, id`);
-}
-
-export interface AtpSku {
-  sku: string;
-  onHand: number;
-  reserved: number;
-  qualityHold: number;
-  safetyStock: number;
-  available: number;
-  locations: (PositionDto & { rank: number })[];
-  channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
 }

@@ -1,0 +1,27 @@
+/**
+ * Response headers without a web `Headers` object (issue 14, "a lean front"). On a socket
+ * (@hono/node-server passes Node's `ServerResponse` as `env.outgoing`) a header is set on the Node
+ * response and goes out with whatever Response the app answers with; `c.header` would instead
+ * make every later `c.json` build and copy a `Headers` object. In process (`app.request`, no
+ * socket) it falls back to `c.header`.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Context } from 'hono';
+
+/** The Node response of a request served from a socket; undefined in process. */
+export function outgoing(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+}
+
+/**
+ * Set a response header of this request: on the Node response when served from a socket (no web
+ * `Headers` object is made), else on the context. Only for headers of a SUCCESSFUL answer, set
+ * right before the handler returns it: a header set here also goes out on an error answer.
+ */
+export function setResponseHeader(c: Context, name: string, value: string): void {
+  const out = outgoing(c);
+  // a request answered by its deadline already has its head written: a late header is dropped
+  if (out) {
+    if (!out.headersSent) out.setHeader(name, value);
+  } else c.header(name, value);
+}
