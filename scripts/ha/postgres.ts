@@ -34,16 +34,47 @@ const COMMON = ['--auth', 'trust', '--no-ssl', '--hostname', '127.0.0.1', '--pgc
  * Failover timing for the 30 s target. pg_auto_failover's defaults took 53 s from a SIGKILL of a
  * whole primary node (keeper and Postgres) to the first write on the new primary: ≈ 20 s before
  * the monitor judges the node unhealthy, then primary_demote_timeout (30 s) during which the
- * promoted node stays read-only in case the old primary is only partitioned. Both are shortened
- * here, keeping the order that prevents two writable primaries: a keeper that loses the monitor
- * and its standbys demotes its Postgres after network_partition_timeout, which must stay below
- * the monitor's primary_demote_timeout.
+ * promoted node stays read-only in case the old primary is only partitioned.
  *
- * With 6 s / 12 s / 8 s the failover rounds under load (2026-11-29) took 25.9–32.8 s to the first
- * reservation, ≈ 13 s of it the demote timeout alone; the demote timeout is now 8 s and the
- * keeper's partition timeout 4 s (the same 4 s margin, docs/OPERATIONS.md "Failover timing").
- * Detection (node_considered_unhealthy_timeout) stays at 6 s: lower, a keeper stalled on a busy
- * host plus one failed health check would fail over a healthy primary.
+ * Where a failover's time goes (pg_auto_failover 2.0 source and the keepers' logs, 2026-11-29):
+ * detection — no keeper report for node_considered_unhealthy_timeout plus a failed health check,
+ * seen at the next node_active call (≈ 6–7 s); report_lsn — each standby's keeper rewrites its
+ * recovery settings without primary_conninfo and RESTARTS its Postgres (fast shutdown, start,
+ * WAL replay from the last restartpoint), then reports its LSN; the monitor chooses a candidate
+ * only when every quorum standby has reported; prepare_promotion — a no-op in 2.0
+ * (fsm_prepare_standby_for_promotion; `timeout.prepare_promotion_walreceiver` and
+ * `timeout.prepare_promotion_catchup` are read but unused); the candidate reaching it starts the
+ * demote timeout (the old primary's goal demote_timeout); stop_replication — the candidate sets
+ * default_transaction_read_only = on and promotes, inside that timeout; when it is over, the next
+ * node_active call of the candidate gets wait_primary and its keeper makes it writable. Each step
+ * costs up to one keeper loop (1 s, compiled in). The keeper timeouts that could look relevant do
+ * not act on this path: `timeout.postgresql_restart_failure_timeout` only when Postgres fails to
+ * start, `listen_notifications_timeout` only for CLI commands that wait. So the only wait that is
+ * pure waiting when the old primary is dead is primary_demote_timeout.
+ *
+ * Why shortening it is safe: (1) synchronous replication, ANY 1 of the two standbys. A commit on
+ * the old primary is acknowledged only once a standby has it; every quorum standby disconnects
+ * from the old primary (report_lsn) before the monitor chooses a candidate, and no standby
+ * reconnects to it. So from the choice on, the old primary can acknowledge no commit, however long
+ * it stays up — statement_timeout does not end a commit's wait for the standby
+ * (test/db.sync-commit-wait.test.ts) and the service sends no cancel. (2) The order of the two
+ * timeouts, which bounds how long an old primary cut off from monitor and standbys keeps serving
+ * at all (reads, sessions): its keeper demotes it once it has reached neither for more than
+ * network_partition_timeout — measured from the last standby contact, which is when the standbys
+ * restarted in report_lsn, just before the demote timeout starts; the keeper checks once a loop
+ * (≈ 1 s, ≈ 3 s when the monitor is unreachable: a 2 s connect timeout) and compares integer
+ * seconds, so it acts up to ≈ 4–6 s after the timeout. Hence primary_demote_timeout must exceed
+ * network_partition_timeout by that much: 6 s and 2 s keep the 4 s margin of the earlier 8 s / 4 s
+ * (and 12 s / 8 s). The cost of a lower partition timeout is availability, not safety: a primary
+ * that loses the monitor and both standbys for more than 2 s shuts down.
+ *
+ * Not lowered: detection (node_considered_unhealthy_timeout 6 s; lower, a keeper stalled on a busy
+ * host plus a failed health check would fail over a healthy primary) and the health checks (a
+ * shorter health_check_timeout marks standbys unhealthy on a busy host, and a primary without a
+ * healthy synchronous standby is sent to wait_primary, synchronous replication off).
+ *
+ * Measured with 8 s / 4 s (runs 5–11, docs/RELIABILITY.md, a loaded 2-core box): 22.1–34.7 s to
+ * the first reservation, the 30 s target missed in 6 of 42 Postgres faults. 6 s / 2 s: runs 12–14.
  */
 export const MONITOR_TIMING: Record<string, number> = {
   'pgautofailover.health_check_period': 2000,
@@ -51,14 +82,10 @@ export const MONITOR_TIMING: Record<string, number> = {
   'pgautofailover.health_check_max_retries': 1,
   'pgautofailover.health_check_retry_delay': 1000,
   'pgautofailover.node_considered_unhealthy_timeout': 6000,
-  'pgautofailover.primary_demote_timeout': 8000,
+  'pgautofailover.primary_demote_timeout': 6000,
 };
-/** keeper side, seconds; below primary_demote_timeout (8 s) with the same 4 s margin as before.
- * The keeper checks it once a second and demotes only when the lag exceeds it (integer seconds),
- * so a primary alone in the dark stops taking writes ≈ 5–6 s after it lost contact; the demote
- * timeout only starts once the monitor has detected the loss (≥ 6 s after the last report), so
- * the promoted node takes writes ≥ 14 s after it. */
-export const NETWORK_PARTITION_TIMEOUT_S = 4;
+/** keeper side, seconds; below primary_demote_timeout (6 s) by 4 s (the comment above) */
+export const NETWORK_PARTITION_TIMEOUT_S = 2;
 
 function writeBackrestConfig(s: HaState): void {
   const dir = path.join(s.baseDir, 'pgbackrest');

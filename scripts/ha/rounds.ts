@@ -261,8 +261,9 @@ async function firstReservationAfter(at: number, boundMs = 120_000): Promise<num
 /**
  * fault → each step of the failover as the monitor logged it: the old primary's goal set to
  * draining (detection), the candidate's goal set to prepare_promotion (every standby reported its
- * LSN), stop_replication reached (promoted, still read-only), wait_primary assigned (the demote
- * timeout is over: writable) and reached.
+ * LSN), the old primary's goal set to demote_timeout (the candidate reached prepare_promotion; the
+ * demote timeout runs from here), stop_replication reached (promoted, still read-only),
+ * wait_primary assigned (the demote timeout is over: writable) and reached.
  */
 async function monitorSteps(at: number, oldNode: string): Promise<Record<string, number>> {
   const rows = await psql(
@@ -277,6 +278,8 @@ async function monitorSteps(at: number, oldNode: string): Promise<Record<string,
     const ms = Number(t);
     if (node === oldNode && goal === 'draining') first('detectedDraining', ms);
     if (node !== oldNode && goal === 'prepare_promotion') first('candidateChosen', ms);
+    // the candidate reached prepare_promotion: the old primary's goal is demote_timeout, whose clock starts here
+    if (node === oldNode && goal === 'demote_timeout') first('demoteTimeoutStarted', ms);
     if (node !== oldNode && reported === 'stop_replication' && goal === 'stop_replication') first('stopReplicationReached', ms);
     if (node !== oldNode && goal === 'wait_primary' && reported === 'stop_replication') first('demoteTimeoutOverWaitPrimaryAssigned', ms);
     if (node !== oldNode && reported === 'wait_primary') first('waitPrimaryReached', ms);
@@ -354,10 +357,23 @@ async function redisRound(round: number): Promise<RoundResult> {
   return result;
 }
 
+// A load or probe client that throws (a response outside the API contract, e.g. a 500) fails the
+// run: recorded here, the rounds stop, and the checks, the report and ha:down still run — an
+// unhandled rejection used to end the process with the service and the topology left running.
+let loadFailure: string | undefined;
+const loadDone = Promise.all([load, probe]).then(
+  () => undefined,
+  (e: unknown) => {
+    loadFailure = `a load client failed: ${(e as Error).stack ?? String(e)}`;
+    flags.stop = true;
+  },
+);
+
 const results: RoundResult[] = [];
 let failure: string | undefined;
 try {
   for (let r = 1; r <= ROUNDS; r++) {
+    if (loadFailure) throw new Error(loadFailure);
     results.push(await pgRound(r, 'pg-kill'));
     results.push(await pgRound(r, 'pg-stop'));
     results.push(await redisRound(r));
@@ -371,7 +387,11 @@ try {
 
 flags.stop = true;
 say('stopping the load');
-await Promise.all([load, probe]);
+await loadDone;
+if (loadFailure && !failure) {
+  failure = loadFailure;
+  console.error(failure);
+}
 say('waiting for the outbox to drain onto the stream');
 const pg = postgres(directUrl, { max: 1, onnotice: () => {} });
 const drained = await waitFor('the outbox drained', 120_000, async () => ((await pg<{ n: number }[]>`select count(*)::int as n from outbox o where (o.txid, o.id) > (select c.txid, c.outbox_id from relay_cursor c)`)[0]!.n === 0 ? true : undefined), 500).catch(

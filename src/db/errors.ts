@@ -3,7 +3,8 @@
  * retryable ones. SQLSTATEs: 40001 serialization_failure, 40P01 deadlock_detected (retried);
  * 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout) → 503;
  * 23505 unique_violation, 23514 check_violation → 409; connection loss / admin shutdown / starting up
- * or shutting down (57P01–57P03, 08xxx) and a read-only node (25006) → 503 with Retry-After;
+ * or shutting down (57P01–57P03, 08xxx), a session ended for idling (25P03, 57P05) and a read-only
+ * node (25006) → 503 with Retry-After;
  * 22021 / 22P05 (text Postgres cannot store: NUL, bad Unicode) → 400 (a backstop: schemas refuse it first).
  */
 import { BadRequest, Conflict, DomainError, Unavailable } from '../domain/errors.js';
@@ -22,6 +23,11 @@ const CONNECTION_CODES = new Set([
   '57P01', // admin_shutdown (pg_terminate_backend, restart)
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up / shutting down)
+  // the server ended the session (its open transaction rolled back, the statement that receives
+  // it wrote nothing): idle_in_transaction_session_timeout — e.g. a frozen primary resumed, whose
+  // timers fire at once (failover rounds, pg-stop) — and idle_session_timeout
+  '25P03',
+  '57P05',
   '08000',
   '08003',
   '08006',
