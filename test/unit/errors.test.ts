@@ -10,15 +10,19 @@ import {
   ChannelLimit,
   Conflict,
   DomainError,
+  BadRequest,
   ExceedsHeld,
   Forbidden,
+  HoldWouldShorten,
   IdempotencyKeyRequired,
   IdempotencyKeyReused,
   InsufficientStock,
   InvalidState,
   NotFound,
+  OverReceipt,
   Overloaded,
   PreconditionFailed,
+  RateLimited,
   Unauthorized,
   Unavailable,
   ValidationFailed,
@@ -130,4 +134,36 @@ it('domain errors: code, status, title, detail, extra members: 429 and 503 carry
   expect(new Overloaded('x', 3).retryAfter).toBe(3);
   expect(shape(new Unavailable('down'))).toEqual({ name: 'Unavailable', code: 'unavailable', status: 503, title: 'Service temporarily unavailable', message: 'down', extra: {}, retryAfter: 1 });
   expect(shape(new Unavailable('x', 2, 'lock-timeout'))).toMatchObject({ code: 'lock-timeout', retryAfter: 2, status: 503 });
+});
+
+it('domain errors: code, status, title, detail, extra members: hold-would-shorten, over-receipt, rate-limited and bad-request', () => {
+  expect(shape(new HoldWouldShorten(60, null))).toMatchObject({
+    code: 'hold-would-shorten',
+    status: 409,
+    message: 'body.holdSeconds: the hold never expires; extend cannot put an end on it (release it instead)',
+    extra: { errors: [{ field: 'body.holdSeconds', reason: 'the hold never expires; extend cannot put an end on it (release it instead)' }], expiresAt: null },
+  });
+  expect(shape(new HoldWouldShorten(60, '2026-01-01T00:10:00.000Z'))).toMatchObject({
+    message: 'body.holdSeconds: the hold already runs until 2026-01-01T00:10:00.000Z; 60 s from now is earlier, and extend never shortens a hold',
+    extra: { expiresAt: '2026-01-01T00:10:00.000Z' },
+  });
+  expect(shape(new OverReceipt('5 more than expected', { expected: 2 }))).toMatchObject({ code: 'over-receipt', status: 409, message: '5 more than expected', extra: { expected: 2 } });
+  expect(shape(new RateLimited('ATP_READ_RATE_PER_KEY', 100, 200, 2))).toEqual({
+    name: 'RateLimited',
+    code: 'rate-limited',
+    status: 429,
+    title: 'Rate limit exceeded',
+    message: 'this key made more than 100 reads/s (burst 200), the limit ATP_READ_RATE_PER_KEY; retry after 2 s',
+    extra: { limit: 'ATP_READ_RATE_PER_KEY', perSecond: 100, burst: 200 },
+    retryAfter: 2,
+  });
+  expect(shape(new BadRequest('NUL in body.orderRef'))).toMatchObject({ code: 'bad-request', status: 400, message: 'NUL in body.orderRef', extra: {} });
+});
+
+it('domain errors: an answer, not a bug: no stack trace is captured, and errors made afterwards still get theirs', () => {
+  const limit = Error.stackTraceLimit;
+  const e = new InvalidState('x');
+  expect(e.stack?.split('\n').length).toBe(1);
+  expect(Error.stackTraceLimit).toBe(limit);
+  expect(new Error('a bug').stack?.split('\n').length).toBeGreaterThan(1);
 });
