@@ -12,7 +12,7 @@
 import { z } from 'zod'; // plain zod: http/routes/events.ts names CloudEvent for the OpenAPI document with zod's .meta()
 import { Position } from './atp.js';
 import { Reservation } from './reservation.js';
-import { AllocationMove, ShortPickResult, Supply } from './supply.js';
+import { AllocationMove, Receipt, ShortPickResult, Supply } from './supply.js';
 
 const IsoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -98,7 +98,7 @@ export const EventSchemas = {
   'supply.created': z.object({ supply: Supply, actor: z.string() }).describe('Inbound supply (PO line or transfer) was announced.'),
   'supply.received': z
     .object({
-      receipt: z.object({ supplyId: z.string(), qty: z.number().int(), reference: z.string().nullable(), filledBackorders: z.number().int(), toStock: z.number().int() }),
+      receipt: Receipt,
       supply: Supply,
       actor: z.string(),
     })

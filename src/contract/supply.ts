@@ -15,7 +15,9 @@ export const Supply = z
     reference: z.string().nullable(),
     qty: z.number().int(),
     receivedQty: z.number().int(),
+    /** backordered units promised against this supply and not yet received */
     allocatedQty: z.number().int(),
+    /** units still expected and not promised to anyone */
     freeQty: z.number().int(),
     expectedAt: z.string(),
     status: z.enum(['open', 'received', 'cancelled']),
@@ -50,7 +52,29 @@ export const ShortPickResult = z
   })
   .meta({ id: 'ShortPickResult' });
 
+/** What a receipt booked (the receipts answer and supply.received). */
+export const Receipt = z.object({
+  supplyId: z.string(),
+  qty: z.number().int(),
+  reference: z.string().nullable(),
+  filledBackorders: z.number().int(),
+  toStock: z.number().int(),
+});
+
+/** A supply after a change (create aside), what a receipt booked, and the reservations the change re-planned. */
+export const SupplyChange = z
+  .object({ supply: Supply, receipt: Receipt.optional(), affected: z.array(AffectedReservation) })
+  .meta({ id: 'SupplyChangeResult' });
+
+/** One recorded change of a reservation after it was made (GET /v1/reservations/{id}/changes). */
+export const ReservationChange = z
+  .object({ id: z.string(), kind: z.string(), reason: z.string(), detail: z.unknown(), at: z.string() })
+  .meta({ id: 'ReservationChange' });
+
 export type Supply = z.infer<typeof Supply>;
+export type Receipt = z.infer<typeof Receipt>;
+export type SupplyChange = z.infer<typeof SupplyChange>;
+export type ReservationChange = z.infer<typeof ReservationChange>;
 export type AllocationMove = z.infer<typeof AllocationMove>;
 export type AffectedReservation = z.infer<typeof AffectedReservation>;
 export type ShortPickResult = z.infer<typeof ShortPickResult>;

@@ -23,7 +23,7 @@ import {
   ShortPickBody,
   ShortPickResult,
   Supply,
-  SupplyChangeResult,
+  SupplyChange,
   SupplyIdParams,
   SupplyListQuery,
   UpdateSupplyBody,
@@ -91,7 +91,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     },
   );
 
-  const changeResponses = { 200: jsonResponse(SupplyChangeResult, 'the supply after the change and every reservation it affected'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
+  const changeResponses = { 200: jsonResponse(SupplyChange, 'the supply after the change and every reservation it affected'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
 
   app.openapi(
     createRoute({

@@ -13,7 +13,8 @@ import { KitHoldsNoStock, WouldOvercommit } from '../../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
 import { outboxEvent } from '../../events/types.js';
 import { emit } from '../../events/outbox.js';
-import { type PositionRow, positionDto, type PositionDto, toState } from '../../reads/positions.js';
+import type { Position } from '../../contract/atp.js';
+import { type PositionRow, positionDto, toState } from '../../reads/positions.js';
 
 export interface SetPositionInput {
   sku: string;
@@ -38,7 +39,7 @@ export interface SetPositionInput {
  * its first statement reads it (Postgres time, or the test `clock`); the rows (location,
  * position, ledger) and the events carry it.
  */
-export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<PositionDto> {
+export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<Position> {
   await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
   const [first] = await query<{ at: Date | string }>(
     tx,
