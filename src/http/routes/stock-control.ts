@@ -3,37 +3,13 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
 import { recordShortPick } from '../../services/stock/short-picks.js';
 import { checkConsistency, reconcile, replenishment } from '../../services/stock/stock-control.js';
+import { ConsistencyReport, ReconciliationResult, ReplenishmentLine } from '../../contract/stock.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { setResponseHeader } from '../headers.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku, StoredText } from '../schemas.js';
 
 const MAX_SNAPSHOT_ROWS = 10_000;
-
-const Breach = z.object({ check: z.string(), subject: z.string(), expected: z.union([z.number(), z.string()]), actual: z.union([z.number(), z.string()]) }).openapi('Breach');
-const ConsistencyReport = z
-  .object({
-    ok: z.boolean(),
-    checkedAt: z.string(),
-    checked: z.object({ positions: z.number().int(), supplies: z.number().int(), channelHolds: z.number().int(), reservations: z.number().int() }),
-    breaches: z.array(Breach),
-  })
-  .openapi('ConsistencyReport');
-
-const ReplenishmentLine = z
-  .object({
-    sku: z.string(),
-    location: z.string(),
-    onHand: z.number().int(),
-    inbound: z.number().int(),
-    reserved: z.number().int(),
-    backordered: z.number().int(),
-    projected: z.number().int(),
-    reorderPoint: z.number().int(),
-    reorderQty: z.number().int(),
-    suggestedQty: z.number().int(),
-  })
-  .openapi('ReplenishmentLine');
 
 const ReconciliationBody = z
   .object({
@@ -58,22 +34,6 @@ const ReconciliationBody = z
   })
   .strict()
   .openapi('ReconciliationRequest');
-
-const Gap = z
-  .object({
-    sku: z.string(),
-    location: z.string(),
-    serviceOnHand: z.number().int(),
-    warehouseOnHand: z.number().int(),
-    delta: z.number().int(),
-    reserved: z.number().int(),
-    qualityHold: z.number().int(),
-    overCommitted: z.boolean(),
-    applied: z.boolean(),
-    outcome: z.string().optional(),
-  })
-  .openapi('ParityGap');
-const ReconciliationResult = z.object({ compared: z.number().int(), applied: z.number().int(), gaps: z.array(Gap) }).openapi('ReconciliationResult');
 
 export function stockControlRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
