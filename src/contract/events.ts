@@ -166,3 +166,12 @@ export const CloudEvent = z
   })
   .describe('A CloudEvents 1.0 structured-mode JSON event.');
 export type CloudEvent = z.infer<typeof CloudEvent>;
+
+/** One page of the event feed (GET /v1/events). */
+export const EventsPage = z
+  .object({
+    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })),
+    next: z.string().describe('pass as `after` to read on; equals `after` when nothing new was committed'),
+  })
+  .meta({ id: 'EventsPage' });
+export type EventsPage = z.infer<typeof EventsPage>;
