@@ -1,11 +1,13 @@
 /**
  * Stock and availability shapes exchanged by the HTTP API and the events (plain zod; types by
  * z.infer): a position, the time-phased ATP of one SKU (GET /v1/atp) and the promise of an order
- * (POST /v1/promise). The `id` in `.meta()` names the shape in both documents: a component of
+ * (POST /v1/promise) and its request. The `id` in `.meta()` names the shape in both documents: a component of
  * /openapi.json and a `$defs` entry of docs/events.schema.json. Computed by src/reads/atp.ts,
  * kit-atp.ts and promise.ts (src/reads/answers.ts builds the promise).
  */
 import { z } from 'zod';
+import { Channel, MAX_LINES } from './fields.js';
+import { ReserveLine } from './reservation.js';
 
 /** One stock position (SKU at a location), as GET /v1/inventory and inventory.adjusted show it. */
 export const Position = z
@@ -106,6 +108,15 @@ export type TimePhasedAtpSku = z.infer<typeof TimePhasedAtpSku>;
 
 // ---- promise (POST /v1/promise)
 
+export const PromiseRequest = z
+  .object({
+    channel: Channel,
+    lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
+    shipComplete: z.boolean().optional(),
+  })
+  .strict()
+  .meta({ id: 'PromiseRequest' });
+
 export const PromiseLine = z.object({
   lineNo: z
     .number()
@@ -144,5 +155,6 @@ export const PromiseResult = z
   })
   .meta({ id: 'PromiseResult' });
 
+export type PromiseRequest = z.infer<typeof PromiseRequest>;
 export type PromiseLine = z.infer<typeof PromiseLine>;
 export type PromiseResult = z.infer<typeof PromiseResult>;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { Position } from './atp.js';
+import { Instant, LocationId, Qty, Sku, StoredText } from './fields.js';
 
 export const Supply = z
   .object({
@@ -78,3 +79,51 @@ export type ReservationChange = z.infer<typeof ReservationChange>;
 export type AllocationMove = z.infer<typeof AllocationMove>;
 export type AffectedReservation = z.infer<typeof AffectedReservation>;
 export type ShortPickResult = z.infer<typeof ShortPickResult>;
+
+// ---- requests
+
+export const CreateSupply = z
+  .object({
+    sku: Sku,
+    location: LocationId,
+    qty: Qty,
+    expectedAt: Instant.describe('arrival at the location; a past date (overdue supply) is accepted and promised from now: no promise date is ever before the time of the answer'),
+    kind: z.enum(['po', 'transfer']).optional(),
+    reference: StoredText(200).optional(),
+  })
+  .strict()
+  .meta({ id: 'CreateSupply' });
+
+export const UpdateSupply = z
+  .object({
+    expectedAt: Instant.optional(),
+    qty: Qty.optional(),
+    reference: StoredText(200).optional(),
+    reason: StoredText(200).optional(),
+  })
+  .strict()
+  .refine((b) => b.expectedAt !== undefined || b.qty !== undefined || b.reference !== undefined, { message: 'give expectedAt, qty or reference' })
+  .meta({ id: 'UpdateSupply' });
+
+export const CancelSupply = z.object({ reason: StoredText(200).optional() }).strict().meta({ id: 'CancelSupply' });
+
+/** A receipt as requested (named `Receipt` in /openapi.json); `Receipt` above is what it booked. */
+export const ReceiptRequest = z.object({ qty: Qty, reference: StoredText(200).optional() }).strict().meta({ id: 'Receipt' });
+
+export const ShortPickRequest = z
+  .object({
+    sku: Sku,
+    location: LocationId,
+    expectedQty: z.number().int().min(0).max(1_000_000_000),
+    foundQty: z.number().int().min(0).max(1_000_000_000),
+    reservationId: z.uuid().optional(),
+    reason: StoredText(200),
+  })
+  .strict()
+  .meta({ id: 'ShortPickRequest' });
+
+export type CreateSupply = z.infer<typeof CreateSupply>;
+export type UpdateSupply = z.infer<typeof UpdateSupply>;
+export type CancelSupply = z.infer<typeof CancelSupply>;
+export type ReceiptRequest = z.infer<typeof ReceiptRequest>;
+export type ShortPickRequest = z.infer<typeof ShortPickRequest>;

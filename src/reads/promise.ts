@@ -8,17 +8,14 @@
 import { UnknownLocation } from '../domain/errors.js';
 import { promiseOrder } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { CatalogView, type RequestLine } from '../domain/catalog.js';
-import type { PromiseResult } from '../contract/atp.js';
+import { CatalogView } from '../domain/catalog.js';
+import type { PromiseRequest, PromiseResult } from '../contract/atp.js';
 import { promiseDto } from './answers.js';
 import { physicalSkus } from './atp.js';
 import type { Snapshot } from './snapshot.js';
 
-export interface PromiseInput {
-  channel: string;
-  lines: RequestLine[];
-  shipComplete?: boolean | undefined;
-}
+/** POST /v1/promise as requested (contract/atp.ts PromiseRequest). */
+export type PromiseInput = PromiseRequest;
 
 /**
  * The promise for `input` on `snapshot`. Throws 400 naming `body.lines.i.unit|qty` for a unit the

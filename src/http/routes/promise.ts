@@ -3,7 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { requireChannel } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonBody, jsonResponse, MAX_QTY, problemResponses } from '../schemas.js';
-import { PromiseBody, PromiseResult } from '../supply-schemas.js';
+import { PromiseRequest, PromiseResult } from '../supply-schemas.js';
 
 export function promiseRoutes(app: Router, deps: AppDeps) {
   app.openapi(
@@ -14,7 +14,7 @@ export function promiseRoutes(app: Router, deps: AppDeps) {
       summary: 'Earliest promise dates per line and for the whole order (read-only: nothing is reserved)',
       description:
         'Decided exactly as a backorder-allowed reservation of the same lines for the same channel would be allocated now: stock on hand in the locations the channel may use (one covering location first, by rank, else the fewest splits; a line may pin a location), then inbound supply by expected date. promisedAt is null with a reason when nothing on hand or planned covers the order; each line then also gets its own date. With shipComplete, every line carries the order date as shipAt. A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location. Answered from one database statement shared with the reads in flight (one snapshot, every write acknowledged before the request included); 429 as for GET /v1/atp.',
-      request: { ...jsonBody(PromiseBody) },
+      request: { ...jsonBody(PromiseRequest) },
       responses: { 200: jsonResponse(PromiseResult, 'the promise'), ...problemResponses(400, 401, 403, 422, 429, 503) },
     }),
     async (c) => {

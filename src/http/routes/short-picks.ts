@@ -6,7 +6,7 @@ import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { setResponseHeader } from '../headers.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, problemResponses } from '../schemas.js';
-import { ShortPickBody, ShortPickResult } from '../supply-schemas.js';
+import { ShortPickRequest, ShortPickResult } from '../supply-schemas.js';
 
 const REPLAY_HEADER = 'Idempotent-Replayed';
 
@@ -21,7 +21,7 @@ export function shortPickRoutes(app: Router, deps: AppDeps) {
       summary: 'Report a short pick: the found count is the truth; over-committed reservations are re-sourced, backordered or short',
       description:
         'onHand moves by foundQty − expectedQty (ledger row). If the position is then over-committed, quality-held units go first, then reservations lose their units there — the picked reservation first, then lowest priority tier, newest first — and each is re-planned: stock at another location the channel may use, else inbound supply with a promise date, else short. One event per affected reservation.',
-      request: { headers: IdempotencyHeaders, ...jsonBody(ShortPickBody) },
+      request: { headers: IdempotencyHeaders, ...jsonBody(ShortPickRequest) },
       responses: { 201: jsonResponse(ShortPickResult, 'what was done'), ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
     }),
     async (c) => {

@@ -3,7 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { receiveSupply } from '../../services/supply/supply.js';
 import type { AppDeps, Router } from '../context.js';
 import { IdempotencyHeaders, jsonBody } from '../schemas.js';
-import { ReceiptBody, SupplyIdParams } from '../supply-schemas.js';
+import { ReceiptRequest, SupplyIdParams } from '../supply-schemas.js';
 import { supplyChangeResponses, supplyMutation } from './supply-mutation.js';
 
 export function receiptRoutes(app: Router, deps: AppDeps) {
@@ -15,7 +15,7 @@ export function receiptRoutes(app: Router, deps: AppDeps) {
       path: '/v1/supply/{id}/receipts',
       tags: ['supply'],
       summary: 'Receive (part of) the supply: onHand goes up (ledger row); backorders are filled in promise order',
-      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(ReceiptBody) },
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(ReceiptRequest) },
       responses: supplyChangeResponses,
     }),
     async (c) => {

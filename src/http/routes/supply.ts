@@ -8,7 +8,7 @@ import { cancelSupply, createSupply, getSupply, listSupply, updateSupply } from 
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, problemResponses } from '../schemas.js';
-import { CancelSupplyBody, CreateSupplyBody, Supply, SupplyIdParams, SupplyListQuery, UpdateSupplyBody } from '../supply-schemas.js';
+import { CancelSupply, CreateSupply, Supply, SupplyIdParams, SupplyListQuery, UpdateSupply } from '../supply-schemas.js';
 import { promiseRoutes } from './promise.js';
 import { reservationChangeRoutes } from './reservation-changes.js';
 import { shortPickRoutes } from './short-picks.js';
@@ -27,7 +27,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       summary: 'Register inbound supply (a PO line or transfer) expected at a location',
       description:
         'Inbound supply is never on hand: it counts only in the time-phased ATP, in promises, and for backorders, until it is received. A location the service has never seen is created on first use with the default rank 100 (PUT /v1/locations/{id} sets it). A kit SKU cannot have supply of its own (422 kit-holds-no-stock naming body.sku).',
-      request: { headers: IdempotencyHeaders, ...jsonBody(CreateSupplyBody) },
+      request: { headers: IdempotencyHeaders, ...jsonBody(CreateSupply) },
       responses: { 201: jsonResponse(Supply, 'the supply'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
     async (c) => {
@@ -74,7 +74,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       summary: 'Slip or advance the expected date, or change the quantity; backorders are re-promised',
       description:
         'A later date re-plans every backorder on this supply in promise order (an earlier source — stock on hand or earlier inbound — if the channel may use one, else this supply at its new date). A quantity cut below received + promised takes from the newest promises first; what nothing covers becomes short. Each affected reservation gets a change record and one event.',
-      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(UpdateSupplyBody) },
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(UpdateSupply) },
       responses: supplyChangeResponses,
     }),
     async (c) => {
@@ -92,7 +92,7 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
       path: '/v1/supply/{id}/cancel',
       tags: ['supply'],
       summary: 'Cancel open supply; its backorders are re-sourced or become short',
-      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(CancelSupplyBody, false) },
+      request: { params: SupplyIdParams, headers: IdempotencyHeaders, ...jsonBody(CancelSupply, false) },
       responses: supplyChangeResponses,
     }),
     async (c) => {

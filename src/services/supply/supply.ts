@@ -27,7 +27,7 @@ import { InvalidState, NotFound, OverReceipt } from '../../domain/errors.js';
 import { promiseDate } from '../../domain/allocate.js';
 import { replan } from '../../domain/replan.js';
 import type { RulesDocument } from '../../contract/rules.js';
-import type { Receipt, ReservationChange, Supply, SupplyChange } from '../../contract/supply.js';
+import type { CancelSupply, CreateSupply, Receipt, ReceiptRequest, ReservationChange, Supply, SupplyChange, UpdateSupply } from '../../contract/supply.js';
 import { emit } from '../../events/outbox.js';
 import { refuseKits } from '../stock/inventory.js';
 import {
@@ -61,14 +61,8 @@ export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): Supply => ({
   updatedAt: new Date(r.updated_at).toISOString(),
 });
 
-export interface CreateSupplyInput {
-  sku: string;
-  location: string;
-  qty: number;
-  expectedAt: Date;
-  kind?: 'po' | 'transfer' | undefined;
-  reference?: string | undefined;
-}
+/** The request (contract/supply.ts CreateSupply) with its instant parsed. */
+export type CreateSupplyInput = Omit<CreateSupply, 'expectedAt'> & { expectedAt: Date };
 
 /** Register inbound supply (creating its location on first use); answers the stored row. */
 export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<Supply> {
@@ -115,10 +109,7 @@ async function lockSupply(tx: Tx, id: string, at: Date) {
   return { row, state, allocs };
 }
 
-export interface ReceiptInput {
-  qty: number;
-  reference?: string | undefined;
-}
+export type ReceiptInput = ReceiptRequest;
 
 /**
  * Receive (part of) a supply: onHand += qty with a `receipt` ledger row; backorders against it are
@@ -201,13 +192,8 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
 
 const summary = (a: AffectedReservation): SupplyChange['affected'][number] => ({ reservationId: a.reservationId, kind: a.kind, moves: a.moves });
 
-export interface UpdateSupplyInput {
-  expectedAt?: Date | undefined;
-  qty?: number | undefined;
-  reference?: string | undefined;
-  /** why (recorded on affected reservations), e.g. "vendor delay" */
-  reason?: string | undefined;
-}
+/** The request (contract/supply.ts UpdateSupply) with its instant parsed; `reason` (e.g. "vendor delay") is recorded on affected reservations. */
+export type UpdateSupplyInput = Omit<UpdateSupply, 'expectedAt'> & { expectedAt?: Date | undefined };
 
 /** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
 export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
@@ -291,7 +277,7 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
 }
 
 /** Cancel an open supply: its backorders are re-planned (other supply, stock on hand) or become short. */
-export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
+export async function cancelSupply(tx: Tx, id: string, input: CancelSupply, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
   const { row, state, allocs } = await lockSupply(tx, id, at);
   if (row.status === 'cancelled') return { supply: supplyDto(row), affected: [] };
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { supplyStatus: row.status });
