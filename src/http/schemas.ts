@@ -9,9 +9,10 @@
 import { z } from '@hono/zod-openapi';
 import { Position } from '../contract/atp.js';
 import { Channel, LocationId, MAX_ATP_SKUS, MAX_HOLD_SECONDS, MAX_LINES, MAX_QTY, Sku, StoredText, UnitName } from '../contract/fields.js';
+import { Problem } from '../contract/problem.js';
 import { Allocation, CommitRequest, ExtendRequest, ReleaseRequest, Reservation, ReserveLine, ReserveRequest } from '../contract/reservation.js';
 
-export { Allocation, Position, Reservation };
+export { Allocation, Position, Problem, Reservation };
 export { Channel, CommitRequest, ExtendRequest, LocationId, MAX_ATP_SKUS, MAX_HOLD_SECONDS, MAX_LINES, MAX_QTY, ReleaseRequest, ReserveLine, ReserveRequest, Sku, StoredText, UnitName };
 
 export const IdempotencyHeaders = z.object({
@@ -20,66 +21,6 @@ export const IdempotencyHeaders = z.object({
     .regex(/^[\x21-\x7E]{1,255}$/, '1–255 visible ASCII characters')
     .openapi({ param: { name: 'idempotency-key', in: 'header' }, example: 'order-1001-reserve' }),
 });
-
-/**
- * RFC 9457 problem details plus `code`, and every extension member the service sends (each present
- * only with the codes named in its description). Closed: a new extension member is documented here.
- */
-export const Problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    code: z.string(),
-    detail: z.string().optional(),
-    instance: z.string().optional(),
-    errors: z
-      .array(z.object({ field: z.string(), reason: z.string() }))
-      .optional()
-      .openapi({ description: 'validation-failed, malformed-json, idempotency-key-required, kit-holds-no-stock, unknown-location, hold-would-shorten: each bad field (`body.lines.0.qty`, `query.sku`, `header.Idempotency-Key` …) and why' }),
-    lines: z
-      .array(
-        z.object({
-          sku: z.string(),
-          requested: z.number().int(),
-          available: z.number().int().optional().openapi({ description: 'insufficient-stock, channel-limit: what this caller may have now' }),
-          reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']).optional(),
-          location: z.string().optional(),
-          line: z.number().int().optional().openapi({ description: 'index of the caller\'s line (`body.lines.<line>`)' }),
-          components: z
-            .array(
-              z.object({
-                sku: z.string(),
-                requested: z.number().int(),
-                available: z.number().int(),
-                reason: z.enum(['insufficient-stock', 'protected', 'channel-cap', 'location-not-allowed']),
-              }),
-            )
-            .optional()
-            .openapi({ description: 'for a kit line (sku = the kit, requested/available in kits): the components that fall short, in base units' }),
-          held: z.number().int().optional().openapi({ description: 'exceeds-held: what the reservation holds of this SKU (`kit/component` for a kit line)' }),
-        }),
-      )
-      .optional()
-      .openapi({ description: 'insufficient-stock, channel-limit, exceeds-held: the lines that could not be served' }),
-    rulesVersion: z.number().int().optional().openapi({ description: 'channel-limit: the rules version that held the lines back' }),
-    currentVersion: z.number().int().optional().openapi({ description: 'precondition-failed (PUT /v1/rules): the version in force' }),
-    reservationStatus: z.string().optional().openapi({ description: 'invalid-state: the reservation status that refused the change' }),
-    expiresAt: z.string().nullable().optional().openapi({ description: 'hold-would-shorten: when the hold ends now (null: it never expires)' }),
-    allow: z.array(z.string()).optional().openapi({ description: 'method-not-allowed (405): the methods the path serves, as in the Allow header' }),
-    supplyStatus: z.string().optional().openapi({ description: 'invalid-state: the supply status that refused the change' }),
-    receivedQty: z.number().int().optional().openapi({ description: 'invalid-state (supply): units already received' }),
-    remaining: z.number().int().optional().openapi({ description: 'over-receipt: units the supply still expects' }),
-    sku: z.string().optional().openapi({ description: 'would-overcommit: the position' }),
-    location: z.string().optional(),
-    onHand: z.number().int().optional(),
-    reserved: z.number().int().optional(),
-    qualityHold: z.number().int().optional(),
-    limit: z.string().optional().openapi({ description: 'rate-limited (429): the setting whose limit the key exceeded, e.g. ATP_READ_RATE_PER_KEY' }),
-    perSecond: z.number().optional().openapi({ description: 'rate-limited: the limit, requests per second per key' }),
-    burst: z.number().optional().openapi({ description: 'rate-limited: the burst the limit allows' }),
-  })
-  .openapi('Problem');
 
 export const problemResponses = (...codes: number[]) =>
   Object.fromEntries(
