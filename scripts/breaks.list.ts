@@ -33,6 +33,7 @@ export interface Break {
 }
 
 const RESERVE = 'src/services/reservations/reserve.ts';
+const RESERVE_STATEMENT = 'src/services/reservations/reserve-statement.ts';
 const GUARDED = 'src/services/reservations/reserve-guarded.ts';
 const ALLOCATE = 'src/domain/allocate.ts';
 const RELAY = 'src/events/relay.ts';
@@ -128,7 +129,7 @@ export const BREAKS: Break[] = [
   {
     id: 'outbox-reserve',
     what: 'reserve writes no outbox row (reservation.created is lost)',
-    edits: [{ file: RESERVE, find: '${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)', replace: '${a(e.data)}::jsonb[]) as d(type, subject, data) where false returning 1)' }],
+    edits: [{ file: RESERVE_STATEMENT, find: '${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)', replace: '${a(e.data)}::jsonb[]) as d(type, subject, data) where false returning 1)' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'concurrent reservations: exactly one reservation.created per accepted reservation, one sold_out' }],
   },
   {

@@ -23,7 +23,7 @@ import { expireDue, purgeIdempotency } from './services/reservations/expiry.js';
 import { sql } from 'drizzle-orm';
 import { query } from './db/client.js';
 import type { Lifecycle } from './http/context.js';
-import { createTelemetry, type Telemetry } from './telemetry.js';
+import { createTelemetry, type Telemetry } from './telemetry/index.js';
 
 export interface Service {
   app: ReturnType<typeof createApp>;

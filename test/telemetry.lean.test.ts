@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/service.js';
-import { createTelemetry, type Telemetry } from '../src/telemetry.js';
+import { createTelemetry, type Telemetry } from '../src/telemetry/index.js';
 import { client, type Client } from './helpers/api.js';
 import { createTestDatabase } from './helpers/db.js';
 

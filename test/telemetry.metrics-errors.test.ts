@@ -5,7 +5,7 @@
  * the help lines of the failed series stay in the text.
  */
 import { afterAll, expect, it } from 'vitest';
-import { createTelemetry, METRICS } from '../src/telemetry.js';
+import { createTelemetry, METRICS } from '../src/telemetry/index.js';
 
 const telemetry = createTelemetry({});
 afterAll(() => telemetry.shutdown());

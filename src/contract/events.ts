@@ -12,7 +12,7 @@
 import { z } from 'zod'; // plain zod: http/routes/events.ts names CloudEvent for the OpenAPI document with zod's .meta()
 import { Position } from './atp.js';
 import { Reservation } from './reservation.js';
-import { AllocationMove, ShortPickResult, Supply } from './supply.js';
+import { AllocationMove, Receipt, ShortPickResult, Supply } from './supply.js';
 
 const IsoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -98,7 +98,7 @@ export const EventSchemas = {
   'supply.created': z.object({ supply: Supply, actor: z.string() }).describe('Inbound supply (PO line or transfer) was announced.'),
   'supply.received': z
     .object({
-      receipt: z.object({ supplyId: z.string(), qty: z.number().int(), reference: z.string().nullable(), filledBackorders: z.number().int(), toStock: z.number().int() }),
+      receipt: Receipt,
       supply: Supply,
       actor: z.string(),
     })
@@ -166,3 +166,12 @@ export const CloudEvent = z
   })
   .describe('A CloudEvents 1.0 structured-mode JSON event.');
 export type CloudEvent = z.infer<typeof CloudEvent>;
+
+/** One page of the event feed (GET /v1/events). */
+export const EventsPage = z
+  .object({
+    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })),
+    next: z.string().describe('pass as `after` to read on; equals `after` when nothing new was committed'),
+  })
+  .meta({ id: 'EventsPage' });
+export type EventsPage = z.infer<typeof EventsPage>;

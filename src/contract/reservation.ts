@@ -1,9 +1,11 @@
 /**
  * The reservation as callers see it: the 201 body, GET, every later verb's answer and the
  * reservation.* events (plain zod; types by z.infer, built by services/reservations/dto.ts). The `id` in
- * `.meta()` names the shape in /openapi.json and docs/events.schema.json alike.
+ * `.meta()` names the shape in /openapi.json and docs/events.schema.json alike. Below it, the
+ * requests: reserve, release, commit, extend.
  */
 import { z } from 'zod';
+import { Channel, LocationId, MAX_HOLD_SECONDS, MAX_LINES, Sku, StoredText, UnitName, UnitQty, wholeWithoutUnit } from './fields.js';
 
 export const Allocation = z
   .object({
@@ -58,3 +60,59 @@ export const Reservation = z
 export type Allocation = z.infer<typeof Allocation>;
 export type ReservationLine = z.infer<typeof ReservationLine>;
 export type Reservation = z.infer<typeof Reservation>;
+
+// ---- requests
+
+export const ReserveLine = z
+  .object({
+    sku: Sku,
+    qty: UnitQty,
+    unit: UnitName.optional().describe('a pack unit of the SKU (PUT /v1/units); qty × its size must be whole base units'),
+    location: LocationId.optional(),
+  })
+  .strict()
+  .superRefine(wholeWithoutUnit)
+  .meta({ id: 'ReserveLine' });
+
+export const ReserveRequest = z
+  .object({
+    orderRef: StoredText(128),
+    channel: Channel,
+    lines: z.array(ReserveLine).min(1, 'at least one line').max(MAX_LINES, `at most ${MAX_LINES} lines`),
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .optional()
+      .describe(
+        `seconds until the hold expires and releases itself (1–${MAX_HOLD_SECONDS}). Omitted: the hold never expires (expiresAt null) and lasts until it is released or committed; extend cannot give it an end later.`,
+      ),
+    allowBackorder: z.boolean().optional(),
+  })
+  .strict()
+  .meta({ id: 'ReserveRequest' });
+
+export const SkuQtyLines = z
+  .array(z.object({ sku: Sku, qty: UnitQty, unit: UnitName.optional() }).strict().superRefine(wholeWithoutUnit))
+  .min(1)
+  .max(MAX_LINES);
+export const ReleaseRequest = z.object({ lines: SkuQtyLines.optional() }).strict().meta({ id: 'ReleaseRequest' });
+export const CommitRequest = z.object({ lines: SkuQtyLines.optional() }).strict().meta({ id: 'CommitRequest' });
+export const ExtendRequest = z
+  .object({
+    holdSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HOLD_SECONDS)
+      .describe('the hold now ends this many seconds from now; it must not end earlier than it does now (409 hold-would-shorten)'),
+  })
+  .strict()
+  .meta({ id: 'ExtendRequest' });
+
+export type ReserveLine = z.infer<typeof ReserveLine>;
+export type ReserveRequest = z.infer<typeof ReserveRequest>;
+export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
+export type CommitRequest = z.infer<typeof CommitRequest>;
+export type ExtendRequest = z.infer<typeof ExtendRequest>;

@@ -10,7 +10,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
-import type { CloudEvent, EventType } from '../contract/events.js';
+import type { CloudEvent, EventsPage, EventType } from '../contract/events.js';
 import { cursorOf, type OutboxRow, toCloudEvent } from './types.js';
 
 const AVAILABILITY_TYPE: EventType = 'availability.changed';
@@ -18,11 +18,8 @@ const AVAILABILITY_TYPE: EventType = 'availability.changed';
 export const CURSOR_RE = /^(\d{1,20})\.(\d{1,20})$/;
 export const START_CURSOR = '0.0';
 
-export interface FeedPage {
-  events: CloudEvent[];
-  /** cursor to pass as `after` next time (unchanged when there was nothing new) */
-  next: string;
-}
+/** One page of the feed (contract/events.ts EventsPage): `next` is the cursor to pass as `after` next time (unchanged when there was nothing new). */
+export type FeedPage = EventsPage;
 
 export interface FeedQuery {
   after?: string | undefined;

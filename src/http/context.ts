@@ -9,7 +9,7 @@ import type { RulesStore } from '../rules/store.js';
 import type { Allocator } from '../services/reservations/allocator.js';
 import type { Catalog } from '../services/catalog/catalog.js';
 import type { Reader } from '../reads/reader.js';
-import type { Telemetry } from '../telemetry.js';
+import type { Telemetry } from '../telemetry/index.js';
 import type { KeyRing, Principal } from './auth.js';
 import { IdempotencyKeyRequired } from '../domain/errors.js';
 import { validationError } from './problem.js';

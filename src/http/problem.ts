@@ -10,6 +10,7 @@ import type { ZodError } from 'zod';
 import { mapDatabaseError } from '../db/errors.js';
 import { DomainError, type Facts, ValidationFailed } from '../domain/errors.js';
 import { PROBLEM_BASE, type ProblemCode, problemType } from './problem-types.js';
+import type { Problem as ProblemDocument } from '../contract/problem.js';
 
 export { PROBLEM_BASE } from './problem-types.js';
 
@@ -42,15 +43,12 @@ export class TransportProblem extends Error {
 
 export type Problem = DomainError | TransportProblem;
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail?: string;
-  instance?: string;
-  [k: string]: unknown;
-}
+/**
+ * A problem document as built: the standard members of contract/problem.ts `Problem`, and the
+ * domain error's facts as its extension members (each one documented there; the test client
+ * checks every answer against the closed schema).
+ */
+export type ProblemBody = Pick<ProblemDocument, 'type' | 'title' | 'status' | 'code' | 'detail' | 'instance'> & { [k: string]: unknown };
 
 /** The RFC 9457 members (and our `code`): extension members may never overwrite them. */
 const STANDARD_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);

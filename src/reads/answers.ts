@@ -1,39 +1,15 @@
 /**
- * The answers about the future, as shapes: POST /v1/promise (earliest dates per line and for the
- * whole order) and the time-phased part of GET /v1/atp. They are computed from one read
- * statement's snapshot by src/reads/promise.ts and src/reads/atp.ts; nothing is reserved.
+ * The answers about the future: POST /v1/promise (earliest dates per line and for the whole
+ * order) and the time-phased part of GET /v1/atp. Their shapes are defined once in
+ * src/contract/atp.ts (PromiseResult, TimePhasedAtpSku); this module builds the promise and
+ * names the partial rows src/reads/atp.ts and kit-atp.ts compute on the way. They are computed
+ * from one read statement's snapshot; nothing is reserved.
  */
+import type { AtpChannelNow, Position, PromiseResult, TimePhasedAtpSku } from '../contract/atp.js';
 import type { OrderPromise } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import type { PositionDto } from './positions.js';
 
-export interface PromiseLineDto {
-  lineNo: number;
-  sku: string;
-  qty: number;
-  location?: string;
-  promisedAt: string | null;
-  /** with shipComplete: the date the whole order ships (the order's promisedAt) */
-  shipAt?: string | null;
-  source?: 'on-hand' | 'inbound' | 'mixed';
-  /** for a kit line, each source names the component `sku` */
-  sources: { sku?: string; location: string; qty: number; supplyId?: string; expectedAt?: string }[];
-  reason?: string;
-  detail?: string;
-}
-
-export interface PromiseDto {
-  channel: string;
-  shipComplete: boolean;
-  asOf: string;
-  promisedAt: string | null;
-  reason?: string;
-  detail?: string;
-  rulesVersion: number;
-  lines: PromiseLineDto[];
-}
-
-export function promiseDto(channel: string, shipComplete: boolean, now: Date, rules: RulesDocument, p: OrderPromise): PromiseDto {
+export function promiseDto(channel: string, shipComplete: boolean, now: Date, rules: RulesDocument, p: OrderPromise): PromiseResult {
   const order = p.promisedAt ? p.promisedAt.toISOString() : null;
   return {
     channel,
@@ -56,39 +32,14 @@ export function promiseDto(channel: string, shipComplete: boolean, now: Date, ru
   };
 }
 
-export interface DatedAvailable {
-  date: string;
-  available: number;
-}
+/** The time-phased ATP of a physical SKU (no kit, not in a unit): what GET /v1/atp answers for it. */
+export type PhysicalAtp = Omit<TimePhasedAtpSku, 'kit' | 'inUnit'>;
 
-export interface InboundDto {
-  supplyId: string;
-  location: string;
-  expectedAt: string;
-  /** still expected (qty − received) */
-  openQty: number;
-  /** of which promised to backorders */
-  allocatedQty: number;
-  /** of which free to promise */
-  freeQty: number;
-}
+/** A kit's time-phased ATP (from its components' rows, src/reads/kit-atp.ts). */
+export type KitAtp = PhysicalAtp & Required<Pick<TimePhasedAtpSku, 'kit'>>;
 
-export type TimePhasedAtpSku = AtpSku & {
-  inbound: InboundDto[];
-  /** cumulative ATP: available now plus free inbound expected by each date */
-  byDate: DatedAvailable[];
-  locations: (AtpSku['locations'][number] & { byDate: DatedAvailable[] })[];
-  channel?: NonNullable<AtpSku['channel']> & { byDate: DatedAvailable[] };
+/** The now-view of one SKU's ATP (totals, per location, for a channel after its rules): the time-phased row before its dates. */
+export type AtpNow = Omit<PhysicalAtp, 'byDate' | 'inbound' | 'locations' | 'channel'> & {
+  locations: (Position & { rank: number })[];
+  channel?: AtpChannelNow;
 };
-
-/** The now-view of one SKU's ATP (totals, per location, for a channel after its rules). */
-export interface AtpSku {
-  sku: string;
-  onHand: number;
-  reserved: number;
-  qualityHold: number;
-  safetyStock: number;
-  available: number;
-  locations: (PositionDto & { rank: number })[];
-  channel?: { name: string; tier: number; available: number; protectedUnits: number; capRoom: number | null; rulesVersion: number };
-}

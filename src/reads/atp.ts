@@ -10,12 +10,14 @@ import { availableOf, channelAvailable, holdKey, type PositionState, promiseDate
 import { ValidationFailed } from '../domain/errors.js';
 import { policyFor, tierOf } from '../rules/policy.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { kitAtp, type KitAtp, unitView, type UnitView } from './kit-atp.js';
-import type { AtpSku, DatedAvailable, InboundDto, TimePhasedAtpSku } from './answers.js';
+import type { DatedAvailable, Inbound, TimePhasedAtpSku } from '../contract/atp.js';
+import { kitAtp, unitView } from './kit-atp.js';
+import type { AtpNow, PhysicalAtp } from './answers.js';
 import { positionDto } from './positions.js';
 import type { Snapshot, SnapshotSlice } from './snapshot.js';
 
-export type AtpAnswer = (TimePhasedAtpSku | KitAtp) & { inUnit?: UnitView };
+/** One SKU's answer of GET /v1/atp (contract/atp.ts TimePhasedAtpSku). */
+export type AtpAnswer = TimePhasedAtpSku;
 
 /** The SKUs whose stock answers a read of `skus`: each kit's components in its place. */
 export function physicalSkus(snapshot: Snapshot, skus: readonly string[]): string[] {
@@ -43,10 +45,10 @@ export function atpAnswer(snapshot: Snapshot, rules: RulesDocument, skus: readon
 }
 
 /** ATP now of one SKU: totals and per location (by rank); with `channel`, what it may take after its rules. */
-function atpNow(slice: SnapshotSlice, sku: string, rules: RulesDocument, channel?: string): AtpSku {
+function atpNow(slice: SnapshotSlice, sku: string, rules: RulesDocument, channel?: string): AtpNow {
   const mine = slice.positions.filter((p) => p.sku === sku).sort((a, b) => a.rank - b.rank || (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
   const sum = (f: (p: PositionState) => number) => mine.reduce((s, p) => s + f(p), 0);
-  const out: AtpSku = {
+  const out: AtpNow = {
     sku,
     onHand: sum((p) => p.onHand),
     reserved: sum((p) => p.reserved),
@@ -82,9 +84,9 @@ function cumulative(start: number, inbound: readonly { at: Date; free: number }[
     });
 }
 
-function timePhased(a: AtpSku, state: SnapshotSlice, rules: RulesDocument, channel?: string): TimePhasedAtpSku {
+function timePhased(a: AtpNow, state: SnapshotSlice, rules: RulesDocument, channel?: string): PhysicalAtp {
   const rows = state.supplyRows.filter((s) => s.sku === a.sku);
-  const inbound: InboundDto[] = rows.map((s) => ({
+  const inbound: Inbound[] = rows.map((s) => ({
     supplyId: s.id,
     location: s.location,
     expectedAt: new Date(s.expected_at).toISOString(),
@@ -103,7 +105,7 @@ function timePhased(a: AtpSku, state: SnapshotSlice, rules: RulesDocument, chann
   }
   locations.sort((x, y) => x.rank - y.rank || (x.location < y.location ? -1 : 1));
   const { channel: channelNow, ...rest } = a;
-  const out: TimePhasedAtpSku = {
+  const out: PhysicalAtp = {
     ...rest,
     inbound,
     byDate: cumulative(a.available, free(() => true)),

@@ -11,11 +11,11 @@
  *   property-tested in test/defects.kits.test.ts;
  * - in a pack unit, availability is floor(base units / pack size) — never a fractional pack.
  */
-import type { DatedAvailable, TimePhasedAtpSku } from './answers.js';
+import type { DatedAvailable, UnitAvailability } from '../contract/atp.js';
+import type { KitAtp, PhysicalAtp } from './answers.js';
 import { type Component, kitsAvailable } from '../domain/kits.js';
 
-type Located = TimePhasedAtpSku['locations'][number] & { byDate: DatedAvailable[] };
-const locationsOf = (row: TimePhasedAtpSku | undefined): Located[] => (row?.locations ?? []) as Located[];
+const locationsOf = (row: PhysicalAtp | undefined): PhysicalAtp['locations'] => row?.locations ?? [];
 
 /** Cumulative availability of a by-date series at `date` (the last step at or before it). */
 function at(series: readonly DatedAvailable[], now: number, date: string): number {
@@ -29,9 +29,7 @@ function kitSeries(components: readonly Component[], series: (sku: string) => { 
   return dates.map((date) => ({ date, available: kitsAvailable(components, (sku) => at(series(sku).byDate, series(sku).now, date)) }));
 }
 
-export type KitAtp = TimePhasedAtpSku & { kit: { components: Component[]; acrossLocations: number } };
-
-export function kitAtp(kitSku: string, components: readonly Component[], rows: ReadonlyMap<string, TimePhasedAtpSku>): KitAtp {
+export function kitAtp(kitSku: string, components: readonly Component[], rows: ReadonlyMap<string, PhysicalAtp>): KitAtp {
   const row = (sku: string) => rows.get(sku);
   const total = (sku: string) => ({ now: row(sku)?.available ?? 0, byDate: row(sku)?.byDate ?? [] });
   const locationIds = [...new Set(components.flatMap((c) => row(c.sku)?.locations.map((l) => l.location) ?? []))];
@@ -79,17 +77,8 @@ export function kitAtp(kitSku: string, components: readonly Component[], rows: R
   };
 }
 
-export interface UnitView {
-  unit: string;
-  factor: number;
-  available: number;
-  byDate: DatedAvailable[];
-  locations: { location: string; available: number; byDate: DatedAvailable[] }[];
-  channel?: { available: number; byDate: DatedAvailable[] };
-}
-
 /** The availability of one ATP row in whole pack units (rounded down). */
-export function unitView(row: TimePhasedAtpSku, unit: string, factor: number): UnitView {
+export function unitView(row: PhysicalAtp, unit: string, factor: number): UnitAvailability {
   const down = (n: number) => Math.floor(n / factor);
   const series = (s: readonly DatedAvailable[]) => s.map((d) => ({ date: d.date, available: down(d.available) }));
   return {

@@ -1,10 +1,11 @@
-/** Positions as the allocation state sees them (PositionState), read from their rows, and as answers show them (PositionDto). */
+/** Positions as the allocation state sees them (PositionState), read from their rows, and as answers show them (contract/atp.ts Position). */
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
 import type { SqlRow } from '../db/rows.js';
 import type { locations, positions } from '../db/schema.js';
 import { availableOf, type PositionState } from '../domain/allocate.js';
+import type { Position } from '../contract/atp.js';
 
 /** A position's stock columns with its location's rank. */
 export type PositionRow = Pick<SqlRow<typeof positions>, 'sku' | 'location' | 'on_hand' | 'reserved' | 'quality_hold' | 'safety_stock'> & Pick<SqlRow<typeof locations>, 'rank'>;
@@ -34,18 +35,8 @@ export async function loadPositions(exec: Exec, skus: readonly string[]): Promis
   return rows.map(toState);
 }
 
-/** A position as answers and events show it. */
-export interface PositionDto {
-  sku: string;
-  location: string;
-  onHand: number;
-  reserved: number;
-  qualityHold: number;
-  safetyStock: number;
-  available: number;
-}
-
-export const positionDto = (p: PositionState): PositionDto => ({
+/** A position as answers and events show it (contract/atp.ts Position). */
+export const positionDto = (p: PositionState): Position => ({
   sku: p.sku,
   location: p.location,
   onHand: p.onHand,

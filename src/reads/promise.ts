@@ -8,23 +8,21 @@
 import { UnknownLocation } from '../domain/errors.js';
 import { promiseOrder } from '../domain/promise.js';
 import type { RulesDocument } from '../contract/rules.js';
-import { CatalogView, type RequestLine } from '../domain/catalog.js';
-import { type PromiseDto, promiseDto } from './answers.js';
+import { CatalogView } from '../domain/catalog.js';
+import type { PromiseRequest, PromiseResult } from '../contract/atp.js';
+import { promiseDto } from './answers.js';
 import { physicalSkus } from './atp.js';
 import type { Snapshot } from './snapshot.js';
 
-export interface PromiseInput {
-  channel: string;
-  lines: RequestLine[];
-  shipComplete?: boolean | undefined;
-}
+/** POST /v1/promise as requested (contract/atp.ts PromiseRequest). */
+export type PromiseInput = PromiseRequest;
 
 /**
  * The promise for `input` on `snapshot`. Throws 400 naming `body.lines.i.unit|qty` for a unit the
  * SKU lacks or a quantity that is not whole in base units, then 422 unknown-location naming
  * `body.lines.i.location` (the order the route checked them in before).
  */
-export function promiseAnswer(snapshot: Snapshot, rules: RulesDocument, input: PromiseInput, maxQty: number): PromiseDto {
+export function promiseAnswer(snapshot: Snapshot, rules: RulesDocument, input: PromiseInput, maxQty: number): PromiseResult {
   const lines = new CatalogView(snapshot.kits, snapshot.units).expand(input.lines, 'body.lines', maxQty);
   const unknown = input.lines.flatMap((l, i) => (l.location !== undefined && !snapshot.knownLocations.has(l.location) ? [{ field: `body.lines.${i}.location`, location: l.location }] : []));
   if (unknown.length > 0) throw new UnknownLocation(unknown);

@@ -15,7 +15,7 @@ import type { ReadStatement } from '../db/client.js';
 import { availableOf } from '../domain/allocate.js';
 import type { RulesStore } from '../rules/store.js';
 import { CatalogView } from '../domain/catalog.js';
-import type { PromiseDto } from './answers.js';
+import type { PromiseResult } from '../contract/atp.js';
 import type { SoldOutMemory } from './sold-out.js';
 import { type AtpAnswer, atpAnswer } from './atp.js';
 import { ReadBatcher } from './batcher.js';
@@ -56,7 +56,7 @@ export class Reader {
   }
 
   /** POST /v1/promise for `caller` (lines as the caller wrote them: kits, pack units, pinned locations). */
-  async promise(caller: string, input: PromiseInput, maxQty: number): Promise<PromiseDto> {
+  async promise(caller: string, input: PromiseInput, maxQty: number): Promise<PromiseResult> {
     this.limit.take(caller);
     const { snapshot, rules } = await this.batcher.read(promiseRead(input));
     return promiseAnswer(snapshot, rules, input, maxQty);

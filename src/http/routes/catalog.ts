@@ -2,25 +2,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
-import { jsonBody, jsonResponse, problemResponses, Qty, Sku } from '../schemas.js';
+import { Kit, KitInput, Units, UnitsInput } from '../../contract/catalog.js';
+import { jsonBody, jsonResponse, problemResponses, Sku } from '../schemas.js';
 
-const SkuParam = z.object({ sku: Sku.openapi({ param: { name: 'sku', in: 'path' } }) });
-const UnitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -; at most 32 characters').openapi({ example: 'case' });
-
-const Kit = z
-  .object({ sku: z.string(), components: z.array(z.object({ sku: z.string(), qty: z.number().int() })) })
-  .openapi('Kit');
-const KitBody = z
-  .object({ components: z.array(z.object({ sku: Sku, qty: Qty }).strict()).min(1, 'a kit has at least one component').max(50, 'at most 50 components') })
-  .strict()
-  .openapi('KitInput');
-const Units = z
-  .object({ sku: z.string(), baseUnit: z.string(), units: z.array(z.object({ unit: z.string(), factor: z.number().int() })) })
-  .openapi('Units');
-const UnitsBody = z
-  .object({ units: z.array(z.object({ unit: UnitName, factor: z.number().int('base units per pack must be a whole number').min(2).max(1_000_000) }).strict()).max(20) })
-  .strict()
-  .openapi('UnitsInput');
+const SkuParam = z.object({ sku: Sku.meta({ param: { name: 'sku', in: 'path' } }) });
 
 export function catalogRoutes(app: Router, deps: AppDeps) {
   const { catalog } = deps;
@@ -31,7 +16,7 @@ export function catalogRoutes(app: Router, deps: AppDeps) {
       path: '/v1/kits/{sku}',
       tags: ['catalog'],
       summary: 'Define a kit: a virtual SKU made of components (sku × qty in base units)',
-      request: { params: SkuParam, ...jsonBody(KitBody) },
+      request: { params: SkuParam, ...jsonBody(KitInput) },
       responses: { 200: jsonResponse(Kit, 'the kit'), ...problemResponses(400, 401, 403, 409) },
     }),
     async (c) => {
@@ -77,7 +62,7 @@ export function catalogRoutes(app: Router, deps: AppDeps) {
       path: '/v1/units/{sku}',
       tags: ['catalog'],
       summary: 'Set the pack units of a SKU (e.g. case = 12 base units); the base unit "each" is implicit',
-      request: { params: SkuParam, ...jsonBody(UnitsBody) },
+      request: { params: SkuParam, ...jsonBody(UnitsInput) },
       responses: { 200: jsonResponse(Units, 'the units'), ...problemResponses(400, 401, 403) },
     }),
     async (c) => {

@@ -8,7 +8,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { CURSOR_RE, readEvents, START_CURSOR } from '../../events/feed.js';
-import { CloudEvent, EVENT_TYPES, isEventType } from '../../contract/events.js';
+import { EVENT_TYPES, EventsPage, isEventType } from '../../contract/events.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
@@ -48,13 +48,6 @@ const EventsQuery = z.object({
     .default(100)
     .openapi({ param: { name: 'limit', in: 'query' }, description: `events per page (1–${MAX_EVENTS_PAGE}, default 100)` }),
 });
-
-const EventsPage = z
-  .object({
-    events: z.array(CloudEvent.meta({ id: 'CloudEvent' })), // plain zod (contract/events.ts): named with zod's own .meta()
-    next: z.string().openapi({ description: 'pass as `after` to read on; equals `after` when nothing new was committed' }),
-  })
-  .openapi('EventsPage');
 
 export function eventRoutes(app: Router, deps: AppDeps) {
   app.openapi(

@@ -7,7 +7,8 @@ import { positionDto } from '../../reads/positions.js';
 import { listLocations, putLocation, setPosition } from '../../services/stock/inventory.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
-import { jsonBody, jsonResponse, Location, LocationBody, LocationId, Position, PositionParams, problemResponses, SetPositionBody } from '../schemas.js';
+import { Location, LocationInput, SetPosition } from '../../contract/stock.js';
+import { jsonBody, jsonResponse, LocationId, Position, PositionParams, problemResponses } from '../schemas.js';
 
 export function inventoryRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
@@ -19,7 +20,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       tags: ['inventory'],
       summary: 'Set a position (cycle count); the onHand change is audited in the ledger',
       description: 'A location the service has never seen is created on first use with the default rank 100 (set it with PUT /v1/locations/{id}). A kit SKU holds no stock of its own (its availability comes from its components): a count of one is refused with 422 kit-holds-no-stock and changes nothing.',
-      request: { params: PositionParams, ...jsonBody(SetPositionBody) },
+      request: { params: PositionParams, ...jsonBody(SetPosition) },
       responses: { 200: jsonResponse(Position, 'the position after the count'), ...problemResponses(400, 401, 403, 409, 422, 503) },
     }),
     async (c) => {
@@ -57,7 +58,7 @@ export function inventoryRoutes(app: Router, deps: AppDeps) {
       summary: 'Create or update a location (rank: a line ships from the lowest-rank location that covers it, else from the fewest locations)',
       description:
         'Locations are also created on first use, with rank 100, by a count or an inbound supply that names them; this sets the name and rank (ahead of time, or later). Reservation and promise lines may pin only a location that exists (else 422 unknown-location).',
-      request: { params: z.object({ id: LocationId.openapi({ param: { name: 'id', in: 'path' } }) }), ...jsonBody(LocationBody) },
+      request: { params: z.object({ id: LocationId.meta({ param: { name: 'id', in: 'path' } }) }), ...jsonBody(LocationInput) },
       responses: { 200: jsonResponse(Location, 'the location'), ...problemResponses(400, 401, 403) },
     }),
     async (c) => {

@@ -15,6 +15,7 @@ import type { OutboxRelay } from '../../events/relay.js';
 import { requireScope } from '../auth.js';
 import { DOCS_SCRIPT_PATH, docsPage, docsScript } from '../docs-page.js';
 import type { AppDeps, Router } from '../context.js';
+import { Readiness } from '../../contract/ops.js';
 import { jsonResponse, problemResponses } from '../schemas.js';
 
 interface JournalEntry {
@@ -25,52 +26,7 @@ const journal = (): JournalEntry[] => (JSON.parse(readFileSync(path.join(MIGRATI
 
 const READY_DB_TIMEOUT_MS = 2000;
 
-/** every check: ok (false makes the instance not ready), its state, and why when it is not plainly fine */
-const check = <T extends z.ZodRawShape>(shape: T) => z.object({ ok: z.boolean(), state: z.string(), reason: z.string().optional(), ...shape });
-const Readiness = z
-  .object({
-    status: z.enum(['ready', 'degraded', 'not-ready']),
-    checks: z.object({
-      lifecycle: check({}).openapi({ description: 'serving, or draining for shutdown' }),
-      database: check({ mode: z.string(), migrationsApplied: z.number().int().optional(), migrationsExpected: z.number().int().optional() }).openapi({
-        description: 'up, unmigrated or unreachable',
-      }),
-      rules: check({ source: z.string(), version: z.number().int(), ageSeconds: z.number(), loaded: z.boolean(), detail: z.string().optional() }).openapi({
-        description: 'fresh, degraded (last good copy) or unloaded',
-      }),
-      outbox: check({ lagSeconds: z.number().optional() })
-        .optional()
-        .openapi({ description: 'only with REDIS_URL (a publisher): ok, lagging (degraded) or unknown' }),
-      events: check({
-        running: z.boolean().optional(),
-        redis: z.string().optional(),
-        failing: z.boolean().optional(),
-        lastError: z.string().nullable().optional(),
-        published: z.number().int().optional(),
-        alreadyPresent: z.number().int().optional().openapi({ description: 'of those, rows Redis refused as already present (a pass whose reply was lost)' }),
-        resumed: z.number().int().optional().openapi({ description: 'rows marked unpublished again because the stream had lost them' }),
-        streamLost: z.number().int().optional().openapi({ description: 'reconnects that found the stream missing or empty although events had been published to it (Redis restarted without persistence, or a new ATP_EVENTS_STREAM): consumers may have missed events; GET /v1/events serves them within the outbox retention' }),
-        lastPublishedAt: z.string().nullable().optional(),
-        passes: z.number().int().optional(),
-        unpublished: z.number().int().optional(),
-        oldestAgeSeconds: z.number().optional(),
-      }).openapi({
-        description:
-          'the publisher, informational (never fails readiness): `disabled` without REDIS_URL (only ok, state, reason); with it the outbox relay to the Redis Stream, publishing, failing or stopped, with every other member',
-      }),
-      allocator: check({
-        queued: z.number().int(),
-        running: z.number().int(),
-        lanes: z.number().int(),
-        shed: z.number().int(),
-        soldOutHits: z.number().int(),
-        soldOutSkus: z.number().int(),
-      }),
-    }),
-  })
-  .openapi('Readiness');
-
-type CheckResult = { ok: boolean; state: string; reason?: string; [k: string]: unknown };
+type Checks = Readiness['checks'];
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -80,7 +36,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The age of the oldest unpublished outbox row against ATP_READY_OUTBOX_LAG_S (only with a publisher). */
-async function outboxCheck(deps: AppDeps): Promise<CheckResult> {
+async function outboxCheck(deps: AppDeps): Promise<NonNullable<Checks['outbox']>> {
   try {
     const lag = await withTimeout(deps.telemetry.outboxLagSeconds(), READY_DB_TIMEOUT_MS);
     const max = deps.config.ATP_READY_OUTBOX_LAG_S;
@@ -97,7 +53,7 @@ async function outboxCheck(deps: AppDeps): Promise<CheckResult> {
  * The relay (REDIS_URL set): a Redis outage does not make the service unready — events wait in the
  * outbox and drain when Redis is back; this says whether it publishes and how far behind it is.
  */
-async function publisherCheck(relay: OutboxRelay): Promise<CheckResult> {
+async function publisherCheck(relay: OutboxRelay): Promise<Checks['events']> {
   const status = relay.status();
   const state = status.failing ? 'failing' : status.running ? 'publishing' : 'stopped';
   try {
@@ -137,25 +93,25 @@ export function opsRoutes(app: Router, deps: AppDeps) {
       responses: { 200: jsonResponse(Readiness, 'ready or degraded'), 503: jsonResponse(Readiness, 'not ready') },
     }),
     async (c) => {
-      const checks: Record<string, CheckResult> = {};
-      checks.lifecycle = deps.lifecycle.draining ? { ok: false, state: 'draining', reason: 'graceful shutdown in progress' } : { ok: true, state: 'serving' };
+      const lifecycle: Checks['lifecycle'] = deps.lifecycle.draining ? { ok: false, state: 'draining', reason: 'graceful shutdown in progress' } : { ok: true, state: 'serving' };
+      let database: Checks['database'];
 
       try {
         const rows = await withTimeout(query<{ created_at: string }>(deps.database.db, sql`select created_at::text as created_at from drizzle.__drizzle_migrations`), READY_DB_TIMEOUT_MS);
         const applied = new Set(rows.map((r) => r.created_at));
         const missing = expected.filter((e) => !applied.has(String(e.when))).map((e) => e.tag);
-        checks.database = missing.length
+        database = missing.length
           ? { ok: false, state: 'unmigrated', reason: `migrations not applied: ${missing.join(', ')}`, mode: deps.database.mode, migrationsApplied: applied.size, migrationsExpected: expected.length }
           : { ok: true, state: 'up', mode: deps.database.mode, migrationsApplied: applied.size, migrationsExpected: expected.length };
       } catch (err) {
-        checks.database = { ok: false, state: 'unreachable', mode: deps.database.mode, reason: `Postgres check failed: ${(err as Error).message.split('\n')[0]}` };
+        database = { ok: false, state: 'unreachable', mode: deps.database.mode, reason: `Postgres check failed: ${(err as Error).message.split('\n')[0]}` };
       }
 
       // Rules served from the last good copy while Redis is unreachable are degraded, not unready:
       // every instance keeps enforcing the version it has, by design. Only an instance that has
       // never loaded the rules (it would enforce the defaults) is not ready.
       const rules = deps.rules.status();
-      checks.rules = !rules.loaded
+      const rulesCheck: Checks['rules'] = !rules.loaded
         ? { ok: false, ...rules, state: 'unloaded', reason: `rules never loaded from ${rules.source}${rules.detail ? `: ${rules.detail}` : ''}` }
         : rules.state === 'fresh'
           ? { ok: true, ...rules }
@@ -163,18 +119,21 @@ export function opsRoutes(app: Router, deps: AppDeps) {
 
       // outbox lag is the publisher's lag: without one (no REDIS_URL) nothing is ever marked
       // published, consumers page GET /v1/events, and an old row is no reason to look unhealthy
+      let outbox: Checks['outbox'];
+      let events: Checks['events'];
       if (deps.relay) {
-        checks.outbox = await outboxCheck(deps);
-        checks.events = await publisherCheck(deps.relay);
+        outbox = await outboxCheck(deps);
+        events = await publisherCheck(deps.relay);
       } else {
-        checks.events = { ok: true, state: 'disabled', reason: 'no publisher (REDIS_URL is not set): events are read from GET /v1/events' };
+        events = { ok: true, state: 'disabled', reason: 'no publisher (REDIS_URL is not set): events are read from GET /v1/events' };
       }
 
-      checks.allocator = { ok: true, state: 'ok', ...deps.allocator.depth };
-      const ready = Object.values(checks).every((x) => x.ok);
-      const degraded = checks.rules.state !== 'fresh' || checks.outbox?.state === 'lagging';
+      const all: Checks = { lifecycle, database, rules: rulesCheck, ...(outbox ? { outbox } : {}), events, allocator: { ok: true, state: 'ok', ...deps.allocator.depth } };
+      const ready = Object.values(all).every((x) => x.ok);
+      const degraded = all.rules.state !== 'fresh' || all.outbox?.state === 'lagging';
       const status = !ready ? 'not-ready' : degraded ? 'degraded' : 'ready';
-      return c.json({ status, checks } as z.infer<typeof Readiness>, ready ? 200 : 503);
+      const answer: Readiness = { status, checks: all };
+      return c.json(answer, ready ? 200 : 503);
     },
   );
 

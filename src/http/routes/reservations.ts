@@ -12,16 +12,16 @@ import { setResponseHeader } from '../headers.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
   MAX_QTY,
-  CommitBody,
-  ExtendBody,
+  CommitRequest,
+  ExtendRequest,
   IdempotencyHeaders,
   jsonBody,
   jsonResponse,
   problemResponses,
-  ReleaseBody,
+  ReleaseRequest,
   Reservation,
   ReservationIdParams,
-  ReserveBody,
+  ReserveRequest,
 } from '../schemas.js';
 
 const REPLAY_HEADER = 'Idempotent-Replayed';
@@ -37,7 +37,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       summary: 'Reserve stock for an order: all lines or nothing',
       description:
         'Lines for the same SKU are summed. Each line is allocated from the locations the channel may use (one location covering the line first, by rank; else the fewest splits). With allowBackorder, what is not on hand is allocated against inbound supply. 409 insufficient-stock or channel-limit lists what is available per line the caller wrote (lines[].line is its index in body.lines; a line pinned to a location: what is available there; a kit line is named as the kit, requested/available in kits, with the short components in lines[].components). A line pinned to a location the service does not know is refused with 422 unknown-location naming body.lines.i.location.',
-      request: { headers: IdempotencyHeaders, ...jsonBody(ReserveBody) },
+      request: { headers: IdempotencyHeaders, ...jsonBody(ReserveRequest) },
       responses: { 201: jsonResponse(Reservation, 'reserved (or the replay of the first answer for this Idempotency-Key)'), ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
     }),
     async (c) => {
@@ -120,7 +120,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
         'Needs an oms key, or the key of the reservation\'s own channel (an abandoned cart): a channel key gets 403 for another channel\'s reservation, and alike for an unknown id. ' +
         'Releasing a released or expired reservation in full answers 200 and changes nothing; a committed reservation (shipped) answers 409 invalid-state with its `reservationStatus`. ' +
         'Once a line holds nothing its status says where its units went: `released` or `committed`.',
-      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ReleaseBody, false) },
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ReleaseRequest, false) },
       responses: verbResponses,
     }),
     async (c) => {
@@ -137,7 +137,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       path: '/v1/reservations/{id}/commit',
       tags: ['reservations'],
       summary: 'Shipped: onHand and reserved both go down (all on-hand allocations, or the given quantities)',
-      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(CommitBody, false) },
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(CommitRequest, false) },
       responses: verbResponses,
     }),
     async (c) => {
@@ -157,7 +157,7 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       description:
         'Never shortens a hold: when holdSeconds from now is earlier than the current expiresAt, or the hold has no expiry (reserved without holdSeconds), ' +
         'the answer is 409 hold-would-shorten naming body.holdSeconds, with the current expiresAt, and nothing changes. Needs an oms key.',
-      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ExtendBody) },
+      request: { params: ReservationIdParams, headers: IdempotencyHeaders, ...jsonBody(ExtendRequest) },
       responses: verbResponses,
     }),
     async (c) => {

@@ -3,77 +3,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { fingerprint, runIdempotent } from '../../services/idempotency.js';
 import { recordShortPick } from '../../services/stock/short-picks.js';
 import { checkConsistency, reconcile, replenishment } from '../../services/stock/stock-control.js';
+import { ConsistencyReport, ReconciliationRequest, ReconciliationResult, ReplenishmentLine } from '../../contract/stock.js';
 import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { setResponseHeader } from '../headers.js';
-import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku, StoredText } from '../schemas.js';
-
-const MAX_SNAPSHOT_ROWS = 10_000;
-
-const Breach = z.object({ check: z.string(), subject: z.string(), expected: z.union([z.number(), z.string()]), actual: z.union([z.number(), z.string()]) }).openapi('Breach');
-const ConsistencyReport = z
-  .object({
-    ok: z.boolean(),
-    checkedAt: z.string(),
-    checked: z.object({ positions: z.number().int(), supplies: z.number().int(), channelHolds: z.number().int(), reservations: z.number().int() }),
-    breaches: z.array(Breach),
-  })
-  .openapi('ConsistencyReport');
-
-const ReplenishmentLine = z
-  .object({
-    sku: z.string(),
-    location: z.string(),
-    onHand: z.number().int(),
-    inbound: z.number().int(),
-    reserved: z.number().int(),
-    backordered: z.number().int(),
-    projected: z.number().int(),
-    reorderPoint: z.number().int(),
-    reorderQty: z.number().int(),
-    suggestedQty: z.number().int(),
-  })
-  .openapi('ReplenishmentLine');
-
-const ReconciliationBody = z
-  .object({
-    snapshot: z
-      .array(z.object({ sku: Sku, location: LocationId, onHand: z.number().int('must be a whole number of base units').min(0).max(1_000_000_000) }).strict())
-      .min(1)
-      .max(MAX_SNAPSHOT_ROWS, `at most ${MAX_SNAPSHOT_ROWS} rows per snapshot`)
-      .superRefine((rows, ctx) => {
-        // one count per position: a second row for the same SKU and location is refused, naming it
-        const first = new Map<string, number>();
-        rows.forEach((r, i) => {
-          const k = `${r.sku}\u0000${r.location}`;
-          const j = first.get(k);
-          if (j === undefined) first.set(k, i);
-          else ctx.addIssue({ code: 'custom', path: [i], message: `${r.sku} at ${r.location} is listed twice (first at snapshot.${j}); send one count per position` });
-        });
-      })
-      .openapi({ description: 'one row per (sku, location): a position listed twice is refused (400 naming each repeated row)' }),
-    apply: z.boolean().default(false),
-    complete: z.boolean().default(false).openapi({ description: "true: the snapshot is a full count of its locations; positions there that it does not list count as 0" }),
-    reason: StoredText(200).default('reconciliation'),
-  })
-  .strict()
-  .openapi('ReconciliationRequest');
-
-const Gap = z
-  .object({
-    sku: z.string(),
-    location: z.string(),
-    serviceOnHand: z.number().int(),
-    warehouseOnHand: z.number().int(),
-    delta: z.number().int(),
-    reserved: z.number().int(),
-    qualityHold: z.number().int(),
-    overCommitted: z.boolean(),
-    applied: z.boolean(),
-    outcome: z.string().optional(),
-  })
-  .openapi('ParityGap');
-const ReconciliationResult = z.object({ compared: z.number().int(), applied: z.number().int(), gaps: z.array(Gap) }).openapi('ReconciliationResult');
+import { IdempotencyHeaders, jsonBody, jsonResponse, LocationId, problemResponses, Sku } from '../schemas.js';
 
 export function stockControlRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
@@ -120,7 +54,7 @@ export function stockControlRoutes(app: Router, deps: AppDeps) {
       summary: "Compare a warehouse snapshot with onHand; with apply=true book the gaps as audited cycle counts",
       description:
         'Gaps where the warehouse counted fewer units than are reserved + quality-held are marked overCommitted; on apply they go through short-pick resolution: the count becomes onHand, quality holds are written off first, then the reservations stranded there are re-sourced from another allowed location, backordered against inbound supply, or marked short — lowest priority tier, then newest, first. A row for a kit SKU is refused (422 kit-holds-no-stock naming body.snapshot.i.sku): a kit holds no stock of its own.',
-      request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationBody) },
+      request: { headers: IdempotencyHeaders, ...jsonBody(ReconciliationRequest) },
       responses: { 200: jsonResponse(ReconciliationResult, 'the parity gaps (and what was applied)'), ...problemResponses(400, 401, 403, 413, 415, 422, 503) },
     }),
     async (c) => {

@@ -14,6 +14,7 @@ import { Conflict, NotFound, ValidationFailed } from '../../domain/errors.js';
 import { inTransaction } from '../../db/tx.js';
 import { type Clock, nowSql, ttlClock } from '../../db/clock.js';
 import type { SqlRow } from '../../db/rows.js';
+import type { Kit, Units, UnitsInput } from '../../contract/catalog.js';
 import type { Component } from '../../domain/kits.js';
 import type { kitComponents, skuUnits } from '../../db/schema.js';
 
@@ -74,7 +75,7 @@ export class Catalog extends CatalogView {
 
   // ---- definitions (admin)
 
-  async putKit(sku: string, components: readonly Component[]): Promise<{ sku: string; components: Component[] }> {
+  async putKit(sku: string, components: readonly Component[]): Promise<Kit> {
     const merged = new Map<string, number>();
     for (const c of components) merged.set(c.sku, (merged.get(c.sku) ?? 0) + c.qty);
     const errors: { field: string; reason: string }[] = [];
@@ -110,13 +111,13 @@ export class Catalog extends CatalogView {
     this.invalidate();
   }
 
-  async getKit(exec: Exec, sku: string): Promise<{ sku: string; components: Component[] }> {
+  async getKit(exec: Exec, sku: string): Promise<Kit> {
     const rows = await query<Pick<SqlRow<typeof kitComponents>, 'component_sku' | 'qty'>>(exec, sql`select component_sku, qty from kit_components where kit_sku = ${sku} order by component_sku`);
     if (rows.length === 0) throw new NotFound('kit', sku);
     return { sku, components: rows.map((r) => ({ sku: r.component_sku, qty: r.qty })) };
   }
 
-  async putUnits(sku: string, units: readonly { unit: string; factor: number }[]): Promise<{ sku: string; baseUnit: string; units: { unit: string; factor: number }[] }> {
+  async putUnits(sku: string, units: UnitsInput['units']): Promise<Units> {
     const errors: { field: string; reason: string }[] = [];
     const seen = new Set<string>();
     units.forEach((u, i) => {

@@ -13,21 +13,17 @@ import { KitHoldsNoStock, WouldOvercommit } from '../../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
 import { outboxEvent } from '../../events/types.js';
 import { emit } from '../../events/outbox.js';
-import { type PositionRow, positionDto, type PositionDto, toState } from '../../reads/positions.js';
+import type { Position } from '../../contract/atp.js';
+import type { Location, LocationInput, SetPosition } from '../../contract/stock.js';
+import { type PositionRow, positionDto, toState } from '../../reads/positions.js';
 
-export interface SetPositionInput {
+/** A count (contract/stock.ts SetPosition) of the position `sku` at `location`: `reorderPoint` null clears it, omitted keeps what is stored. */
+export type SetPositionInput = SetPosition & {
   sku: string;
   location: string;
-  onHand: number;
-  qualityHold?: number | undefined;
-  safetyStock?: number | undefined;
-  /** replenishment parameters: null clears the reorder point; omitted keeps what is stored */
-  reorderPoint?: number | null | undefined;
-  reorderQty?: number | null | undefined;
-  reason?: string | undefined;
   /** the request field naming the SKU, for a refusal (default `param.sku`) */
   skuField?: string | undefined;
-}
+};
 
 /**
  * Set a position to a counted truth. Locks the position row; the onHand change is written to the
@@ -38,7 +34,7 @@ export interface SetPositionInput {
  * its first statement reads it (Postgres time, or the test `clock`); the rows (location,
  * position, ledger) and the events carry it.
  */
-export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<PositionDto> {
+export async function setPosition(tx: Tx, input: SetPositionInput, actor: string, time: { at: Date } | { clock: Clock | undefined }): Promise<Position> {
   await refuseKits(tx, [{ sku: input.sku, field: input.skuField ?? 'param.sku' }]);
   const [first] = await query<{ at: Date | string }>(
     tx,
@@ -120,7 +116,7 @@ export async function refuseKits(tx: Tx, items: readonly { sku: string; field: s
 }
 
 /** Create or update a location (one statement; a new row is stamped with Postgres time, or the test `clock`). */
-export async function putLocation(exec: Exec, id: string, input: { name?: string | undefined; rank?: number | undefined }, clock?: Clock) {
+export async function putLocation(exec: Exec, id: string, input: LocationInput, clock?: Clock): Promise<Location> {
   const [row] = await query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(
     exec,
     sql`insert into locations (id, name, rank, created_at) values (${id}, ${input.name ?? null}, ${input.rank ?? 100}, ${nowSql(clock)})
@@ -130,6 +126,6 @@ export async function putLocation(exec: Exec, id: string, input: { name?: string
   return row!;
 }
 
-export async function listLocations(exec: Exec) {
+export async function listLocations(exec: Exec): Promise<Location[]> {
   return query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(exec, sql`select id, name, rank from locations order by rank, id`);
 }

@@ -27,18 +27,13 @@ import type { RulesDocument } from '../../contract/rules.js';
 import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { emit } from '../../events/outbox.js';
 import type { ShortPickResult } from '../../contract/supply.js';
+import type { ShortPickRequest } from '../../contract/supply.js';
 import { positionDto } from '../../reads/positions.js';
 import { type ActiveAlloc, activeAllocations, applyReplan, giveBack } from '../supply/replan-apply.js';
 import { loadState } from '../supply/supply-state.js';
 
-export interface ShortPickInput {
-  sku: string;
-  location: string;
-  expectedQty: number;
-  foundQty: number;
-  reservationId?: string | undefined;
-  reason: string;
-}
+/** A short pick as requested (contract/supply.ts ShortPickRequest); the reconciliation sends the same. */
+export type ShortPickInput = ShortPickRequest;
 
 interface Plan {
   newOnHand: number;

@@ -22,20 +22,7 @@ import { WouldOvercommit } from '../../domain/errors.js';
 import { loadProjected, projectedOf } from '../../events/stock.js';
 import { RetryTransaction } from '../../db/tx.js';
 import { refuseKits, setPosition } from './inventory.js';
-
-export interface Breach {
-  check: 'reserved-vs-allocations' | 'ledger-vs-onhand' | 'supply-vs-backorders' | 'holds-vs-allocations' | 'oversold' | 'status-vs-allocations';
-  subject: string;
-  expected: number | string;
-  actual: number | string;
-}
-
-export interface ConsistencyReport {
-  ok: boolean;
-  checkedAt: string;
-  checked: { positions: number; supplies: number; channelHolds: number; reservations: number };
-  breaches: Breach[];
-}
+import type { Breach, ConsistencyReport, Gap, ReconciliationResult, ReplenishmentLine } from '../../contract/stock.js';
 
 /** Re-derive every stored aggregate in one REPEATABLE READ snapshot; `checkedAt` is that snapshot's Postgres time (or the test `clock`). */
 export async function checkConsistency(db: Db, clock?: Clock): Promise<ConsistencyReport> {
@@ -99,19 +86,6 @@ export async function checkConsistency(db: Db, clock?: Clock): Promise<Consisten
   );
 }
 
-export interface ReplenishmentLine {
-  sku: string;
-  location: string;
-  onHand: number;
-  inbound: number;
-  reserved: number;
-  backordered: number;
-  projected: number;
-  reorderPoint: number;
-  reorderQty: number;
-  suggestedQty: number;
-}
-
 /** Suggested order: whole lots of reorderQty until projected stock is above the reorder point. */
 export function suggestedQty(projected: number, reorderPoint: number, reorderQty: number): number {
   if (projected > reorderPoint) return 0;
@@ -147,21 +121,6 @@ export interface SnapshotRow {
   onHand: number;
 }
 
-export interface Gap {
-  sku: string;
-  location: string;
-  serviceOnHand: number;
-  warehouseOnHand: number;
-  delta: number;
-  reserved: number;
-  qualityHold: number;
-  /** the warehouse count is below what is reserved + held: reservations must be re-sourced */
-  overCommitted: boolean;
-  applied: boolean;
-  /** what happened on apply: 'adjusted', 'short-pick' (re-sourced through the short-pick path), or why not */
-  outcome?: string;
-}
-
 export interface ReconcileOptions {
   apply: boolean;
   /** positions at the snapshot's locations that the snapshot does not list count as 0 */
@@ -184,7 +143,7 @@ export interface ReconcileOptions {
  * too). A position whose count changes under the comparison is booked to the warehouse count all
  * the same: the snapshot is the truth for its positions.
  */
-export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<{ gaps: Gap[]; compared: number; applied: number }> {
+export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: ReconcileOptions): Promise<ReconciliationResult> {
   await refuseKits(tx, snapshot.map((r, i) => ({ sku: r.sku, field: `body.snapshot.${i}.sku` })));
   const counted = new Map<string, SnapshotRow>();
   for (const row of snapshot) counted.set(`${row.sku}\u0000${row.location}`, row); // one row per position (the route refuses repeats)

@@ -12,6 +12,7 @@ import { sql } from 'drizzle-orm';
 import { query, type Tx } from '../../db/client.js';
 import { RetryTransaction } from '../../db/tx.js';
 import { holdKey } from '../../domain/allocate.js';
+import type { AffectedReservation as AffectedSummary, AllocationMove } from '../../contract/supply.js';
 import type { Replanned } from '../../domain/replan.js';
 import { emit } from '../../events/outbox.js';
 import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from '../reservations/dto.js';
@@ -86,18 +87,9 @@ export function giveBack(state: LoadedState, items: readonly { alloc: ActiveAllo
   }
 }
 
-export interface AllocationMove {
-  from: { location: string; supplyId?: string; promisedAt?: string; qty: number };
-  to: { location: string; qty: number; supplyId?: string; promisedAt?: string }[];
-  shortQty: number;
-}
-
-export interface AffectedReservation {
-  reservationId: string;
-  kind: 'backorder.promised' | 'backorder.repromised' | 'allocation.resourced' | 'allocation.short' | 'backorder.filled';
-  moves: AllocationMove[];
-  reservation: ReservationDto;
-}
+/** A reservation a re-plan changed: the answer's summary (contract/supply.ts) and the reservation after the change. */
+export type AffectedReservation = AffectedSummary & { reservation: ReservationDto };
+export type { AllocationMove };
 
 const iso = (d: Date | string | null | undefined) => (d == null ? undefined : new Date(d).toISOString());
 

@@ -27,6 +27,7 @@ import { InvalidState, NotFound, OverReceipt } from '../../domain/errors.js';
 import { promiseDate } from '../../domain/allocate.js';
 import { replan } from '../../domain/replan.js';
 import type { RulesDocument } from '../../contract/rules.js';
+import type { CancelSupply, CreateSupply, Receipt, ReceiptRequest, ReservationChange, Supply, SupplyChange, UpdateSupply } from '../../contract/supply.js';
 import { emit } from '../../events/outbox.js';
 import { refuseKits } from '../stock/inventory.js';
 import {
@@ -44,25 +45,7 @@ import type { SupplyRowFull } from './supply-state.js';
 import type { SqlRow } from '../../db/rows.js';
 import type { reservationChanges as changesTable } from '../../db/schema.js';
 
-export interface SupplyDto {
-  id: string;
-  sku: string;
-  location: string;
-  kind: 'po' | 'transfer';
-  reference: string | null;
-  qty: number;
-  receivedQty: number;
-  /** backordered units promised against this supply and not yet received */
-  allocatedQty: number;
-  /** units still expected and not promised to anyone */
-  freeQty: number;
-  expectedAt: string;
-  status: 'open' | 'received' | 'cancelled';
-  createdAt: string;
-  updatedAt: string;
-}
-
-export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): SupplyDto => ({
+export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): Supply => ({
   id: r.id,
   sku: r.sku,
   location: r.location,
@@ -78,17 +61,11 @@ export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): SupplyDto => ({
   updatedAt: new Date(r.updated_at).toISOString(),
 });
 
-export interface CreateSupplyInput {
-  sku: string;
-  location: string;
-  qty: number;
-  expectedAt: Date;
-  kind?: 'po' | 'transfer' | undefined;
-  reference?: string | undefined;
-}
+/** The request (contract/supply.ts CreateSupply) with its instant parsed. */
+export type CreateSupplyInput = Omit<CreateSupply, 'expectedAt'> & { expectedAt: Date };
 
 /** Register inbound supply (creating its location on first use); answers the stored row. */
-export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<SupplyDto> {
+export async function createSupply(tx: Tx, input: CreateSupplyInput, actor: string, at: Date): Promise<Supply> {
   await refuseKits(tx, [{ sku: input.sku, field: 'body.sku' }]);
   const now = at.toISOString();
   await query(tx, sql`insert into locations (id, created_at) values (${input.location}, ${now}::timestamptz) on conflict (id) do nothing`);
@@ -110,11 +87,11 @@ async function readSupply(exec: Exec, id: string, lock = false): Promise<SupplyR
   return row;
 }
 
-export async function getSupply(exec: Exec, id: string): Promise<SupplyDto> {
+export async function getSupply(exec: Exec, id: string): Promise<Supply> {
   return supplyDto(await readSupply(exec, id));
 }
 
-export async function listSupply(exec: Exec, f: { sku?: string | undefined; status?: string | undefined; limit: number }): Promise<SupplyDto[]> {
+export async function listSupply(exec: Exec, f: { sku?: string | undefined; status?: string | undefined; limit: number }): Promise<Supply[]> {
   const rows = await query<SupplyRowFull>(
     exec,
     sql`select s.*, 0 as rank from supply s
@@ -132,10 +109,7 @@ async function lockSupply(tx: Tx, id: string, at: Date) {
   return { row, state, allocs };
 }
 
-export interface ReceiptInput {
-  qty: number;
-  reference?: string | undefined;
-}
+export type ReceiptInput = ReceiptRequest;
 
 /**
  * Receive (part of) a supply: onHand += qty with a `receipt` ledger row; backorders against it are
@@ -216,30 +190,10 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
   return { receipt, supply, affected: affected.map(summary) };
 }
 
-const summary = (a: AffectedReservation) => ({ reservationId: a.reservationId, kind: a.kind, moves: a.moves });
+const summary = (a: AffectedReservation): SupplyChange['affected'][number] => ({ reservationId: a.reservationId, kind: a.kind, moves: a.moves });
 
-/** What a receipt booked. */
-export interface Receipt {
-  supplyId: string;
-  qty: number;
-  reference: string | null;
-  filledBackorders: number;
-  toStock: number;
-}
-
-/** A supply after a change, and the reservations the change re-planned. */
-export interface SupplyChange {
-  supply: SupplyDto;
-  affected: ReturnType<typeof summary>[];
-}
-
-export interface UpdateSupplyInput {
-  expectedAt?: Date | undefined;
-  qty?: number | undefined;
-  reference?: string | undefined;
-  /** why (recorded on affected reservations), e.g. "vendor delay" */
-  reason?: string | undefined;
-}
+/** The request (contract/supply.ts UpdateSupply) with its instant parsed; `reason` (e.g. "vendor delay") is recorded on affected reservations. */
+export type UpdateSupplyInput = Omit<UpdateSupply, 'expectedAt'> & { expectedAt?: Date | undefined };
 
 /** Slip or advance the expected date, change the quantity; re-promise the backorders it affects. */
 export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
@@ -323,7 +277,7 @@ export async function updateSupply(tx: Tx, id: string, input: UpdateSupplyInput,
 }
 
 /** Cancel an open supply: its backorders are re-planned (other supply, stock on hand) or become short. */
-export async function cancelSupply(tx: Tx, id: string, input: { reason?: string | undefined }, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
+export async function cancelSupply(tx: Tx, id: string, input: CancelSupply, rules: RulesDocument, actor: string, at: Date): Promise<SupplyChange> {
   const { row, state, allocs } = await lockSupply(tx, id, at);
   if (row.status === 'cancelled') return { supply: supplyDto(row), affected: [] };
   if (row.status !== 'open') throw new InvalidState(`supply ${id} is ${row.status}; it cannot be cancelled`, { supplyStatus: row.status });
@@ -351,7 +305,7 @@ export async function cancelSupply(tx: Tx, id: string, input: { reason?: string 
 }
 
 /** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */
-export async function reservationChanges(exec: Exec, id: string) {
+export async function reservationChanges(exec: Exec, id: string): Promise<ReservationChange[]> {
   const rows = await query<Pick<SqlRow<typeof changesTable>, 'id' | 'kind' | 'reason' | 'detail' | 'created_at'>>(
     exec,
     sql`select id::text as id, kind, reason, detail, created_at from reservation_changes where reservation_id = ${id} order by id`,
