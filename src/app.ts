@@ -21,7 +21,11 @@ import { opsRoutes } from './http/routes/ops.js';
 import { reservationRoutes } from './http/routes/reservations.js';
 import { rulesRoutes } from './http/routes/rules.js';
 import { stockControlRoutes } from './http/routes/stock-control.js';
+import { promiseRoutes } from './http/routes/promise.js';
+import { reservationChangeRoutes } from './http/routes/reservation-changes.js';
+import { shortPickRoutes } from './http/routes/short-picks.js';
 import { supplyRoutes } from './http/routes/supply.js';
+import { receiptRoutes } from './http/routes/supply-receipts.js';
 import { safeError } from './logger.js';
 
 /** no key needed (GET /metrics is not public: it needs a `metrics` or `admin` key) */
@@ -63,6 +67,10 @@ export function createApp(deps: AppDeps) {
   stockControlRoutes(app, deps);
   catalogRoutes(app, deps);
   supplyRoutes(app, deps);
+  receiptRoutes(app, deps);
+  reservationChangeRoutes(app, deps);
+  promiseRoutes(app, deps);
+  shortPickRoutes(app, deps);
 
   documentCommonRefusals(app);
   app.doc31('/openapi.json', {

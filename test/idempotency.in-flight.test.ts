@@ -7,7 +7,8 @@
  * replay the first's answer instead of answering 409.
  */
 import { expect, it } from 'vitest';
-import { reserveBatch, type ReserveCommand } from '../src/services/reservations/reserve.js';
+import { reserveBatch } from '../src/services/reservations/reserve.js';
+import type { ReserveCommand } from '../src/services/reservations/reserve-statement.js';
 import { whileLocked as held } from './helpers/locks.js';
 import { serviceFixture } from './helpers/service.js';
 

@@ -1,7 +1,6 @@
 /**
  * Inbound supply (POST /v1/supply, GET, PATCH = slip / qty change, cancel); the receipts are in
- * supply-receipts.ts. `supplyRoutes` also registers the routes split off this file (receipts,
- * a reservation's change history, the promise, short picks) in the order app.ts always had them.
+ * supply-receipts.ts.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { cancelSupply, createSupply, getSupply, listSupply, updateSupply } from '../../services/supply/supply.js';
@@ -9,11 +8,7 @@ import { requireScope } from '../auth.js';
 import type { AppDeps, Router } from '../context.js';
 import { IdempotencyHeaders, jsonBody, jsonResponse, problemResponses } from '../schemas.js';
 import { CancelSupply, CreateSupply, Supply, SupplyIdParams, SupplyListQuery, UpdateSupply } from '../supply-schemas.js';
-import { promiseRoutes } from './promise.js';
-import { reservationChangeRoutes } from './reservation-changes.js';
-import { shortPickRoutes } from './short-picks.js';
 import { supplyChangeResponses, supplyMutation } from './supply-mutation.js';
-import { receiptRoutes } from './supply-receipts.js';
 
 export function supplyRoutes(app: Router, deps: AppDeps) {
   const { db } = deps.database;
@@ -102,8 +97,4 @@ export function supplyRoutes(app: Router, deps: AppDeps) {
     },
   );
 
-  receiptRoutes(app, deps);
-  reservationChangeRoutes(app, deps);
-  promiseRoutes(app, deps);
-  shortPickRoutes(app, deps);
 }

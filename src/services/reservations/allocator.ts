@@ -21,7 +21,8 @@ import { KeyedBatcher, SHARED_LANE } from './batcher.js';
 import { type Answered, findStored, replayBarrier, storedFor } from '../idempotency.js';
 import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../../contract/rules.js';
-import { type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reserveBatch } from './reserve.js';
+import { type BatchReport, type LanePosition, type ReserveResult, reserveBatch } from './reserve.js';
+import type { ReserveCommand } from './reserve-statement.js';
 import { type GuardedSkip, reserveGuarded } from './reserve-guarded.js';
 import { SoldOutMemory } from '../../reads/sold-out.js';
 

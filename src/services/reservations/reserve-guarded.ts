@@ -39,7 +39,8 @@ import { hasCap, policyFor } from '../../rules/policy.js';
 import type { RulesDocument } from '../../contract/rules.js';
 import { reservationDto, type ReservationDto, storedLines } from './dto.js';
 import { findStored, replayBarrier } from '../idempotency.js';
-import { answerStored, type BatchReport, type LanePosition, type ReserveCommand, type ReserveResult, reservationRows, reserveBatch } from './reserve.js';
+import { answerStored, type BatchReport, type LanePosition, type ReserveResult, reserveBatch } from './reserve.js';
+import { type ReserveCommand, reservationRows } from './reserve-statement.js';
 
 const STAMP = '@@T@@';
 const EXPIRES = '@@E@@';

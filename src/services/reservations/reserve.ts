@@ -41,7 +41,6 @@ import { type ReserveCommand, Writes } from './reserve-statement.js';
 
 // the command and the decided lines' rows are defined with the statement; the allocator and
 // reserve-guarded.ts take them from here
-export { type ReserveCommand, reservationRows } from './reserve-statement.js';
 
 /** A reservation made now, or the first answer to its Idempotency-Key (replayed); the route decides the status code. */
 export interface Reserved {
