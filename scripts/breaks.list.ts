@@ -352,6 +352,12 @@ export const BREAKS: Break[] = [
     ],
   },
   {
+    id: 'guarded-201-unstamped',
+    what: 'the 201 of a guarded batch, sent from the stored answer text, keeps its updatedAt placeholder: the answer differs from the one stored and replayed',
+    edits: [{ file: 'src/services/reservations/reserve-guarded.ts', find: '.replace(`"updatedAt":"${STAMP}"`, `"updatedAt":"${at}"`);', replace: '.replace(`"updatedAt":"${STAMP}"`, `"updatedAt":"${STAMP}"`);' }],
+    tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a lane with a prediction writes one guarded statement: the 201, GET, the replay and the event all carry the same answer' }],
+  },
+  {
     id: 'standby-kept',
     what: 'a pool connection that answers 25006 (left on a hot standby by postgres.js) is kept: every later write on it fails with 503 database-read-only until idle_timeout',
     edits: [{ file: 'src/db/client.ts', find: '        watchReadOnly(client, readOnly);\n', replace: '' }],

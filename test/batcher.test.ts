@@ -208,7 +208,7 @@ it('a batch that fails for a non-transient reason is re-run request by request; 
   const run = async (cmds: readonly ReturnType<typeof cmd>[]) => {
     calls.push(cmds.map((c) => c.orderRef));
     if (cmds.some((c) => c.orderRef === 'bad')) throw Object.assign(new Error('invalid byte sequence'), { code: '22021' });
-    return { results: cmds.map((c) => ({ ok: true as const, result: { reservation: { id: c.orderRef } as never, replayed: false } })), skus: [] };
+    return { results: cmds.map((c) => ({ ok: true as const, result: { reservation: { id: c.orderRef } as never, replayed: false, json: '' } })), skus: [] };
   };
   const report = await isolated(batch, run);
   expect(report.results.map((r) => r.ok)).toEqual([true, false, true]);

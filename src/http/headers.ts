@@ -6,7 +6,9 @@
  * socket) it falls back to `c.header`.
  */
 import type { ServerResponse } from 'node:http';
-import type { Context } from 'hono';
+import type { Context, TypedResponse } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { JsonText } from '../contract/json-text.js';
 
 /** The Node response of a request served from a socket; undefined in process. */
 export function outgoing(c: Context): ServerResponse | undefined {
@@ -24,4 +26,16 @@ export function setResponseHeader(c: Context, name: string, value: string): void
   if (out) {
     if (!out.headersSent) out.setHeader(name, value);
   } else c.header(name, value);
+}
+
+/**
+ * Answer with JSON that is already text (a stored answer): its bytes as they are, typed as the
+ * route's JSON response so the route still declares what it sends. The brand `JsonText<T>` is the
+ * guarantee that the bytes are a `T` (contract/json-text.ts); the contract-checking test client
+ * checks every answer against /openapi.json.
+ */
+export function sendJsonText<T, S extends ContentfulStatusCode>(c: Context, text: JsonText<T>, status: S): TypedResponse<T, S, 'json'> {
+  const res = c.body(text, status, { 'content-type': 'application/json' });
+  // the one bridge from text to the typed response: the brand says which T the text is
+  return res as unknown as TypedResponse<T, S, 'json'>;
 }

@@ -10,6 +10,7 @@
  * retried, and the retry finds the stored response. Two concurrent requests with one key
  * therefore allocate once.
  */
+import type { JsonText } from '../contract/json-text.js';
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
@@ -32,6 +33,12 @@ export interface IdempotencyKey {
 export interface Answered<T> {
   value: T;
   replayed: boolean;
+}
+
+/** A replay: the first answer, and its JSON text as stored (sent as these bytes, it is the first answer byte for byte). */
+export interface Replayed<T> extends Answered<T> {
+  replayed: true;
+  json: JsonText<T>;
 }
 
 /** A stored answer: the JSON text of the first answer (as stored: read as text, parsed once by `storedFor`). */
@@ -119,12 +126,13 @@ export async function replayBarrier(exec: Exec): Promise<void> {
  * route and body): the stored text is that verb's first answer, serialised once, so parsing it
  * gives back a `T`.
  */
-export function storedFor<T>(stored: Map<string, StoredRow>, k: IdempotencyKey): Answered<T> | undefined {
+export function storedFor<T>(stored: Map<string, StoredRow>, k: IdempotencyKey): Replayed<T> | undefined {
   const row = stored.get(mapKey(k.caller, k.key));
   if (!row) return undefined;
   if (row.fingerprint !== k.fingerprint) throw new IdempotencyKeyReused();
   const value: T = JSON.parse(row.response);
-  return { value, replayed: true };
+  // the text of the answer this key's verb stored (its fingerprint names the verb): a T
+  return { value, replayed: true, json: row.response as JsonText<T> };
 }
 
 /**

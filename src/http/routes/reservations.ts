@@ -8,7 +8,7 @@ import { refuseUnknownLocations } from '../../services/stock/locations.js';
 import type { ReservationDto } from '../../services/reservations/dto.js';
 import { commitReservation, extendReservation, getReservation, releaseReservation, type ToBase, type VerbContext } from '../../services/reservations/reservations.js';
 import { requireChannel, requireScope, visibility } from '../auth.js';
-import { setResponseHeader } from '../headers.js';
+import { sendJsonText, setResponseHeader } from '../headers.js';
 import type { AppDeps, AppEnv, Router } from '../context.js';
 import {
   MAX_QTY,
@@ -61,7 +61,8 @@ export function reservationRoutes(app: Router, deps: AppDeps) {
       if (!r.ok) throw inCallerTerms(r.error, lines);
       if (r.result.replayed) setResponseHeader(c, REPLAY_HEADER, 'true');
       setResponseHeader(c, 'Location', `/v1/reservations/${r.result.reservation.id}`);
-      return c.json(r.result.reservation, 201);
+      // the stored first answer's bytes: serialised once, in the batch (a replay sends the same bytes)
+      return sendJsonText(c, r.result.json, 201);
     },
   );
 

@@ -18,7 +18,7 @@ import { DomainError, InsufficientStock, type ShortLine, Unavailable } from '../
 import { mapDatabaseError } from '../../db/errors.js';
 import type { RulesStore } from '../../rules/store.js';
 import { KeyedBatcher, SHARED_LANE } from './batcher.js';
-import { type Answered, findStored, replayBarrier, storedFor } from '../idempotency.js';
+import { findStored, type Replayed, replayBarrier, storedFor } from '../idempotency.js';
 import type { ReservationDto } from './dto.js';
 import type { RulesDocument } from '../../contract/rules.js';
 import { type BatchReport, type LanePosition, type ReserveResult, reserveBatch } from './reserve.js';
@@ -101,7 +101,7 @@ const MAX_PREDICTIONS = 10_000;
 
 const keyOf = (c: ReserveCommand) => `${c.caller}\u0000${c.idempotencyKey}`;
 
-type ReplayCheck = { ok: true; replay: Answered<ReservationDto> | undefined } | { ok: false; error: DomainError };
+type ReplayCheck = { ok: true; replay: Replayed<ReservationDto> | undefined } | { ok: false; error: DomainError };
 
 export class Allocator {
   private readonly batcher: KeyedBatcher<ReserveCommand, ReserveResult>;
@@ -224,7 +224,7 @@ export class Allocator {
       if (!check.ok) return { ok: false, error: check.error };
       if (check.replay) {
         await replayBarrier(this.db);
-        return { ok: true, result: { reservation: check.replay.value, replayed: true } };
+        return { ok: true, result: { reservation: check.replay.value, replayed: true, json: check.replay.json } };
       }
       // still nothing that could have added stock since the memory answered: refuse
       if (this.soldOut.generation === generation) return { ok: false, error: soldOutError(short) };

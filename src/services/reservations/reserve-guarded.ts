@@ -28,6 +28,7 @@
  * Errors: a failed guard, a deadlock or a serialization failure return `undefined` (re-decide
  * under locks); anything else is thrown as `reserveBatch` would (503 for outages and timeouts).
  */
+import { type JsonText, jsonText } from '../../contract/json-text.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Clock } from '../../db/clock.js';
@@ -128,12 +129,12 @@ export async function reserveGuarded(
   const results: ReserveResult[] = new Array(cmds.length);
   const duplicates: number[] = [];
   cmds.forEach((_, i) => {
-    const body = bodies[i]!;
+    const { body, template } = bodies[i]!;
     if (!inserted.has(body.id)) return duplicates.push(i);
     body.createdAt = at;
     body.updatedAt = at;
     if (body.expiresAt !== null) body.expiresAt = new Date(Date.parse(at) + cmds[i]!.holdSeconds! * 1000).toISOString();
-    results[i] = { ok: true, result: { reservation: body, replayed: false } };
+    results[i] = { ok: true, result: { reservation: body, replayed: false, json: stamped(template, at, body.expiresAt) } };
   });
   if (duplicates.length > 0) {
     // The statement has committed: from here on a failure is the answer of the duplicates only,
@@ -175,13 +176,24 @@ async function answerDuplicates(db: Db, rules: RulesDocument, cmds: readonly Res
   }
 }
 
+/**
+ * The stored answer's text from its template: the same replacements the statement makes in SQL
+ * (`answer` column), so the 201 is the stored first answer byte for byte without serialising the
+ * reservation a second time (test: test/idempotency.replay-bytes.test.ts).
+ */
+function stamped(template: JsonText<ReservationDto>, at: string, expiresAt: string | null): JsonText<ReservationDto> {
+  const t = template.replace(`"createdAt":"${STAMP}"`, `"createdAt":"${at}"`).replace(`"updatedAt":"${STAMP}"`, `"updatedAt":"${at}"`);
+  // the same reservation with its instants filled in: still the text of a ReservationDto
+  return (expiresAt === null ? t : t.replace(`"expiresAt":"${EXPIRES}"`, `"expiresAt":"${expiresAt}"`)) as JsonText<ReservationDto>;
+}
+
 /** The rows of one guarded batch, column by column (one bound array per column); each reservation's lines ride on its row. */
 class GuardedWrites {
   private r = { id: [] as string[], orderRef: [] as string[], channel: [] as string[], hold: [] as (number | null)[], caller: [] as string[], key: [] as string[], fingerprint: [] as string[], answer: [] as string[], lines: [] as string[] };
   private a = { rid: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], qty: [] as number[] };
 
   /** One accepted reservation; returns its answer with the time fields still to be stamped. */
-  add(cmd: ReserveCommand, rulesVersion: number, planned: Parameters<typeof reservationRows>[1]): ReservationDto {
+  add(cmd: ReserveCommand, rulesVersion: number, planned: Parameters<typeof reservationRows>[1]): { body: ReservationDto; template: JsonText<ReservationDto> } {
     const id = randomUUID();
     const { lineRows, allocRows } = reservationRows(cmd, planned);
     const body = reservationDto(
@@ -200,7 +212,8 @@ class GuardedWrites {
     r.caller.push(cmd.caller);
     r.key.push(cmd.idempotencyKey);
     r.fingerprint.push(cmd.fingerprint);
-    r.answer.push(JSON.stringify(body));
+    const template = jsonText(body);
+    r.answer.push(template);
     r.lines.push(storedLines(lineRows));
     for (const x of allocRows) {
       this.a.rid.push(id);
@@ -209,7 +222,7 @@ class GuardedWrites {
       this.a.location.push(x.location);
       this.a.qty.push(x.qty);
     }
-    return body;
+    return { body, template };
   }
 
   /**

@@ -6,6 +6,7 @@
  * rows, every row stamped with the transaction's instant. `reservationRows` turns decided lines
  * into the stored and answered lines and allocations (shared with reserve-guarded.ts).
  */
+import { type JsonText, jsonText } from '../../contract/json-text.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { holdKey, type LineRequest, type PlannedLine } from '../../domain/allocate.js';
@@ -79,7 +80,7 @@ export class Writes {
   /** `now`: the transaction's instant, every row and answer of the batch carries it */
   constructor(private readonly now: Date) {}
 
-  addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[]): ReservationDto {
+  addReservation(cmd: ReserveCommand, rulesVersion: number, planned: PlannedLine[]): { body: ReservationDto; json: JsonText<ReservationDto> } {
     const now = this.now;
     this.rulesVersion = rulesVersion;
     const id = randomUUID();
@@ -127,7 +128,7 @@ export class Writes {
       this.holds.set(hk, h);
     }
     const body = reservationDto(row, lineRows, allocRows);
-    const bodyJson = JSON.stringify(body);
+    const bodyJson = jsonText(body);
     // reservation.created refers to the reservation's stored answer (data NULL: the view outbox_event reads it)
     this.events.type.push('reservation.created');
     this.events.subject.push(id);
@@ -144,7 +145,7 @@ export class Writes {
     r.fingerprint.push(cmd.fingerprint);
     r.answer.push(bodyJson);
     this.count++;
-    return body;
+    return { body, json: bodyJson };
   }
 
   event(e: OutboxEvent) {

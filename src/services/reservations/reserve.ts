@@ -23,6 +23,7 @@
  * Errors: per-request domain errors (insufficient stock, channel limit, key reuse) are outcomes;
  * a database failure fails the whole batch with one mapped error (503 for outages/timeouts).
  */
+import type { JsonText } from '../../contract/json-text.js';
 import { sql } from 'drizzle-orm';
 import type { Clock } from '../../db/clock.js';
 import { type Db, query, type Tx } from '../../db/client.js';
@@ -46,6 +47,8 @@ import { type ReserveCommand, Writes } from './reserve-statement.js';
 export interface Reserved {
   reservation: ReservationDto;
   replayed: boolean;
+  /** `reservation` as JSON text, the bytes stored as its first answer (serialised once: the 201 and every replay send these) */
+  json: JsonText<ReservationDto>;
 }
 
 export type ReserveResult = { ok: true; result: Reserved } | { ok: false; error: DomainError };
@@ -178,8 +181,8 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       results[i] = { ok: false, error: outcome.error };
       return;
     }
-    const body = w.addReservation(cmds[i]!, rules.version, outcome.lines);
-    results[i] = { ok: true, result: { reservation: body, replayed: false } };
+    const { body, json } = w.addReservation(cmds[i]!, rules.version, outcome.lines);
+    results[i] = { ok: true, result: { reservation: body, replayed: false, json } };
   });
   // a refusal may come from the effect of its own key's first attempt (another batch or instance)
   // that committed while this batch waited for the locks: the lookup above ran before the wait, so
@@ -223,7 +226,7 @@ export function answerStored(stored: Awaited<ReturnType<typeof findStored>>, cmd
     const c = cmds[i]!;
     try {
       const replay = storedFor<ReservationDto>(stored, { caller: c.caller, key: c.idempotencyKey, fingerprint: c.fingerprint });
-      if (replay) results[i] = { ok: true, result: { reservation: replay.value, replayed: true } };
+      if (replay) results[i] = { ok: true, result: { reservation: replay.value, replayed: true, json: replay.json } };
       else notStored.push(i);
     } catch (err) {
       results[i] = { ok: false, error: err as DomainError };
