@@ -3,6 +3,7 @@
  * costs nothing measurable"):
  *
  *   npx tsx bench/builder-vs-sql.ts [--calls 20000] [--list-calls 2000] [--rounds 3]
+ *   npx tsx bench/builder-vs-sql.ts --pglite     # the same-answers check only, on embedded PGlite
  *
  * On a scratch database (Postgres from BENCH_ADMIN_URL, migrated as the service migrates it) with
  * a few hundred supply rows, kits, locations and a reservation's changes, it first checks that
@@ -14,6 +15,9 @@
  * median of `--rounds` rounds. Run it alone on the box (`flock /tmp/atp-bench.lock …`).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config.js';
@@ -28,7 +32,7 @@ import type { SupplyRowFull } from '../src/services/supply/supply-state.js';
 import { createScratchDatabase } from './lib/db.js';
 import { median } from './lib/load.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string' }, 'list-calls': { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({ options: { calls: { type: 'string' }, 'list-calls': { type: 'string' }, rounds: { type: 'string' }, pglite: { type: 'boolean' } } });
 const CALLS = Number(values.calls ?? 20_000);
 const LIST_CALLS = Number(values['list-calls'] ?? 2_000);
 const ROUNDS = Number(values.rounds ?? 3);
@@ -122,6 +126,19 @@ async function perCall(n: number, call: (i: number) => Promise<unknown>): Promis
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await call(i);
   return Number(process.hrtime.bigint() - t0) / 1000 / n;
+}
+
+if (values.pglite) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'atp-builder-'));
+  const database = await openDatabase(loadConfig({ ATP_DATA_DIR: dir, LOG_LEVEL: 'warn' }));
+  try {
+    await migrateDatabase(database);
+    await checkSameAnswers(database, new Catalog(database.db), await seed(database));
+  } finally {
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
 }
 
 const scratch = await createScratchDatabase('atp_builder');
