@@ -16,6 +16,8 @@ export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>>;
 /** Either the pool or a transaction: anything that runs a statement. */
 export type Exec = Pick<Db, 'execute'>;
+/** Either the pool or a transaction, for a read through drizzle's query builder (admin and catalog reads). */
+export type Reader = Pick<Db, 'select'>;
 
 export interface Database {
   db: Db;

@@ -7,16 +7,15 @@
  * answers in its own statement (`CatalogView`): a change acknowledged anywhere is in the next read.
  * Also the definitions (admin): put/get/delete a kit, put a SKU's units.
  */
-import { sql } from 'drizzle-orm';
-import { type Db, type Exec, query } from '../../db/client.js';
+import { eq, sql } from 'drizzle-orm';
+import { type Db, query, type Reader } from '../../db/client.js';
 import { BASE_UNIT, CatalogView } from '../../domain/catalog.js';
 import { Conflict, NotFound, ValidationFailed } from '../../domain/errors.js';
 import { inTransaction } from '../../db/tx.js';
 import { type Clock, nowSql, ttlClock } from '../../db/clock.js';
-import type { SqlRow } from '../../db/rows.js';
 import type { Kit, Units, UnitsInput } from '../../contract/catalog.js';
 import type { Component } from '../../domain/kits.js';
-import type { kitComponents, skuUnits } from '../../db/schema.js';
+import { kitComponents, skuUnits } from '../../db/schema.js';
 
 /**
  * The catalog cached per instance for the write path (reservations, releases): `fresh()` re-reads
@@ -60,10 +59,13 @@ export class Catalog extends CatalogView {
     );
     const started = this.now();
     if (s?.stamp !== this.stamp) {
-      const kitRows = await query<Pick<SqlRow<typeof kitComponents>, 'kit_sku' | 'component_sku' | 'qty'>>(this.db, sql`select kit_sku, component_sku, qty from kit_components order by kit_sku, component_sku`);
-      const unitRows = await query<Pick<SqlRow<typeof skuUnits>, 'sku' | 'unit' | 'factor'>>(this.db, sql`select sku, unit, factor from sku_units`);
+      const kitRows = await this.db
+        .select({ kitSku: kitComponents.kitSku, componentSku: kitComponents.componentSku, qty: kitComponents.qty })
+        .from(kitComponents)
+        .orderBy(kitComponents.kitSku, kitComponents.componentSku);
+      const unitRows = await this.db.select({ sku: skuUnits.sku, unit: skuUnits.unit, factor: skuUnits.factor }).from(skuUnits);
       const kits = new Map<string, Component[]>();
-      for (const r of kitRows) kits.set(r.kit_sku, [...(kits.get(r.kit_sku) ?? []), { sku: r.component_sku, qty: r.qty }]);
+      for (const r of kitRows) kits.set(r.kitSku, [...(kits.get(r.kitSku) ?? []), { sku: r.componentSku, qty: r.qty }]);
       const units = new Map<string, Map<string, number>>();
       for (const r of unitRows) units.set(r.sku, (units.get(r.sku) ?? new Map()).set(r.unit, r.factor));
       this.kits = kits;
@@ -111,10 +113,14 @@ export class Catalog extends CatalogView {
     this.invalidate();
   }
 
-  async getKit(exec: Exec, sku: string): Promise<Kit> {
-    const rows = await query<Pick<SqlRow<typeof kitComponents>, 'component_sku' | 'qty'>>(exec, sql`select component_sku, qty from kit_components where kit_sku = ${sku} order by component_sku`);
-    if (rows.length === 0) throw new NotFound('kit', sku);
-    return { sku, components: rows.map((r) => ({ sku: r.component_sku, qty: r.qty })) };
+  async getKit(db: Reader, sku: string): Promise<Kit> {
+    const components = await db
+      .select({ sku: kitComponents.componentSku, qty: kitComponents.qty })
+      .from(kitComponents)
+      .where(eq(kitComponents.kitSku, sku))
+      .orderBy(kitComponents.componentSku);
+    if (components.length === 0) throw new NotFound('kit', sku);
+    return { sku, components };
   }
 
   async putUnits(sku: string, units: UnitsInput['units']): Promise<Units> {

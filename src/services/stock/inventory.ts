@@ -5,9 +5,9 @@
 import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../../db/clock.js';
-import { type Exec, query, type Tx } from '../../db/client.js';
+import { type Exec, query, type Reader, type Tx } from '../../db/client.js';
 import type { SqlRow } from '../../db/rows.js';
-import type { locations } from '../../db/schema.js';
+import { locations } from '../../db/schema.js';
 import type { PositionState } from '../../domain/allocate.js';
 import { KitHoldsNoStock, WouldOvercommit } from '../../domain/errors.js';
 import { loadProjected, reorderCrossings, soldOutCrossings } from '../../events/stock.js';
@@ -126,6 +126,7 @@ export async function putLocation(exec: Exec, id: string, input: LocationInput, 
   return row!;
 }
 
-export async function listLocations(exec: Exec): Promise<Location[]> {
-  return query<Pick<SqlRow<typeof locations>, 'id' | 'name' | 'rank'>>(exec, sql`select id, name, rank from locations order by rank, id`);
+/** Every location, lower rank (ships first) first, then by id. */
+export async function listLocations(db: Reader): Promise<Location[]> {
+  return await db.select({ id: locations.id, name: locations.name, rank: locations.rank }).from(locations).orderBy(locations.rank, locations.id);
 }

@@ -21,8 +21,8 @@
  */
 import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import { type Exec, query, type Tx } from '../../db/client.js';
+import { and, eq, sql } from 'drizzle-orm';
+import { type Exec, query, type Reader, type Tx } from '../../db/client.js';
 import { InvalidState, NotFound, OverReceipt } from '../../domain/errors.js';
 import { promiseDate } from '../../domain/allocate.js';
 import { replan } from '../../domain/replan.js';
@@ -42,8 +42,7 @@ import {
   lockForChange,
 } from './replan-apply.js';
 import type { SupplyRowFull } from './supply-state.js';
-import type { SqlRow } from '../../db/rows.js';
-import type { reservationChanges as changesTable } from '../../db/schema.js';
+import { reservationChanges as changesTable, supply as supplyTable } from '../../db/schema.js';
 
 export const supplyDto = (r: Omit<SupplyRowFull, 'rank'>): Supply => ({
   id: r.id,
@@ -87,17 +86,40 @@ async function readSupply(exec: Exec, id: string, lock = false): Promise<SupplyR
   return row;
 }
 
-export async function getSupply(exec: Exec, id: string): Promise<Supply> {
-  return supplyDto(await readSupply(exec, id));
+/**
+ * A supply row for the query builder, under its column names: the shape `supplyDto` reads, as the
+ * write path's `returning *` gives it (timestamps as Date here, as text there: supplyDto takes both).
+ */
+const supplyRow = {
+  id: supplyTable.id,
+  sku: supplyTable.sku,
+  location: supplyTable.location,
+  kind: supplyTable.kind,
+  reference: supplyTable.reference,
+  qty: supplyTable.qty,
+  received_qty: supplyTable.receivedQty,
+  allocated_qty: supplyTable.allocatedQty,
+  expected_at: supplyTable.expectedAt,
+  status: supplyTable.status,
+  created_at: supplyTable.createdAt,
+  updated_at: supplyTable.updatedAt,
+};
+
+/** One supply (GET /v1/supply/{id}); 404 when there is none. */
+export async function getSupply(db: Reader, id: string): Promise<Supply> {
+  const [row] = await db.select(supplyRow).from(supplyTable).where(eq(supplyTable.id, id));
+  if (!row) throw new NotFound('supply', id);
+  return supplyDto(row);
 }
 
-export async function listSupply(exec: Exec, f: { sku?: string | undefined; status?: string | undefined; limit: number }): Promise<Supply[]> {
-  const rows = await query<SupplyRowFull>(
-    exec,
-    sql`select s.*, 0 as rank from supply s
-        where (${f.sku ?? null}::text is null or s.sku = ${f.sku ?? null}) and (${f.status ?? null}::text is null or s.status = ${f.status ?? null})
-        order by s.sku, s.expected_at, s.id limit ${f.limit}`,
-  );
+/** Supply by SKU and expected date (GET /v1/supply), optionally of one SKU and/or one status. */
+export async function listSupply(db: Reader, f: { sku?: string | undefined; status?: Supply['status'] | undefined; limit: number }): Promise<Supply[]> {
+  const rows = await db
+    .select(supplyRow)
+    .from(supplyTable)
+    .where(and(f.sku === undefined ? undefined : eq(supplyTable.sku, f.sku), f.status === undefined ? undefined : eq(supplyTable.status, f.status)))
+    .orderBy(supplyTable.sku, supplyTable.expectedAt, supplyTable.id)
+    .limit(f.limit);
   return rows.map(supplyDto);
 }
 
@@ -305,10 +327,12 @@ export async function cancelSupply(tx: Tx, id: string, input: CancelSupply, rule
 }
 
 /** The recorded history of a reservation's re-promises, fills, re-sourcing and shorts. */
-export async function reservationChanges(exec: Exec, id: string): Promise<ReservationChange[]> {
-  const rows = await query<Pick<SqlRow<typeof changesTable>, 'id' | 'kind' | 'reason' | 'detail' | 'created_at'>>(
-    exec,
-    sql`select id::text as id, kind, reason, detail, created_at from reservation_changes where reservation_id = ${id} order by id`,
-  );
-  return rows.map((r) => ({ id: r.id, kind: r.kind, reason: r.reason, detail: typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail, at: new Date(r.created_at).toISOString() }));
+export async function reservationChanges(db: Reader, id: string): Promise<ReservationChange[]> {
+  const rows = await db
+    .select({ id: changesTable.id, kind: changesTable.kind, reason: changesTable.reason, detail: changesTable.detail, createdAt: changesTable.createdAt })
+    .from(changesTable)
+    .where(eq(changesTable.reservationId, id))
+    .orderBy(changesTable.id);
+  // the id is a bigserial read as a number (exact below 2^53), answered as its decimal text
+  return rows.map((r) => ({ id: String(r.id), kind: r.kind, reason: r.reason, detail: r.detail, at: r.createdAt.toISOString() }));
 }
