@@ -358,6 +358,15 @@ export const BREAKS: Break[] = [
     tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a lane with a prediction writes one guarded statement: the 201, GET, the replay and the event all carry the same answer' }],
   },
   {
+    id: 'ledger-writes-zero',
+    what: 'the one ledger writer books every movement of onHand as 0: Σ ledger no longer equals onHand',
+    edits: [{ file: 'src/services/ledger.ts', find: 'select d.sku, d.location, d.delta, d.reason', replace: 'select d.sku, d.location, 0, d.reason' }],
+    tests: [
+      { file: 'test/stock-control.test.ts', name: 'is ok on a healthy database and names each breach when a table is tampered with' },
+      { file: 'test/reserve.concurrency.test.ts', name: '500 concurrent single-request transactions for 100 units allocate exactly 100' },
+    ],
+  },
+  {
     id: 'standby-kept',
     what: 'a pool connection that answers 25006 (left on a hot standby by postgres.js) is kept: every later write on it fails with 503 database-read-only until idle_timeout',
     edits: [{ file: 'src/db/client.ts', find: '        watchReadOnly(client, readOnly);\n', replace: '' }],

@@ -3,6 +3,7 @@
  * release, commit, expiry (and short-pick resolution). Lock order: the reservation row(s) first,
  * then the positions they touch in (sku, location) order, then supply.
  */
+import { type LedgerEntry, ledgerInsert } from '../ledger.js';
 import { type SQL, sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../../db/client.js';
 import { NotFound } from '../../domain/errors.js';
@@ -93,7 +94,7 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
     [...new Map(onHand.map((c) => [`${c.sku}\u0000${c.location}`, c])).values()],
   );
   // the ledger audits onHand: a commit ships stock (one row); a release only moves `reserved` (none)
-  const ledger = onHand.filter((c) => c.commit > 0).map((c) => ({ sku: c.sku, location: c.location, delta_on_hand: -c.commit, reason: reason.commit, reservation_id: c.reservationId }));
+  const ledger: LedgerEntry[] = onHand.filter((c) => c.commit > 0).map((c) => ({ sku: c.sku, location: c.location, deltaOnHand: -c.commit, reason: reason.commit, reservationId: c.reservationId }));
   const now = sql`${at.toISOString()}::timestamptz`;
   await query(
     tx,
@@ -112,10 +113,7 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
       h as (update channel_holds t set reserved = t.reserved - d.q
             from (select sku, channel, sum(release + "commit")::int as q from c group by sku, channel) d
             where t.sku = d.sku and t.channel = d.channel returning 1),
-      g as (insert into ledger (sku, location, delta_on_hand, reason, actor, reservation_id, created_at)
-            select sku, location, delta_on_hand, reason, ${actor}, reservation_id, ${now}
-            from jsonb_to_recordset(${json(ledger)}) as d(sku text, location text, delta_on_hand int, reason text, reservation_id uuid)
-            returning 1)
+      g as (${ledgerInsert(ledger, actor, at)} returning 1)
       select 1`,
   );
 }

@@ -2,6 +2,7 @@
  * Stock positions: the cycle count (set a position, audited in the ledger) and locations. The
  * now-view of ATP is the read path's (src/reads/atp.ts).
  */
+import { recordLedger } from '../ledger.js';
 import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../../db/clock.js';
@@ -79,11 +80,7 @@ export async function setPosition(tx: Tx, input: SetPositionInput, actor: string
           updated_at = ${stamp}`,
   );
   const reason = input.reason ?? 'cycle-count';
-  await query(
-    tx,
-    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, created_at)
-        values (${input.sku}, ${input.location}, ${next.onHand - old.onHand}, ${reason}, ${actor}, ${stamp})`,
-  );
+  await recordLedger(tx, [{ sku: input.sku, location: input.location, deltaOnHand: next.onHand - old.onHand, reason }], actor, at);
   const dto = positionDto(next);
   const beforeAll = all.map(toState);
   const afterAll = [...beforeAll.filter((p) => p.location !== input.location), next];

@@ -15,6 +15,7 @@
  * Errors: 404 unknown position or reservation. A reservationId that holds nothing at the location
  * only changes who loses first (nobody in particular); the count is recorded either way.
  */
+import { recordLedger } from '../ledger.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { query, type Tx } from '../../db/client.js';
@@ -117,11 +118,7 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
     sql`update positions set on_hand = ${plan.newOnHand}, quality_hold = quality_hold - ${plan.holdCut}, updated_at = ${now}
         where sku = ${input.sku} and location = ${input.location}`,
   );
-  await query(
-    tx,
-    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, reservation_id, ref, created_at)
-        values (${input.sku}, ${input.location}, ${plan.newOnHand - before.onHand}, 'short-pick', ${actor}, ${input.reservationId ?? null}, ${`short-pick:${id}`}, ${now})`,
-  );
+  await recordLedger(tx, [{ sku: input.sku, location: input.location, deltaOnHand: plan.newOnHand - before.onHand, reason: 'short-pick', reservationId: input.reservationId ?? null, ref: `short-pick:${id}` }], actor, at);
   const [after] = await query<{ on_hand: number; reserved: number; quality_hold: number; safety_stock: number }>(
     tx,
     sql`select on_hand, reserved, quality_hold, safety_stock from positions where sku = ${input.sku} and location = ${input.location}`,

@@ -19,6 +19,7 @@
  * Time: every verb gets its transaction's instant `at` (read with the Idempotency-Key, db/clock.ts);
  * createdAt/updatedAt in answers are what the writing statement RETURNED with it.
  */
+import { recordLedger } from '../ledger.js';
 import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
@@ -183,11 +184,7 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
         where id = ${id} returning *, 0 as rank`,
   );
   await query(tx, sql`update positions set on_hand = on_hand + ${input.qty}, updated_at = ${now} where sku = ${row.sku} and location = ${row.location}`);
-  await query(
-    tx,
-    sql`insert into ledger (sku, location, delta_on_hand, reason, actor, ref, created_at)
-        values (${row.sku}, ${row.location}, ${input.qty}, 'receipt', ${actor}, ${`supply:${id}${input.reference ? `:${input.reference}` : ''}`}, ${now})`,
-  );
+  await recordLedger(tx, [{ sku: row.sku, location: row.location, deltaOnHand: input.qty, reason: 'receipt', ref: `supply:${id}${input.reference ? `:${input.reference}` : ''}` }], actor, at);
   await applyPositionSupplyHolds(
     tx,
     [{ sku: row.sku, location: row.location, delta: filled }],
