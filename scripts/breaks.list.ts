@@ -129,8 +129,14 @@ export const BREAKS: Break[] = [
   {
     id: 'outbox-reserve',
     what: 'reserve writes no outbox row (reservation.created is lost)',
-    edits: [{ file: RESERVE_STATEMENT, find: '${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)', replace: '${a(e.data)}::jsonb[]) as d(type, subject, data) where false returning 1)' }],
+    edits: [{ file: RESERVE_STATEMENT, find: '      o as (${outboxInsert(this.events, this.now)} returning 1)', replace: '      o as (${outboxInsert([], this.now)} returning 1)' }],
     tests: [{ file: 'test/events.outbox.test.ts', name: 'concurrent reservations: exactly one reservation.created per accepted reservation, one sold_out' }],
+  },
+  {
+    id: 'outbox-guarded',
+    what: "a hot lane's guarded statement writes no reservation.created row",
+    edits: [{ file: 'src/services/reservations/reserve-guarded.ts', find: 'reservationCreatedRows(sql`select r.id, ts.at from r, ts`)', replace: 'reservationCreatedRows(sql`select r.id, ts.at from r, ts where false`)' }],
+    tests: [{ file: 'test/reserve.guarded.test.ts', name: 'a lane with a prediction writes one guarded statement: the 201, GET, the replay and the event all carry the same answer' }],
   },
   {
     id: 'outbox-verbs',

@@ -28,6 +28,7 @@
  * Errors: a failed guard, a deadlock or a serialization failure return `undefined` (re-decide
  * under locks); anything else is thrown as `reserveBatch` would (503 for outages and timeouts).
  */
+import { reservationCreatedRows } from '../../events/outbox.js';
 import { type JsonText, jsonText } from '../../contract/json-text.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -283,8 +284,7 @@ class GuardedWrites {
       hc as (select h.sku, h.channel, h.reserved, q.cap from h
              join unnest(${pgArray(capKeys.map((k) => k[0]))}::text[], ${pgArray(capKeys.map((k) => k[1]))}::text[], ${pgArray(capLimits)}::int[]) as q(sku, channel, cap)
                on q.sku = h.sku and q.channel = h.channel),
-      o as (insert into outbox (type, subject, data, created_at)
-            select 'reservation.created', r.id::text, null, ts.at from r, ts returning 1),
+      o as (${reservationCreatedRows(sql`select r.id, ts.at from r, ts`)} returning 1),
       cur as (select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold, p.safety_stock from p
               union all
               select k.sku, k.location, k.on_hand, k.reserved, k.quality_hold, k.safety_stock from lk k

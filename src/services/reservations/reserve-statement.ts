@@ -6,6 +6,7 @@
  * rows, every row stamped with the transaction's instant. `reservationRows` turns decided lines
  * into the stored and answered lines and allocations (shared with reserve-guarded.ts).
  */
+import { outboxInsert, type ReservationCreatedRef } from '../../events/outbox.js';
 import { type JsonText, jsonText } from '../../contract/json-text.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -73,7 +74,7 @@ export class Writes {
     lines: [] as string[],
   };
   allocations = { reservationId: [] as string[], lineNo: [] as number[], sku: [] as string[], location: [] as string[], supplyId: [] as (string | null)[], qty: [] as number[], promisedAt: [] as (string | null)[] };
-  events = { type: [] as string[], subject: [] as string[], data: [] as (string | null)[] };
+  events: (OutboxEvent | ReservationCreatedRef)[] = [];
   count = 0;
   private rulesVersion = 0;
 
@@ -130,9 +131,7 @@ export class Writes {
     const body = reservationDto(row, lineRows, allocRows);
     const bodyJson = jsonText(body);
     // reservation.created refers to the reservation's stored answer (data NULL: the view outbox_event reads it)
-    this.events.type.push('reservation.created');
-    this.events.subject.push(id);
-    this.events.data.push(null);
+    this.events.push({ type: 'reservation.created', subject: id, data: null });
     const backorders = allocRows.filter((a) => a.supply_id);
     if (backorders.length > 0) {
       this.event(
@@ -149,9 +148,7 @@ export class Writes {
   }
 
   event(e: OutboxEvent) {
-    this.events.type.push(e.type);
-    this.events.subject.push(e.subject);
-    this.events.data.push(JSON.stringify(e.data));
+    this.events.push(e);
   }
 
   /**
@@ -164,7 +161,6 @@ export class Writes {
     const a = (v: readonly (string | number | null | undefined)[]) => pgArray(v);
     const r = this.reservations;
     const al = this.allocations;
-    const e = this.events;
     const pos = [...this.positions.values()];
     const sup = [...this.supplies];
     const holds = [...this.holds.values()];
@@ -188,8 +184,7 @@ export class Writes {
             select d.rid, d.line_no, d.sku, d.location, d.supply_id, d.qty, 0, 0, d.promised_at, ${now}::timestamptz
             from unnest(${a(al.reservationId)}::uuid[], ${a(al.lineNo)}::int[], ${a(al.sku)}::text[], ${a(al.location)}::text[], ${a(al.supplyId)}::uuid[],
                         ${a(al.qty)}::int[], ${a(al.promisedAt)}::timestamptz[]) as d(rid, line_no, sku, location, supply_id, qty, promised_at) returning 1),
-      o as (insert into outbox (type, subject, data, created_at)
-            select d.*, ${now}::timestamptz from unnest(${a(e.type)}::text[], ${a(e.subject)}::text[], ${a(e.data)}::jsonb[]) as d(type, subject, data) returning 1)
+      o as (${outboxInsert(this.events, this.now)} returning 1)
       select (select count(*) from r)::int as stored`;
   }
 }
