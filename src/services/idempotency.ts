@@ -141,8 +141,10 @@ export function storedFor<T>(stored: Map<string, StoredRow>, k: IdempotencyKey):
  */
 export function storeResponsesSql(rows: readonly (IdempotencyKey & { status: number; body: unknown })[], at: Date) {
   return sql`insert into idempotency_keys (caller, key, fingerprint, status_code, response, created_at)
-    select caller, key, fingerprint, status, body, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-      as d(caller text, key text, fingerprint text, status int, body jsonb)
+    select caller, key, fingerprint, status, body, ${at.toISOString()}::timestamptz
+    from unnest(${pgArray(rows.map((r) => r.caller))}::text[], ${pgArray(rows.map((r) => r.key))}::text[], ${pgArray(rows.map((r) => r.fingerprint))}::text[],
+                ${pgArray(rows.map((r) => r.status))}::int[], ${pgArray(rows.map((r) => JSON.stringify(r.body)))}::jsonb[])
+      as d(caller, key, fingerprint, status, body)
     on conflict (caller, key) do nothing
     returning caller, key`;
 }

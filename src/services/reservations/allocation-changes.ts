@@ -3,6 +3,7 @@
  * release, commit, expiry (and short-pick resolution). Lock order: the reservation row(s) first,
  * then the positions they touch in (sku, location) order, then supply.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { type LedgerEntry, ledgerInsert } from '../ledger.js';
 import { type SQL, sql } from 'drizzle-orm';
 import { type Exec, query, type Tx } from '../../db/client.js';
@@ -15,7 +16,6 @@ export interface LoadedReservation {
   allocations: (AllocationRow & { id: string })[];
 }
 
-const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 
 /**
  * Load a reservation; with `lock`, its row is locked FOR UPDATE (serialising every verb on it).
@@ -72,7 +72,7 @@ export async function lockPositions(tx: Exec, pairs: readonly { sku: string; loc
   await query(
     tx,
     sql`select 1 from positions p
-        join jsonb_to_recordset(${json(pairs.map((p) => ({ sku: p.sku, location: p.location })))}) as k(sku text, location text)
+        join unnest(${pgArray(pairs.map((p) => p.sku))}::text[], ${pgArray(pairs.map((p) => p.location))}::text[]) as k(sku, location)
           on k.sku = p.sku and k.location = p.location
         order by p.sku, p.location
         for update of p`,
@@ -99,8 +99,10 @@ export async function applyChanges(tx: Tx, changes: readonly AllocationChange[],
   await query(
     tx,
     sql`with
-      c as (select * from jsonb_to_recordset(${json(real)}) as d("allocationId" bigint, "reservationId" uuid, channel text, sku text,
-              location text, "supplyId" uuid, release int, "commit" int)),
+      c as (select * from unnest(${pgArray(real.map((c) => c.allocationId))}::bigint[], ${pgArray(real.map((c) => c.reservationId))}::uuid[], ${pgArray(real.map((c) => c.channel))}::text[],
+              ${pgArray(real.map((c) => c.sku))}::text[], ${pgArray(real.map((c) => c.location))}::text[], ${pgArray(real.map((c) => c.supplyId))}::uuid[],
+              ${pgArray(real.map((c) => c.release))}::int[], ${pgArray(real.map((c) => c.commit))}::int[])
+              as d("allocationId", "reservationId", channel, sku, location, "supplyId", release, "commit")),
       a as (update allocations t set qty = t.qty - c.release - c."commit", released_qty = t.released_qty + c.release,
               committed_qty = t.committed_qty + c."commit"
             from c where t.id = c."allocationId" returning 1),
@@ -127,5 +129,5 @@ export function settledStatus(allocs: readonly { qty: number; committed_qty: num
 /** Set the status of these reservations, stamped `at` (the transaction's instant). */
 export async function setStatus(tx: Exec, ids: readonly string[], status: string, at: Date): Promise<void> {
   if (ids.length === 0) return;
-  await query(tx, sql`update reservations set status = ${status}, updated_at = ${at.toISOString()}::timestamptz where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`);
+  await query(tx, sql`update reservations set status = ${status}, updated_at = ${at.toISOString()}::timestamptz where id = any(${pgArray(ids)}::uuid[])`);
 }

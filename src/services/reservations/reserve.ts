@@ -94,7 +94,6 @@ interface SupplyRow {
   expected_at: Date | string;
 }
 
-const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 
 /** Reserve a batch in one transaction (see the file header); `clock` only in tests. */
 export async function reserveBatch(db: Db, rules: RulesDocument, cmds: readonly ReserveCommand[], retries?: number, clock?: Clock): Promise<BatchReport> {
@@ -142,12 +141,8 @@ async function reserveInTx(tx: Tx, rules: RulesDocument, cmds: readonly ReserveC
       : query<{ sku: string; channel: string; reserved: number }>(
           tx,
           sql`select h.sku, h.channel, h.reserved from channel_holds h
-              join jsonb_to_recordset(${json(
-                capped.map((k) => {
-                  const [sku, channel] = k.split('\u0000');
-                  return { sku, channel };
-                }),
-              )}) as k(sku text, channel text) on k.sku = h.sku and k.channel = h.channel`,
+              join unnest(${pgArray(capped.map((k) => k.split('\u0000')[0]!))}::text[], ${pgArray(capped.map((k) => k.split('\u0000')[1]!))}::text[]) as k(sku, channel)
+                on k.sku = h.sku and k.channel = h.channel`,
         ),
   ]);
 
