@@ -63,7 +63,7 @@ export async function pendingSkus(exec: Exec, after: Cursor, maxRows: number): P
 /** Of `skus` (undefined: every SKU), those with a stock position — the SKUs GET /v1/atp knows. */
 export async function stockedSkus(exec: Exec, skus: readonly string[] | undefined): Promise<string[]> {
   if (skus?.length === 0) return [];
-  const where = skus ? sql`where p.sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))` : sql``;
+  const where = skus ? sql`where p.sku = any(${pgArray(skus)}::text[])` : sql``;
   const rows = await query<{ sku: string }>(exec, sql`select distinct p.sku from positions p join locations l on l.id = p.location ${where} order by p.sku`);
   return rows.map((r) => r.sku);
 }
@@ -76,7 +76,7 @@ export async function stockedSkus(exec: Exec, skus: readonly string[] | undefine
 export async function kitsOf(exec: Exec, components: readonly string[] | undefined): Promise<Map<string, Component[]>> {
   if (components?.length === 0) return new Map();
   const where = components
-    ? sql`where kit_sku in (select kit_sku from kit_components where component_sku in (select jsonb_array_elements_text(${JSON.stringify(components)}::jsonb)))`
+    ? sql`where kit_sku in (select kit_sku from kit_components where component_sku = any(${pgArray(components)}::text[]))`
     : sql``;
   const rows = await query<Pick<SqlRow<typeof kitComponents>, 'kit_sku' | 'component_sku' | 'qty'>>(exec, sql`select kit_sku, component_sku, qty from kit_components ${where} order by kit_sku, component_sku`);
   const kits = new Map<string, Component[]>();
@@ -130,7 +130,7 @@ export async function lastEmitted(exec: Exec, skus: readonly string[]): Promise<
   if (skus.length === 0) return new Map();
   const rows = await query<{ sku: string; channel: string; available: number }>(
     exec,
-    sql`select sku, channel, available from availability_emitted where sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb))`,
+    sql`select sku, channel, available from availability_emitted where sku = any(${pgArray(skus)}::text[])`,
   );
   return new Map(rows.map((r) => [subjectOf(r), r.available]));
 }

@@ -23,6 +23,7 @@
  * Postgres; a restarted publisher neither re-emits nor misses. Errors: a failed pass writes
  * nothing; the loop logs and retries at the next interval.
  */
+import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../db/clock.js';
 import { type Db, query, type Tx } from '../db/client.js';
@@ -163,8 +164,8 @@ export class AvailabilityPublisher {
         tx,
         sql`insert into availability_emitted (sku, channel, available, rules_version, emitted_at)
             select sku, channel, available, ${doc.version}, ${asOf}::timestamptz
-            from jsonb_to_recordset(${JSON.stringify(changes.map(({ sku, channel, available }) => ({ sku, channel, available })))}::jsonb)
-              as d(sku text, channel text, available int)
+            from unnest(${pgArray(changes.map((c) => c.sku))}::text[], ${pgArray(changes.map((c) => c.channel))}::text[], ${pgArray(changes.map((c) => c.available))}::int[])
+              as d(sku, channel, available)
             on conflict (sku, channel) do update set available = excluded.available, rules_version = excluded.rules_version, emitted_at = excluded.emitted_at`,
       );
     }

@@ -8,6 +8,7 @@
  * consumer that pages with `after = next` therefore sees every event once, in the same order as
  * the stream (until retention deletes rows older than ATP_OUTBOX_RETENTION_HOURS).
  */
+import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import type { CloudEvent, EventsPage, EventType } from '../contract/events.js';
@@ -38,9 +39,9 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
   const m = CURSOR_RE.exec(after);
   if (!m) throw new Error(`invalid cursor ${after}`);
   const [, txid, id] = m as unknown as [string, string, string];
-  const mine = q.channels && sql`(select jsonb_array_elements_text(${JSON.stringify(q.channels)}::jsonb))`;
+  const mine = q.channels && sql`${pgArray(q.channels)}::text[]`;
   const scope = mine
-    ? sql`and (data->'reservation'->>'channel' in ${mine} or (type = ${AVAILABILITY_TYPE} and data->>'channel' in ${mine}))`
+    ? sql`and (data->'reservation'->>'channel' = any(${mine}) or (type = ${AVAILABILITY_TYPE} and data->>'channel' = any(${mine})))`
     : sql``;
   // a literal for the availability feed alone, so the planner can use its partial index (outbox_availability_idx)
   const types =
@@ -48,7 +49,7 @@ export async function readEvents(exec: Exec, q: FeedQuery): Promise<FeedPage> {
       ? sql``
       : q.types.length === 1 && q.types[0] === AVAILABILITY_TYPE
         ? sql.raw(`and type = '${AVAILABILITY_TYPE}'`)
-        : sql`and type in (select jsonb_array_elements_text(${JSON.stringify(q.types)}::jsonb))`;
+        : sql`and type = any(${pgArray(q.types)}::text[])`;
   const rows = await query<OutboxRow>(
     exec,
     sql`select id::text as id, event_id, type, subject, data_json::text as data, txid::text as txid, created_at

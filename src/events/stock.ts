@@ -8,6 +8,7 @@
  * The crossing functions are pure; `loadProjected` reads what they need inside the writer's
  * transaction (which holds the positions' locks).
  */
+import { pgArray } from '../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { type Exec, query } from '../db/client.js';
 import { availableOf } from '../domain/allocate.js';
@@ -76,11 +77,11 @@ export function reorderCrossings(before: readonly ProjectedPoint[], after: reado
  */
 export async function loadProjected(exec: Exec, skus: readonly string[] | undefined, location?: string): Promise<ProjectedPoint[]> {
   if (skus?.length === 0) return [];
-  const list = skus && JSON.stringify(skus);
-  const supplyWhere = list ? sql`and sku in (select jsonb_array_elements_text(${list}::jsonb))` : sql``;
+  const list = skus && pgArray(skus);
+  const supplyWhere = list ? sql`and sku = any(${list}::text[])` : sql``;
   const positionWhere = sql.join(
     [
-      ...(list ? [sql`and p.sku in (select jsonb_array_elements_text(${list}::jsonb))`] : []),
+      ...(list ? [sql`and p.sku = any(${list}::text[])`] : []),
       ...(location !== undefined ? [sql`and p.location = ${location}`] : []),
     ],
     sql` `,
@@ -120,7 +121,7 @@ export async function stockSnapshot(exec: Exec, skus: readonly string[]): Promis
   const available = await query<AvailablePoint>(
     exec,
     sql`select sku, location, on_hand as "onHand", reserved, quality_hold as "qualityHold", safety_stock as "safetyStock"
-        from positions where sku in (select jsonb_array_elements_text(${JSON.stringify(skus)}::jsonb)) order by sku, location`,
+        from positions where sku = any(${pgArray(skus)}::text[]) order by sku, location`,
   );
   return { skus, available, projected: await loadProjected(exec, skus) };
 }

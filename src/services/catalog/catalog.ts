@@ -7,6 +7,7 @@
  * answers in its own statement (`CatalogView`): a change acknowledged anywhere is in the next read.
  * Also the definitions (admin): put/get/delete a kit, put a SKU's units.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { eq, sql } from 'drizzle-orm';
 import { type Db, query, type Reader } from '../../db/client.js';
 import { BASE_UNIT, CatalogView } from '../../domain/catalog.js';
@@ -88,7 +89,7 @@ export class Catalog extends CatalogView {
     const result = await inTransaction(this.db, async (tx) => {
       // serialise catalog writes so the nesting checks below see every committed kit
       await query(tx, sql`select pg_advisory_xact_lock(hashtext('atp:catalog'))`);
-      const nested = await query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where kit_sku in (select jsonb_array_elements_text(${JSON.stringify([...merged.keys()])}::jsonb))`);
+      const nested = await query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where kit_sku = any(${pgArray([...merged.keys()])}::text[])`);
       if (nested.length > 0) throw new Conflict(`components ${nested.map((n) => n.kit_sku).join(', ')} are kits themselves; kits of kits are not supported`);
       const usedIn = await query<{ kit_sku: string }>(tx, sql`select distinct kit_sku from kit_components where component_sku = ${sku}`);
       if (usedIn.length > 0) throw new Conflict(`${sku} is a component of ${usedIn.map((n) => n.kit_sku).join(', ')}; kits of kits are not supported`);
@@ -99,7 +100,7 @@ export class Catalog extends CatalogView {
       await query(
         tx,
         sql`insert into kit_components (kit_sku, component_sku, qty, updated_at)
-            select ${sku}, component, qty, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(component text, qty int)`,
+            select ${sku}, d.component, d.qty, ${nowSql(this.clock)} from unnest(${pgArray(rows.map((r) => r.component))}::text[], ${pgArray(rows.map((r) => r.qty))}::int[]) as d(component, qty)`,
       );
       return { sku, components: rows.map((r) => ({ sku: r.component, qty: r.qty })) };
     });
@@ -135,7 +136,7 @@ export class Catalog extends CatalogView {
     await inTransaction(this.db, async (tx) => {
       await query(tx, sql`delete from sku_units where sku = ${sku}`);
       if (units.length > 0) {
-        await query(tx, sql`insert into sku_units (sku, unit, factor, updated_at) select ${sku}, unit, factor, ${nowSql(this.clock)} from jsonb_to_recordset(${JSON.stringify(units)}::jsonb) as d(unit text, factor int)`);
+        await query(tx, sql`insert into sku_units (sku, unit, factor, updated_at) select ${sku}, d.unit, d.factor, ${nowSql(this.clock)} from unnest(${pgArray(units.map((u) => u.unit))}::text[], ${pgArray(units.map((u) => u.factor))}::int[]) as d(unit, factor)`);
       }
     });
     this.invalidate();

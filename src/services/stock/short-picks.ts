@@ -15,6 +15,7 @@
  * Errors: 404 unknown position or reservation. A reservationId that holds nothing at the location
  * only changes who loses first (nobody in particular); the count is recorded either way.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { recordLedger } from '../ledger.js';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -79,7 +80,7 @@ export async function recordShortPick(tx: Tx, input: ShortPickInput, rules: Rule
   const guess = decideLosers(p0, await activeAllocations(tx, where), input, rules);
   const lockIds = [...new Set([...guess.losers.map((l) => l.alloc.reservation_id), ...(input.reservationId ? [input.reservationId] : [])])].sort();
   // 2. lock: reservations → positions → supply
-  if (lockIds.length > 0) await query(tx, sql`select id from reservations where id in (select jsonb_array_elements_text(${JSON.stringify(lockIds)}::jsonb)::uuid) order by id for update`);
+  if (lockIds.length > 0) await query(tx, sql`select id from reservations where id = any(${pgArray(lockIds)}::uuid[]) order by id for update`);
   const state = await loadState(tx, [input.sku], { lock: true, at });
   const pos = state.positions.find((p) => p.location === input.location)!;
   const before = { ...pos };

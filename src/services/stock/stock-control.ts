@@ -15,6 +15,7 @@
  *   be stored as is: those gaps are reported as over-committed and handed to the short-pick
  *   resolver when one is given.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { asDate, type Clock, nowSql } from '../../db/clock.js';
 import { type Db, type Exec, query, type Tx } from '../../db/client.js';
@@ -151,8 +152,8 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
   const rows = await query<{ sku: string; location: string; on_hand: number; reserved: number; quality_hold: number }>(
     tx,
     sql`select p.sku, p.location, p.on_hand, p.reserved, p.quality_hold from positions p
-        where (p.sku, p.location) in (select k.sku, k.location from jsonb_to_recordset(${JSON.stringify([...counted.values()])}::jsonb) as k(sku text, location text))
-           or (${opts.complete} and p.location in (select jsonb_array_elements_text(${JSON.stringify(locations)}::jsonb)))
+        where (p.sku, p.location) in (select k.sku, k.location from unnest(${pgArray([...counted.values()].map((k) => k.sku))}::text[], ${pgArray([...counted.values()].map((k) => k.location))}::text[]) as k(sku, location))
+           or (${opts.complete} and p.location = any(${pgArray(locations)}::text[]))
         order by p.sku, p.location`,
   );
   const current = new Map(rows.map((r) => [`${r.sku}\u0000${r.location}`, r]));
@@ -179,7 +180,7 @@ export async function reconcile(tx: Tx, snapshot: readonly SnapshotRow[], opts: 
         tx,
         sql`select id from reservations where id in (
               select a.reservation_id from allocations a
-              join jsonb_to_recordset(${JSON.stringify(over.map((g) => ({ sku: g.sku, location: g.location })))}::jsonb) as k(sku text, location text)
+              join unnest(${pgArray(over.map((g) => g.sku))}::text[], ${pgArray(over.map((g) => g.location))}::text[]) as k(sku, location)
                 on k.sku = a.sku and k.location = a.location
               where a.supply_id is null and a.qty > 0)
             order by id for update`,
