@@ -8,6 +8,7 @@
  * allocations are read again under the locks, and if a reservation that was not locked has
  * joined meanwhile (a backorder made in between), the transaction is retried.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { sql } from 'drizzle-orm';
 import { query, type Tx } from '../../db/client.js';
 import { RetryTransaction } from '../../db/tx.js';
@@ -18,7 +19,6 @@ import { emit } from '../../events/outbox.js';
 import { type AllocationRow, type LineRow, reservationDto, type ReservationDto, type ReservationRow } from '../reservations/dto.js';
 import { type LoadedState, loadState } from './supply-state.js';
 
-const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 
 export interface ActiveAlloc {
   id: string;
@@ -63,7 +63,7 @@ export async function lockForChange(
 ): Promise<{ state: LoadedState; allocs: ActiveAlloc[] }> {
   const before = await find();
   const ids = [...new Set([...before.map((a) => a.reservation_id), ...extraReservations])].sort();
-  if (ids.length > 0) await query(tx, sql`select id from reservations where id in (select jsonb_array_elements_text(${json(ids)})::uuid) order by id for update`);
+  if (ids.length > 0) await query(tx, sql`select id from reservations where id = any(${pgArray(ids)}::uuid[]) order by id for update`);
   const state = await loadState(tx, [sku], { lock: true, at });
   const allocs = await find();
   const locked = new Set(ids);
@@ -113,8 +113,8 @@ export async function applyReplan(
   const pos = new Map<string, { sku: string; location: string; delta: number }>();
   const sup = new Map<string, number>();
   const holds = new Map<string, { sku: string; channel: string; delta: number }>();
-  const updates: object[] = [];
-  const inserts: object[] = [];
+  const updates: { id: string | number; qty: number; short_delta: number; promised_at: string | null }[] = [];
+  const inserts: { reservation_id: string; line_no: number; sku: string; location: string; supply_id: string | null; qty: number; promised_at: Date | null }[] = [];
   const byRes = new Map<string, AllocationMove[]>();
   const addPos = (sku: string, location: string, delta: number) => {
     const k = `${sku}\u0000${location}`;
@@ -162,13 +162,18 @@ export async function applyReplan(
   await query(
     tx,
     sql`update allocations t set qty = d.qty, short_qty = t.short_qty + d.short_delta, promised_at = d.promised_at
-        from jsonb_to_recordset(${json(updates)}) as d(id bigint, qty int, short_delta int, promised_at timestamptz) where t.id = d.id`,
+        from unnest(${pgArray(updates.map((u) => u.id))}::bigint[], ${pgArray(updates.map((u) => u.qty))}::int[], ${pgArray(updates.map((u) => u.short_delta))}::int[],
+                    ${pgArray(updates.map((u) => u.promised_at))}::timestamptz[]) as d(id, qty, short_delta, promised_at)
+        where t.id = d.id`,
   );
   if (inserts.length > 0) {
     await query(
       tx,
       sql`insert into allocations (reservation_id, line_no, sku, location, supply_id, qty, promised_at, created_at)
-          select *, ${at.toISOString()}::timestamptz from jsonb_to_recordset(${json(inserts)}) as d(reservation_id uuid, line_no int, sku text, location text, supply_id uuid, qty int, promised_at timestamptz)`,
+          select d.*, ${at.toISOString()}::timestamptz
+          from unnest(${pgArray(inserts.map((i) => i.reservation_id))}::uuid[], ${pgArray(inserts.map((i) => i.line_no))}::int[], ${pgArray(inserts.map((i) => i.sku))}::text[],
+                      ${pgArray(inserts.map((i) => i.location))}::text[], ${pgArray(inserts.map((i) => i.supply_id))}::uuid[], ${pgArray(inserts.map((i) => i.qty))}::int[],
+                      ${pgArray(inserts.map((i) => i.promised_at?.toISOString() ?? null))}::timestamptz[]) as d(reservation_id, line_no, sku, location, supply_id, qty, promised_at)`,
     );
   }
   await applyPositionSupplyHolds(tx, [...pos.values()], [...sup].map(([id, delta]) => ({ id, delta })), [...holds.values()], at);
@@ -190,7 +195,8 @@ export async function applyPositionSupplyHolds(
     await query(
       tx,
       sql`update positions t set reserved = t.reserved + d.delta, updated_at = ${now}
-          from jsonb_to_recordset(${json(posSorted)}) as d(sku text, location text, delta int) where t.sku = d.sku and t.location = d.location`,
+          from unnest(${pgArray(posSorted.map((x) => x.sku))}::text[], ${pgArray(posSorted.map((x) => x.location))}::text[], ${pgArray(posSorted.map((x) => x.delta))}::int[]) as d(sku, location, delta)
+          where t.sku = d.sku and t.location = d.location`,
     );
   }
   const supReal = sup.filter((s) => s.delta !== 0);
@@ -198,7 +204,7 @@ export async function applyPositionSupplyHolds(
     await query(
       tx,
       sql`update supply t set allocated_qty = t.allocated_qty + d.delta, updated_at = ${now}
-          from jsonb_to_recordset(${json(supReal)}) as d(id uuid, delta int) where t.id = d.id`,
+          from unnest(${pgArray(supReal.map((x) => x.id))}::uuid[], ${pgArray(supReal.map((x) => x.delta))}::int[]) as d(id, delta) where t.id = d.id`,
     );
   }
   const holdReal = holds.filter((h) => h.delta !== 0);
@@ -206,7 +212,8 @@ export async function applyPositionSupplyHolds(
     await query(
       tx,
       sql`update channel_holds t set reserved = greatest(0, t.reserved + d.delta)
-          from jsonb_to_recordset(${json(holdReal)}) as d(sku text, channel text, delta int) where t.sku = d.sku and t.channel = d.channel`,
+          from unnest(${pgArray(holdReal.map((x) => x.sku))}::text[], ${pgArray(holdReal.map((x) => x.channel))}::text[], ${pgArray(holdReal.map((x) => x.delta))}::int[]) as d(sku, channel, delta)
+          where t.sku = d.sku and t.channel = d.channel`,
     );
   }
 }
@@ -238,14 +245,14 @@ export async function finishReservations(
           from jsonb_array_elements(r.lines) l(v)
           left join (select line_no, sum(short_qty) as short, sum(case when supply_id is not null then qty else 0 end) as backordered
                      from allocations a where a.reservation_id = r.id group by line_no) s on s.line_no = (l.v->>'line_no')::int)
-        where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid)`,
+        where r.id = any(${pgArray(ids)}::uuid[])`,
   );
   // a held reservation that no longer holds anything (every unit short) is settled like a release:
   // held ⇔ something is held (the stock-control invariant); its lines stay 'short' to say why
   await query(
     tx,
     sql`update reservations r set status = case when exists (select 1 from allocations a where a.reservation_id = r.id and a.committed_qty > 0) then 'committed' else 'released' end
-        where r.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and r.status = 'held'
+        where r.id = any(${pgArray(ids)}::uuid[]) and r.status = 'held'
           and not exists (select 1 from allocations a where a.reservation_id = r.id and a.qty > 0)`,
   );
   const dtos = await loadDtos(tx, ids);
@@ -265,8 +272,9 @@ export async function finishReservations(
   await query(
     tx,
     sql`insert into reservation_changes (reservation_id, kind, reason, detail, created_at)
-        select reservation_id, kind, reason, detail, ${now} from jsonb_to_recordset(${json(out.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, reason, detail: { moves: o.moves, actor, ...extra } })))})
-        as d(reservation_id uuid, kind text, reason text, detail jsonb)`,
+        select d.reservation_id, d.kind, ${reason}, d.detail, ${now}
+        from unnest(${pgArray(out.map((o) => o.reservationId))}::uuid[], ${pgArray(out.map((o) => o.kind))}::text[],
+                    ${pgArray(out.map((o) => JSON.stringify({ moves: o.moves, actor, ...extra })))}::jsonb[]) as d(reservation_id, kind, detail)`,
   );
   await emit(
     tx,
@@ -278,22 +286,22 @@ export async function finishReservations(
 
 /** The DTOs of several reservations in three queries (a receipt may touch hundreds). */
 async function loadDtos(tx: Tx, ids: readonly string[]): Promise<Map<string, ReservationDto>> {
-  const list = json(ids);
+  const list = sql`${pgArray(ids)}::uuid[]`;
   const rows = await query<ReservationRow>(
     tx,
     sql`select id::text as id, order_ref, channel, status, expires_at, rules_version, created_at, updated_at
-        from reservations where id in (select jsonb_array_elements_text(${list})::uuid)`,
+        from reservations where id = any(${list})`,
   );
   const lines = await query<LineRow & { reservation_id: string }>(
     tx,
     // every column: lines carry whatever other features record on them (kit, unit, …)
-    sql`select * from reservation_lines where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by reservation_id, line_no`,
+    sql`select * from reservation_lines where reservation_id = any(${list}) order by reservation_id, line_no`,
   );
   const allocs = await query<AllocationRow & { reservation_id: string }>(
     tx,
     sql`select reservation_id::text as reservation_id, id::text as id, line_no, sku, location, supply_id::text as supply_id, qty, committed_qty,
                released_qty, short_qty, promised_at
-        from allocations where reservation_id in (select jsonb_array_elements_text(${list})::uuid) order by id`,
+        from allocations where reservation_id = any(${list}) order by id`,
   );
   return new Map(
     rows.map((r) => [

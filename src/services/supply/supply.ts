@@ -19,6 +19,7 @@
  * Time: every verb gets its transaction's instant `at` (read with the Idempotency-Key, db/clock.ts);
  * createdAt/updatedAt in answers are what the writing statement RETURNED with it.
  */
+import { pgArray } from '../../db/pg-array.js';
 import { recordLedger } from '../ledger.js';
 import { stockChangeEvents, stockSnapshot } from '../../events/stock.js';
 import { randomUUID } from 'node:crypto';
@@ -163,18 +164,19 @@ export async function receiveSupply(tx: Tx, id: string, input: ReceiptInput, act
   const whole = fills.filter((f) => f.qty === f.alloc.qty).map((f) => ({ id: f.alloc.id }));
   const part = fills.filter((f) => f.qty < f.alloc.qty);
   if (whole.length > 0) {
-    await query(tx, sql`update allocations t set supply_id = null, promised_at = null from jsonb_to_recordset(${JSON.stringify(whole)}::jsonb) as d(id bigint) where t.id = d.id`);
+    await query(tx, sql`update allocations t set supply_id = null, promised_at = null where t.id = any(${pgArray(whole.map((w) => w.id))}::bigint[])`);
   }
   if (part.length > 0) {
     await query(
       tx,
-      sql`update allocations t set qty = t.qty - d.q from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ id: p.alloc.id, q: p.qty })))}::jsonb) as d(id bigint, q int) where t.id = d.id`,
+      sql`update allocations t set qty = t.qty - d.q from unnest(${pgArray(part.map((p) => p.alloc.id))}::bigint[], ${pgArray(part.map((p) => p.qty))}::int[]) as d(id, q) where t.id = d.id`,
     );
     await query(
       tx,
       sql`insert into allocations (reservation_id, line_no, sku, location, qty, created_at)
-          select *, ${now} from jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ reservation_id: p.alloc.reservation_id, line_no: p.alloc.line_no, sku: p.alloc.sku, location: p.alloc.location, qty: p.qty })))}::jsonb)
-          as d(reservation_id uuid, line_no int, sku text, location text, qty int)`,
+          select d.*, ${now}
+          from unnest(${pgArray(part.map((p) => p.alloc.reservation_id))}::uuid[], ${pgArray(part.map((p) => p.alloc.line_no))}::int[], ${pgArray(part.map((p) => p.alloc.sku))}::text[],
+                      ${pgArray(part.map((p) => p.alloc.location))}::text[], ${pgArray(part.map((p) => p.qty))}::int[]) as d(reservation_id, line_no, sku, location, qty)`,
     );
   }
   const status = row.received_qty + input.qty === row.qty ? 'received' : 'open';
