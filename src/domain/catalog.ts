@@ -8,6 +8,7 @@
  * The read path builds a `CatalogView` from its statement's rows (src/reads/snapshot.ts); the write
  * path's cached copy (`Catalog`, src/services/catalog/catalog.ts) extends it.
  */
+import type { LineRequest } from './allocate.js';
 import { ValidationFailed } from './errors.js';
 import type { Component } from './kits.js';
 
@@ -20,16 +21,8 @@ export interface RequestLine {
   location?: string | undefined;
 }
 
-/** A line in base units of a physical SKU, with where it came from. */
-export interface BaseLine {
-  sku: string;
-  qty: number;
-  location?: string | undefined;
-  kit?: { sku: string; perKit: number } | undefined;
-  unit?: { name: string; factor: number } | undefined;
-  /** index of the caller's line this came from (a kit line becomes one line per component) */
-  line?: number | undefined;
-}
+/** A line in base units of a physical SKU, with where it came from: what the allocation decision takes (one shape, `domain/allocate.ts`). */
+export type BaseLine = LineRequest;
 
 const EPS = 1e-9;
 
