@@ -373,6 +373,18 @@ export const BREAKS: Break[] = [
     ],
   },
   {
+    id: 'request-id-not-on-socket',
+    what: 'X-Request-Id is no longer set on Node’s response: answers over a socket go out without it (in-process answers keep it)',
+    edits: [{ file: 'src/http/request-id.ts', find: '      out.setHeader(REQUEST_ID_HEADER, id);\n', replace: '' }],
+    tests: [{ file: 'test/http.defects.test.ts', name: 'over a real socket (the header is set on Node’s response, not on the Response): every layer’s answer carries it, and a 201 its Location and the stored bytes' }],
+  },
+  {
+    id: 'response-header-dropped-on-socket',
+    what: 'a header a route sets (Location, Idempotent-Replayed, ETag) is dropped when the request came over a socket',
+    edits: [{ file: 'src/http/headers.ts', find: '    if (!out.headersSent) out.setHeader(name, value);', replace: '    if (out.headersSent) out.setHeader(name, value);' }],
+    tests: [{ file: 'test/http.defects.test.ts', name: 'over a real socket (the header is set on Node’s response, not on the Response): every layer’s answer carries it, and a 201 its Location and the stored bytes' }],
+  },
+  {
     id: 'standby-kept',
     what: 'a pool connection that answers 25006 (left on a hot standby by postgres.js) is kept: every later write on it fails with 503 database-read-only until idle_timeout',
     edits: [{ file: 'src/db/client.ts', find: '        watchReadOnly(client, readOnly);\n', replace: '' }],

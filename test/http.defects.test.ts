@@ -11,7 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { answerMalformedRequests } from '../src/http/client-error.js';
@@ -125,6 +126,59 @@ describe('X-Request-Id on every response (item 12)', () => {
     expect(((await bug.json()) as { detail: string }).detail).toContain('caller-500');
     expectId(await req(t.svc, 'POST', '/v1/reservations', { headers: { ...json, 'idempotency-key': 'down' }, body }), 503);
     fresh.mockRestore();
+  });
+
+  it('over a real socket (the header is set on Node’s response, not on the Response): every layer’s answer carries it, and a 201 its Location and the stored bytes', async () => {
+    const listen = async (svc: Service) => {
+      const server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });
+      await new Promise<void>((r) => server.once('listening', () => r()));
+      return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    };
+    const open = await listen(t.svc);
+    const locked = await listen(keyed);
+    const at = (base: string, method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}) =>
+      fetch(new URL(path, base), { method, headers: init.headers ?? {}, body: init.body });
+    try {
+      expectId(await at(locked.base, 'GET', '/v1/rules'), 401);
+      expectId(await at(locked.base, 'GET', '/v1/rules', { headers: { 'x-request-id': 'sock-401' } }), 401, 'sock-401');
+      expectId(await at(locked.base, 'PUT', '/v1/rules', { headers: { authorization: `Bearer ${KEYS.a}`, ...json }, body: '{}' }), 403);
+      expectId(await at(open.base, 'PUT', '/v1/inventory/RID-1/DC1', { headers: { ...json, 'x-request-id': 'sock-400' }, body: '{"onHand":' }), 400, 'sock-400');
+      expectId(await at(open.base, 'GET', '/v1/nothing'), 404);
+      expectId(await at(open.base, 'DELETE', '/v1/reservations', { headers: { 'x-request-id': 'sock-405' } }), 405, 'sock-405');
+      expectId(await at(open.base, 'PUT', '/v1/inventory/RID-1/DC1', { headers: json, body: JSON.stringify({ onHand: 1, reason: 'x'.repeat(4000) }) }), 413);
+      // the header validator reads every header from Node's parsed headers: a missing key is named, a present one accepted (below)
+      const keyless = await at(open.base, 'POST', '/v1/reservations', { headers: json, body: JSON.stringify({ orderRef: 'k', channel: 'web', lines: [{ sku: 'RID-1', qty: 1 }] }) });
+      expectId(keyless, 400);
+      expect(((await keyless.json()) as { code: string }).code).toBe('idempotency-key-required');
+      // an id that is not plain is replaced, never echoed
+      expectId(await at(open.base, 'GET', '/healthz', { headers: { 'x-request-id': 'not plain!' } }), 200);
+      const refused = await at(open.base, 'POST', '/v1/reservations', {
+        headers: { ...json, 'idempotency-key': 'sock-409' },
+        body: JSON.stringify({ orderRef: 'sock', channel: 'web', lines: [{ sku: 'RID-1', qty: 5000 }] }),
+      });
+      expectId(refused, 409);
+      expect(refused.headers.get('location')).toBeNull();
+      const body = JSON.stringify({ orderRef: 'sock-ok', channel: 'web', lines: [{ sku: 'RID-1', qty: 1 }] });
+      const first = await at(open.base, 'POST', '/v1/reservations', { headers: { ...json, 'idempotency-key': 'sock-201', 'x-request-id': 'sock-201' }, body });
+      expectId(first, 201, 'sock-201');
+      const text = await first.text();
+      const id = (JSON.parse(text) as { id: string }).id;
+      expect(first.headers.get('location')).toBe(`/v1/reservations/${id}`);
+      expect(first.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(first.headers.get('idempotent-replayed')).toBeNull();
+      const again = await at(open.base, 'POST', '/v1/reservations', { headers: { ...json, 'idempotency-key': 'sock-201' }, body });
+      expectId(again, 201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.headers.get('location')).toBe(`/v1/reservations/${id}`);
+      expect(await again.text()).toBe(text);
+      // the headers of one request never leak into the next on the same keep-alive connection
+      const after = await at(open.base, 'GET', '/healthz');
+      expect(after.headers.get('location')).toBeNull();
+      expect(after.headers.get('idempotent-replayed')).toBeNull();
+    } finally {
+      await new Promise((r) => open.server.close(r));
+      await new Promise((r) => locked.server.close(r));
+    }
   });
 
   it('a request Node’s HTTP parser rejects gets a problem with an X-Request-Id too', async () => {

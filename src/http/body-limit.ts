@@ -15,6 +15,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
+import { incoming } from './headers.js';
 
 export function bodyLimit(opts: { maxSize: number; onError: (c: Context) => Response | Promise<Response> }): MiddlewareHandler {
   const streaming = honoBodyLimit(opts);
@@ -23,7 +24,7 @@ export function bodyLimit(opts: { maxSize: number; onError: (c: Context) => Resp
     if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return next();
     // only a request parsed by Node's HTTP server (@hono/node-server passes it as env.incoming) is
     // held to its Content-Length by the parser; an in-process Request may claim any length
-    const fromSocket = (c.env as { incoming?: unknown } | undefined)?.incoming !== undefined;
+    const fromSocket = incoming(c) !== undefined;
     if (!fromSocket) {
       // in process (tests, embedding code): measure the body itself; hono caches it for the route
       return (await c.req.arrayBuffer()).byteLength <= opts.maxSize ? next() : opts.onError(c);

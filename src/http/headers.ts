@@ -5,7 +5,7 @@
  * make every later `c.json` build and copy a `Headers` object. In process (`app.request`, no
  * socket) it falls back to `c.header`.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, TypedResponse } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { JsonText } from '../contract/json-text.js';
@@ -13,6 +13,11 @@ import type { JsonText } from '../contract/json-text.js';
 /** The Node response of a request served from a socket; undefined in process. */
 export function outgoing(c: Context): ServerResponse | undefined {
   return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+}
+
+/** The Node request (parsed by Node's HTTP server) of a request served from a socket; undefined in process. */
+export function incoming(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }
 
 /**

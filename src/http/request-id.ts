@@ -12,10 +12,9 @@
  * `c.json`). In process (`app.request`, no socket) it is added to the final Response instead.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
-import { outgoing } from './headers.js';
+import { incoming, outgoing } from './headers.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 const PLAIN_ID = /^[\w\-=]{1,128}$/;
@@ -44,12 +43,12 @@ export function requestIds(): MiddlewareHandler<AppEnv> {
  * value from hono's own single-name lookup, so `c.req.header()` and `c.req.header(name)` agree.
  */
 function allHeadersFromNode(c: Context): void {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (!incoming) return;
+  const req = incoming(c);
+  if (!req) return;
   const one = c.req.header.bind(c.req);
   const all = (): Record<string, string> => {
     const record: Record<string, string> = Object.create(null);
-    for (const name of Object.keys(incoming.headers)) {
+    for (const name of Object.keys(req.headers)) {
       const value = one(name);
       if (value !== undefined) record[name] = value;
     }
