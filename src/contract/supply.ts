@@ -7,12 +7,19 @@ import { z } from 'zod';
 import { Position } from './atp.js';
 import { Instant, LocationId, Qty, Sku, StoredText } from './fields.js';
 
+/** What a supply is: a purchase order or a transfer (the column `supply.kind` takes the same values). */
+export const SUPPLY_KINDS = ['po', 'transfer'] as const;
+export const SupplyKind = z.enum(SUPPLY_KINDS);
+/** Where a supply stands (the column `supply.status`, the `status` filter of GET /v1/supply). */
+export const SUPPLY_STATUSES = ['open', 'received', 'cancelled'] as const;
+export const SupplyStatus = z.enum(SUPPLY_STATUSES);
+
 export const Supply = z
   .object({
     id: z.string(),
     sku: z.string(),
     location: z.string(),
-    kind: z.enum(['po', 'transfer']),
+    kind: SupplyKind,
     reference: z.string().nullable(),
     qty: z.number().int(),
     receivedQty: z.number().int(),
@@ -21,7 +28,7 @@ export const Supply = z
     /** units still expected and not promised to anyone */
     freeQty: z.number().int(),
     expectedAt: z.string(),
-    status: z.enum(['open', 'received', 'cancelled']),
+    status: SupplyStatus,
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -88,7 +95,7 @@ export const CreateSupply = z
     location: LocationId,
     qty: Qty,
     expectedAt: Instant.describe('arrival at the location; a past date (overdue supply) is accepted and promised from now: no promise date is ever before the time of the answer'),
-    kind: z.enum(['po', 'transfer']).optional(),
+    kind: SupplyKind.optional(),
     reference: StoredText(200).optional(),
   })
   .strict()

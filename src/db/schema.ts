@@ -8,6 +8,7 @@
  * `channel_holds` rows are only written by transactions that hold the positions locks of that SKU.
  */
 import { sql } from 'drizzle-orm';
+import { SUPPLY_KINDS, SUPPLY_STATUSES } from '../contract/supply.js';
 import {
   bigint,
   bigserial,
@@ -201,14 +202,14 @@ export const supply = pgTable(
     location: text('location')
       .notNull()
       .references(() => locations.id),
-    kind: text('kind', { enum: ['po', 'transfer'] }).notNull().default('po'),
+    kind: text('kind', { enum: SUPPLY_KINDS }).notNull().default('po'),
     reference: text('reference'),
     qty: integer('qty').notNull(),
     receivedQty: integer('received_qty').notNull().default(0),
     /** backordered quantity allocated against this supply and not yet received */
     allocatedQty: integer('allocated_qty').notNull().default(0),
     expectedAt: ts('expected_at').notNull(),
-    status: text('status', { enum: ['open', 'received', 'cancelled'] }).notNull().default('open'),
+    status: text('status', { enum: SUPPLY_STATUSES }).notNull().default('open'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },

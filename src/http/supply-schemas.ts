@@ -18,6 +18,7 @@ import {
   ShortPickResult,
   Supply,
   SupplyChange,
+  SupplyStatus,
   UpdateSupply,
 } from '../contract/supply.js';
 
@@ -44,6 +45,6 @@ export const SupplyIdParams = z.object({
 
 export const SupplyListQuery = z.object({
   sku: Sku.optional().openapi({ param: { name: 'sku', in: 'query' } }),
-  status: z.enum(['open', 'received', 'cancelled']).optional().openapi({ param: { name: 'status', in: 'query' } }),
+  status: SupplyStatus.optional().meta({ param: { name: 'status', in: 'query' } }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ param: { name: 'limit', in: 'query' } }),
 });
